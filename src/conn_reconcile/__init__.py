@@ -1,0 +1,3 @@
+"""conn-reconcile: a declarative GitOps reconciler for Cohere connector definitions."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,107 @@
+"""The one error root of conn-reconcile, and the exit codes it maps to.
+
+Every error the tool raises on purpose derives from :class:`ConnReconcileError`; the CLI
+prints ``str(err)`` (already redacted by the caller's redactor) and exits with
+``err.exit_code``. Nothing here imports third-party packages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # bad input, API error, stale plan, refused operation
+    CHANGES = 2  # plan --detailed-exitcode: there are changes
+    PARTIAL = 3  # apply: something changed and something failed, or outcome unknown
+    INTERRUPTED = 130  # Ctrl-C
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem in one input file, located as precisely as we can."""
+
+    file: str
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    field: str | None = None  # dotted path, e.g. "service_auth.type"
+    message: str = ""
+
+    def format(self) -> str:
+        loc = self.file
+        if self.line is not None:
+            loc += f":{self.line}"
+            if self.col is not None:
+                loc += f":{self.col}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{loc}:{field} {self.message}"
+
+
+class ConnReconcileError(Exception):
+    """Root of every deliberate error. ``str()`` is one clear, secret-free message."""
+
+    exit_code: int = ExitCode.ERROR
+
+
+class InputError(ConnReconcileError):
+    """One or more problems with the connector files (or another local input)."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]):
+        self.diagnostics = tuple(sorted(diagnostics))
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+class ConfigError(ConnReconcileError):
+    """Bad command-line options or environment (missing API key, bad URL...)."""
+
+
+class SecretError(ConnReconcileError):
+    """A secret reference could not be resolved (unset variable...)."""
+
+
+class ApiError(ConnReconcileError):
+    """The Cohere API answered with an error, or with something that is not its documented shape."""
+
+    def __init__(self, message: str, *, status: int | None = None, method: str = "", path: str = ""):
+        self.status = status
+        self.method = method
+        self.path = path
+        self.api_message = message
+        where = f"{method} {path}".strip()
+        code = f" {status}" if status is not None else ""
+        prefix = f"API error{code}" + (f" on {where}" if where else "")
+        super().__init__(f"{prefix}: {message}")
+
+
+class AuthError(ApiError):
+    """401/403/498: the API key is missing, wrong or lacks permission. Never retried."""
+
+
+class NotFoundError(ApiError):
+    """404 on a connector id."""
+
+
+class OutcomeUnknownError(ConnReconcileError):
+    """A create may or may not have happened and re-listing could not tell."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+class StalePlanError(ConnReconcileError):
+    """A saved plan no longer matches the remote org."""
+
+
+class StateError(ConnReconcileError):
+    """The state file is unreadable or of an unknown version."""
+
+
+class RefusedError(ConnReconcileError):
+    """A safeguard refused the operation (no TTY, prune limits, empty desired set...)."""
+
+
+class PartialFailure(ConnReconcileError):
+    """Apply finished with some connectors failed after others changed."""
+
+    exit_code = ExitCode.PARTIAL

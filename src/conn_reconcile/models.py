@@ -1,0 +1,236 @@
+"""Typed models of the connector file format (desired) and of the API's connector (remote).
+
+Pure core: imports pydantic only. The desired model is strict (``extra="forbid"``, strict
+bools, no coercion) and never echoes input in its errors, so a literal secret pasted by
+mistake cannot leak through a validation message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from conn_reconcile.errors import Diagnostic
+
+#: Dotted paths of the write-only fields. They are never returned by the API, never
+#: diffed by value, and only ever held in files as ``${VAR}`` references.
+SECRET_PATHS: tuple[str, ...] = ("oauth.client_secret", "service_auth.token")
+
+#: Fields the server owns: never part of a diff.
+SERVER_OWNED: frozenset[str] = frozenset(
+    {"id", "auth_status", "auth_type", "created_at", "updated_at", "organization_id"}
+)
+
+ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+
+AuthTokenType = Literal["bearer", "basic", "noscheme"]
+
+
+def env_ref_name(value: str) -> str | None:
+    """The variable name of a ``${VAR}`` reference, or None when ``value`` is not one."""
+    m = ENV_REF_RE.match(value)
+    return m.group(1) if m else None
+
+
+def _secret_ref(value: str) -> str:
+    if env_ref_name(value) is None:
+        # Never include the value: it may be a real secret pasted by mistake.
+        raise ValueError(
+            "literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}"
+        )
+    return value
+
+
+def _plain(value: str) -> str:
+    if _ANY_REF_RE.search(value):
+        raise ValueError("${...} references are only allowed in secret fields")
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+PlainStr = Annotated[str, AfterValidator(_plain)]
+Name = Annotated[str, AfterValidator(_non_blank), AfterValidator(_plain), Field(max_length=256)]
+HttpUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_plain)]
+
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+
+
+class OAuthSpec(BaseModel):
+    model_config = _STRICT
+
+    client_id: PlainStr | None = None
+    client_secret: SecretRef | None = None
+    authorize_url: HttpUrl
+    token_url: HttpUrl
+    scope: PlainStr | None = None
+
+
+class ServiceAuthSpec(BaseModel):
+    model_config = _STRICT
+
+    type: AuthTokenType
+    token: SecretRef
+
+
+class ConnectorSpec(BaseModel):
+    """One connector file: exactly the create-body fields, plus an optional pinned ``id``."""
+
+    model_config = _STRICT
+
+    id: Annotated[str, Field(pattern=ID_RE.pattern)] | None = None
+    name: Name
+    description: PlainStr | None = None
+    url: HttpUrl
+    excludes: list[PlainStr] | None = None
+    active: bool | None = None
+    continue_on_failure: bool | None = None
+    oauth: OAuthSpec | None = None
+    service_auth: ServiceAuthSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ConnectorSpec:
+        if self.oauth is not None and self.service_auth is not None:
+            raise ValueError("oauth and service_auth are mutually exclusive; keep only one")
+        return self
+
+    def secret_refs(self) -> dict[str, str]:
+        """Secret field path -> variable name, for the secrets this spec references."""
+        out: dict[str, str] = {}
+        for path in SECRET_PATHS:
+            value = get_path(self.model_dump(), path)
+            if isinstance(value, str):
+                name = env_ref_name(value)
+                if name:
+                    out[path] = name
+        return out
+
+
+class RemoteOAuth(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    client_id: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
+
+
+class RemoteConnector(BaseModel):
+    """A connector as the API returns it. Tolerates fields the API may add later."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: Annotated[str, Field(min_length=1)]
+    name: str
+    description: str | None = None
+    url: str | None = None
+    excludes: tuple[str, ...] | None = None
+    active: bool | None = None
+    continue_on_failure: bool | None = None
+    oauth: RemoteOAuth | None = None
+    auth_type: str | None = None
+    auth_status: str | None = None
+    organization_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A validated connector spec plus where it came from."""
+
+    spec: ConnectorSpec
+    file: str
+    #: dotted field path -> (line, col), 1-based; "" is the document itself
+    locations: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: str = "") -> tuple[int | None, int | None]:
+        while True:
+            if path in self.locations:
+                return self.locations[path]
+            if not path:
+                return (None, None)
+            path = path.rpartition(".")[0]
+
+    def diagnostic(self, path: str | None, message: str) -> Diagnostic:
+        line, col = self.where(path or "")
+        return Diagnostic(self.file, line, col, path, message)
+
+
+def get_path(data: Any, path: str) -> Any:
+    """``get_path({"a": {"b": 1}}, "a.b") == 1``; None when any step is missing."""
+    for part in path.split("."):
+        if not isinstance(data, Mapping) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def check_unique(desired: Iterable[Desired]) -> list[Diagnostic]:
+    """Cross-file checks: names unique (case-insensitively) and pinned ids unique."""
+    problems: list[Diagnostic] = []
+    by_name: dict[str, Desired] = {}
+    by_id: dict[str, Desired] = {}
+    for d in sorted(desired, key=lambda d: d.file):
+        key = d.spec.name.casefold()
+        first = by_name.setdefault(key, d)
+        if first is not d:
+            same = "" if first.spec.name == d.spec.name else " (differing only in case)"
+            problems.append(
+                d.diagnostic(
+                    "name",
+                    f"duplicate connector name {d.spec.name!r}{same}: also defined in {first.file}",
+                )
+            )
+        if d.spec.id is not None:
+            first = by_id.setdefault(d.spec.id, d)
+            if first is not d:
+                problems.append(
+                    d.diagnostic("id", f"duplicate pinned id {d.spec.id!r}: also pinned in {first.file}")
+                )
+    return problems
+
+
+def parse_spec(data: Any) -> tuple[ConnectorSpec | None, list[tuple[str, str]]]:
+    """Validate raw file data. Returns the spec, or the errors as (dotted path, message).
+
+    Messages never contain the offending input value (it may be a secret).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return ConnectorSpec.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False, include_context=False):
+            path = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            elif err["type"] == "model_type":
+                msg = "expected a mapping of fields"
+            problems.append((path, msg))
+        return None, problems

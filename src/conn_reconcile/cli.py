@@ -1,0 +1,310 @@
+"""The command line: parse, call one workflow function, render, exit code.
+
+Heavy modules (pydantic, httpx, deepdiff, ruamel) are imported inside the commands so that
+``conn-reconcile --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from conn_reconcile import __version__
+from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
+
+if TYPE_CHECKING:
+    from conn_reconcile.plan import Plan, PlanOptions
+    from conn_reconcile.render import Redactor
+    from conn_reconcile.workflow import Settings
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Console:
+    """Every byte the CLI prints goes through here, and so through the redactor."""
+
+    def __init__(self, redactor: Redactor, *, quiet: bool, colour: bool | None):
+        self.redactor = redactor
+        self.quiet = quiet
+        self.colour = colour
+
+    def out(self, text: str, *, nl: bool = True) -> None:
+        click.echo(self.redactor(text), nl=nl)
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(self.redactor(text), err=True)
+
+    def err(self, text: str) -> None:
+        click.echo(self.redactor(text), err=True)
+
+    def use_colour(self) -> bool:
+        if self.colour is not None:
+            return self.colour
+        return "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+class Group(click.Group):
+    """Maps our errors to one clean message and an exit code; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConnReconcileError as exc:
+            console = ctx.find_object(Console)
+            text = _error_text(exc, ctx)
+            if console is not None:
+                console.err(text)
+            else:
+                click.echo(text, err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+
+
+def _error_text(exc: ConnReconcileError, ctx: click.Context) -> str:
+    fmt = ctx.meta.get("conn_reconcile.format", "text")
+    if isinstance(exc, InputError) and fmt == "github":
+        from conn_reconcile.render import render_github_diagnostics
+
+        return render_github_diagnostics(exc.diagnostics).rstrip("\n")
+    prefix = "" if isinstance(exc, InputError) else "Error: "
+    return f"{prefix}{exc}"
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="conn-reconcile")
+@click.option("--api-url", envvar="CO_API_URL", default="https://api.cohere.com", show_default=True,
+              help="Cohere API base URL (env CO_API_URL).")
+@click.option("--api-key", envvar="CO_API_KEY", default=None, show_envvar=False,
+              help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path(".conn-reconcile/state.json"), show_default=True, help="State file.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
+@click.option("--color/--no-color", "colour", default=None, help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).")
+@click.pass_context
+def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None) -> None:
+    """Reconcile Cohere connectors with the YAML files in git.
+
+    \b
+    validate  check connector files offline
+    plan      show what would change in the Cohere org
+    apply     make the org match the files (or a saved plan)
+    """
+    from conn_reconcile.render import Redactor
+
+    redactor = Redactor()
+    ctx.obj = Console(redactor, quiet=quiet, colour=colour)
+    ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    from conn_reconcile.workflow import Settings
+
+    console: Console = ctx.find_object(Console)
+    return Settings(redactor=console.redactor, **ctx.meta["conn_reconcile.settings_args"])
+
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text", show_default=True,
+    help="Output format.",
+)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Check connector files offline (default: connectors/). No API key or secrets needed."""
+    import json
+
+    from conn_reconcile.workflow import validate as run
+
+    console: Console = ctx.obj
+    ctx.meta["conn_reconcile.format"] = fmt
+    try:
+        desired = run(paths or (Path("connectors"),))
+    except InputError as exc:
+        if fmt == "json":
+            console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
+            ctx.exit(ExitCode.ERROR)
+        raise
+    if fmt == "json":
+        console.out(json.dumps({"valid": True, "files": [d.file for d in desired]}, indent=2))
+    else:
+        console.info(f"{len(desired)} connector file(s) valid.")
+
+
+def plan_options(f: Any) -> Any:
+    options = [
+        click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("connectors"),
+                     show_default=True, help="Directory of connector files."),
+        click.option("--prune", is_flag=True, help="Delete managed remote connectors that are no longer in git."),
+        click.option("--manage-prefix", default=None, help="With --prune: also treat connectors whose name starts with this as managed."),
+        click.option("--protect", multiple=True, metavar="PATTERN", help="Never delete connectors whose name or id matches (glob, repeatable)."),
+        click.option("--max-deletes", type=click.IntRange(min=0), default=5, show_default=True, help="Refuse to prune more than this."),
+        click.option("--force", is_flag=True, help="Override the prune safeguards."),
+        click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _options(kw: dict[str, Any]) -> PlanOptions:
+    from conn_reconcile.plan import PlanOptions
+
+    return PlanOptions(
+        prune=kw["prune"], manage_prefix=kw["manage_prefix"], protect=tuple(kw["protect"]),
+        max_deletes=kw["max_deletes"], force=kw["force"], rotate_secrets=kw["rotate_secrets"],
+    )
+
+
+def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
+    from conn_reconcile import render
+
+    redactor = console.redactor
+    if fmt == "json":
+        console.out(render.render_json(plan, redactor=redactor), nl=False)
+    elif fmt == "markdown":
+        text = render.render_markdown(plan, redactor=redactor)
+        console.out(text, nl=False)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(text)
+    elif fmt == "github":
+        console.out(render.render_github(plan, redactor=redactor), nl=False)
+    else:
+        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False)
+
+
+@cli.command()
+@plan_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_option
+@click.pass_context
+def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
+    """Show what apply would change in the Cohere org."""
+    from conn_reconcile import planfile
+    from conn_reconcile.workflow import compute_plan
+
+    fmt = "json" if as_json else fmt
+    ctx.meta["conn_reconcile.format"] = fmt
+    settings = _settings(ctx)
+    result, _ = compute_plan(settings, [kw["directory"]], _options(kw))
+    _render_plan(ctx.obj, result, fmt)
+    if out is not None:
+        planfile.save(out, result, settings.redactor)
+        ctx.obj.info(f"Saved the plan to {out}. Apply it with: conn-reconcile apply {out}")
+    if detailed_exitcode and result.has_changes:
+        ctx.exit(ExitCode.CHANGES)
+
+
+@cli.command()
+@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_option
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
+    """Render a saved plan file."""
+    from conn_reconcile import planfile as pf
+
+    _render_plan(ctx.obj, pf.load(planfile), "json" if as_json else fmt)
+
+
+@cli.command()
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@plan_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent API calls.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
+@click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
+@click.pass_context
+def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
+          rate_limit: float | None, **kw: Any) -> None:
+    """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
+    from conn_reconcile import planfile as pf
+    from conn_reconcile import render
+    from conn_reconcile.workflow import apply_plan, compute_plan
+
+    console: Console = ctx.obj
+    settings = _settings(ctx)
+    if planfile is not None:
+        result = pf.load(planfile)
+    else:
+        result, _ = compute_plan(settings, [kw["directory"]], _options(kw))
+        console.out(render.render_text(result, colour=console.use_colour(), redactor=console.redactor,
+                                       quiet=console.quiet), nl=False)
+        if not result.has_changes:
+            apply_plan(settings, result, parallelism=parallelism)  # records adopted connectors in state
+            return
+        if not auto_approve:
+            _confirm(console)
+    colour = console.use_colour()
+    report = apply_plan(
+        settings, result, parallelism=parallelism, fail_fast=fail_fast, check_stale=planfile is not None,
+        rate_limit=rate_limit, on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)),
+    )
+    console.out(render.render_report(report, colour=colour), nl=False)
+    ctx.exit(report.exit_code)
+
+
+def _confirm(console: Console) -> None:
+    if not sys.stdin.isatty():
+        raise RefusedError("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
+    answer = click.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="",
+                          show_default=False)
+    if answer.strip() != "yes":
+        raise RefusedError("apply cancelled; nothing was changed")
+
+
+@cli.command(name="import")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
+              show_default=True, help="Directory to write connector files into.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
+@click.pass_context
+def import_(ctx: click.Context, directory: Path, overwrite: bool) -> None:
+    """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""
+    from conn_reconcile.importer import import_connectors
+
+    written = import_connectors(_settings(ctx), directory, overwrite=overwrite)
+    for path in written:
+        ctx.obj.out(f"wrote {path}")
+    ctx.obj.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
+
+
+@cli.command()
+@click.pass_context
+def schema(ctx: click.Context) -> None:
+    """Print the JSON Schema of the connector file format."""
+    import json
+
+    from conn_reconcile.schema import json_schema
+
+    ctx.obj.out(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Persist the emulated org in this JSON file.")
+@click.option("--api-key", "emulator_key", default=None, help="Accept only this API key (default: any).")
+def emulator(host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:
+    """Run the local Cohere connectors API emulator (for tests and demos)."""
+    from conn_reconcile.emulator import serve
+
+    serve(host, port, data_file, emulator_key)
+
+
+def main() -> None:
+    cli(prog_name="conn-reconcile")

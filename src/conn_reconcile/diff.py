@@ -1,0 +1,189 @@
+"""Field-level comparison of a desired connector and a remote one.
+
+Both sides are first normalised to the same flat shape (dotted leaf paths, API defaults
+applied, server-owned and write-only fields removed), then compared with deepdiff, and
+deepdiff's report is converted to our own :class:`FieldChange`. Pure core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from conn_reconcile.models import ConnectorSpec, RemoteConnector
+
+#: API defaults, applied to both sides so that an omitted field and its default compare equal.
+DEFAULTS: dict[str, Any] = {"description": "", "excludes": (), "active": True, "continue_on_failure": False}
+
+#: Fields the PATCH endpoint cannot change: a difference needs delete + create.
+REPLACE_ONLY: frozenset[str] = frozenset({"description"})
+
+#: The top-level fields a PATCH may carry.
+PATCHABLE: tuple[str, ...] = ("name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth")
+
+Origin = Literal["git", "remote", "both"]
+
+Flat = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One changed leaf. ``old`` is the remote value, ``new`` the desired one."""
+
+    path: str
+    old: Any = None
+    new: Any = None
+    sensitive: bool = False
+    #: where the difference comes from, when state lets us tell: changed in git since the
+    #: last apply, changed remotely since the last apply, or both.
+    origin: Origin | None = None
+    forces_replacement: bool = False
+
+    @property
+    def top(self) -> str:
+        return self.path.split(".", 1)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path}
+        if self.sensitive:
+            out["sensitive"] = True
+        else:
+            out["old"] = _jsonable(self.old)
+            out["new"] = _jsonable(self.new)
+        if self.origin:
+            out["origin"] = self.origin
+        if self.forces_replacement:
+            out["forces_replacement"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FieldChange:
+        return cls(
+            path=data["path"],
+            old=_from_jsonable(data.get("old")),
+            new=_from_jsonable(data.get("new")),
+            sensitive=bool(data.get("sensitive", False)),
+            origin=data.get("origin"),
+            forces_replacement=bool(data.get("forces_replacement", False)),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _from_jsonable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _auth_type(oauth: Any, service_auth: Any) -> str | None:
+    if oauth:
+        return "oauth"
+    if service_auth:
+        return "service_auth"
+    return None
+
+
+def _flatten(prefix: str, value: Any, out: Flat) -> None:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, sub, out)
+    elif value is None or value == "" and prefix.startswith("oauth."):
+        return  # absent, null and (inside oauth) empty all mean "not set"
+    else:
+        out[prefix] = tuple(value) if isinstance(value, list) else value
+
+
+def _with_defaults(data: Mapping[str, Any]) -> Flat:
+    flat: Flat = {}
+    _flatten("", data, flat)
+    for key, default in DEFAULTS.items():
+        if flat.get(key) is None:
+            flat[key] = default
+    if "excludes" in flat:
+        flat["excludes"] = tuple(sorted(flat["excludes"]))
+    return flat
+
+
+def normalize_desired(spec: ConnectorSpec) -> Flat:
+    """The comparable view of a desired connector. Secrets are left out; ``service_auth.type``
+    is kept (the API never returns it, so only state can compare it)."""
+    data = spec.model_dump(exclude={"id", "oauth", "service_auth"})
+    if spec.oauth is not None:
+        data["oauth"] = spec.oauth.model_dump(exclude={"client_secret"})
+    if spec.service_auth is not None:
+        data["service_auth"] = {"type": spec.service_auth.type}
+    data["auth_type"] = _auth_type(spec.oauth, spec.service_auth)
+    return _with_defaults(data)
+
+
+def normalize_remote(remote: RemoteConnector) -> Flat:
+    """The comparable view of a remote connector: server-owned fields dropped."""
+    data = remote.model_dump(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
+    if remote.oauth is not None:
+        data["oauth"] = remote.oauth.model_dump()
+    data["auth_type"] = remote.auth_type or _auth_type(remote.oauth, None)
+    return _with_defaults(data)
+
+
+#: Leaves only state can compare (the API never returns them).
+STATE_ONLY: tuple[str, ...] = ("service_auth.type",)
+
+
+def diff_flat(old: Flat, new: Flat, *, ignore: tuple[str, ...] = ()) -> list[FieldChange]:
+    """Changes that turn ``old`` into ``new``, sorted by path."""
+    from deepdiff import DeepDiff
+
+    old = {k: v for k, v in old.items() if k not in ignore}
+    new = {k: v for k, v in new.items() if k not in ignore}
+    report = DeepDiff(old, new, verbose_level=2, view="tree")
+    paths = {
+        _leaf_key(level.path(output_format="list"))
+        for kind in (
+            "values_changed",
+            "type_changes",
+            "dictionary_item_added",
+            "dictionary_item_removed",
+            "iterable_item_added",
+            "iterable_item_removed",
+        )
+        for level in report.get(kind, ())
+    }
+    return [
+        FieldChange(path, old.get(path), new.get(path), forces_replacement=path in REPLACE_ONLY)
+        for path in sorted(paths)
+    ]
+
+
+def _leaf_key(path_list: list[Any]) -> str:
+    # Our flat dicts are one level deep; anything below a key is inside a tuple leaf.
+    return str(path_list[0])
+
+
+def diff_connector(desired: ConnectorSpec, remote: RemoteConnector) -> list[FieldChange]:
+    """What would change on ``remote`` to make it match ``desired`` (no secrets, no state)."""
+    return diff_flat(normalize_remote(remote), normalize_desired(desired), ignore=STATE_ONLY)
+
+
+def with_origin(changes: list[FieldChange], remote_now: Flat, last_applied: Flat) -> list[FieldChange]:
+    """Tag each change with where it came from, using the last applied desired view.
+
+    A leaf that differs between the remote and what we last applied drifted remotely; a
+    leaf that differs between git and what we last applied changed in git.
+    """
+    out = []
+    for change in changes:
+        remote_moved = remote_now.get(change.path) != last_applied.get(change.path)
+        git_moved = change.new != last_applied.get(change.path)
+        origin: Origin | None
+        if remote_moved and git_moved:
+            origin = "both"
+        elif remote_moved:
+            origin = "remote"
+        elif git_moved:
+            origin = "git"
+        else:
+            origin = None
+        out.append(FieldChange(change.path, change.old, change.new, change.sensitive, origin, change.forces_replacement))
+    return out

@@ -1,0 +1,175 @@
+"""The plan: what apply will do, decided once, frozen, serialisable. Pure core.
+
+:mod:`conn_reconcile.planner` decides it; a :class:`Plan` holds everything apply needs (payloads with secret *references*, the remote
+``updated_at`` and a hash of each remote object it touches), so a saved plan can be
+applied later without re-reading YAML, and refused when the org moved in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from conn_reconcile.diff import FieldChange
+from conn_reconcile.models import RemoteConnector
+
+FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "noop"
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    action: Action
+    name: str
+    file: str | None = None
+    remote_id: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+    reasons: tuple[str, ...] = ()
+    #: create body (create/replace) or PATCH body (update); secrets as ${VAR} references
+    payload: Mapping[str, Any] | None = None
+    remote_updated_at: str | None = None
+    remote_hash: str | None = None
+    #: the normalised desired view, recorded in state after a successful apply
+    applied: Mapping[str, Any] | None = None
+
+    @property
+    def secret_paths(self) -> tuple[str, ...]:
+        return tuple(c.path for c in self.changes if c.sensitive)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "name": self.name,
+            "file": self.file,
+            "remote_id": self.remote_id,
+            "changes": [c.to_dict() for c in self.changes],
+            "reasons": list(self.reasons),
+            "payload": plain(self.payload),
+            "remote": {"updated_at": self.remote_updated_at, "hash": self.remote_hash},
+            "applied": plain(self.applied),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResourceChange:
+        remote = data.get("remote") or {}
+        return cls(
+            action=Action(data["action"]),
+            name=data["name"],
+            file=data.get("file"),
+            remote_id=data.get("remote_id"),
+            changes=tuple(FieldChange.from_dict(c) for c in data.get("changes", ())),
+            reasons=tuple(data.get("reasons", ())),
+            payload=data.get("payload"),
+            remote_updated_at=remote.get("updated_at"),
+            remote_hash=remote.get("hash"),
+            applied=data.get("applied"),
+        )
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False
+    manage_prefix: str | None = None
+    protect: tuple[str, ...] = ()
+    max_deletes: int = 5
+    force: bool = False
+    rotate_secrets: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[ResourceChange, ...]
+    unmanaged: tuple[Unmanaged, ...] = ()
+    notes: tuple[str, ...] = ()
+    #: every remote id seen when planning: a connector appearing later makes the plan stale
+    seen_ids: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(c.action.value for c in self.changes)
+        return {a.value: counts.get(a.value, 0) for a in Action}
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action is not Action.NOOP for c in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "meta": dict(self.meta),
+            "summary": self.summary(),
+            "changes": [c.to_dict() for c in self.changes],
+            "unmanaged": [{"id": u.id, "name": u.name, "reason": u.reason} for u in self.unmanaged],
+            "notes": list(self.notes),
+            "seen_ids": list(self.seen_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        return cls(
+            changes=tuple(ResourceChange.from_dict(c) for c in data["changes"]),
+            unmanaged=tuple(Unmanaged(**u) for u in data.get("unmanaged", ())),
+            notes=tuple(data.get("notes", ())),
+            seen_ids=tuple(data.get("seen_ids", ())),
+            meta=data.get("meta", {}),
+            format_version=data["format_version"],
+        )
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def remote_hash(remote: RemoteConnector) -> str:
+    """A stable hash of what the API says about a connector (per-user auth_status excluded)."""
+    data = remote.model_dump(mode="json", exclude={"auth_status"}, exclude_none=True)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def check_fresh(plan: Plan, remote: Sequence[RemoteConnector]) -> list[str]:
+    """Why a saved plan no longer fits the org; empty when it is still fresh."""
+    by_id = {r.id: r for r in remote}
+    seen = set(plan.seen_ids)
+    problems = []
+    for c in plan.changes:
+        if c.action is Action.NOOP:
+            continue
+        if c.remote_id is not None:
+            now = by_id.get(c.remote_id)
+            if now is None:
+                problems.append(f"{c.name} ({c.remote_id}) was deleted remotely since the plan")
+            elif remote_hash(now) != c.remote_hash:
+                problems.append(
+                    f"{c.name} ({c.remote_id}) changed remotely since the plan "
+                    f"(updated_at {c.remote_updated_at} -> {now.updated_at})"
+                )
+        if c.action in (Action.CREATE, Action.REPLACE):
+            appeared = [r.id for r in remote if r.name == c.name and r.id not in seen]
+            if appeared:
+                problems.append(f"a connector named {c.name!r} appeared remotely since the plan ({', '.join(appeared)})")
+    return problems

@@ -1,0 +1,32 @@
+"""The JSON Schema of the connector file format (for editors and yaml-language-server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conn_reconcile.models import ENV_REF_RE, ConnectorSpec
+
+SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/connector.json"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = ConnectorSpec.model_json_schema()
+    defs = schema.get("$defs", {})
+    ref_rule = {"type": "string", "pattern": ENV_REF_RE.pattern, "description": "an environment reference: ${VAR}"}
+    for model, fieldname in (("OAuthSpec", "client_secret"), ("ServiceAuthSpec", "token")):
+        props = defs.get(model, {}).get("properties", {})
+        if fieldname in props:
+            props[fieldname] = {**ref_rule, "title": props[fieldname].get("title", fieldname)}
+    schema["properties"]["url"]["pattern"] = "^https?://"
+    schema["properties"]["url"]["format"] = "uri"
+    for model in ("OAuthSpec",):
+        for key in ("authorize_url", "token_url"):
+            defs[model]["properties"][key]["pattern"] = "^https?://"
+    schema["not"] = {"required": ["oauth", "service_auth"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "conn-reconcile connector",
+        "description": "One Cohere connector, as kept in connectors/*.yaml. Secrets only as ${VAR} references.",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }

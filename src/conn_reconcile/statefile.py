@@ -1,0 +1,52 @@
+"""Reading and writing the state file (default ``.conn-reconcile/state.json``), atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from conn_reconcile.errors import StateError
+from conn_reconcile.state import State
+
+DEFAULT_STATE_PATH = Path(".conn-reconcile/state.json")
+
+
+def load(path: Path) -> State | None:
+    """The state at ``path``, or None when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read state file: {exc.strerror}") from None
+    try:
+        return State.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StateError(f"{path}: not a conn-reconcile state file (version 1): {where}: {first['msg']}") from None
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(path: Path, state: State) -> None:
+    data = state.model_dump(mode="json")
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

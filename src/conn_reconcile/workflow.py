@@ -1,0 +1,148 @@
+"""One function per command: the glue between the edges (loader, client, files) and the
+pure core (plan, render). The CLI parses options, calls one of these, renders, exits."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conn_reconcile.applier import Applier, ApplyReport, Outcome
+from conn_reconcile.client import CohereClient
+from conn_reconcile.errors import ConfigError, StalePlanError
+from conn_reconcile.models import Desired
+from conn_reconcile.plan import Plan, PlanOptions, check_fresh
+from conn_reconcile.planner import build_plan
+from conn_reconcile.render import Redactor
+from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint
+from conn_reconcile.state import State
+
+DEFAULT_API_URL = "https://api.cohere.com"
+
+
+@dataclass
+class Settings:
+    api_url: str = DEFAULT_API_URL
+    api_key: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    redactor: Redactor = field(default_factory=Redactor)
+    state_path: Path = Path(".conn-reconcile/state.json")
+    client_factory: Callable[..., CohereClient] = CohereClient
+
+    def __post_init__(self) -> None:
+        self.redactor.add(self.api_key, self.env.get(FINGERPRINT_KEY_VAR))
+
+    def client(self, **kwargs: object) -> CohereClient:
+        if not self.api_key:
+            raise ConfigError("no API key: set CO_API_KEY or pass --api-key")
+        return self.client_factory(self.api_url, self.api_key, **kwargs)
+
+
+def validate(paths: Sequence[str | Path]) -> list[Desired]:
+    from conn_reconcile.loader import load
+
+    return load(paths)
+
+
+def _secret_env(desired: Sequence[Desired], env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """file -> {secret path -> value} for the referenced variables that are set."""
+    out: dict[str, dict[str, str]] = {}
+    for d in desired:
+        for path, var in d.spec.secret_refs().items():
+            if env.get(var):
+                out.setdefault(d.file, {})[path] = env[var]
+    return out
+
+
+def unbound_notes(desired: Sequence[Desired], env: Mapping[str, str]) -> list[str]:
+    notes = []
+    for d in desired:
+        for path, var in sorted(d.spec.secret_refs().items()):
+            if not env.get(var):
+                line, _ = d.where(path)
+                at = f"{d.file}:{line}" if line else d.file
+                notes.append(f"unbound: ${{{var}}} ({at} {path}) is not set; apply needs it when it sends this secret")
+    return notes
+
+
+def compute_plan(
+    settings: Settings,
+    paths: Sequence[str | Path],
+    options: PlanOptions,
+    client: CohereClient | None = None,
+) -> tuple[Plan, State | None]:
+    from conn_reconcile import statefile
+    from conn_reconcile.planfile import plan_meta
+
+    desired = validate(paths)
+    values = _secret_env(desired, settings.env)
+    for per_file in values.values():
+        settings.redactor.add(*per_file.values())
+    state = statefile.load(settings.state_path)
+    key = settings.env.get(FINGERPRINT_KEY_VAR)
+    fingerprints = None
+    if key and state is not None:
+        fingerprints = {f: {p: fingerprint(key, v) for p, v in vals.items()} for f, vals in values.items()}
+    own = client is None
+    client = client or settings.client()
+    try:
+        remote = client.list_connectors()
+    finally:
+        if own:
+            client.close()
+    plan = build_plan(
+        desired, remote, state=state, fingerprints=fingerprints, options=options, meta=plan_meta(settings.api_url)
+    )
+    extra = unbound_notes(desired, settings.env)
+    if extra:
+        plan = dataclasses.replace(plan, notes=plan.notes + tuple(extra))
+    return plan, state
+
+
+def apply_plan(
+    settings: Settings,
+    plan: Plan,
+    *,
+    parallelism: int = 4,
+    fail_fast: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    client: CohereClient | None = None,
+    check_stale: bool = False,
+    rate_limit: float | None = None,
+) -> ApplyReport:
+    """Carry out ``plan``. With ``check_stale`` (saved plans), refuse when the org moved."""
+    from conn_reconcile import statefile
+
+    planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
+    if check_stale and planned_url and planned_url != settings.api_url.rstrip("/"):
+        raise StalePlanError(f"stale plan: it was made against {planned_url}, not {settings.api_url}")
+    state = statefile.load(settings.state_path) or State()
+    key = settings.env.get(FINGERPRINT_KEY_VAR)
+    own = client is None
+    client = client or settings.client(rate_limit=rate_limit)
+    try:
+        if check_stale:
+            problems = check_fresh(plan, client.list_connectors())
+            if problems:
+                raise StalePlanError(
+                    "stale plan: the org changed since the plan was made; nothing was applied. "
+                    "Run plan again.\n  " + "\n  ".join(problems)
+                )
+        applier = Applier(
+            client,
+            env=settings.env,
+            state=state,
+            save_state=lambda s: statefile.save(settings.state_path, s),
+            fingerprint_key=key,
+            parallelism=parallelism,
+            fail_fast=fail_fast,
+            on_outcome=on_outcome,
+        )
+        settings.redactor.add(*applier.secret_values(plan))
+        return applier.apply(plan)
+    finally:
+        if own:
+            client.close()
+

@@ -1,0 +1,73 @@
+from conn_reconcile.diff import FieldChange, diff_connector, normalize_desired, normalize_remote, with_origin
+from conn_reconcile.models import ConnectorSpec, RemoteConnector
+
+
+def spec(**kw):
+    kw.setdefault("name", "docs")
+    kw.setdefault("url", "https://docs.example.com/search")
+    return ConnectorSpec.model_validate(kw)
+
+
+def rem(**kw):
+    kw.setdefault("id", "docs-abc123")
+    kw.setdefault("name", "docs")
+    kw.setdefault("url", "https://docs.example.com/search")
+    return RemoteConnector.model_validate(kw)
+
+
+def test_defaults_make_omitted_and_default_equal():
+    assert diff_connector(spec(), rem(active=True, continue_on_failure=False, description="", excludes=[])) == []
+
+
+def test_server_owned_fields_never_diff():
+    r = rem(auth_status="expired", created_at="x", updated_at="y", organization_id="org")
+    assert diff_connector(spec(), r) == []
+
+
+def test_field_level_changes_sorted_with_old_and_new():
+    changes = diff_connector(spec(url="https://new.example.com", active=False), rem(url="https://old.example.com"))
+    assert [(c.path, c.old, c.new) for c in changes] == [
+        ("active", True, False),
+        ("url", "https://old.example.com", "https://new.example.com"),
+    ]
+
+
+def test_excludes_compared_as_a_set_and_reported_whole():
+    assert diff_connector(spec(excludes=["b", "a"]), rem(excludes=["a", "b"])) == []
+    (change,) = diff_connector(spec(excludes=["a", "c"]), rem(excludes=["a", "b"]))
+    assert change == FieldChange("excludes", ("a", "b"), ("a", "c"))
+
+
+def test_description_forces_replacement():
+    (change,) = diff_connector(spec(description="new"), rem(description="old"))
+    assert change.forces_replacement and change.path == "description"
+
+
+def test_secrets_are_never_part_of_the_normalised_views():
+    s = spec(service_auth={"type": "bearer", "token": "${TOKEN}"})
+    view = normalize_desired(s)
+    assert "service_auth.token" not in view and view["service_auth.type"] == "bearer"
+    o = spec(oauth={"client_secret": "${S}", "authorize_url": "https://a", "token_url": "https://t"})
+    assert "oauth.client_secret" not in normalize_desired(o)
+
+
+def test_oauth_leaves_compare_individually_and_empty_means_unset():
+    s = spec(oauth={"authorize_url": "https://a", "token_url": "https://t", "scope": "read"})
+    r = rem(oauth={"authorize_url": "https://a", "token_url": "https://t2", "scope": "read", "client_id": ""}, auth_type="oauth")
+    assert [c.path for c in diff_connector(s, r)] == ["oauth.token_url"]
+
+
+def test_auth_type_switch_is_visible():
+    s = spec(service_auth={"type": "bearer", "token": "${T}"})
+    r = rem(oauth={"authorize_url": "https://a", "token_url": "https://t"}, auth_type="oauth")
+    paths = [c.path for c in diff_connector(s, r)]
+    assert "auth_type" in paths and "oauth.authorize_url" in paths
+
+
+def test_with_origin_tells_git_from_remote_drift():
+    last = normalize_desired(spec(url="https://a", active=True))
+    remote_now = normalize_remote(rem(url="https://a", active=False))  # someone flipped it in the dashboard
+    desired_now = spec(url="https://b", active=True)  # git changed the url
+    changes = with_origin(diff_connector(desired_now, rem(url="https://a", active=False)), remote_now, last)
+    origins = {c.path: c.origin for c in changes}
+    assert origins == {"active": "remote", "url": "git"}

@@ -65,6 +65,15 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug or an unforeseen failure: one redacted line, no traceback
+            if os.environ.get("CONN_RECONCILE_DEBUG"):
+                raise
+            console = ctx.find_object(Console)
+            text = f"Error: unexpected {type(exc).__name__}: {exc} (set CONN_RECONCILE_DEBUG=1 for a traceback)"
+            click.echo(console.redactor(text) if console is not None else text, err=True)
+            ctx.exit(ExitCode.ERROR)
 
 
 def _error_text(exc: ConnReconcileError, ctx: click.Context) -> str:
@@ -129,7 +138,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        desired = run(paths or (Path("connectors"),))
+        desired = run(paths or (Path("connectors"),), require_files=True)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))

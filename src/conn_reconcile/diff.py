@@ -137,6 +137,8 @@ def diff_flat(old: Flat, new: Flat, *, ignore: tuple[str, ...] = ()) -> list[Fie
 
     old = {k: v for k, v in old.items() if k not in ignore}
     new = {k: v for k, v in new.items() if k not in ignore}
+    if old == new:  # the common case (no change) needs no deepdiff report
+        return []
     report = DeepDiff(old, new, verbose_level=2, view="tree")
     paths = {
         _leaf_key(level.path(output_format="list"))

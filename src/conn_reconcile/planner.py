@@ -56,7 +56,16 @@ class _Matcher:
 
     def __init__(self, remote: Sequence[RemoteConnector], state: State | None):
         self.by_id = {r.id: r for r in remote}
-        self.state = state
+        self.named: dict[str, list[RemoteConnector]] = {}
+        for r in remote:
+            self.named.setdefault(r.name, []).append(r)
+        # state records indexed once (first record wins, as State.by_name/by_file do)
+        self.state_by_name: dict[str, str] = {}
+        self.state_by_file: dict[str, str] = {}
+        for record in (state.connectors.values() if state is not None else ()):
+            self.state_by_name.setdefault(record.name, record.id)
+            if record.file is not None:
+                self.state_by_file.setdefault(record.file, record.id)
         self.claimed: dict[str, Desired] = {}
         self.problems: list[Diagnostic] = []
 
@@ -83,14 +92,13 @@ class _Matcher:
                 )
                 return True, None
             return True, self._claim(d, r, "pinned id")
-        if self.state is not None:
-            for record in (self.state.by_name(d.spec.name), self.state.by_file(d.file)):
-                if record is not None and record.id in self.by_id and record.id not in self.claimed:
-                    return True, self._claim(d, self.by_id[record.id], "state")
+        for rid in (self.state_by_name.get(d.spec.name), self.state_by_file.get(d.file)):
+            if rid is not None and rid in self.by_id and rid not in self.claimed:
+                return True, self._claim(d, self.by_id[rid], "state")
         return False, None
 
     def by_name(self, d: Desired) -> RemoteConnector | None:
-        candidates = [r for r in self.by_id.values() if r.name == d.spec.name and r.id not in self.claimed]
+        candidates = [r for r in self.named.get(d.spec.name, ()) if r.id not in self.claimed]
         if len(candidates) > 1:
             ids = ", ".join(sorted(r.id for r in candidates))
             self.problems.append(

@@ -40,10 +40,10 @@ class Settings:
         return self.client_factory(self.api_url, self.api_key, **kwargs)
 
 
-def validate(paths: Sequence[str | Path]) -> list[Desired]:
+def validate(paths: Sequence[str | Path], *, require_files: bool = False) -> list[Desired]:
     from conn_reconcile.loader import load
 
-    return load(paths)
+    return load(paths, require_files=require_files)
 
 
 def _secret_env(desired: Sequence[Desired], env: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -1,0 +1,138 @@
+"""Reading the Cohere connectors API's responses strictly, and turning failures into errors.
+
+Used by :mod:`conn_reconcile.client`. Nothing here sends requests. Every text that ends up
+in an exception goes through the caller's :class:`Redactor` (API key, request-body
+secrets) and never contains input values from a failed validation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from conn_reconcile.errors import ApiError, AuthError, NotFoundError
+from conn_reconcile.models import RemoteConnector
+from conn_reconcile.render import Redactor
+from conn_reconcile.retry import AUTH_STATUSES, describe_transport_error
+
+CONNECTORS = "/v1/connectors"
+SNIPPET_LEN = 200  # a non-JSON error body is cut to this
+MESSAGE_LEN = 500  # the API's own ``message`` is cut to this
+_TAG_RE = re.compile(r"<[^>]*>")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _where(exc: ValidationError) -> str:
+    """Where a response failed validation, without the (possibly sensitive) input values."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return "invalid"
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "connector"
+    return f"{loc}: {first['msg']}"
+
+
+_NOT_JSON = object()
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:  # JSON and Unicode decode errors
+        return _NOT_JSON
+
+
+def parse_page(response: httpx.Response, redact: Redactor) -> tuple[list[RemoteConnector], float | None]:
+    """The connectors and ``total_count`` of one list page. Anything but the documented
+    shape is an :class:`ApiError`, never an empty page."""
+
+    def invalid(why: str) -> ApiError:
+        return ApiError(
+            f"the response is not a valid connector list ({why})",
+            status=response.status_code,
+            method="GET",
+            path=CONNECTORS,
+        )
+
+    data = _json(response)
+    if data is _NOT_JSON:
+        raise invalid("not JSON")
+    if not isinstance(data, dict):
+        raise invalid("not a JSON object")
+    if "connectors" not in data:
+        raise invalid("no 'connectors' field")
+    raw = data["connectors"]
+    if not isinstance(raw, list):
+        raise invalid("'connectors' is not a list")
+    total = data.get("total_count")
+    if total is not None and not _is_number(total):
+        raise invalid("'total_count' is not a number")
+    items: list[RemoteConnector] = []
+    for index, item in enumerate(raw):
+        try:
+            items.append(RemoteConnector.model_validate(item))
+        except ValidationError as exc:
+            raise invalid(f"item {index}: {redact(_where(exc))}") from None
+    return items, total
+
+
+def parse_connector(response: httpx.Response, method: str, path: str, redact: Redactor) -> RemoteConnector:
+    """The connector of a ``{"connector": {...}}`` answer (create, get, update)."""
+    data = _json(response)
+    if not isinstance(data, dict) or not isinstance(data.get("connector"), dict):
+        raise ApiError(
+            "invalid response: expected a JSON object with a 'connector' object",
+            status=response.status_code,
+            method=method,
+            path=path,
+        )
+    try:
+        return RemoteConnector.model_validate(data["connector"])
+    except ValidationError as exc:
+        raise ApiError(
+            f"invalid response: the connector is not valid ({redact(_where(exc))})",
+            status=response.status_code,
+            method=method,
+            path=path,
+        ) from None
+
+
+def api_message(response: httpx.Response, redact: Redactor) -> str:
+    """The API's ``message``, or else a short sanitized snippet of the body; secret-free."""
+    data = _json(response)
+    limit = MESSAGE_LEN
+    if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"].strip():
+        text = data["message"]
+    else:
+        limit = SNIPPET_LEN
+        try:
+            text = _TAG_RE.sub(" ", response.text)
+        except (UnicodeDecodeError, LookupError):
+            text = ""
+    # redact before and after squashing whitespace: a secret never survives either form
+    text = redact(" ".join(_CONTROL_RE.sub(" ", redact(text)).split()))
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text or response.reason_phrase or "no details"
+
+
+def status_error(response: httpx.Response, method: str, path: str, attempts: int, redact: Redactor) -> ApiError:
+    """401/403/498 -> AuthError, 404 -> NotFoundError, anything else -> ApiError."""
+    status = response.status_code
+    message = api_message(response, redact)
+    if attempts > 1:
+        message += f" (gave up after {attempts} attempts)"
+    cls = AuthError if status in AUTH_STATUSES else NotFoundError if status == 404 else ApiError
+    return cls(message, status=status, method=method, path=path)
+
+
+def transport_error(exc: httpx.TransportError, method: str, path: str, attempts: int, redact: Redactor) -> ApiError:
+    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return ApiError(f"{redact(describe_transport_error(exc))} (gave up after {tries})", method=method, path=path)

@@ -1,0 +1,319 @@
+"""Hardened YAML parsing: bytes -> plain data + the line/col of every field.
+
+We never let ruamel construct Python objects. We walk its *event* stream (which carries
+a mark for every key and value) and build plain ``dict``/``list``/``str``/``int``/``float``/
+``bool``/``None`` ourselves, resolving plain scalars with the YAML 1.2 core schema. That
+makes the hardening explicit rather than a matter of loader configuration:
+
+* anchors and aliases are rejected (no billion-laughs, no shared nodes);
+* any tag other than the core ``!!str/int/float/bool/null/map/seq`` is rejected;
+* directives (``%YAML 1.1``, ``%TAG``...) are rejected, so every file reads as YAML 1.2;
+* one document per file; nesting depth is bounded; duplicate keys are reported with both lines;
+* a BOM, invalid UTF-8 and control characters are reported with their line.
+
+Error messages are built from ruamel's problem text and mark only; its ``str()`` quotes the
+offending source line, which may hold a secret, so it is never used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+
+from conn_reconcile.errors import Diagnostic
+
+MAX_DEPTH = 20
+BOM = b"\xef\xbb\xbf"
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
+
+# The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_NULL_RE = re.compile(r"(?:~|null|Null|NULL|)")
+_BOOL_RE = re.compile(r"(?:true|True|TRUE|false|False|FALSE)")
+_INT10_RE = re.compile(r"[-+]?[0-9]+")
+_INT8_RE = re.compile(r"0o[0-7]+")
+_INT16_RE = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INF_RE = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
+_NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)")
+
+# Characters YAML forbids in a stream (everything outside its printable set).
+_NON_PRINTABLE_RE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Quoted fragments of ruamel's problem text: keep token names ('<block end>') and single
+# characters ('\t', ':'), drop anything longer, which could be a piece of the input.
+_QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_TOKEN_NAME_RE = re.compile(r"<[a-z ]+>")
+_TUPLE_RE = re.compile(r"\(('[^']*'),\)")
+
+
+class _Fatal(Exception):
+    """A problem that stops the parsing of one file."""
+
+    def __init__(self, line: int | None, col: int | None, message: str, field: str | None = None):
+        super().__init__(message)
+        self.line, self.col, self.message, self.field = line, col, message, field
+
+
+@dataclass
+class Parsed:
+    """The result of parsing one file. ``data`` is None when parsing had to stop."""
+
+    data: Any
+    locations: dict[str, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class _Frame:
+    container: dict[str, Any] | list[Any]
+    path: str
+    key: str | None = None  # mappings: the key whose value comes next
+    skip: bool = False  # mappings: drop that value (duplicate or merge key)
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+
+def _child(prefix: str, part: str | int) -> str:
+    return f"{prefix}.{part}" if prefix else str(part)
+
+
+def _pos(mark: Any) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _sanitize(problem: str) -> str:
+    def keep(m: re.Match[str]) -> str:
+        inner = m.group(1) if m.group(1) is not None else m.group(2)
+        return m.group(0) if len(inner) <= 2 or _TOKEN_NAME_RE.fullmatch(inner) else "'...'"
+
+    problem = _TUPLE_RE.sub(r"\1", " ".join(problem.split()))
+    return _QUOTED_RE.sub(keep, problem)
+
+
+def _syntax_error(exc: MarkedYAMLError) -> _Fatal:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    line, col = _pos(mark) if mark is not None else (None, None)
+    if "'\\t'" in problem:
+        return _Fatal(line, col, "tab character where YAML does not allow one; indent with spaces, not tabs")
+    message = f"YAML syntax error: {_sanitize(problem)}"
+    if exc.context and exc.problem and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+        message += f" ({_sanitize(exc.context)} started at line {exc.context_mark.line + 1})"
+    return _Fatal(line, col, message)
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 without BOM and without characters YAML forbids, or :class:`_Fatal`."""
+    if raw.startswith(BOM):
+        raise _Fatal(1, 1, "starts with a byte-order mark; save as UTF-8 without BOM")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start : exc.start].decode("utf-8")) + 1
+        raise _Fatal(raw.count(b"\n", 0, exc.start) + 1, col, "not valid UTF-8; save the file as UTF-8") from None
+    bad = _NON_PRINTABLE_RE.search(text)
+    if bad:
+        line, col = _line_col(text, bad.start())
+        raise _Fatal(line, col, f"contains a control character (U+{ord(bad.group()):04X}) that YAML does not allow")
+    return text
+
+
+def _resolve_plain(value: str) -> Any:
+    if _NULL_RE.fullmatch(value):
+        return None
+    if _BOOL_RE.fullmatch(value):
+        return value.lower() == "true"
+    if _INT10_RE.fullmatch(value):
+        return int(value, 10)
+    if _INT8_RE.fullmatch(value):
+        return int(value[2:], 8)
+    if _INT16_RE.fullmatch(value):
+        return int(value[2:], 16)
+    if _FLOAT_RE.fullmatch(value):
+        return float(value)
+    inf = _INF_RE.fullmatch(value)
+    if inf:
+        return float(f"{inf.group(1)}inf")
+    if _NAN_RE.fullmatch(value):
+        return float("nan")
+    return value
+
+
+def _scalar(ev: ScalarEvent) -> Any:
+    tag = ev.tag
+    line, col = _pos(ev.start_mark)
+    try:
+        if tag is None:
+            return _resolve_plain(ev.value) if ev.style is None else ev.value
+        if tag not in _SCALAR_TAGS:
+            raise _Fatal(line, col, _TAG_MESSAGE)
+        if tag == _CORE + "str":
+            return ev.value
+        value = _resolve_plain(ev.value)
+    except ValueError:  # more digits than int() accepts
+        raise _Fatal(line, col, "number is too large") from None
+    name = tag[len(_CORE) :]
+    expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[name]
+    if not isinstance(value, expected) or (name != "bool" and isinstance(value, bool)):
+        raise _Fatal(line, col, f"value does not match its !!{name} tag")
+    return float(value) if name == "float" else value
+
+
+_TAG_MESSAGE = (
+    "YAML tags (e.g. !Ref, !!binary, !!python/...) are not allowed; "
+    "write plain strings, numbers, booleans, lists and mappings"
+)
+
+
+class _Builder:
+    def __init__(self, text: str):
+        self.text = text
+        self.root: Any = None
+        self.root_pos = (1, 1)
+        self.frames: list[_Frame] = []
+        self.locations: dict[str, tuple[int, int]] = {"": (1, 1)}
+        self.problems: list[tuple[int, int, str | None, str]] = []
+        self.documents = 0
+        self.prev_end = 0
+
+    def run(self) -> None:
+        for ev in YAML(typ="safe", pure=True).parse(self.text):
+            self.event(ev)
+
+    def event(self, ev: Any) -> None:
+        if isinstance(ev, StreamStartEvent | DocumentEndEvent):
+            self.prev_end = ev.end_mark.index
+        elif isinstance(ev, DocumentStartEvent):
+            self.document(ev)
+        elif isinstance(ev, AliasEvent):
+            raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
+        elif isinstance(ev, CollectionEndEvent):
+            self.frames.pop()
+        elif isinstance(ev, ScalarEvent | CollectionStartEvent):
+            if ev.anchor is not None:
+                raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
+            if self.frames and self.frames[-1].key is None and isinstance(self.frames[-1].container, dict):
+                self.key(ev)
+            else:
+                self.node(ev)
+        elif not isinstance(ev, StreamEndEvent):  # pragma: no cover - ruamel has no other events
+            raise _Fatal(*_pos(ev.start_mark), "unsupported YAML construct")
+
+    def document(self, ev: DocumentStartEvent) -> None:
+        for m in re.finditer(r"(?m)^%", self.text[self.prev_end : ev.start_mark.index]):
+            line, col = _line_col(self.text, self.prev_end + m.start())
+            raise _Fatal(line, col, "YAML directives (%YAML, %TAG) are not allowed; files are read as YAML 1.2")
+        if ev.version is not None or ev.tags:
+            raise _Fatal(*_pos(ev.start_mark), "YAML directives (%YAML, %TAG) are not allowed")
+        self.documents += 1
+        if self.documents > 1:
+            raise _Fatal(*_pos(ev.start_mark), "one connector per file: found a second YAML document (---)")
+
+    def key(self, ev: Any) -> None:
+        frame = self.frames[-1]
+        assert isinstance(frame.container, dict)
+        line, col = _pos(ev.start_mark)
+        if not isinstance(ev, ScalarEvent):
+            raise _Fatal(line, col, "field names must be plain strings, not lists or mappings")
+        key = _scalar(ev)
+        if not isinstance(key, str) or not key:
+            raise _Fatal(line, col, "field names must be non-empty strings")
+        path = _child(frame.path, key)
+        frame.key, frame.skip = key, False
+        if key == "<<" and ev.style is None:
+            frame.skip = True
+            self.problems.append((line, col, frame.path or None, "merge keys (<<) are not allowed"))
+        elif key in frame.key_lines:
+            frame.skip = True
+            first = frame.key_lines[key]
+            self.problems.append((line, col, path, f"duplicate key {key!r}: first defined at line {first}"))
+        else:
+            frame.key_lines[key] = line
+        self.locations.setdefault(path, (line, col))
+
+    def node(self, ev: Any) -> None:
+        parent = self.frames[-1] if self.frames else None
+        if parent is None:
+            path = ""
+            self.root_pos = _pos(ev.start_mark)
+        elif isinstance(parent.container, list):
+            path = _child(parent.path, len(parent.container))
+            self.locations.setdefault(path, _pos(ev.start_mark))
+        else:
+            assert parent.key is not None
+            path = _child(parent.path, parent.key)
+        value: Any
+        if isinstance(ev, ScalarEvent):
+            value = _scalar(ev)
+        else:
+            value = self.collection(ev, path)
+        if parent is None:
+            self.root = value
+        elif isinstance(parent.container, list):
+            parent.container.append(value)
+        else:
+            if not parent.skip:
+                parent.container[parent.key] = value  # type: ignore[index]
+            parent.key = None
+
+    def collection(self, ev: Any, path: str) -> dict[str, Any] | list[Any]:
+        is_map = isinstance(ev, MappingStartEvent)
+        assert is_map or isinstance(ev, SequenceStartEvent)
+        if ev.tag is not None and ev.tag != _CORE + ("map" if is_map else "seq"):
+            raise _Fatal(*_pos(ev.start_mark), _TAG_MESSAGE)
+        if len(self.frames) >= MAX_DEPTH:
+            raise _Fatal(*_pos(ev.start_mark), f"nested more than {MAX_DEPTH} levels deep")
+        container: dict[str, Any] | list[Any] = {} if is_map else []
+        self.frames.append(_Frame(container, path))
+        return container
+
+
+def parse_yaml(raw: bytes, file: str) -> Parsed:
+    """Parse one connector file's bytes. Problems are returned, never raised."""
+    builder: _Builder | None = None
+    fatal: _Fatal | None = None
+    try:
+        builder = _Builder(decode(raw))
+        builder.run()
+    except _Fatal as exc:
+        fatal = exc
+    except MarkedYAMLError as exc:
+        fatal = _syntax_error(exc)
+    except YAMLError:  # e.g. a reader error without a mark; never echo its text
+        fatal = _Fatal(None, None, "not valid YAML")
+    problems = [] if builder is None else [Diagnostic(file, *p) for p in builder.problems]
+    if fatal is not None or builder is None:
+        assert fatal is not None
+        problems.append(Diagnostic(file, fatal.line, fatal.col, fatal.field, fatal.message))
+        return Parsed(None, problems=problems)
+    if builder.documents == 0 or builder.root is None:
+        problems.append(Diagnostic(file, 1, 1, None, "empty file: expected a mapping of connector fields"))
+        return Parsed(None, builder.locations, problems)
+    if not isinstance(builder.root, dict):
+        kind = "a list" if isinstance(builder.root, list) else "a single value"
+        message = f"the top level must be a mapping of connector fields (name: ..., url: ...), not {kind}"
+        problems.append(Diagnostic(file, *builder.root_pos, None, message))
+        return Parsed(None, builder.locations, problems)
+    return Parsed(builder.root, builder.locations, problems)

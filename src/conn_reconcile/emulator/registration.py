@@ -1,0 +1,65 @@
+"""The registration test Cohere runs against a connector's URL before storing a create.
+
+Cohere POSTs a query to the connector with the Authorization header the connector's
+``service_auth`` describes and cancels the registration unless the answer is a 200 with a
+JSON ``{"results": [...]}``. OAuth connectors are not tested (each user authorises them
+later). The failure reason never contains the token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+REGISTRATION_QUERY = "registration test"
+REGISTRATION_TIMEOUT = 10.0
+_SCHEMES = {"bearer": "Bearer ", "basic": "Basic ", "noscheme": ""}
+
+
+def authorization_header(auth_type: str | None, token: str) -> str:
+    """The Authorization header Cohere sends for a service_auth ``(type, token)``."""
+    return _SCHEMES[auth_type or "noscheme"] + token
+
+
+def new_http_client() -> httpx.Client:
+    # trust_env=False: a proxy configured in the environment must not see loopback traffic.
+    return httpx.Client(
+        timeout=REGISTRATION_TIMEOUT,
+        trust_env=False,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    )
+
+
+def registration_failure(http: httpx.Client, fields: dict[str, Any]) -> str | None:
+    """Run the registration test for validated create ``fields``; the reason it failed, or None."""
+    if "oauth" in fields:
+        return None
+    headers = {"Content-Type": "application/json"}
+    service_auth = fields.get("service_auth")
+    token = service_auth["token"] if service_auth else None
+    if service_auth:
+        headers["Authorization"] = authorization_header(service_auth["type"], service_auth["token"])
+    reason = _probe(http, fields["url"], headers)
+    if reason is not None and token:
+        reason = reason.replace(token, "***")  # defence in depth: never echo the token
+    return reason
+
+
+def _probe(http: httpx.Client, url: str, headers: dict[str, str]) -> str | None:
+    try:
+        response = http.post(url, json={"query": REGISTRATION_QUERY}, headers=headers)
+    except httpx.TimeoutException:
+        return f"the connector did not answer within {REGISTRATION_TIMEOUT:g}s"
+    except httpx.HTTPError as exc:
+        return f"could not reach the connector ({type(exc).__name__})"
+    if response.status_code != 200:
+        return f"the connector answered HTTP {response.status_code}"
+    try:
+        payload = response.json()
+    except ValueError:
+        return "the connector's answer is not JSON"
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        return "the connector's answer has no 'results' list"
+    return None

@@ -1,0 +1,105 @@
+"""A small harness for end-to-end tests: a project directory with connector files, the
+emulator and a real connector endpoint on loopback, and the CLI run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+TOKEN = "CANARY-e2e-token-5f1b9a3c"
+CLIENT_SECRET = "CANARY-e2e-oauth-secret-77d0e2"
+API_KEY = "CANARY-e2e-api-key-c4a8"
+FP_KEY = "CANARY-e2e-fingerprint-key-19be"
+CANARIES = (TOKEN, CLIENT_SECRET, API_KEY, FP_KEY)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def both(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Project:
+    root: Path
+    api_url: str
+    endpoint_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def connectors(self) -> Path:
+        return self.root / "connectors"
+
+    def write(self, name: str, doc: dict[str, Any] | str) -> Path:
+        path = self.connectors / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(doc, str):
+            path.write_text(doc, encoding="utf-8")
+        else:
+            yaml = YAML()
+            with path.open("w", encoding="utf-8") as fh:
+                yaml.dump(doc, fh)
+        return path
+
+    def connector(self, name: str, **fields: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = {"name": name, "url": f"{self.endpoint_url}/{name}/search"}
+        doc.update(fields)
+        return doc
+
+    def service(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self.connector(name, service_auth={"type": "bearer", "token": "${CONN_TOKEN}"}, **fields)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> Run:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "CONN_"))}
+        full_env.update(
+            {"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"}
+        )
+        full_env.update(self.env)
+        full_env.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-m", "conn_reconcile", *args],
+            cwd=self.root,
+            env=full_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        self.outputs.append(proc.stdout + proc.stderr)
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def remote_patch(self, connector_id: str, body: dict[str, Any]) -> None:
+        """Change a connector behind the tool's back, through the API (drift)."""
+        import httpx
+
+        resp = httpx.patch(
+            f"{self.api_url}/v1/connectors/{connector_id}", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+        resp.raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.root / ".conn-reconcile" / "state.json").read_text())
+
+    def assert_no_canary(self) -> None:
+        """No secret value in anything printed so far or in any file under the project."""
+        for text in self.outputs:
+            for canary in CANARIES:
+                assert canary not in text, f"secret leaked into output:\n{text}"
+        for path in self.root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for canary in CANARIES:
+                    assert canary.encode() not in data, f"secret leaked into {path}"

@@ -1,0 +1,110 @@
+"""docs/connector.schema.json: up to date with the models, and agreeing with them.
+
+Editors validate connector files against the checked-in schema (the files' modeline
+``# yaml-language-server: $schema=../docs/connector.schema.json``); the tool validates them
+with the pydantic models. These tests keep the two from drifting apart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from ruamel.yaml import YAML
+
+from conn_reconcile.cli import cli
+from conn_reconcile.models import parse_spec
+from conn_reconcile.schema import json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_FILE = ROOT / "docs" / "connector.schema.json"
+REGENERATE = "conn-reconcile schema > docs/connector.schema.json"
+
+BASE: dict[str, Any] = {
+    "name": "docs",
+    "url": "https://docs.example.com/search",
+    "service_auth": {"type": "bearer", "token": "${DOCS_TOKEN}"},
+}
+OAUTH = {
+    "client_id": "demo",
+    "client_secret": "${DRIVE_SECRET}",
+    "authorize_url": "https://accounts.example.com/auth",
+    "token_url": "https://accounts.example.com/token",
+}
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_checked_in_schema_is_current() -> None:
+    expected = json.dumps(json_schema(), indent=2) + "\n"
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == expected, (
+        f"{SCHEMA_FILE.relative_to(ROOT)} is stale; regenerate it with: {REGENERATE}"
+    )
+
+
+def test_the_regeneration_command_prints_the_same_schema() -> None:
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0, result.output
+    assert result.output == json.dumps(json_schema(), indent=2) + "\n"
+
+
+def test_connector_files_point_at_the_schema() -> None:
+    files = sorted((ROOT / "connectors").glob("*.yaml"))
+    assert files
+    for path in files:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        target = first.removeprefix("# yaml-language-server: $schema=")
+        assert target != first, f"{path.name}: no schema modeline on line 1"
+        assert (path.parent / target).resolve() == SCHEMA_FILE, f"{path.name}: modeline points at {target}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "connectors").glob("*.yaml")), ids=lambda p: p.name)
+def test_repo_connectors_are_valid(path: Path, validator: Draft202012Validator) -> None:
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+    assert errors == []
+    assert parse_spec(data)[1] == []
+
+
+CASES = [
+    ("unknown field", {**BASE, "colour": "blue"}, [], "additionalProperties"),
+    ("unknown nested field", {**BASE, "service_auth": {**BASE["service_auth"], "scheme": "x"}},
+     ["service_auth"], "additionalProperties"),
+    ("both oauth and service_auth", {**BASE, "oauth": OAUTH}, [], "not"),
+    ("literal service token", {**BASE, "service_auth": {"type": "bearer", "token": "sk-live-123"}},
+     ["service_auth", "token"], "pattern"),
+    ("literal oauth secret", {"name": "drive", "url": "https://d.example.com/s",
+                              "oauth": {**OAUTH, "client_secret": "hunter2"}},
+     ["oauth", "client_secret"], "pattern"),
+    ("missing url", {"name": "docs"}, [], "required"),
+    ("non-http url", {**BASE, "url": "ftp://docs.example.com/"}, ["url"], "pattern"),
+    ("string for a boolean", {**BASE, "active": "yes"}, ["active"], "anyOf"),  # boolean or null
+]
+
+
+@pytest.mark.parametrize(("data", "where", "keyword"), [pytest.param(*c[1:], id=c[0]) for c in CASES])
+def test_schema_rejects_what_the_models_reject(
+    data: dict[str, Any], where: list[str], keyword: str, validator: Draft202012Validator
+) -> None:
+    errors = list(validator.iter_errors(data))
+    assert len(errors) == 1, [e.message for e in errors]
+    # Optional fields are anyOf [..., null]: best_match descends to the relevant branch.
+    error = best_match(errors)
+    assert (list(error.absolute_path), error.validator) == (where, keyword), error.message
+    spec, problems = parse_spec(data)
+    assert spec is None and problems, "the models accept what the schema rejects"
+
+
+def test_unknown_field_error_names_the_field(validator: Draft202012Validator) -> None:
+    (error,) = validator.iter_errors({**BASE, "colour": "blue"})
+    assert "'colour'" in error.message

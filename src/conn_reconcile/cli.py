@@ -33,7 +33,8 @@ class Console:
         self.colour = colour
 
     def out(self, text: str, *, nl: bool = True) -> None:
-        click.echo(self.redactor(text), nl=nl)
+        # color=True keeps the escapes click would strip off a non-TTY when --color forces them
+        click.echo(self.redactor(text), nl=nl, color=True if self.colour else None)
 
     def info(self, text: str) -> None:
         if not self.quiet:

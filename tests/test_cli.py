@@ -106,7 +106,7 @@ def test_validate_github_format_emits_annotations(runner, tmp_path):
     write(tmp_path, {"a.yaml": "name: a\nurl: https://a.example.com\nbogus: 1\n"})
     result = runner.invoke(cli, ["validate", "--format", "github"])
     assert result.exit_code == 1
-    assert "::error file=connectors/a.yaml,line=3,col=1,title=conn-reconcile%3A bogus::unknown field" in result.output
+    assert "::error file=connectors/a.yaml,line=3,col=1,title=conn-reconcile%3A bogus::unknown field" in result.stdout
 
 
 def test_validate_json_format(runner, tmp_path):
@@ -159,3 +159,16 @@ def test_schema_command_prints_json_schema(runner):
 def test_python_dash_m_works(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "conn_reconcile", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+def test_github_format_errors_are_annotations_on_stdout(runner, tmp_path):
+    write(tmp_path, {"a.yaml": GOOD})
+    result = runner.invoke(cli, ["plan", "--format", "github"])
+    assert result.exit_code == 1
+    assert result.stdout == "::error title=conn-reconcile::no API key: set CO_API_KEY or pass --api-key\n"
+    assert "Error: no API key" in result.stderr
+
+
+def test_shell_completion_script(runner):
+    result = runner.invoke(cli, [], prog_name="conn-reconcile", env={"_CONN_RECONCILE_COMPLETE": "bash_source"})
+    assert "_conn_reconcile_completion" in result.output and "complete " in result.output

@@ -57,11 +57,13 @@ class Group(click.Group):
             return super().invoke(ctx)
         except ConnReconcileError as exc:
             console = ctx.find_object(Console)
-            text = _error_text(exc, ctx)
-            if console is not None:
-                console.err(text)
-            else:
-                click.echo(text, err=True)
+            if console is None:
+                click.echo(f"Error: {exc}", err=True)
+                ctx.exit(exc.exit_code)
+            if ctx.meta.get("conn_reconcile.format") == "github":
+                # the runner reads workflow commands from stdout; the plain message goes to the log
+                console.out(_github_error(exc), nl=False)
+            console.err(_error_text(exc))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -77,14 +79,16 @@ class Group(click.Group):
             ctx.exit(ExitCode.ERROR)
 
 
-def _error_text(exc: ConnReconcileError, ctx: click.Context) -> str:
-    fmt = ctx.meta.get("conn_reconcile.format", "text")
-    if isinstance(exc, InputError) and fmt == "github":
-        from conn_reconcile.render import render_github_diagnostics
+def _error_text(exc: ConnReconcileError) -> str:
+    return str(exc) if isinstance(exc, InputError) else f"Error: {exc}"
 
-        return render_github_diagnostics(exc.diagnostics).rstrip("\n")
-    prefix = "" if isinstance(exc, InputError) else "Error: "
-    return f"{prefix}{exc}"
+
+def _github_error(exc: ConnReconcileError) -> str:
+    from conn_reconcile.errors import Diagnostic
+    from conn_reconcile.render import render_github_diagnostics
+
+    diagnostics = exc.diagnostics if isinstance(exc, InputError) else [Diagnostic("", message=str(exc))]
+    return render_github_diagnostics(diagnostics)
 
 
 @click.group(cls=Group, context_settings=CONTEXT)

@@ -213,7 +213,7 @@ def render_github_diagnostics(diagnostics: Sequence[Diagnostic], *, redactor: Re
     redact = redactor or Redactor()
     lines = []
     for d in diagnostics:
-        props = [f"file={_gh_escape(d.file, prop=True)}"]
+        props = [f"file={_gh_escape(d.file, prop=True)}"] if d.file else []
         if d.line is not None:
             props.append(f"line={d.line}")
         if d.col is not None:

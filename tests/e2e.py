@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,61 @@ class Run:
     @property
     def both(self) -> str:
         return self.out + self.err
+
+
+def wait_for(condition: Any, what: str, timeout: float = 30) -> None:
+    """Poll ``condition()`` until it is true; fail if it is not within ``timeout`` seconds
+    (a guard against hanging, not a measurement)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+class Background:
+    """A CLI process started by :meth:`Project.start`; its output is read as it comes."""
+
+    def __init__(self, proc: subprocess.Popen[str], outputs: list[str]):
+        self.proc = proc
+        self._outputs = outputs
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, sink), daemon=True)
+            for stream, sink in ((proc.stdout, self._out), (proc.stderr, self._err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    @property
+    def err_so_far(self) -> str:
+        return "".join(self._err)
+
+    def wait_until(self, condition: Any, what: str, timeout: float = 30) -> None:
+        """Poll ``condition()`` while the CLI runs; fail the test (and kill the CLI) if the CLI
+        exits or the timeout passes first."""
+        try:
+            wait_for(lambda: condition() or self.proc.poll() is not None, what, timeout)
+            if not condition():
+                raise AssertionError(f"the CLI exited before {what}")
+        except AssertionError as exc:
+            self.proc.kill()
+            self.finish()
+            raise AssertionError(f"{exc}; stderr so far:\n{self.err_so_far}") from None
+
+    def finish(self, timeout: float = 60) -> Run:
+        code = self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        run = Run(code, "".join(self._out), "".join(self._err))
+        self._outputs.append(run.out + run.err)
+        return run
 
 
 @dataclass
@@ -62,17 +119,33 @@ class Project:
     def service(self, name: str, **fields: Any) -> dict[str, Any]:
         return self.connector(name, service_auth={"type": "bearer", "token": "${CONN_TOKEN}"}, **fields)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> Run:
+    def full_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "CONN_"))}
         full_env.update(
             {"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"}
         )
         full_env.update(self.env)
         full_env.update(env or {})
+        return full_env
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Background:
+        """Start the CLI without waiting for it (e.g. to send it signals); see :class:`Background`."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conn_reconcile", *args],
+            cwd=self.root,
+            env=self.full_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return Background(proc, self.outputs)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "conn_reconcile", *args],
             cwd=self.root,
-            env=full_env,
+            env=self.full_env(env),
             input=stdin,
             capture_output=True,
             text=True,

@@ -6,6 +6,12 @@ and results are reported in plan order as soon as everything before them is done
 output is the same whatever the timing. Every secret is resolved before the first call
 (an unset variable changes nothing), state is written after each successful change, and a
 failure of one connector does not stop the others unless ``fail_fast``.
+
+Ctrl-C (SIGINT) never raises inside a call: while ``apply`` runs in the main thread it is
+only counted (:class:`Interrupt`). The first one stops new calls from starting (those are
+reported ``skipped``) and waits for the calls in flight, whose results are reported and
+recorded in state as usual; a second one stops waiting and reports the calls still in
+flight as ``unknown`` (``ApplyReport.abandoned``).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from conn_reconcile.errors import (
     AuthError,
     ConnReconcileError,
     ExitCode,
+    NotFoundError,
     OutcomeUnknownError,
     SecretError,
 )
+from conn_reconcile.interrupt import Interrupt
 from conn_reconcile.models import SECRET_PATHS, RemoteConnector
 from conn_reconcile.plan import Action, Plan, ResourceChange
 from conn_reconcile.secrets import fingerprint, resolve_payload, secret_values
@@ -32,6 +40,7 @@ from conn_reconcile.state import ManagedRecord, State
 
 PHASES: tuple[Action, ...] = (Action.UPDATE, Action.CREATE, Action.REPLACE, Action.DELETE)
 _DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "replaced", Action.DELETE: "deleted"}
+POLL_SECONDS = 0.1  # how often the main thread looks at finished calls and at Ctrl-C
 
 
 class Client(Protocol):
@@ -58,6 +67,8 @@ class Outcome:
 class ApplyReport:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    #: a second Ctrl-C: calls still in flight were left running and reported ``unknown``
+    abandoned: bool = False
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -91,6 +102,8 @@ class Applier:
         parallelism: int = 4,
         fail_fast: bool = False,
         on_outcome: Callable[[Outcome], None] | None = None,
+        interrupt: Interrupt | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ):
         self.client = client
         self.env = env
@@ -100,9 +113,15 @@ class Applier:
         self.parallelism = max(1, parallelism)
         self.fail_fast = fail_fast
         self.on_outcome = on_outcome or (lambda o: None)
+        self.interrupt = interrupt or Interrupt()
+        self.on_notice = on_notice or (lambda text: None)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # fail-fast, or a failure that makes going on pointless
         self._fatal: ConnReconcileError | None = None
+        self._started: set[int] = set()  # plan indexes whose remote call began
+        self._noticed = 0  # interrupts already announced
+        self._abandoned = False
+        self._seen_ids: frozenset[str] = frozenset()  # the remote ids the plan saw
 
     # ---- preparation -------------------------------------------------------------------
 
@@ -135,17 +154,18 @@ class Applier:
 
     def apply(self, plan: Plan) -> ApplyReport:
         bodies = self.resolve_all(plan)
-        known_ids = frozenset(plan.seen_ids)
+        known_ids = self._seen_ids = frozenset(plan.seen_ids)
         indexed = list(enumerate(plan.changes))
         report = ApplyReport()
-        try:
+        with self.interrupt.catch_sigint():
             for phase in PHASES:
                 work = [(i, c) for i, c in indexed if c.action is phase]
                 if work:
                     self._run_phase(work, bodies, known_ids, report)
             self._adopt_unchanged(plan)
-        except KeyboardInterrupt:
-            report.interrupted = True
+            self._announce(0)
+        report.interrupted = self.interrupt.count > 0
+        report.abandoned = self._abandoned
         return report
 
     def _adopt_unchanged(self, plan: Plan) -> None:
@@ -170,8 +190,32 @@ class Applier:
             if dirty:
                 self._save()
 
-    def _skip(self, change: ResourceChange, why: str) -> Outcome:
+    def _halted(self) -> bool:
+        return self._stop.is_set() or self.interrupt.count > 0
+
+    def _not_started(self, change: ResourceChange) -> Outcome:
+        if self.interrupt.count:
+            why = "not started: interrupted"
+        elif self._fatal is not None:
+            why = f"not started: {self._fatal}"
+        else:
+            why = "not started: --fail-fast after an earlier failure"
         return Outcome(change.name, change.action, "skipped", change.remote_id, why)
+
+    def _announce(self, in_flight: int) -> None:
+        """Tell the user, once per Ctrl-C, what happens now. Runs in the main thread."""
+        count = self.interrupt.count
+        if count <= self._noticed:
+            return
+        self._noticed = count
+        if count == 1:
+            wait = f"; waiting for {in_flight} call(s) in flight to finish (Ctrl-C again: stop waiting)" if in_flight else ""
+            self.on_notice(f"Interrupted: no further changes will be started{wait}.")
+        elif in_flight:
+            self.on_notice(
+                f"Interrupted again: not waiting for {in_flight} call(s) in flight; "
+                "their outcome is unknown (run plan to check)."
+            )
 
     def _run_phase(
         self,
@@ -192,60 +236,89 @@ class Applier:
                 self.on_outcome(outcome)
                 emitted += 1
 
-        pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply")
-        futures: dict[Future[Outcome], tuple[int, ResourceChange]] = {}
-        try:
-            for i, change in work:
-                futures[pool.submit(self._one, change, bodies.get(i), known_ids)] = (i, change)
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i, change = futures[fut]
-                    results[i] = fut.result() if not fut.cancelled() else self._skip(change, "cancelled")
-                flush()
-        except KeyboardInterrupt:
-            self._stop.set()
-            for fut in futures:
-                fut.cancel()
-            for fut, (i, change) in futures.items():
-                if i in results:
-                    continue
-                results[i] = self._skip(change, "interrupted") if fut.cancelled() else fut.result()
+        self._announce(0)
+        if self._halted():  # nothing of this phase may start
+            results.update((i, self._not_started(change)) for i, change in work)
             flush()
-            raise
+            return
+        pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply")
+        futures = {pool.submit(self._one, i, change, bodies.get(i), known_ids): (i, change) for i, change in work}
+        pending: set[Future[Outcome]] = set(futures)
+        try:
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:  # only when no SIGINT handler could be installed
+                    self.interrupt.trigger()
+                    done = set()
+                for fut in done:
+                    results[futures[fut][0]] = fut.result()
+                flush()
+                self._announce(sum(1 for fut in pending if futures[fut][0] in self._started))
+                if self.interrupt.count >= 2 and pending:
+                    self._abandon(pending, futures, results)
+                    pending = set()
+                    flush()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not self._abandoned, cancel_futures=True)
         flush()
 
-    def _one(self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]) -> Outcome:
-        if self._stop.is_set():
-            why = str(self._fatal) if self._fatal else "not attempted"
-            return self._skip(change, f"skipped: {why}" if self._fatal else why)
+    def _abandon(
+        self,
+        pending: set[Future[Outcome]],
+        futures: dict[Future[Outcome], tuple[int, ResourceChange]],
+        results: dict[int, Outcome],
+    ) -> None:
+        """Second Ctrl-C: stop waiting. Calls in flight keep running in their threads; their
+        outcome is reported unknown (whatever they finish with is still recorded in state)."""
+        self._abandoned = True
+        for fut in pending:
+            i, change = futures[fut]
+            if fut.done() and not fut.cancelled():
+                results[i] = fut.result()
+            elif fut.cancel() or i not in self._started:
+                results[i] = self._not_started(change)
+            else:
+                why = "interrupted while in flight: the outcome is unknown; run plan to check"
+                results[i] = Outcome(change.name, change.action, "unknown", change.remote_id, why)
+
+    def _one(
+        self, index: int, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]
+    ) -> Outcome:
+        if self._halted():
+            return self._not_started(change)
+        self._started.add(index)
         started = time.monotonic()
+
+        def failed(message: str, status: str = "failed") -> Outcome:
+            return Outcome(change.name, change.action, status, change.remote_id, message, time.monotonic() - started)
+
         try:
             remote_id = self._call(change, body, known_ids)
         except (AuthError, OutcomeUnknownError) as exc:
             self._fatal = exc
             self._stop.set()
-            status = "unknown" if isinstance(exc, OutcomeUnknownError) else "failed"
-            return Outcome(change.name, change.action, status, change.remote_id, str(exc), time.monotonic() - started)
-        except ApiError as exc:
+            return failed(str(exc), "unknown" if isinstance(exc, OutcomeUnknownError) else "failed")
+        except Exception as exc:  # this connector failed; a bug must not lose the others' report either
             if self.fail_fast:
                 self._stop.set()
-            msg = exc.api_message if exc.status == 400 else str(exc)
-            return Outcome(change.name, change.action, "failed", change.remote_id, msg, time.monotonic() - started)
-        except ConnReconcileError as exc:
-            if self.fail_fast:
-                self._stop.set()
-            return Outcome(change.name, change.action, "failed", change.remote_id, str(exc), time.monotonic() - started)
+            if isinstance(exc, NotFoundError) and change.action is Action.UPDATE:
+                self._forget(change.remote_id or "")
+                return failed(
+                    f"connector {change.remote_id} no longer exists remotely (deleted since the plan was made); "
+                    "nothing was changed, run plan again"
+                )
+            if isinstance(exc, ApiError) and exc.status == 400:
+                return failed(exc.api_message)  # e.g. Cohere's "connector registration test failed: ..."
+            if isinstance(exc, ConnReconcileError):
+                return failed(str(exc))
+            return failed(f"unexpected {type(exc).__name__}: {exc}")
         return Outcome(change.name, change.action, _DONE[change.action], remote_id, "", time.monotonic() - started)
 
     def _call(self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]) -> str | None:
         if change.action is Action.DELETE:
             assert change.remote_id is not None
-            self.client.delete_connector(change.remote_id)
-            self._forget(change.remote_id)
+            self._delete(change.remote_id)
             return change.remote_id
         assert body is not None
         if change.action is Action.UPDATE:
@@ -256,9 +329,15 @@ class Applier:
         remote = self.client.create_connector(body, known_ids=known_ids)
         self._record(change, remote, body)
         if change.action is Action.REPLACE and change.remote_id is not None:
-            self.client.delete_connector(change.remote_id)
-            self._forget(change.remote_id)
+            self._delete(change.remote_id)
         return remote.id
+
+    def _delete(self, remote_id: str) -> None:
+        try:
+            self.client.delete_connector(remote_id)
+        except NotFoundError:
+            pass  # already gone (deleted by hand, or by an earlier run): the goal is reached
+        self._forget(remote_id)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -290,6 +369,12 @@ class Applier:
                 remote_updated_at=remote.updated_at,
             )
             self.state.connectors[remote.id] = record
+            if change.action is not Action.UPDATE:  # a new connector: drop records of the one it
+                # stands in for if that was already gone at plan time (they would shadow this one)
+                for rid, rec in list(self.state.connectors.items()):
+                    same = (change.file is not None and rec.file == change.file) or rec.name == change.name
+                    if same and rid != remote.id and rid not in self._seen_ids:
+                        del self.state.connectors[rid]
             self._save()
 
     def _forget(self, remote_id: str) -> None:

@@ -101,8 +101,14 @@ def _github_error(exc: ConnReconcileError) -> str:
               default=Path(".conn-reconcile/state.json"), show_default=True, help="State file.")
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
 @click.option("--color/--no-color", "colour", default=None, help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT", default=30.0,
+              show_default=True, metavar="SECONDS",
+              help="Per-request timeout (env CONN_RECONCILE_TIMEOUT). Failed requests are retried with backoff "
+                   "and jitter, up to 5 attempts; the first wait is up to CONN_RECONCILE_BACKOFF_BASE seconds "
+                   "(default 0.5), doubling each time, capped at 30.")
 @click.pass_context
-def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None) -> None:
+def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None,
+        timeout: float) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
@@ -114,7 +120,8 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
 
     redactor = Redactor()
     ctx.obj = Console(redactor, quiet=quiet, colour=colour)
-    ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path)
+    ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path,
+                                                    timeout=timeout)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -248,6 +255,7 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import planfile as pf
     from conn_reconcile import render
+    from conn_reconcile.interrupt import Interrupt
     from conn_reconcile.workflow import apply_plan, compute_plan
 
     console: Console = ctx.obj
@@ -264,11 +272,20 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
         if not auto_approve:
             _confirm(console)
     colour = console.use_colour()
-    report = apply_plan(
-        settings, result, parallelism=parallelism, fail_fast=fail_fast, check_stale=planfile is not None,
-        rate_limit=rate_limit, on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)),
-    )
-    console.out(render.render_report(report, colour=colour), nl=False)
+    # Ctrl-C from here on: the first stops new changes and waits for those in flight, the
+    # second stops waiting; either way the summary is printed and the exit code is 130.
+    interrupt = Interrupt()
+    with interrupt.catch_sigint():
+        report = apply_plan(
+            settings, result, parallelism=parallelism, fail_fast=fail_fast, check_stale=planfile is not None,
+            rate_limit=rate_limit, on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)),
+            interrupt=interrupt, on_notice=console.err,
+        )
+        console.out(render.render_report(report, colour=colour), nl=False)
+    if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
     ctx.exit(report.exit_code)
 
 

@@ -21,6 +21,10 @@ from conn_reconcile.retry import AUTH_STATUSES, describe_transport_error
 CONNECTORS = "/v1/connectors"
 SNIPPET_LEN = 200  # a non-JSON error body is cut to this
 MESSAGE_LEN = 500  # the API's own ``message`` is cut to this
+_AUTH_HINTS = {
+    401: " (the API key was rejected: check CO_API_KEY)",
+    403: " (the API key is not allowed to do this: check its permissions)",
+}
 _TAG_RE = re.compile(r"<[^>]*>")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -54,9 +58,9 @@ def parse_page(response: httpx.Response, redact: Redactor) -> tuple[list[RemoteC
     shape is an :class:`ApiError`, never an empty page."""
 
     def invalid(why: str) -> ApiError:
+        # no ``status``: "API error 200" would read as if the API had refused something
         return ApiError(
-            f"the response is not a valid connector list ({why})",
-            status=response.status_code,
+            f"the response is not a valid connector list ({why}; HTTP {response.status_code})",
             method="GET",
             path=CONNECTORS,
         )
@@ -88,8 +92,7 @@ def parse_connector(response: httpx.Response, method: str, path: str, redact: Re
     data = _json(response)
     if not isinstance(data, dict) or not isinstance(data.get("connector"), dict):
         raise ApiError(
-            "invalid response: expected a JSON object with a 'connector' object",
-            status=response.status_code,
+            f"invalid response (HTTP {response.status_code}): expected a JSON object with a 'connector' object",
             method=method,
             path=path,
         )
@@ -97,8 +100,7 @@ def parse_connector(response: httpx.Response, method: str, path: str, redact: Re
         return RemoteConnector.model_validate(data["connector"])
     except ValidationError as exc:
         raise ApiError(
-            f"invalid response: the connector is not valid ({redact(_where(exc))})",
-            status=response.status_code,
+            f"invalid response (HTTP {response.status_code}): the connector is not valid ({redact(_where(exc))})",
             method=method,
             path=path,
         ) from None
@@ -127,6 +129,8 @@ def status_error(response: httpx.Response, method: str, path: str, attempts: int
     """401/403/498 -> AuthError, 404 -> NotFoundError, anything else -> ApiError."""
     status = response.status_code
     message = api_message(response, redact)
+    if status in AUTH_STATUSES:  # never retried: say what to fix
+        message += _AUTH_HINTS.get(status, _AUTH_HINTS[401])
     if attempts > 1:
         message += f" (gave up after {attempts} attempts)"
     cls = AuthError if status in AUTH_STATUSES else NotFoundError if status == 404 else ApiError

@@ -12,6 +12,7 @@ from pathlib import Path
 from conn_reconcile.applier import Applier, ApplyReport, Outcome
 from conn_reconcile.client import CohereClient
 from conn_reconcile.errors import ConfigError, StalePlanError
+from conn_reconcile.interrupt import Interrupt
 from conn_reconcile.models import Desired
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.planner import build_plan
@@ -20,6 +21,9 @@ from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint
 from conn_reconcile.state import State
 
 DEFAULT_API_URL = "https://api.cohere.com"
+DEFAULT_TIMEOUT = 30.0
+#: Seconds: the first retry waits a random time up to this, doubling per retry (capped at 30 s).
+BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
 
 @dataclass
@@ -30,13 +34,34 @@ class Settings:
     redactor: Redactor = field(default_factory=Redactor)
     state_path: Path = Path(".conn-reconcile/state.json")
     client_factory: Callable[..., CohereClient] = CohereClient
+    #: seconds per HTTP request (connect, send, wait for the answer)
+    timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         self.redactor.add(self.api_key, self.env.get(FINGERPRINT_KEY_VAR))
 
+    def backoff_base(self) -> float | None:
+        """``$CONN_RECONCILE_BACKOFF_BASE`` as seconds, or None (the client's default) when unset."""
+        raw = self.env.get(BACKOFF_BASE_VAR, "").strip()
+        if not raw:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 60:  # also rejects nan and inf
+            raise ConfigError(f"{BACKOFF_BASE_VAR} must be a number of seconds between 0 and 60")
+        return value
+
     def client(self, **kwargs: object) -> CohereClient:
         if not self.api_key:
             raise ConfigError("no API key: set CO_API_KEY or pass --api-key")
+        if not self.timeout > 0:
+            raise ConfigError("the timeout must be a positive number of seconds")
+        kwargs.setdefault("timeout", self.timeout)
+        base = self.backoff_base()
+        if base is not None:
+            kwargs.setdefault("backoff_base", base)
         return self.client_factory(self.api_url, self.api_key, **kwargs)
 
 
@@ -111,8 +136,13 @@ def apply_plan(
     client: CohereClient | None = None,
     check_stale: bool = False,
     rate_limit: float | None = None,
+    interrupt: Interrupt | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> ApplyReport:
-    """Carry out ``plan``. With ``check_stale`` (saved plans), refuse when the org moved."""
+    """Carry out ``plan``. With ``check_stale`` (saved plans), refuse when the org moved.
+
+    ``interrupt`` counts Ctrl-C (see :mod:`conn_reconcile.interrupt`); ``on_notice`` is told
+    what an interrupt does (one line each)."""
     from conn_reconcile import statefile
 
     planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
@@ -139,6 +169,8 @@ def apply_plan(
             parallelism=parallelism,
             fail_fast=fail_fast,
             on_outcome=on_outcome,
+            interrupt=interrupt,
+            on_notice=on_notice,
         )
         settings.redactor.add(*applier.secret_values(plan))
         return applier.apply(plan)

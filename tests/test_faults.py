@@ -1,0 +1,559 @@
+"""Reliability under faults (end to end): the CLI as a subprocess, or the workflow in process,
+against the emulator with injected faults and real connector endpoints on loopback.
+
+Every test checks the remote state (the emulator's internal view) after apply, counts the
+requests the emulator received instead of timing anything, and - through the ``project``
+fixture of test_e2e - that no canary secret leaked into any output or file.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+from conn_reconcile.plan import PlanOptions
+from conn_reconcile.render import Redactor
+from conn_reconcile.workflow import Settings, apply_plan, compute_plan
+
+from e2e import API_KEY, TOKEN, wait_for
+from test_e2e import converged, project, remote_by_name  # noqa: F401 - `project` is a fixture
+
+pytestmark = pytest.mark.e2e
+
+LIST = "/v1/connectors"  # GET: list, POST: create (the fault regex matches the whole path)
+ITEM = "/v1/connectors/.+"
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(project):
+    project.env["CONN_RECONCILE_BACKOFF_BASE"] = "0.01"
+
+
+def names(project) -> Counter:
+    return Counter(c["name"] for c in project.emulator.connectors)
+
+
+def count(project, method: str, path: str = LIST) -> int:
+    return project.emulator.requests.count(method, path)
+
+
+def table(out: str) -> list[list[str]]:
+    """The rows of the final apply table (after its header), split on runs of 2+ spaces."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("CONNECTOR "))
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def state_matches_remote(project) -> None:
+    """state.json records exactly the connectors that exist remotely, with their names."""
+    remote = {c["id"]: c["name"] for c in project.emulator.connectors}
+    assert {i: r["name"] for i, r in project.state()["connectors"].items()} == remote
+
+
+# ---- 1. 429 / 503 are retried with backoff, attempts are bounded ---------------------------
+
+
+def test_429_and_503_on_list_patch_delete_and_create_are_retried(project):
+    for name in ("docs", "old"):
+        project.write(f"{name}.yaml", project.service(name, excludes=["a"]))
+    assert project.run("apply", "--auto-approve").code == 0
+    ids = {c["name"]: c["id"] for c in project.emulator.connectors}
+    project.emulator.requests.clear()
+
+    # plan: the list answers 429 (Retry-After), then 503 without, then 503 with Retry-After
+    emu = project.emulator
+    emu.faults.add("GET", LIST, statuses=[429], retry_after=0.05)
+    emu.faults.add("GET", LIST, statuses=[503, 503])
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.both
+    assert count(project, "GET") == 4 and "No changes." in plan.out
+
+    # apply: an update, a create and a prune delete, each refused a few times first
+    project.write("docs.yaml", project.service("docs", excludes=["a", "b"]))
+    project.write("new.yaml", project.service("new"))
+    (project.connectors / "old.yaml").unlink()
+    emu.requests.clear()
+    emu.faults.add("GET", LIST, statuses=[503], retry_after=0.05)
+    emu.faults.add("PATCH", ITEM, statuses=[429, 503])
+    emu.faults.add("PATCH", ITEM, statuses=[503], retry_after=0.05)
+    emu.faults.add("DELETE", ITEM, statuses=[503, 429])
+    emu.faults.add("POST", LIST, statuses=[429, 429], retry_after=0.05)
+    apply = project.run("apply", "--auto-approve", "--prune")
+    assert apply.code == 0, apply.both
+    assert "Apply complete: 1 created, 1 updated, 1 deleted, 0 failed." in apply.out
+    assert count(project, "GET") == 2  # the plan's list, retried once; a 429 create needs no re-list
+    assert count(project, "PATCH", ITEM) == 4
+    assert count(project, "DELETE", ITEM) == 3
+    assert count(project, "POST") == 3
+    assert len(emu.faults) == 0  # every injected fault was met
+
+    remote = remote_by_name(project)
+    assert set(remote) == {"docs", "new"} and names(project)["new"] == 1
+    assert remote["docs"]["id"] == ids["docs"] and remote["docs"]["excludes"] == ["a", "b"]
+    state_matches_remote(project)
+    converged(project, "--prune")
+
+
+def test_a_permanent_503_gives_up_after_the_maximum_attempts(project):
+    project.write("docs.yaml", project.service("docs"))
+    project.emulator.faults.add("GET", LIST, statuses=[503], times=100)
+    plan = project.run("plan")
+    assert plan.code == 1, plan.both
+    assert plan.err.strip().splitlines() == [
+        "Error: API error 503 on GET /v1/connectors: injected fault: HTTP 503 (gave up after 5 attempts)"
+    ]
+    assert count(project, "GET") == 5
+
+    apply = project.run("apply", "--auto-approve")
+    assert apply.code == 1 and "gave up after 5 attempts" in apply.err
+    assert count(project, "GET") == 10 and count(project, "POST") == 0
+    assert project.emulator.connectors == []
+
+
+def test_a_permanent_503_on_patch_fails_that_connector_after_the_maximum_attempts(project):
+    project.write("docs.yaml", project.service("docs"))
+    assert project.run("apply", "--auto-approve").code == 0
+    project.write("docs.yaml", project.service("docs", active=False))
+    project.emulator.faults.add("PATCH", ITEM, statuses=[503], times=100)
+    apply = project.run("apply", "--auto-approve")
+    assert apply.code == 1, apply.both  # nothing changed, something failed
+    assert "failed docs" in apply.out and "(gave up after 5 attempts)" in apply.out
+    assert count(project, "PATCH", ITEM) == 5
+    assert remote_by_name(project)["docs"]["active"] is True
+
+    project.emulator.faults.clear()
+    assert project.run("apply", "--auto-approve").code == 0
+    assert remote_by_name(project)["docs"]["active"] is False
+    converged(project)
+
+
+# ---- 2. a create that may have happened is never blindly resent ----------------------------
+
+
+@pytest.mark.parametrize("fault", [dict(statuses=[500]), dict(drop=True)], ids=["500", "connection-dropped"])
+def test_create_that_succeeded_but_failed_on_the_way_back_is_adopted_not_duplicated(project, fault):
+    project.write("docs.yaml", project.service("docs"))
+    project.emulator.faults.add("POST", LIST, after=True, **fault)
+    apply = project.run("apply", "--auto-approve")
+    assert apply.code == 0, apply.both
+    assert "created docs" in apply.out
+    assert names(project) == {"docs": 1}
+    assert count(project, "POST") == 1  # not resent
+    assert count(project, "GET") == 2  # the plan's list and the re-list that found it
+    (remote,) = project.emulator.connectors
+    assert list(project.state()["connectors"]) == [remote["id"]]
+    converged(project)
+
+
+@pytest.mark.parametrize(
+    "fault, extra",
+    [
+        (dict(drop=True), ()),
+        # the answer would come after the client gave up; the server never stores it
+        (dict(delay=3.0, statuses=[503]), ("--timeout", "1")),
+    ],
+    ids=["connection-dropped", "timed-out"],
+)
+def test_create_lost_before_it_happened_is_relisted_then_retried_once(project, fault, extra):
+    project.write("docs.yaml", project.service("docs"))
+    project.emulator.faults.add("POST", LIST, **fault)
+    apply = project.run(*extra, "apply", "--auto-approve")
+    assert apply.code == 0, apply.both
+    assert "created docs" in apply.out
+    assert count(project, "POST") == 2 and count(project, "GET") == 2
+    assert names(project) == {"docs": 1}
+    state_matches_remote(project)
+    converged(project)
+
+
+def test_create_ambiguous_twice_is_outcome_unknown_and_never_duplicates(project):
+    project.write("docs.yaml", project.service("docs"))
+    project.write("wiki.yaml", project.service("wiki"))
+    project.emulator.faults.add("POST", LIST, statuses=[500, 502])
+    apply = project.run("apply", "--auto-approve", "--parallelism", "1")
+    assert apply.code == 3, apply.both
+    assert "outcome unknown: create of connector 'docs' may or may not have happened" in apply.both
+    rows = {row[0]: row for row in table(apply.out)}
+    assert rows["docs"][2] == "unknown"
+    assert rows["wiki"][2] == "skipped"  # nothing else starts once an outcome is unknown
+    assert count(project, "POST") == 2  # the first attempt, and one retry after an empty re-list
+    assert project.emulator.connectors == []
+
+    rerun = project.run("apply", "--auto-approve")
+    assert rerun.code == 0, rerun.both
+    assert names(project) == {"docs": 1, "wiki": 1}
+    converged(project)
+
+
+# ---- 3. auth errors stop at once; an unreadable list is never "zero connectors" ------------
+
+
+def test_a_rejected_api_key_stops_at_once(project):
+    project.write("docs.yaml", project.service("docs"))
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        project.emulator.requests.clear()
+        result = project.run(*command, env={"CO_API_KEY": "CANARY-wrong-key-0b7e"})
+        assert result.code == 1, result.both
+        (line,) = result.err.strip().splitlines()
+        assert line == (
+            "Error: API error 401 on GET /v1/connectors: invalid api token "
+            "(the API key was rejected: check CO_API_KEY)"
+        )
+        assert len(project.emulator.requests) == 1
+    assert "CANARY-wrong-key-0b7e" not in "".join(project.outputs)
+    assert project.emulator.connectors == []
+
+
+def test_403_on_patch_stops_the_apply_without_retrying(project):
+    project.write("docs.yaml", project.service("docs"))
+    assert project.run("apply", "--auto-approve").code == 0
+    project.write("docs.yaml", project.service("docs", active=False))
+    project.write("wiki.yaml", project.service("wiki"))
+    project.emulator.requests.clear()
+    project.emulator.faults.add("PATCH", ITEM, statuses=[403])
+    apply = project.run("apply", "--auto-approve")
+    assert apply.code == 1, apply.both
+    assert re.search(r"! failed docs \(docs-\w+\) \[\d+\.\ds\]: API error 403 on PATCH \S+: injected fault: HTTP 403 \(the API key is not allowed", apply.out), apply.out
+    assert count(project, "PATCH", ITEM) == 1 and count(project, "POST") == 0
+    rows = {row[0]: row for row in table(apply.out)}
+    assert rows["docs"][2] == "failed" and rows["wiki"][2] == "skipped"
+    assert set(remote_by_name(project)) == {"docs"} and remote_by_name(project)["docs"]["active"] is True
+    assert project.run("apply", "--auto-approve").code == 0
+    converged(project)
+
+
+def _bad_page(payload: Any):
+    def answer(query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        return 200, payload, {}
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "garbage",
+        {"connectors": {"id": "x"}, "total_count": 1},
+        {"connectors": None, "total_count": 0},
+        {"total_count": 0},
+    ],
+    ids=["not-json", "connectors-is-an-object", "connectors-is-null", "no-connectors-field"],
+)
+def test_an_unreadable_list_is_an_error_never_zero_connectors(project, monkeypatch, bad):
+    project.emulator.seed({"name": "docs", "url": project.endpoint.url}, id="docs-aaa111")
+    project.write("docs.yaml", project.service("docs"))
+    project.write("wiki.yaml", project.service("wiki"))
+    if bad == "garbage":
+        project.emulator.faults.add("GET", LIST, garbage=True, times=10)
+        why = "not JSON"
+    else:
+        monkeypatch.setattr(project.emulator, "_list", _bad_page(bad))
+        why = "no 'connectors' field" if "connectors" not in bad else "'connectors' is not a list"
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        result = project.run(*command)
+        assert result.code == 1, result.both
+        assert result.err.strip() == (
+            f"Error: API error on GET /v1/connectors: the response is not a valid connector list ({why}; HTTP 200)"
+        )
+    assert count(project, "GET") == 2  # once per command: a 200 is not retried
+    assert count(project, "POST") == 0
+    assert [c["id"] for c in project.emulator.connectors] == ["docs-aaa111"]
+
+
+# ---- 4. registration test failures, --fail-fast, the table, exit codes ---------------------
+
+
+def test_registration_failures_fail_fast_all_failed_and_rerun_converges(project, make_endpoint):
+    down = make_endpoint()
+    down_url = down.url + "/search"
+    down.stop()  # nothing listens there any more: the registration test cannot connect
+    project.write("a.yaml", project.service("a"))
+    project.write("b.yaml", project.service("b", url=down_url))
+    project.write("c.yaml", project.connector("c", service_auth={"type": "bearer", "token": "${C_TOKEN}"}))
+    project.write("d.yaml", project.service("d"))
+    project.env["C_TOKEN"] = "CANARY-wrong-token-91ac"  # the endpoint answers 401 to it
+    unreachable = "connector registration test failed: could not reach the connector (ConnectError)"
+    rejected = "connector registration test failed: the connector answered HTTP 401"
+
+    fast = project.run("apply", "--auto-approve", "--fail-fast", "--parallelism", "1")
+    assert fast.code == 3, fast.both  # something changed, something failed
+    assert table(fast.out) == [
+        ["a", "create", "created", remote_by_name(project)["a"]["id"]],
+        ["b", "create", "failed", "-", unreachable],
+        ["c", "create", "skipped", "-", "not started: --fail-fast after an earlier failure"],
+        ["d", "create", "skipped", "-", "not started: --fail-fast after an earlier failure"],
+    ]
+    assert re.search(rf"^  ! failed b( \[\d+\.\ds\])?: {re.escape(unreachable)}$", fast.out, re.M), fast.out
+    assert "Apply finished with errors: 1 created, 1 failed, 2 skipped." in fast.out
+    assert count(project, "POST") == 2 and set(names(project)) == {"a"}
+
+    partial = project.run("apply", "--auto-approve")
+    assert partial.code == 3, partial.both
+    assert [row[:3] for row in table(partial.out)] == [
+        ["b", "create", "failed"], ["c", "create", "failed"], ["d", "create", "created"],
+    ]
+    assert re.search(rf"^  ! failed c( \[\d+\.\ds\])?: {re.escape(rejected)}$", partial.out, re.M), partial.out
+    assert set(names(project)) == {"a", "d"}
+
+    all_failed = project.run("apply", "--auto-approve")
+    assert all_failed.code == 1, all_failed.both  # nothing changed, everything failed
+    assert [row[2] for row in table(all_failed.out)] == ["failed", "failed"]
+    assert "Apply finished with errors: 2 failed." in all_failed.out
+    assert set(names(project)) == {"a", "d"}
+
+    project.write("b.yaml", project.service("b"))
+    project.env["C_TOKEN"] = TOKEN
+    fixed = project.run("apply", "--auto-approve")
+    assert fixed.code == 0, fixed.both
+    assert names(project) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    state_matches_remote(project)
+    converged(project)
+
+
+# ---- 5. Ctrl-C during apply ----------------------------------------------------------------
+
+
+class GatedEndpoint(ConnectorEndpoint):
+    """A connector endpoint whose answers to the registration test wait for ``gate`` (at
+    most ``hold`` seconds) and that counts how many registrations are in flight at once."""
+
+    def __init__(self, *, hold: float, gate: threading.Event | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.hold = hold
+        self.gate = gate or threading.Event()
+        self._count_lock = threading.Lock()
+        self.entered = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def record(self, body: dict[str, Any]) -> None:
+        super().record(body)
+        with self._count_lock:
+            self.entered += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self.gate.wait(self.hold)
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+
+    def stop(self) -> None:
+        self.gate.set()
+        super().stop()
+
+
+@pytest.fixture
+def gated(project):
+    with GatedEndpoint(hold=60, auth_type="bearer", token=TOKEN) as ep:
+        for i in range(1, 7):
+            project.write(f"c{i}.yaml", project.service(f"c{i}", url=f"{ep.url}/c{i}/search"))
+        yield ep
+
+
+def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project, gated):
+    run = project.start("apply", "--auto-approve", "--parallelism", "2")
+    run.wait_until(lambda: gated.entered == 2, "two creates in flight")
+    run.proc.send_signal(signal.SIGINT)
+    run.wait_until(lambda: "waiting for 2 call(s) in flight" in run.err_so_far, "the interrupt notice")
+    assert count(project, "POST") == 2  # nothing new started after Ctrl-C
+    gated.gate.set()  # let the two registrations finish
+    result = run.finish()
+    assert result.code == 130, result.both
+    assert "created c1 (" in result.out and "created c2 (" in result.out
+    rows = table(result.out)
+    assert [row[:3] for row in rows] == [
+        ["c1", "create", "created"], ["c2", "create", "created"],
+        *[[f"c{i}", "create", "skipped"] for i in range(3, 7)],
+    ]
+    assert all(row[3:] == ["-", "not started: interrupted"] for row in rows[2:])
+    assert "Apply interrupted: 2 created, 0 failed, 4 skipped." in result.out
+    assert "Traceback" not in result.both and "KeyboardInterrupt" not in result.both
+    assert count(project, "POST") == 2 and names(project) == {"c1": 1, "c2": 1}
+    state_matches_remote(project)
+
+    rerun = project.run("apply", "--auto-approve")
+    assert rerun.code == 0, rerun.both
+    assert names(project) == {f"c{i}": 1 for i in range(1, 7)}
+    state_matches_remote(project)
+    converged(project)
+
+
+def test_a_second_ctrl_c_stops_waiting_reports_unknown_and_never_duplicates(project, gated):
+    run = project.start("apply", "--auto-approve", "--parallelism", "2")
+    run.wait_until(lambda: gated.entered == 2, "two creates in flight")
+    run.proc.send_signal(signal.SIGINT)
+    run.wait_until(lambda: "Ctrl-C again" in run.err_so_far, "the first interrupt notice")
+    run.proc.send_signal(signal.SIGINT)
+    result = run.finish()  # exits while both registrations are still held by the gate
+    assert not gated.gate.is_set() and gated.in_flight == 2
+    assert result.code == 130, result.both
+    assert "not waiting for 2 call(s) in flight" in result.err
+    rows = table(result.out)
+    assert [row[2] for row in rows] == ["unknown", "unknown", "skipped", "skipped", "skipped", "skipped"]
+    assert "the outcome is unknown; run plan to check" in rows[0][4]
+    assert "Apply interrupted: 0 failed, 2 unknown, 4 skipped." in result.out
+    assert "Traceback" not in result.both
+    assert project.emulator.connectors == []
+
+    gated.gate.set()  # the server finishes the two creates the tool stopped waiting for
+    wait_for(lambda: len(project.emulator.connectors) == 2, "the abandoned creates to land")
+    rerun = project.run("apply", "--auto-approve")
+    assert rerun.code == 0, rerun.both
+    assert names(project) == {f"c{i}": 1 for i in range(1, 7)}  # adopted by name, no duplicates
+    state_matches_remote(project)
+    converged(project)
+
+
+# ---- 6. parallelism, deterministic output, shared rate limit -------------------------------
+
+
+def _progress(out: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\s*\S+ (created|failed|skipped) (\S+)", out, flags=re.M)
+
+
+def test_parallel_apply_reports_in_plan_order_whatever_finishes_first(project, make_endpoint):
+    gate = threading.Event()
+    count_ = 8
+    # the first connectors in plan order answer the registration test last
+    endpoints = [GatedEndpoint(hold=0.1 * (count_ - i), gate=gate).start() for i in range(count_)]
+    try:
+        for i, ep in enumerate(endpoints):
+            project.write(f"p{i}.yaml", project.service(f"p{i}", url=f"{ep.url}/search"))
+        plan_order = [f"p{i}" for i in range(count_)]
+        reports = []
+        for _ in range(2):
+            project.emulator.reset()
+            (project.root / ".conn-reconcile" / "state.json").unlink(missing_ok=True)
+            apply = project.run("apply", "--auto-approve", "--parallelism", "8")
+            assert apply.code == 0, apply.both
+            finished = [c["name"] for c in project.emulator.connectors]  # oldest first
+            assert sorted(finished) == plan_order and finished != plan_order
+            reports.append((_progress(apply.out), [row[:3] for row in table(apply.out)]))
+        assert reports[0] == reports[1]
+        assert reports[0][0] == [("created", n) for n in plan_order]
+        assert reports[0][1] == [[n, "create", "created"] for n in plan_order]
+        assert sum(ep.entered for ep in endpoints) == 2 * count_
+    finally:
+        for ep in endpoints:
+            ep.stop()
+    state_matches_remote(project)
+    converged(project)
+
+
+def test_parallelism_runs_creates_at_once_and_the_rate_limit_is_shared(project):
+    gate = threading.Event()
+    with GatedEndpoint(hold=5, gate=gate) as ep:
+        for i in range(4):
+            project.write(f"r{i}.yaml", project.service(f"r{i}", url=f"{ep.url}/r{i}"))
+        run = project.start("apply", "--auto-approve", "--parallelism", "8")
+        run.wait_until(lambda: ep.in_flight == 4, "four registrations in flight at once")
+        gate.set()
+        assert run.finish().code == 0
+        assert ep.max_in_flight == 4
+
+        # --rate-limit 2: requests are at least 0.5 s apart, far longer than one registration
+        project.emulator.reset()
+        (project.root / ".conn-reconcile" / "state.json").unlink()
+        ep.hold, ep.max_in_flight, ep.gate = 0.05, 0, threading.Event()
+        limited = project.run("apply", "--auto-approve", "--parallelism", "8", "--rate-limit", "2")
+        assert limited.code == 0, limited.both
+        assert ep.max_in_flight == 1 and names(project) == {f"r{i}": 1 for i in range(4)}
+    state_matches_remote(project)
+
+
+# ---- 7. deletes of connectors already gone, patches of connectors deleted meanwhile ---------
+
+
+def _settings(project) -> Settings:
+    env = {"CONN_TOKEN": TOKEN, "CONN_RECONCILE_BACKOFF_BASE": "0.01"}
+    return Settings(api_url=project.api_url, api_key=API_KEY, env=env, redactor=Redactor(),
+                    state_path=project.root / ".conn-reconcile" / "state.json")
+
+
+def _delete_remotely(project, connector_id: str) -> None:
+    r = httpx.delete(f"{project.api_url}/v1/connectors/{connector_id}", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert r.status_code == 200
+
+
+def test_prune_of_a_connector_already_gone_counts_as_deleted(project):
+    for name in ("a", "b", "c"):
+        project.write(f"{name}.yaml", project.service(name))
+    assert project.run("apply", "--auto-approve").code == 0
+    ids = {c["name"]: c["id"] for c in project.emulator.connectors}
+    (project.connectors / "b.yaml").unlink()
+    (project.connectors / "c.yaml").unlink()
+    settings = _settings(project)
+    plan, _ = compute_plan(settings, [project.connectors], PlanOptions(prune=True))
+    assert sorted(c.name for c in plan.changes if c.action.value == "delete") == ["b", "c"]
+
+    _delete_remotely(project, ids["b"])  # someone was faster, between plan and apply
+    report = apply_plan(settings, plan)
+    assert report.exit_code == 0
+    assert {o.name: o.status for o in report.outcomes} == {"b": "deleted", "c": "deleted"}
+    assert count(project, "DELETE", ITEM) == 3  # b by hand (404 for the tool), then b and c
+    assert set(remote_by_name(project)) == {"a"}
+    state_matches_remote(project)
+    converged(project, "--prune")
+
+
+def test_patch_of_a_connector_deleted_since_the_plan_fails_that_connector(project):
+    for name in ("a", "b"):
+        project.write(f"{name}.yaml", project.service(name))
+    assert project.run("apply", "--auto-approve").code == 0
+    ids = {c["name"]: c["id"] for c in project.emulator.connectors}
+    for name in ("a", "b"):
+        project.write(f"{name}.yaml", project.service(name, active=False))
+    settings = _settings(project)
+    plan, _ = compute_plan(settings, [project.connectors], PlanOptions())
+    _delete_remotely(project, ids["a"])
+
+    report = apply_plan(settings, plan)
+    assert report.exit_code == 3  # b changed, a failed
+    outcome = {o.name: o for o in report.outcomes}
+    assert outcome["b"].status == "updated" and outcome["a"].status == "failed"
+    assert outcome["a"].message == (
+        f"connector {ids['a']} no longer exists remotely (deleted since the plan was made); "
+        "nothing was changed, run plan again"
+    )
+    assert [c["name"] for c in project.emulator.connectors] == ["b"]
+    assert project.emulator.connectors[0]["active"] is False
+
+    rerun = project.run("apply", "--auto-approve")  # a is created again from its file
+    assert rerun.code == 0, rerun.both
+    assert names(project) == {"a": 1, "b": 1}
+    state_matches_remote(project)
+    converged(project)
+
+
+def test_a_connector_deleted_by_hand_is_recreated_and_its_old_record_dropped(project):
+    project.write("docs.yaml", project.service("docs"))
+    assert project.run("apply", "--auto-approve").code == 0
+    (old,) = project.emulator.connectors
+    _delete_remotely(project, old["id"])
+
+    recreate = project.run("apply", "--auto-approve")
+    assert recreate.code == 0, recreate.both
+    (new,) = project.emulator.connectors
+    assert new["name"] == "docs" and new["id"] != old["id"]
+    state_matches_remote(project)  # the record of the vanished connector is gone
+
+    # so a rename is a PATCH of the new connector, never a second create
+    project.write("docs.yaml", project.service("handbook"))
+    assert f"~ update handbook ({new['id']})" in project.run("plan").out
+    assert project.run("apply", "--auto-approve").code == 0
+    assert [(c["id"], c["name"]) for c in project.emulator.connectors] == [(new["id"], "handbook")]
+    state_matches_remote(project)
+    converged(project)

@@ -243,3 +243,23 @@ def test_ctrl_c_before_any_call_starts_nothing(count: int) -> None:
     report = applier.apply(creates("a", "b"))
     assert [o.status for o in report.outcomes] == ["skipped", "skipped"]
     assert client.calls == [] and report.exit_code == 130
+
+
+def test_state_writer_reuses_unchanged_records_and_round_trips(tmp_path):
+    import json
+
+    from conn_reconcile import statefile
+    from conn_reconcile.state import ManagedRecord, State
+
+    state = State(connectors={f"c-{i}": ManagedRecord(id=f"c-{i}", name=f"n{i}") for i in range(3)})
+    writer = statefile.StateWriter(tmp_path / "state.json")
+    writer(state)
+    assert statefile.load(tmp_path / "state.json") == state
+    state.connectors["c-1"] = ManagedRecord(id="c-1", name="renamed", fingerprints={"service_auth.token": "hmac-sha256:ab"})
+    del state.connectors["c-2"]
+    writer(state)
+    text = (tmp_path / "state.json").read_text()
+    assert statefile.load(tmp_path / "state.json") == state
+    assert json.loads(text) == state.model_dump(mode="json")
+    assert len(text.splitlines()) == 5 + 2  # five lines of frame, one line per record
+    assert set(writer._cache) == {"c-0", "c-1"}

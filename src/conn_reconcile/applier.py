@@ -121,7 +121,7 @@ class Applier:
         self._started: set[int] = set()  # plan indexes whose remote call began
         self._noticed = 0  # interrupts already announced
         self._abandoned = False
-        self._seen_ids: frozenset[str] = frozenset()  # the remote ids the plan saw
+        self._unseen_records: set[str] = set()
 
     # ---- preparation -------------------------------------------------------------------
 
@@ -154,7 +154,9 @@ class Applier:
 
     def apply(self, plan: Plan) -> ApplyReport:
         bodies = self.resolve_all(plan)
-        known_ids = self._seen_ids = frozenset(plan.seen_ids)
+        known_ids = frozenset(plan.seen_ids)
+        # records of connectors that were already gone when the plan listed the org
+        self._unseen_records = {rid for rid in self.state.connectors if rid not in known_ids}
         indexed = list(enumerate(plan.changes))
         report = ApplyReport()
         with self.interrupt.catch_sigint():
@@ -371,10 +373,14 @@ class Applier:
             self.state.connectors[remote.id] = record
             if change.action is not Action.UPDATE:  # a new connector: drop records of the one it
                 # stands in for if that was already gone at plan time (they would shadow this one)
-                for rid, rec in list(self.state.connectors.items()):
-                    same = (change.file is not None and rec.file == change.file) or rec.name == change.name
-                    if same and rid != remote.id and rid not in self._seen_ids:
+                for rid in list(self._unseen_records):
+                    rec = self.state.connectors.get(rid)
+                    same = rec is not None and (
+                        (change.file is not None and rec.file == change.file) or rec.name == change.name
+                    )
+                    if same and rid != remote.id:
                         del self.state.connectors[rid]
+                        self._unseen_records.discard(rid)
             self._save()
 
     def _forget(self, remote_id: str) -> None:

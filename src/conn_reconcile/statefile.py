@@ -47,6 +47,40 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
         raise
 
 
+def render(state: State, cache: dict[str, tuple[object, str]] | None = None) -> str:
+    """The state file's text: one JSON document, one line per connector record (sorted by id).
+
+    ``cache`` maps a record id to (record object, its JSON) from an earlier call: records are
+    replaced, never mutated, so an unchanged object is not serialised again. That keeps a save
+    after every change cheap when thousands of connectors are managed.
+    """
+    cache = cache if cache is not None else {}
+    lines = []
+    for rid in sorted(state.connectors):
+        record = state.connectors[rid]
+        hit = cache.get(rid)
+        if hit is None or hit[0] is not record:
+            hit = (record, json.dumps(record.model_dump(mode="json"), sort_keys=True))
+            cache[rid] = hit
+        lines.append(f"    {json.dumps(rid)}: {hit[1]}")
+    for gone in cache.keys() - state.connectors.keys():
+        del cache[gone]
+    body = ",\n".join(lines)
+    return f'{{\n  "connectors": {{\n{body}\n  }},\n  "version": {state.version}\n}}\n' if lines else (
+        f'{{\n  "connectors": {{}},\n  "version": {state.version}\n}}\n'
+    )
+
+
 def save(path: Path, state: State) -> None:
-    data = state.model_dump(mode="json")
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, render(state))
+
+
+class StateWriter:
+    """Saves the state after each change, re-serialising only the records that changed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._cache: dict[str, tuple[object, str]] = {}
+
+    def __call__(self, state: State) -> None:
+        write_atomic(self.path, render(state, self._cache))

@@ -164,7 +164,7 @@ def apply_plan(
             client,
             env=settings.env,
             state=state,
-            save_state=lambda s: statefile.save(settings.state_path, s),
+            save_state=statefile.StateWriter(settings.state_path),
             fingerprint_key=key,
             parallelism=parallelism,
             fail_fast=fail_fast,

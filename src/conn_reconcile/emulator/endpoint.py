@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from conn_reconcile.emulator.registration import authorization_header
-from conn_reconcile.emulator.wire import BadBody, JsonHandler, ServerThread
+from conn_reconcile.emulator.wire import BadBody, JsonHandler, Served, ServerThread
 
 DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (
     {"id": "doc-1", "title": "Onboarding guide", "text": "How new engineers set up their laptop and accounts."},
@@ -35,7 +35,7 @@ DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (
 )
 
 
-class ConnectorEndpoint:
+class ConnectorEndpoint(Served):
     """``with ConnectorEndpoint(auth_type="bearer", token=t) as ep: ... ep.url ...``.
 
     ``queries`` lists the JSON bodies of the queries that passed auth and validation.
@@ -58,28 +58,9 @@ class ConnectorEndpoint:
         self._thread = ServerThread(host, port, _Handler, self)
 
     @property
-    def url(self) -> str:
-        return self._thread.url
-
-    @property
     def queries(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._queries)
-
-    def start(self) -> ConnectorEndpoint:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
-
-    def __enter__(self) -> ConnectorEndpoint:
-        if self._thread.server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def authorized(self, header: str | None) -> bool:
         if self._expected is None:

@@ -40,7 +40,7 @@ import httpx
 from conn_reconcile.emulator.faults import Fault, Faults, RequestLog, RequestRecord
 from conn_reconcile.emulator.registration import new_http_client, registration_failure
 from conn_reconcile.emulator.store import ApiProblem, Store, masked_view, public_view, validate_body
-from conn_reconcile.emulator.wire import BadBody, JsonHandler, ServerThread
+from conn_reconcile.emulator.wire import BadBody, JsonHandler, Served, ServerThread
 
 #: Where Cohere sends users back after they authorise at the provider.
 OAUTH_REDIRECT_URI = "https://api.cohere.com/v1/connectors/oauth/token"
@@ -54,7 +54,7 @@ def _ok(payload: Any) -> Answer:
     return 200, payload, {}
 
 
-class Emulator:
+class Emulator(Served):
     """A local Cohere connectors API. ``with Emulator() as emu: ... emu.url ...``.
 
     ``connectors`` is the INTERNAL view of the stored records (oldest first, deep copies):
@@ -74,31 +74,15 @@ class Emulator:
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
-    def url(self) -> str:
-        return self._thread.url
-
-    @property
     def organization_id(self) -> str:
         return self._store.organization_id
 
-    def start(self) -> Emulator:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._thread.stop()
-        if self._http is not None:
-            self._http.close()
-            self._http: httpx.Client | None = None  # for registration tests, made on first use
-        self._http_lock = threading.Lock()
-
-    def __enter__(self) -> Emulator:
-        if self._thread.server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().stop()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
     # -- test helpers --------------------------------------------------------------------
     @property

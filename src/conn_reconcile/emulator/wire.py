@@ -15,7 +15,7 @@ import socket
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -49,6 +49,32 @@ class LoopbackServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+class Served:
+    """The lifecycle the emulator and the endpoint share: ``with X() as x: ... x.url ...``.
+    Subclasses set ``self._thread`` to a :class:`ServerThread` serving them."""
+
+    _thread: ServerThread
+
+    @property
+    def url(self) -> str:
+        return self._thread.url
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._thread.stop()
+
+    def __enter__(self) -> Self:
+        if self._thread.server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class ServerThread:

@@ -83,11 +83,8 @@ class ConnectorEndpoint(Served):
 class _Handler(JsonHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         ep: ConnectorEndpoint = self.server.app
-        try:
-            raw = self.read_body()
-        except BadBody as exc:
-            self.close_connection = True
-            self.send_json(400, {"message": str(exc)})
+        raw = self.body_or_reject()
+        if raw is None:
             return
         if not ep.authorized(self.headers.get("Authorization")):
             self.send_json(401, {"message": "unauthorized"})

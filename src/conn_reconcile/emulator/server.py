@@ -250,38 +250,35 @@ class _Handler(JsonHandler):
         parts = urlsplit(self.path)
         path = parts.path
         control = path == "/_emulator" or path.startswith("/_emulator/")
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
         if not control:
-            query = dict(parse_qsl(parts.query, keep_blank_values=True))
             app.requests.append(RequestRecord(self.command, path, query, self.headers.get("X-Client-Name")))
-        try:
-            raw = self.read_body()
-        except BadBody as exc:
-            self.close_connection = True
-            self.send_json(400, {"message": str(exc)})
+        raw = self.body_or_reject()
+        if raw is None:
             return
         fault = None if control else app.faults.take(self.command, path)
-        if fault is not None and not fault.after:
-            self.wait(fault.delay)
-            if fault.replaces_response:
-                self._inject(fault)
-                return
+        if fault is not None and not fault.after and self._fault_answered(fault):
+            return
         try:
             if control:
                 status, payload, headers = app.control(self.command, path, raw)
             else:
-                query = dict(parse_qsl(parts.query, keep_blank_values=True))
                 status, payload, headers = app.api(self.command, path, query, raw, self.headers.get("Authorization"))
         except ApiProblem as exc:
             status, payload, headers = exc.status, {"message": exc.message}, {}
         except Exception as exc:  # never leak details: they could hold request values
             print(f"emulator: internal error {type(exc).__name__}", file=sys.stderr)
             status, payload, headers = 500, {"message": "internal emulator error"}, {}
-        if fault is not None and fault.after:
-            self.wait(fault.delay)
-            if fault.replaces_response:
-                self._inject(fault)
-                return
+        if fault is not None and fault.after and self._fault_answered(fault):
+            return
         self.send_json(status, payload, headers)
+
+    def _fault_answered(self, fault: Fault) -> bool:
+        """Wait the fault's delay; answer in its stead when it replaces the response."""
+        self.wait(fault.delay)
+        if fault.replaces_response:
+            self._inject(fault)
+        return fault.replaces_response
 
     def _inject(self, fault: Fault) -> None:
         if fault.drop:

@@ -161,6 +161,15 @@ class JsonHandler(BaseHTTPRequestHandler):
         pass
 
     # -- request --------------------------------------------------------------------------
+    def body_or_reject(self) -> bytes | None:
+        """The request body; None after answering 400 (and closing) when it cannot be read."""
+        try:
+            return self.read_body()
+        except BadBody as exc:
+            self.close_connection = True
+            self.send_json(400, {"message": str(exc)})
+            return None
+
     def read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []

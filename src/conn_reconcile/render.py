@@ -122,8 +122,12 @@ def _heading(change: ResourceChange) -> str:
 def render_text(plan: Plan, *, colour: bool = False, redactor: Redactor | None = None, quiet: bool = False) -> str:
     redact = redactor or Redactor()
     out: list[str] = []
-    changing = [c for c in plan.changes if c.action is not Action.NOOP]
-    if changing and not quiet:
+
+    def gap() -> None:  # one blank line between sections, never two
+        if out and out[-1] != "":
+            out.append("")
+
+    if plan.has_changes and not quiet:
         out.append("conn-reconcile will perform the following actions:")
         out.append("")
     for change in plan.changes:
@@ -137,16 +141,16 @@ def render_text(plan: Plan, *, colour: bool = False, redactor: Redactor | None =
             out.extend(_field_lines(change))
             out.append("")
     if plan.unmanaged and not quiet:
-        out.append("")
+        gap()
         out.append("Unmanaged connectors (in the org, not in git; left alone):")
         out.extend(f"  {u.name} ({u.id}): {u.reason}" for u in plan.unmanaged)
-    for note in plan.notes:
-        out.append(f"Note: {note}")
-    out.append("")
-    deletes = plan.summary()["delete"]
+    if plan.notes:
+        gap()
+        out.extend(f"Note: {note}" for note in plan.notes)
+    gap()
     line = summary_line(plan)
-    out.append(_paint(line, "1;31", colour) if deletes else _paint(line, "1", colour))
-    return redact("\n".join(out).strip("\n") + "\n")
+    out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
+    return redact("\n".join(out) + "\n")
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:

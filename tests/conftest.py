@@ -47,3 +47,21 @@ def make_endpoint() -> Iterator[Callable[..., ConnectorEndpoint]]:
 @pytest.fixture
 def endpoint(make_endpoint: Callable[..., ConnectorEndpoint]) -> ConnectorEndpoint:
     return make_endpoint()
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project directory, the emulator (checking the API key) and a connector endpoint
+    (checking the service token) for end-to-end tests; afterwards, no canary secret may
+    appear in anything the CLI printed or in any file under the project."""
+    from e2e import API_KEY, TOKEN, Project
+
+    with ConnectorEndpoint(auth_type="bearer", token=TOKEN) as endpoint, Emulator(api_key=API_KEY) as emu:
+        root = tmp_path / "repo"
+        root.mkdir()
+        p = Project(root, emu.url, endpoint.url)
+        p.emulator = emu
+        p.endpoint = endpoint
+        p.env["CONN_RECONCILE_BACKOFF_BASE"] = "0.01"  # retries in fault tests without long waits
+        yield p
+        p.assert_no_canary()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,3 +178,41 @@ class Project:
                 data = path.read_bytes()
                 for canary in CANARIES:
                     assert canary.encode() not in data, f"secret leaked into {path}"
+
+
+def remote_by_name(project: Project) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in project.emulator.connectors}
+
+
+def converged(project: Project, *extra: str) -> Run:
+    """A second plan is clean."""
+    second = project.run("plan", "--detailed-exitcode", *extra)
+    assert second.code == 0, second.both
+    assert "No changes." in second.out
+    return second
+
+
+def names(project: Project) -> Counter:
+    return Counter(c["name"] for c in project.emulator.connectors)
+
+
+def count(project: Project, method: str, path: str = "/v1/connectors") -> int:
+    return project.emulator.requests.count(method, path)
+
+
+def table(out: str) -> list[list[str]]:
+    """The rows of the final apply table (after its header), split on runs of 2+ spaces."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("CONNECTOR "))
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def state_matches_remote(project: Project) -> None:
+    """state.json records exactly the connectors that exist remotely, with their names."""
+    remote = {c["id"]: c["name"] for c in project.emulator.connectors}
+    assert {i: r["name"] for i, r in project.state()["connectors"].items()} == remote

@@ -7,35 +7,9 @@ import json
 
 import pytest
 
-from conn_reconcile.emulator import Emulator
-from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-
-from e2e import API_KEY, CLIENT_SECRET, FP_KEY, TOKEN, Project
+from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def project(tmp_path):
-    with ConnectorEndpoint(auth_type="bearer", token=TOKEN) as endpoint, Emulator(api_key=API_KEY) as emu:
-        root = tmp_path / "repo"
-        root.mkdir()
-        p = Project(root, emu.url, endpoint.url)
-        p.emulator = emu
-        p.endpoint = endpoint
-        yield p
-        p.assert_no_canary()
-
-
-def remote_by_name(project):
-    return {c["name"]: c for c in project.emulator.connectors}
-
-
-def converged(project, *extra):
-    second = project.run("plan", "--detailed-exitcode", *extra)
-    assert second.code == 0, second.both
-    assert "No changes." in second.out
-    return second
 
 
 def test_validate_plan_apply_converges(project):

@@ -112,9 +112,13 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
-    validate  check connector files offline
-    plan      show what would change in the Cohere org
-    apply     make the org match the files (or a saved plan)
+      conn-reconcile validate                 offline checks (also a pre-commit hook)
+      conn-reconcile plan --out plan.json     what would change in the org, saved
+      conn-reconcile apply plan.json          carry out exactly that plan
+
+    \b
+    Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
+    3 apply partly failed or a create's outcome is unknown; 130 interrupted.
     """
     from conn_reconcile.render import Redactor
 

@@ -19,7 +19,6 @@ import argparse
 import hmac
 import json
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -137,17 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         documents = json.loads(args.documents.read_text(encoding="utf-8"))
         if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
             parser.error("--documents must hold a JSON list of objects")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     endpoint = ConnectorEndpoint(args.host, args.port, auth_type=args.auth_type, token=token,
-                                 delay=args.delay, documents=documents).start()
-    try:
-        print(f"endpoint listening on {endpoint.url}", file=sys.stderr, flush=True)
-        while not stop.wait(0.2):
-            pass
-    finally:
-        endpoint.stop()
+                                 delay=args.delay, documents=documents)
+    endpoint.serve_until_signalled("endpoint")
     return 0
 
 

@@ -28,7 +28,6 @@ import hmac
 import json
 import re
 import secrets
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -295,19 +294,4 @@ class _Handler(JsonHandler):
 
 def serve(host: str = "127.0.0.1", port: int = 8080, data_file: Path | None = None, api_key: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; announce the URL with one line on stderr."""
-    stop = threading.Event()
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-        except ValueError:  # not the main thread: rely on the caller
-            pass
-    emulator = Emulator(host, port, api_key=api_key, data_file=data_file).start()
-    try:
-        print(f"emulator listening on {emulator.url}", file=sys.stderr, flush=True)
-        while not stop.wait(0.2):
-            pass
-    finally:
-        emulator.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    Emulator(host, port, api_key=api_key, data_file=data_file).serve_until_signalled("emulator")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import selectors
+import signal
 import socket
 import socketserver
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -75,6 +77,27 @@ class Served:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def serve_until_signalled(self, label: str) -> None:
+        """Start, announce ``<label> listening on <url>`` on stderr, serve until SIGINT or
+        SIGTERM, stop. Signal handlers are put back afterwards (outside the main thread the
+        caller must stop it)."""
+        stop = threading.Event()
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            except ValueError:  # not the main thread
+                pass
+        self.start()
+        try:
+            print(f"{label} listening on {self.url}", file=sys.stderr, flush=True)
+            while not stop.wait(0.2):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class ServerThread:

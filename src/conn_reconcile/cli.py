@@ -75,7 +75,10 @@ class Group(click.Group):
                 raise
             console = ctx.find_object(Console)
             text = f"Error: unexpected {type(exc).__name__}: {exc} (set CONN_RECONCILE_DEBUG=1 for a traceback)"
-            click.echo(console.redactor(text) if console is not None else text, err=True)
+            if console is not None:
+                console.err(text)
+            else:
+                click.echo(text, err=True)
             ctx.exit(ExitCode.ERROR)
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
 from conn_reconcile.errors import Diagnostic, InputError
-from conn_reconcile.models import ConnectorSpec, Desired, check_unique, parse_spec
+from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
 from conn_reconcile.yamlsafe import MAX_DEPTH, parse_yaml
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "discover", "load", "load_bytes"]
@@ -79,18 +79,8 @@ def _diagnostic(
     if not path and all(k in data for k in _AUTH_KEYS):
         # The one model-level rule: point at whichever auth block comes second.
         field = max(_AUTH_KEYS, key=lambda k: locations.get(k, (0, 0)))
-    line, col = _locate(locations, field)
+    line, col = locate(locations, field)
     return Diagnostic(file, line, col, field or None, message + _hint(data, path, message))
-
-
-def _locate(locations: Mapping[str, tuple[int, int]], path: str) -> tuple[int | None, int | None]:
-    """The location of ``path``, else of its nearest located parent (a missing field's mapping)."""
-    while True:
-        if path in locations:
-            return locations[path]
-        if not path:
-            return (None, None)
-        path = path.rpartition(".")[0]
 
 
 def _hint(data: Any, path: str, message: str) -> str:
@@ -100,7 +90,7 @@ def _hint(data: Any, path: str, message: str) -> str:
         close = difflib.get_close_matches(last, known, n=1, cutoff=0.6)
         return f" (did you mean {close[0]!r}?)" if close else ""
     kinds = _types_at(path)
-    value = _value_at(data, path)
+    value = get_path(data, path)
     if bool in kinds and not isinstance(value, bool):
         if isinstance(value, str) and value.lower() in _YAML11_BOOLS:
             return f"; YAML 1.2 reads {value!r} as a string: use true or false"
@@ -136,14 +126,3 @@ def _types_at(path: str) -> list[Any]:
                 nxt.extend(_flatten(get_args(t)[0]))
         current = nxt
     return current
-
-
-def _value_at(data: Any, path: str) -> Any:
-    for part in path.split(".") if path else []:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data

@@ -166,24 +166,34 @@ class Desired:
     locations: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def where(self, path: str = "") -> tuple[int | None, int | None]:
-        while True:
-            if path in self.locations:
-                return self.locations[path]
-            if not path:
-                return (None, None)
-            path = path.rpartition(".")[0]
+        return locate(self.locations, path)
 
     def diagnostic(self, path: str | None, message: str) -> Diagnostic:
         line, col = self.where(path or "")
         return Diagnostic(self.file, line, col, path, message)
 
 
+def locate(locations: Mapping[str, tuple[int, int]], path: str) -> tuple[int | None, int | None]:
+    """The (line, col) of dotted ``path``, else of its nearest located parent (for a missing
+    field: its mapping); (None, None) when nothing is located."""
+    while True:
+        if path in locations:
+            return locations[path]
+        if not path:
+            return (None, None)
+        path = path.rpartition(".")[0]
+
+
 def get_path(data: Any, path: str) -> Any:
-    """``get_path({"a": {"b": 1}}, "a.b") == 1``; None when any step is missing."""
-    for part in path.split("."):
-        if not isinstance(data, Mapping) or part not in data:
+    """``get_path({"a": [{"b": 1}]}, "a.0.b") == 1``; None when any step is missing.
+    The empty path is ``data`` itself."""
+    for part in path.split(".") if path else ():
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
             return None
-        data = data[part]
     return data
 
 

@@ -59,7 +59,7 @@ class _Matcher:
         self.named: dict[str, list[RemoteConnector]] = {}
         for r in remote:
             self.named.setdefault(r.name, []).append(r)
-        # state records indexed once (first record wins, as State.by_name/by_file do)
+        # state records indexed once by name and by file (the first record wins)
         self.state_by_name: dict[str, str] = {}
         self.state_by_file: dict[str, str] = {}
         for record in (state.connectors.values() if state is not None else ()):

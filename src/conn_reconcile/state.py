@@ -35,11 +35,5 @@ class State(BaseModel):
     version: Literal[1] = STATE_VERSION
     connectors: dict[str, ManagedRecord] = Field(default_factory=dict)
 
-    def by_name(self, name: str) -> ManagedRecord | None:
-        return next((r for r in self.connectors.values() if r.name == name), None)
-
-    def by_file(self, file: str) -> ManagedRecord | None:
-        return next((r for r in self.connectors.values() if r.file == file), None)
-
     def managed_ids(self) -> frozenset[str]:
         return frozenset(self.connectors)

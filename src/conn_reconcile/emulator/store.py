@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import secrets
-import tempfile
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from conn_reconcile.statefile import write_atomic
 
 SECRET_MASK = "***"
 AUTH_TOKEN_TYPES = ("bearer", "basic", "noscheme")
@@ -198,21 +198,7 @@ class Store:
             return
         payload = {"format": _DATA_FORMAT, "organization_id": self.organization_id,
                    "connectors": list(self._records.values())}
-        directory = self.data_file.resolve().parent
-        fd, tmp = tempfile.mkstemp(prefix=".emulator-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.data_file)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(self.data_file, json.dumps(payload, indent=1), mode=0o600)
 
     # -- internals -----------------------------------------------------------------------
     def _stamp(self) -> str:

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from conn_reconcile.applier import Applier, ApplyReport, Outcome
+from conn_reconcile.applier import Applier
+from conn_reconcile.recorder import StateRecorder
+from conn_reconcile.results import ApplyReport, Outcome
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions
@@ -65,11 +67,14 @@ def creates(*names: str) -> Plan:
 def run(plan: Plan, client: FakeClient, state: State | None = None, **kwargs: Any) -> tuple[ApplyReport, list[Outcome], list[State]]:
     seen: list[Outcome] = []
     saves: list[State] = []
-    applier = Applier(
-        client, env={}, state=state or State(), save_state=lambda s: saves.append(s.model_copy(deep=True)),
-        on_outcome=seen.append, **kwargs,
-    )
+    applier = Applier(client, env={}, recorder=recording(state or State(), saves), on_outcome=seen.append, **kwargs)
     return applier.apply(plan), seen, saves
+
+
+def recording(state: State, saves: list[State]) -> StateRecorder:
+    """A recorder whose journal keeps a snapshot of the state after every mutation."""
+    recorder = StateRecorder(state, lambda mutation: saves.append(state.model_copy(deep=True)))
+    return recorder
 
 
 def test_results_are_reported_in_plan_order_whatever_finishes_first() -> None:
@@ -117,7 +122,8 @@ def test_all_failed_is_exit_1_and_an_auth_error_stops_everything() -> None:
     report, seen, saves = run(creates("a", "b", "c"), client, parallelism=1)
     assert [o.status for o in seen] == ["failed", "skipped", "skipped"]
     assert seen[1].message.startswith("not started: API error 403 on POST /v1/connectors: forbidden")
-    assert client.calls == [("create", "a")] and report.exit_code == 1 and saves == []
+    assert client.calls == [("create", "a")] and report.exit_code == 1
+    assert all(not s.connectors for s in saves) and saves[-1].intents == {}  # the refused create left nothing
 
 
 def test_an_unexpected_exception_fails_only_that_connector() -> None:
@@ -220,7 +226,7 @@ def test_second_ctrl_c_stops_waiting_and_reports_calls_in_flight_unknown() -> No
     client = FakeClient({"b": stuck})
     saves: list[State] = []
     seen: list[Outcome] = []
-    applier = Applier(client, env={}, state=State(), save_state=lambda s: saves.append(s.model_copy(deep=True)),
+    applier = Applier(client, env={}, recorder=recording(State(), saves),
                       parallelism=1, on_outcome=seen.append)
     holder.append(applier)
     report = applier.apply(creates("a", "b", "c"))
@@ -237,29 +243,9 @@ def test_second_ctrl_c_stops_waiting_and_reports_calls_in_flight_unknown() -> No
 @pytest.mark.parametrize("count", [1, 2])
 def test_ctrl_c_before_any_call_starts_nothing(count: int) -> None:
     client = FakeClient()
-    applier = Applier(client, env={}, state=State())
+    applier = Applier(client, env={}, recorder=StateRecorder(State()))
     for _ in range(count):
         applier.interrupt.trigger()
     report = applier.apply(creates("a", "b"))
     assert [o.status for o in report.outcomes] == ["skipped", "skipped"]
     assert client.calls == [] and report.exit_code == 130
-
-
-def test_state_writer_reuses_unchanged_records_and_round_trips(tmp_path):
-    import json
-
-    from conn_reconcile import statefile
-    from conn_reconcile.state import ManagedRecord, State
-
-    state = State(connectors={f"c-{i}": ManagedRecord(id=f"c-{i}", name=f"n{i}") for i in range(3)})
-    writer = statefile.StateWriter(tmp_path / "state.json")
-    writer(state)
-    assert statefile.load(tmp_path / "state.json") == state
-    state.connectors["c-1"] = ManagedRecord(id="c-1", name="renamed", fingerprints={"service_auth.token": "hmac-sha256:ab"})
-    del state.connectors["c-2"]
-    writer(state)
-    text = (tmp_path / "state.json").read_text()
-    assert statefile.load(tmp_path / "state.json") == state
-    assert json.loads(text) == state.model_dump(mode="json")
-    assert len(text.splitlines()) == 5 + 2  # five lines of frame, one line per record
-    assert set(writer._cache) == {"c-0", "c-1"}

@@ -153,7 +153,7 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(project):
     saved = project.run("plan", "--out", "plan.json")
     assert saved.code == 0, saved.both
     doc = json.loads((project.root / "plan.json").read_text())
-    assert doc["format_version"] == 1 and doc["summary"]["create"] == 2
+    assert doc["format_version"] == 2 and doc["summary"]["create"] == 2
     assert doc["changes"][0]["payload"]["service_auth"]["token"] == "${CONN_TOKEN}"
 
     shown = project.run("show", "plan.json")

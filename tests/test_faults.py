@@ -308,7 +308,7 @@ def test_prune_of_a_connector_already_gone_counts_as_deleted(project):
     (project.connectors / "b.yaml").unlink()
     (project.connectors / "c.yaml").unlink()
     settings = _settings(project)
-    plan, _ = compute_plan(settings, [project.connectors], PlanOptions(prune=True))
+    plan = compute_plan(settings, [project.connectors], PlanOptions(prune=True))
     assert sorted(c.name for c in plan.changes if c.action.value == "delete") == ["b", "c"]
 
     _delete_remotely(project, ids["b"])  # someone was faster, between plan and apply
@@ -329,7 +329,7 @@ def test_patch_of_a_connector_deleted_since_the_plan_fails_that_connector(projec
     for name in ("a", "b"):
         project.write(f"{name}.yaml", project.service(name, active=False))
     settings = _settings(project)
-    plan, _ = compute_plan(settings, [project.connectors], PlanOptions())
+    plan = compute_plan(settings, [project.connectors], PlanOptions())
     _delete_remotely(project, ids["a"])
 
     report = apply_plan(settings, plan)

@@ -1,11 +1,13 @@
 """Carry out a :class:`Plan` through the API client.
 
-Order is fixed: updates, then creates, then replacements (create the new connector, then
-delete the old one), then deletes; inside a phase up to ``parallelism`` calls run at once,
-and results are reported in plan order as soon as everything before them is done, so the
-output is the same whatever the timing. Every secret is resolved before the first call
-(an unset variable changes nothing), state is written after each successful change, and a
-failure of one connector does not stop the others unless ``fail_fast``.
+Order is :func:`conn_reconcile.plan.phases`: updates, then creates, then replacements
+(create the new connector, then delete the old one), then deletes; inside a phase up to
+``parallelism`` calls run at once, and results are reported in plan order as soon as
+everything before them is done, so the output is the same whatever the timing. Every
+secret is resolved before the first call (an unset variable changes nothing). Each call is
+bracketed by the :class:`~conn_reconcile.recorder.StateRecorder`: an intent is made durable
+before it, the outcome right after it. A failure of one connector does not stop the others
+unless ``fail_fast``; a create whose outcome is unknown stops everything (exit 3).
 
 Ctrl-C (SIGINT) never raises inside a call: while ``apply`` runs in the main thread it is
 only counted (:class:`Interrupt`). The first one stops new calls from starting (those are
@@ -20,26 +22,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from conn_reconcile.errors import (
     ApiError,
     AuthError,
     ConnReconcileError,
-    ExitCode,
     NotFoundError,
     OutcomeUnknownError,
     SecretError,
 )
 from conn_reconcile.interrupt import Interrupt
 from conn_reconcile.models import SECRET_PATHS, RemoteConnector
-from conn_reconcile.plan import Action, Plan, ResourceChange
-from conn_reconcile.secrets import fingerprint, resolve_payload, secret_values
-from conn_reconcile.state import ManagedRecord, State
+from conn_reconcile.plan import Action, Plan, ResourceChange, phases
+from conn_reconcile.recorder import StateRecorder
+from conn_reconcile.results import DONE, ApplyReport, Outcome, Status
+from conn_reconcile.secrets import resolve_payload
+from conn_reconcile.secrets import secret_values as secret_values_of
 
-PHASES: tuple[Action, ...] = (Action.UPDATE, Action.CREATE, Action.REPLACE, Action.DELETE)
-_DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "replaced", Action.DELETE: "deleted"}
 POLL_SECONDS = 0.1  # how often the main thread looks at finished calls and at Ctrl-C
 
 
@@ -49,45 +49,30 @@ class Client(Protocol):
     def delete_connector(self, connector_id: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    action: Action
-    status: str  # created / updated / replaced / deleted / failed / skipped / unknown
-    remote_id: str | None = None
-    message: str = ""
-    seconds: float = 0.0
+def resolve_all(plan: Plan, env: Mapping[str, str]) -> dict[int, dict[str, Any]]:
+    """Every request body the plan sends, secrets resolved, by plan index. Raises one
+    :class:`SecretError` naming every unset variable, before any call."""
+    resolved: dict[int, dict[str, Any]] = {}
+    problems: list[str] = []
+    for i, change in enumerate(plan.changes):
+        if change.payload is None or change.action in (Action.NOOP, Action.DELETE):
+            continue
+        try:
+            resolved[i] = resolve_payload(change.payload, env, where=change.file or change.name, paths=SECRET_PATHS)
+        except SecretError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SecretError("\n".join(problems))
+    return resolved
 
-    @property
-    def ok(self) -> bool:
-        return self.status in _DONE.values()
 
-
-@dataclass
-class ApplyReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    interrupted: bool = False
-    #: a second Ctrl-C: calls still in flight were left running and reported ``unknown``
-    abandoned: bool = False
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def changed(self) -> int:
-        return sum(1 for o in self.outcomes if o.ok)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for o in self.outcomes if o.status in ("failed", "unknown"))
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        if self.count("unknown") or (self.failed and self.changed):
-            return ExitCode.PARTIAL
-        return ExitCode.ERROR if self.failed else ExitCode.OK
+def secret_values(plan: Plan, env: Mapping[str, str]) -> list[str]:
+    """Every secret value the plan may send (for the redactor)."""
+    values: list[str] = []
+    for change in plan.changes:
+        if change.payload is not None:
+            values.extend(secret_values_of(change.payload, env, SECRET_PATHS))
+    return values
 
 
 class Applier:
@@ -96,9 +81,7 @@ class Applier:
         client: Client,
         *,
         env: Mapping[str, str],
-        state: State,
-        save_state: Callable[[State], None] | None = None,
-        fingerprint_key: str | None = None,
+        recorder: StateRecorder,
         parallelism: int = 4,
         fail_fast: bool = False,
         on_outcome: Callable[[Outcome], None] | None = None,
@@ -107,90 +90,33 @@ class Applier:
     ):
         self.client = client
         self.env = env
-        self.state = state
-        self.save_state = save_state
-        self.fingerprint_key = fingerprint_key
+        self.recorder = recorder
         self.parallelism = max(1, parallelism)
         self.fail_fast = fail_fast
         self.on_outcome = on_outcome or (lambda o: None)
         self.interrupt = interrupt or Interrupt()
         self.on_notice = on_notice or (lambda text: None)
-        self._lock = threading.Lock()
         self._stop = threading.Event()  # fail-fast, or a failure that makes going on pointless
         self._fatal: ConnReconcileError | None = None
         self._started: set[int] = set()  # plan indexes whose remote call began
         self._noticed = 0  # interrupts already announced
         self._abandoned = False
-        self._unseen_records: set[str] = set()
-
-    # ---- preparation -------------------------------------------------------------------
-
-    def resolve_all(self, plan: Plan) -> dict[int, dict[str, Any]]:
-        """Resolve every secret the plan needs, before any call. Collects all problems."""
-        resolved: dict[int, dict[str, Any]] = {}
-        problems: list[str] = []
-        for i, change in enumerate(plan.changes):
-            if change.payload is None or change.action in (Action.NOOP, Action.DELETE):
-                continue
-            try:
-                resolved[i] = resolve_payload(
-                    change.payload, self.env, where=change.file or change.name, paths=SECRET_PATHS
-                )
-            except SecretError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise SecretError("\n".join(problems))
-        return resolved
-
-    def secret_values(self, plan: Plan) -> list[str]:
-        """Every secret value the plan may send (for the redactor)."""
-        values: list[str] = []
-        for change in plan.changes:
-            if change.payload is not None:
-                values.extend(secret_values(change.payload, self.env, SECRET_PATHS))
-        return values
 
     # ---- execution ---------------------------------------------------------------------
 
     def apply(self, plan: Plan) -> ApplyReport:
-        bodies = self.resolve_all(plan)
+        bodies = resolve_all(plan, self.env)
         known_ids = frozenset(plan.seen_ids)
-        # records of connectors that were already gone when the plan listed the org
-        self._unseen_records = {rid for rid in self.state.connectors if rid not in known_ids}
-        indexed = list(enumerate(plan.changes))
+        self.recorder.start(plan)
         report = ApplyReport()
         with self.interrupt.catch_sigint():
-            for phase in PHASES:
-                work = [(i, c) for i, c in indexed if c.action is phase]
-                if work:
-                    self._run_phase(work, bodies, known_ids, report)
-            self._adopt_unchanged(plan)
+            for _, work in phases(plan):
+                self._run_phase(work, bodies, known_ids, report)
+            self.recorder.adopt_unchanged(plan)
             self._announce(0)
         report.interrupted = self.interrupt.count > 0
         report.abandoned = self._abandoned
         return report
-
-    def _adopt_unchanged(self, plan: Plan) -> None:
-        """Record connectors that matched and needed no change as managed (file, name, view)."""
-        with self._lock:
-            dirty = False
-            for change in plan.changes:
-                if change.action is not Action.NOOP or change.remote_id is None:
-                    continue
-                previous = self.state.connectors.get(change.remote_id)
-                record = ManagedRecord(
-                    id=change.remote_id,
-                    name=change.name,
-                    file=change.file,
-                    fingerprints=previous.fingerprints if previous else {},
-                    applied=dict(change.applied or {}),
-                    remote_updated_at=change.remote_updated_at,
-                )
-                if record != previous:
-                    self.state.connectors[change.remote_id] = record
-                    dirty = True
-            if dirty:
-                self._save()
 
     def _halted(self) -> bool:
         return self._stop.is_set() or self.interrupt.count > 0
@@ -202,7 +128,7 @@ class Applier:
             why = f"not started: {self._fatal}"
         else:
             why = "not started: --fail-fast after an earlier failure"
-        return Outcome(change.name, change.action, "skipped", change.remote_id, why)
+        return Outcome(change.name, change.action, Status.SKIPPED, change.remote_id, why)
 
     def _announce(self, in_flight: int) -> None:
         """Tell the user, once per Ctrl-C, what happens now. Runs in the main thread."""
@@ -282,7 +208,7 @@ class Applier:
                 results[i] = self._not_started(change)
             else:
                 why = "interrupted while in flight: the outcome is unknown; run plan to check"
-                results[i] = Outcome(change.name, change.action, "unknown", change.remote_id, why)
+                results[i] = Outcome(change.name, change.action, Status.UNKNOWN, change.remote_id, why)
 
     def _one(
         self, index: int, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]
@@ -292,7 +218,7 @@ class Applier:
         self._started.add(index)
         started = time.monotonic()
 
-        def failed(message: str, status: str = "failed") -> Outcome:
+        def failed(message: str, status: Status = Status.FAILED) -> Outcome:
             return Outcome(change.name, change.action, status, change.remote_id, message, time.monotonic() - started)
 
         try:
@@ -300,12 +226,11 @@ class Applier:
         except (AuthError, OutcomeUnknownError) as exc:
             self._fatal = exc
             self._stop.set()
-            return failed(str(exc), "unknown" if isinstance(exc, OutcomeUnknownError) else "failed")
+            return failed(str(exc), Status.UNKNOWN if isinstance(exc, OutcomeUnknownError) else Status.FAILED)
         except Exception as exc:  # this connector failed; a bug must not lose the others' report either
             if self.fail_fast:
                 self._stop.set()
             if isinstance(exc, NotFoundError) and change.action is Action.UPDATE:
-                self._forget(change.remote_id or "")
                 return failed(
                     f"connector {change.remote_id} no longer exists remotely (deleted since the plan was made); "
                     "nothing was changed, run plan again"
@@ -315,23 +240,43 @@ class Applier:
             if isinstance(exc, ConnReconcileError):
                 return failed(str(exc))
             return failed(f"unexpected {type(exc).__name__}: {exc}")
-        return Outcome(change.name, change.action, _DONE[change.action], remote_id, "", time.monotonic() - started)
+        return Outcome(change.name, change.action, DONE[change.action], remote_id, "", time.monotonic() - started)
 
     def _call(self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]) -> str | None:
-        if change.action is Action.DELETE:
-            assert change.remote_id is not None
-            self._delete(change.remote_id)
-            return change.remote_id
-        assert body is not None
-        if change.action is Action.UPDATE:
-            assert change.remote_id is not None
-            remote = self.client.update_connector(change.remote_id, body)
-            self._record(change, remote, body)
-            return remote.id
-        remote = self.client.create_connector(body, known_ids=known_ids)
-        self._record(change, remote, body)
+        """One change, bracketed by its intent: recorded before the call, settled after."""
+        known = change.known_ids or tuple(known_ids)
+        intent = self.recorder.begin(change, change.known_ids)
+        try:
+            if change.action is Action.DELETE:
+                assert change.remote_id is not None
+                self._delete(change.remote_id)
+                self.recorder.deleted(change, change.remote_id, intent)
+                return change.remote_id
+            assert body is not None
+            if change.action is Action.UPDATE:
+                assert change.remote_id is not None
+                remote = self.client.update_connector(change.remote_id, body)
+            else:
+                remote = self.client.create_connector(body, known_ids=known)
+        except OutcomeUnknownError:
+            self.recorder.unknown(intent)  # it may have acted: the next plan resolves it
+            raise
+        except NotFoundError:
+            if change.action is Action.UPDATE and change.remote_id:
+                self.recorder.forget(change.remote_id, intent)
+            else:
+                self.recorder.abandon(intent)
+            raise
+        except ConnReconcileError:
+            self.recorder.abandon(intent)  # a definite answer: nothing was created (updates are idempotent)
+            raise
+        except BaseException:
+            self.recorder.unknown(intent)  # an unforeseen failure: let the next plan check
+            raise
+        self.recorder.written(change, remote, body, intent)
         if change.action is Action.REPLACE and change.remote_id is not None:
-            self._delete(change.remote_id)
+            self._delete(change.remote_id)  # a failure here leaves the intent: the next plan finishes it
+            self.recorder.deleted(change, change.remote_id, intent)
         return remote.id
 
     def _delete(self, remote_id: str) -> None:
@@ -339,55 +284,3 @@ class Applier:
             self.client.delete_connector(remote_id)
         except NotFoundError:
             pass  # already gone (deleted by hand, or by an earlier run): the goal is reached
-        self._forget(remote_id)
-
-    # ---- state -------------------------------------------------------------------------
-
-    def _fingerprints(self, body: Mapping[str, Any], previous: Mapping[str, str]) -> dict[str, str]:
-        fps = dict(previous)
-        if not self.fingerprint_key:
-            return fps
-        for path in SECRET_PATHS:
-            top, leaf = path.split(".")
-            value = (body.get(top) or {}).get(leaf) if isinstance(body.get(top), Mapping) else None
-            if isinstance(value, str):
-                fps[path] = fingerprint(self.fingerprint_key, value)
-        return fps
-
-    def _record(self, change: ResourceChange, remote: RemoteConnector, body: Mapping[str, Any]) -> None:
-        with self._lock:
-            previous = self.state.connectors.get(change.remote_id or remote.id)
-            if change.remote_id and change.remote_id != remote.id:
-                previous = previous or self.state.connectors.get(remote.id)
-            applied = dict(change.applied or {})
-            if previous is not None and change.action is Action.UPDATE:
-                applied = {**previous.applied, **applied}
-            record = ManagedRecord(
-                id=remote.id,
-                name=remote.name,
-                file=change.file,
-                fingerprints=self._fingerprints(body, previous.fingerprints if previous else {}),
-                applied=applied,
-                remote_updated_at=remote.updated_at,
-            )
-            self.state.connectors[remote.id] = record
-            if change.action is not Action.UPDATE:  # a new connector: drop records of the one it
-                # stands in for if that was already gone at plan time (they would shadow this one)
-                for rid in list(self._unseen_records):
-                    rec = self.state.connectors.get(rid)
-                    same = rec is not None and (
-                        (change.file is not None and rec.file == change.file) or rec.name == change.name
-                    )
-                    if same and rid != remote.id:
-                        del self.state.connectors[rid]
-                        self._unseen_records.discard(rid)
-            self._save()
-
-    def _forget(self, remote_id: str) -> None:
-        with self._lock:
-            if self.state.connectors.pop(remote_id, None) is not None:
-                self._save()
-
-    def _save(self) -> None:
-        if self.save_state is not None:
-            self.save_state(self.state)

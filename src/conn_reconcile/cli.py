@@ -104,6 +104,9 @@ def _github_error(exc: ConnReconcileError) -> str:
               default=Path(".conn-reconcile/state.json"), show_default=True, help="State file.")
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
 @click.option("--color/--no-color", "colour", default=None, help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), envvar="CONN_RECONCILE_LOCK_TIMEOUT", default=0.0,
+              show_default=True, metavar="SECONDS",
+              help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT", default=30.0,
               show_default=True, metavar="SECONDS",
               help="Per-request timeout (env CONN_RECONCILE_TIMEOUT). Failed requests are retried with backoff "
@@ -111,7 +114,7 @@ def _github_error(exc: ConnReconcileError) -> str:
                    "(default 0.5), doubling each time, capped at 30.")
 @click.pass_context
 def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None,
-        timeout: float) -> None:
+        lock_timeout: float, timeout: float) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
@@ -128,7 +131,7 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
     redactor = Redactor()
     ctx.obj = Console(redactor, quiet=quiet, colour=colour)
     ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path,
-                                                    timeout=timeout)
+                                                    timeout=timeout, lock_timeout=lock_timeout)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -228,12 +231,13 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    result, _ = compute_plan(settings, [kw["directory"]], _options(kw))
+    result = compute_plan(settings, [kw["directory"]], _options(kw))
     _render_plan(ctx.obj, result, fmt)
     if out is not None:
-        planfile.save(out, result, settings.redactor)
-        ctx.obj.info(f"Saved the plan to {out}. Apply it with: conn-reconcile apply {out}")
-    if detailed_exitcode and result.has_changes:
+        planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
+        signed = " (signed)" if settings.fingerprint_key else ""
+        ctx.obj.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+    if detailed_exitcode and result.needs_attention:
         ctx.exit(ExitCode.CHANGES)
 
 
@@ -246,7 +250,7 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
     """Render a saved plan file."""
     from conn_reconcile import planfile as pf
 
-    _render_plan(ctx.obj, pf.load(planfile), "json" if as_json else fmt)
+    _render_plan(ctx.obj, pf.load(planfile, check_signature=False), "json" if as_json else fmt)
 
 
 @cli.command()
@@ -260,35 +264,34 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
           rate_limit: float | None, **kw: Any) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
-    from conn_reconcile import planfile as pf
     from conn_reconcile import render
     from conn_reconcile.interrupt import Interrupt
-    from conn_reconcile.workflow import apply_plan, compute_plan
+    from conn_reconcile.workflow import ApplyRun, apply_files, apply_saved
 
     console: Console = ctx.obj
     settings = _settings(ctx)
-    if planfile is not None:
-        result = pf.load(planfile)
-    else:
-        result, _ = compute_plan(settings, [kw["directory"]], _options(kw))
-        console.out(render.render_text(result, colour=console.use_colour(), redactor=console.redactor,
-                                       quiet=console.quiet), nl=False)
-        if not result.has_changes:
-            apply_plan(settings, result, parallelism=parallelism)  # records adopted connectors in state
-            return
-        if not auto_approve:
-            _confirm(console)
     colour = console.use_colour()
-    # Ctrl-C from here on: the first stops new changes and waits for those in flight, the
-    # second stops waiting; either way the summary is printed and the exit code is 130.
+    # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
+    # the second stops waiting; either way the summary is printed and the exit code is 130.
     interrupt = Interrupt()
-    with interrupt.catch_sigint():
-        report = apply_plan(
-            settings, result, parallelism=parallelism, fail_fast=fail_fast, check_stale=planfile is not None,
-            rate_limit=rate_limit, on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)),
-            interrupt=interrupt, on_notice=console.err,
-        )
-        console.out(render.render_report(report, colour=colour), nl=False)
+    run = ApplyRun(
+        parallelism=parallelism, fail_fast=fail_fast, rate_limit=rate_limit,
+        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)), on_notice=console.err,
+        interrupt=interrupt,
+    )
+
+    def show(plan: Plan) -> None:
+        console.out(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet), nl=False)
+
+    # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
+    if planfile is not None:
+        report = apply_saved(settings, planfile, _options(kw), run)
+    else:
+        report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
+                             confirm=lambda plan: None if auto_approve else _confirm(console))
+        if report is None:
+            return
+    console.out(render.render_report(report, colour=colour), nl=False)
     if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
         sys.stdout.flush()
         sys.stderr.flush()
@@ -318,6 +321,18 @@ def import_(ctx: click.Context, directory: Path, overwrite: bool) -> None:
     for path in written:
         ctx.obj.out(f"wrote {path}")
     ctx.obj.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
+
+
+@cli.command(name="force-unlock")
+@click.argument("lock_id")
+@click.pass_context
+def force_unlock(ctx: click.Context, lock_id: str) -> None:
+    """Remove the state lock LOCK_ID (printed by the run that found it held).
+
+    A local lock is released by the system when its holder exits, however it exits: use
+    this only when the lock file must go (a lock held on a shared file system by a dead host).
+    """
+    ctx.obj.out(_settings(ctx).lock().force_unlock(lock_id))
 
 
 @cli.command()

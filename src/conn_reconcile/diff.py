@@ -7,6 +7,7 @@ deepdiff's report is converted to our own :class:`FieldChange`. Pure core.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +40,8 @@ class FieldChange:
     #: last apply, changed remotely since the last apply, or both.
     origin: Origin | None = None
     forces_replacement: bool = False
+    #: sensitive only: the variable that feeds the secret (``DOCS_TOKEN`` for ``${DOCS_TOKEN}``)
+    ref: str | None = None
 
     @property
     def top(self) -> str:
@@ -48,6 +51,8 @@ class FieldChange:
         out: dict[str, Any] = {"path": self.path}
         if self.sensitive:
             out["sensitive"] = True
+            if self.ref:
+                out["ref"] = self.ref
         else:
             out["old"] = _jsonable(self.old)
             out["new"] = _jsonable(self.new)
@@ -66,6 +71,7 @@ class FieldChange:
             sensitive=bool(data.get("sensitive", False)),
             origin=data.get("origin"),
             forces_replacement=bool(data.get("forces_replacement", False)),
+            ref=data.get("ref"),
         )
 
 
@@ -187,5 +193,5 @@ def with_origin(changes: list[FieldChange], remote_now: Flat, last_applied: Flat
             origin = "git"
         else:
             origin = None
-        out.append(FieldChange(change.path, change.old, change.new, change.sensitive, origin, change.forces_replacement))
+        out.append(dataclasses.replace(change, origin=origin))
     return out

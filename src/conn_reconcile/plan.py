@@ -18,7 +18,7 @@ from typing import Any
 from conn_reconcile.diff import FieldChange
 from conn_reconcile.models import RemoteConnector
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class Action(StrEnum):
@@ -43,6 +43,12 @@ class ResourceChange:
     remote_hash: str | None = None
     #: the normalised desired view, recorded in state after a successful apply
     applied: Mapping[str, Any] | None = None
+    #: delete only: why ("prune", "twin", or "replace" for a replacement an earlier run left unfinished)
+    cause: str | None = None
+    #: the state intent this change settles (recovery from an interrupted apply)
+    intent: str | None = None
+    #: ids of connectors with this name that existed when the plan was made: never adopted
+    known_ids: tuple[str, ...] = ()
 
     @property
     def secret_paths(self) -> tuple[str, ...]:
@@ -59,6 +65,9 @@ class ResourceChange:
             "payload": plain(self.payload),
             "remote": {"updated_at": self.remote_updated_at, "hash": self.remote_hash},
             "applied": plain(self.applied),
+            "cause": self.cause,
+            "intent": self.intent,
+            "known_ids": list(self.known_ids),
         }
 
     @classmethod
@@ -75,6 +84,9 @@ class ResourceChange:
             remote_updated_at=remote.get("updated_at"),
             remote_hash=remote.get("hash"),
             applied=data.get("applied"),
+            cause=data.get("cause"),
+            intent=data.get("intent"),
+            known_ids=tuple(data.get("known_ids", ())),
         )
 
 
@@ -86,6 +98,56 @@ class Unmanaged:
 
 
 @dataclass(frozen=True)
+class Twin:
+    """Several connectors in the org carry a managed name. ``managed`` is the one the file
+    is matched to; ``ours`` were provably created by this tool (state or an intent) and
+    ``--prune`` deletes them; ``foreign`` must be deleted by hand (or pinned)."""
+
+    name: str
+    ids: tuple[str, ...]
+    managed: str | None = None
+    ours: tuple[str, ...] = ()
+    foreign: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ids": list(self.ids),
+            "managed": self.managed,
+            "ours": list(self.ours),
+            "foreign": list(self.foreign),
+        }
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the plan makes of an intent an earlier apply left unresolved.
+
+    ``resolution``: ``adopted`` (the connector was found and is recorded now), ``finish``
+    (the old connector of a replacement is still to delete), ``retry`` (not found: the plan
+    creates it again and keeps watching for a late arrival), ``watch`` (still not found,
+    already recreated), ``twin`` (found next to the one we manage), ``settled`` (nothing
+    left to do; the intent is cleared at the next apply)."""
+
+    intent: str
+    op: str
+    name: str
+    resolution: str
+    detail: str
+    remote_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "op": self.op,
+            "name": self.name,
+            "resolution": self.resolution,
+            "detail": self.detail,
+            "remote_id": self.remote_id,
+        }
+
+
+@dataclass(frozen=True)
 class PlanOptions:
     prune: bool = False
     manage_prefix: str | None = None
@@ -93,6 +155,16 @@ class PlanOptions:
     max_deletes: int = 5
     force: bool = False
     rotate_secrets: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prune": self.prune,
+            "manage_prefix": self.manage_prefix,
+            "protect": list(self.protect),
+            "max_deletes": self.max_deletes,
+            "force": self.force,
+            "rotate_secrets": self.rotate_secrets,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,6 +174,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     #: every remote id seen when planning: a connector appearing later makes the plan stale
     seen_ids: tuple[str, ...] = ()
+    twins: tuple[Twin, ...] = ()
+    recovery: tuple[Recovery, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -113,6 +187,13 @@ class Plan:
     def has_changes(self) -> bool:
         return any(c.action is not Action.NOOP for c in self.changes)
 
+    @property
+    def needs_attention(self) -> bool:
+        """Changes, twins, or intents still open: ``plan --detailed-exitcode`` exits 2."""
+        return self.has_changes or bool(self.twins) or any(
+            r.resolution not in ("settled", "watch") for r in self.recovery
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
@@ -122,6 +203,8 @@ class Plan:
             "unmanaged": [{"id": u.id, "name": u.name, "reason": u.reason} for u in self.unmanaged],
             "notes": list(self.notes),
             "seen_ids": list(self.seen_ids),
+            "twins": [t.to_dict() for t in self.twins],
+            "recovery": [r.to_dict() for r in self.recovery],
         }
 
     @classmethod
@@ -131,9 +214,27 @@ class Plan:
             unmanaged=tuple(Unmanaged(**u) for u in data.get("unmanaged", ())),
             notes=tuple(data.get("notes", ())),
             seen_ids=tuple(data.get("seen_ids", ())),
+            twins=tuple(
+                Twin(t["name"], tuple(t["ids"]), t.get("managed"), tuple(t.get("ours", ())), tuple(t.get("foreign", ())))
+                for t in data.get("twins", ())
+            ),
+            recovery=tuple(Recovery(**r) for r in data.get("recovery", ())),
             meta=data.get("meta", {}),
             format_version=data["format_version"],
         )
+
+
+#: The order apply runs in: updates first (nothing is lost if a later phase fails), then
+#: creates, then replacements (create the new connector, then delete the old), then deletes.
+PHASES: tuple[Action, ...] = (Action.UPDATE, Action.CREATE, Action.REPLACE, Action.DELETE)
+
+
+def phases(plan: Plan) -> list[tuple[Action, list[tuple[int, ResourceChange]]]]:
+    """The plan's changes grouped by phase, in apply order, each with its plan index; empty
+    phases left out. The text output lists changes in this same order."""
+    indexed = list(enumerate(plan.changes))
+    grouped = [(phase, [(i, c) for i, c in indexed if c.action is phase]) for phase in PHASES]
+    return [(phase, work) for phase, work in grouped if work]
 
 
 def plain(value: Any) -> Any:

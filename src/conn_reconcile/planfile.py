@@ -1,22 +1,42 @@
-"""Saved plans: a versioned, secret-free JSON file that ``apply PLANFILE`` carries out exactly."""
+"""Saved plans: a versioned, secret-free JSON file that ``apply PLANFILE`` carries out exactly.
+
+A plan file is verified, not trusted. :func:`load` reads it into a strict typed model
+(:mod:`conn_reconcile.planschema`; every malformed file is one plan-file error) and, when
+``CONN_RECONCILE_FINGERPRINT_KEY`` is set, checks its HMAC signature. :func:`verify` then
+checks every delete and replacement against the state, the intents and the apply's own
+safeguards (``--prune``, ``--protect``, ``--max-deletes``), so that no plan file, however
+edited, deletes a connector the tool does not manage.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
+import hashlib
+import hmac
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from conn_reconcile import __version__
-from conn_reconcile.errors import ConnReconcileError
-from conn_reconcile.plan import FORMAT_VERSION, Plan
-from conn_reconcile.render import Redactor, render_json
+from conn_reconcile.errors import ConnReconcileError, RefusedError
+from conn_reconcile.models import RemoteConnector
+from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
+from conn_reconcile.planschema import PlanDocument
+from conn_reconcile.render import Redactor, plan_document
+from conn_reconcile.state import State
 from conn_reconcile.statefile import write_atomic
+
+SIGNATURE_PREFIX = "hmac-sha256:"
+MAX_PLAN_BYTES = 256 * 1024 * 1024
 
 
 class PlanFileError(ConnReconcileError):
-    """A plan file that cannot be read or is of another format version."""
+    """A plan file that cannot be read, is malformed, or whose signature does not match."""
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -30,32 +50,133 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return commit if out.returncode == 0 and commit else None
 
 
-def plan_meta(api_url: str, *, cwd: Path | None = None) -> dict[str, Any]:
+def plan_meta(api_url: str, options: PlanOptions, *, cwd: Path | None = None) -> dict[str, Any]:
     return {
         "tool_version": __version__,
         "git_commit": git_commit(cwd),
         "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "api_url": api_url.rstrip("/"),
+        "options": options.to_dict(),
     }
 
 
-def save(path: Path, plan: Plan, redactor: Redactor) -> None:
-    write_atomic(path, render_json(plan, redactor=redactor), mode=0o600)
+def _canonical(doc: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    return b"conn-reconcile plan\n" + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def load(path: Path) -> Plan:
+def sign(doc: dict[str, Any], key: str) -> str:
+    return SIGNATURE_PREFIX + hmac.new(key.encode(), _canonical(doc), hashlib.sha256).hexdigest()
+
+
+def save(path: Path, plan: Plan, redactor: Redactor, *, key: str | None = None) -> None:
+    doc = redactor.data(plan_document(plan))
+    if key:
+        doc["signature"] = sign(doc, key)
+    write_atomic(path, json.dumps(doc, indent=2) + "\n", mode=0o600)
+
+
+def _read(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanFileError(f"{path}: plan file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanFileError(f"{path}: not a readable plan file: {exc}") from None
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read plan file: {exc.strerror}") from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanFileError(f"{path}: not a plan file: larger than {MAX_PLAN_BYTES} bytes")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise PlanFileError(f"{path}: not a plan file: nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFileError(f"{path}: not a readable plan file: {type(exc).__name__} at position {exc.pos}") from None
+
+
+def _check_signature(path: Path, data: dict[str, Any], key: str | None) -> None:
+    signature = data.get("signature")
+    if key:
+        if not isinstance(signature, str):
+            raise PlanFileError(
+                f"{path}: the plan file is not signed, but CONN_RECONCILE_FINGERPRINT_KEY is set: "
+                "refusing a plan that may have been edited (make it again with the key set)"
+            )
+        if not hmac.compare_digest(signature, sign(data, key)):
+            raise PlanFileError(f"{path}: the plan file's signature does not match: it was edited, or signed with another key")
+    elif signature is not None:
+        raise PlanFileError(f"{path}: the plan file is signed: set CONN_RECONCILE_FINGERPRINT_KEY to verify it")
+
+
+def load(path: Path, *, key: str | None = None, check_signature: bool = True) -> Plan:
+    """The plan in ``path``, verified (``check_signature=False`` only to display it)."""
+    data = _read(path)
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         found = data.get("format_version") if isinstance(data, dict) else None
+        shown = found if isinstance(found, int) and not isinstance(found, bool) else "missing"
         raise PlanFileError(
-            f"{path}: unsupported plan format_version {found!r} (this conn-reconcile reads {FORMAT_VERSION})"
+            f"{path}: unsupported plan format_version {shown} (this conn-reconcile reads {FORMAT_VERSION})"
         )
+    if check_signature:
+        _check_signature(path, data, key)
     try:
-        return Plan.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PlanFileError(f"{path}: malformed plan file: {exc!r}") from None
+        PlanDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "plan"
+        msg = first["msg"].removeprefix("Value error, ")
+        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise PlanFileError(f"{path}: malformed plan file: {where}: {msg}{extra}") from None
+    return Plan.from_dict(data)
+
+
+def verify(plan: Plan, state: State, options: PlanOptions, remote: Sequence[RemoteConnector] | None = None) -> None:
+    """Refuse a plan file whose deletes or targets the state and the apply's own safeguards
+    do not back. ``options`` are the apply command's (not the file's)."""
+    problems: list[str] = []
+    prunes = 0
+    for c in plan.changes:
+        if c.action is Action.DELETE:
+            prunes += c.cause in ("prune", "twin")
+            problems.extend(_delete_problems(c, state, options))
+        elif c.action in (Action.UPDATE, Action.REPLACE, Action.NOOP) and remote is not None:
+            problems.extend(_target_problems(c, state, remote))
+    if prunes > options.max_deletes and not options.force:
+        problems.append(
+            f"the plan deletes {prunes} connectors, more than --max-deletes {options.max_deletes}; "
+            "raise the limit or pass --force"
+        )
+    if problems:
+        raise RefusedError("refusing the plan file; nothing was applied:\n  " + "\n  ".join(problems))
+
+
+def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
+    what = f"delete of {c.name} ({c.remote_id})"
+    intent = state.intents.get(c.intent) if c.intent else None
+    protected = any(fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.remote_id or "", p) for p in options.protect)
+    if protected:
+        return [f"{what}: it is protected by --protect"]
+    if c.cause == "replace":
+        if intent is None or intent.op != "replace" or intent.remote_id != c.remote_id:
+            return [f"{what}: no unfinished replacement in the state backs it"]
+        return []
+    if not options.prune:
+        return [f"{what}: pass --prune to apply a plan that prunes (the plan was made with --prune)"]
+    if c.cause == "twin":
+        if intent is None or intent.op not in ("create", "replace"):
+            return [f"{what}: no intent in the state proves this tool created it"]
+        return []
+    managed = c.remote_id in state.connectors or bool(options.manage_prefix and c.name.startswith(options.manage_prefix))
+    return [] if managed else [f"{what}: the state does not record it as managed by conn-reconcile"]
+
+
+def _target_problems(c: Any, state: State, remote: Sequence[RemoteConnector]) -> list[str]:
+    if c.remote_id in state.connectors:
+        return []
+    now = next((r for r in remote if r.id == c.remote_id), None)
+    if now is None:
+        return []  # gone: the staleness check reports it
+    names = {c.name} | {str(f.old) for f in c.changes if f.path == "name"}
+    if now.name in names:
+        return []
+    return [f"{c.action.value} of {c.name} targets {c.remote_id}, which is neither managed nor named {c.name!r}"]

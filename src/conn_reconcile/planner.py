@@ -7,6 +7,8 @@ the prune safeguards (nothing is deleted unless managed, unprotected and within 
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,15 +16,18 @@ from typing import Any
 from conn_reconcile.diff import (
     DEFAULTS,
     FieldChange,
-    diff_flat,
+    Origin,
+    diff_connector,
     normalize_desired,
     normalize_remote,
     with_origin,
 )
-from conn_reconcile.errors import Diagnostic, InputError, RefusedError
+from conn_reconcile.errors import RefusedError
+from conn_reconcile.matching import Matcher
 from conn_reconcile.models import ConnectorSpec, Desired, RemoteConnector
-from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Unmanaged, plain, remote_hash
-from conn_reconcile.state import State
+from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain, remote_hash
+from conn_reconcile.recovery import Examined, after_matching, examine
+from conn_reconcile.state import ManagedRecord, State
 
 
 def create_body(spec: ConnectorSpec) -> dict[str, Any]:
@@ -51,81 +56,20 @@ def _tupled(applied: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in applied.items()}
 
 
-class _Matcher:
-    """Pairs desired connectors with remote ones: pinned id, then state, then name."""
-
-    def __init__(self, remote: Sequence[RemoteConnector], state: State | None):
-        self.by_id = {r.id: r for r in remote}
-        self.named: dict[str, list[RemoteConnector]] = {}
-        for r in remote:
-            self.named.setdefault(r.name, []).append(r)
-        # state records indexed once by name and by file (the first record wins)
-        self.state_by_name: dict[str, str] = {}
-        self.state_by_file: dict[str, str] = {}
-        for record in (state.connectors.values() if state is not None else ()):
-            self.state_by_name.setdefault(record.name, record.id)
-            if record.file is not None:
-                self.state_by_file.setdefault(record.file, record.id)
-        self.claimed: dict[str, Desired] = {}
-        self.problems: list[Diagnostic] = []
-
-    def _claim(self, d: Desired, r: RemoteConnector, how: str) -> RemoteConnector | None:
-        other = self.claimed.setdefault(r.id, d)
-        if other is not d:
-            self.problems.append(
-                d.diagnostic("name", f"remote connector {r.id} ({how}) is already matched by {other.file}")
-            )
-            return None
-        return r
-
-    def first_pass(self, d: Desired) -> tuple[bool, RemoteConnector | None]:
-        """Match by pinned id or state. Returns (decided, remote)."""
-        if d.spec.id is not None:
-            r = self.by_id.get(d.spec.id)
-            if r is None:
-                self.problems.append(
-                    d.diagnostic(
-                        "id",
-                        f"pinned id {d.spec.id!r} does not exist in the org; "
-                        "remove the id line to create the connector anew",
-                    )
-                )
-                return True, None
-            return True, self._claim(d, r, "pinned id")
-        for rid in (self.state_by_name.get(d.spec.name), self.state_by_file.get(d.file)):
-            if rid is not None and rid in self.by_id and rid not in self.claimed:
-                return True, self._claim(d, self.by_id[rid], "state")
-        return False, None
-
-    def by_name(self, d: Desired) -> RemoteConnector | None:
-        candidates = [r for r in self.named.get(d.spec.name, ()) if r.id not in self.claimed]
-        if len(candidates) > 1:
-            ids = ", ".join(sorted(r.id for r in candidates))
-            self.problems.append(
-                d.diagnostic(
-                    "name",
-                    f"{len(candidates)} connectors in the org are named {d.spec.name!r} ({ids}); "
-                    "pin the one to manage with an 'id:' line",
-                )
-            )
-            return None
-        return self._claim(d, candidates[0], "name") if candidates else None
-
-
 def _secret_changes(
     d: Desired, record_fps: Mapping[str, str] | None, current: Mapping[str, str] | None, rotate: bool
 ) -> tuple[list[FieldChange], bool]:
     """Sensitive changes for ``d``'s secrets, and whether they could be compared at all."""
     refs = d.spec.secret_refs()
     if rotate:
-        return [FieldChange(p, sensitive=True, origin="git") for p in sorted(refs)], True
+        return [_secret_change(d, p, "git") for p in sorted(refs)], True
     if record_fps is None or current is None:
         return [], not refs
     # Only a secret we sent has a recorded fingerprint; one we never sent cannot be compared.
     comparable_paths = [p for p in sorted(refs) if current.get(p) is not None and record_fps.get(p) is not None]
     changed = [p for p in comparable_paths if current[p] != record_fps[p]]
     comparable = len(comparable_paths) == len(refs)
-    return [FieldChange(p, sensitive=True, origin="git") for p in changed], comparable
+    return [_secret_change(d, p, "git") for p in changed], comparable
 
 
 def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange]) -> ResourceChange:
@@ -142,7 +86,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange]) -> Resou
     if desired_view.get("auth_type") is None and normalize_remote(r).get("auth_type") is not None:
         reasons.append("authentication cannot be removed in place")
     if reasons:
-        secrets = [FieldChange(p, sensitive=True) for p in sorted(d.spec.secret_refs())]
+        secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
         changes = [c for c in changes if not c.sensitive] + secrets
         return ResourceChange(
             Action.REPLACE, changes=tuple(changes), reasons=tuple(reasons), payload=create_body(d.spec), **common
@@ -153,6 +97,44 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange]) -> Resou
     return ResourceChange(Action.UPDATE, changes=tuple(changes), payload=patch_body(d.spec, tops), **common)
 
 
+def _secret_change(d: Desired, path: str, origin: Origin | None = None) -> FieldChange:
+    return FieldChange(path, sensitive=True, origin=origin, ref=d.spec.secret_refs().get(path))
+
+
+def decide_create(d: Desired) -> ResourceChange:
+    view = normalize_desired(d.spec)
+    set_fields = d.spec.model_fields_set
+    created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.split(".")[0] in set_fields]
+    secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
+    return ResourceChange(
+        Action.CREATE, d.spec.name, d.file, changes=tuple(created + secrets), payload=create_body(d.spec),
+        applied=plain(view),
+    )
+
+
+def field_changes(d: Desired, r: RemoteConnector, record: ManagedRecord | None) -> list[FieldChange]:
+    """What differs between the file and the remote connector (no secrets); tagged with
+    its origin, and with the state-only ``service_auth.type``, when the state has a record."""
+    changes = diff_connector(d.spec, r)
+    if record is None:
+        return changes
+    applied = _tupled(record.applied)
+    changes = with_origin(changes, normalize_remote(r), applied)
+    wanted = d.spec.service_auth.type if d.spec.service_auth is not None else None
+    before = applied.get("service_auth.type")
+    if wanted is not None and before not in (None, wanted):
+        changes.append(FieldChange("service_auth.type", before, wanted, origin="git"))
+    return changes
+
+
+def decide_pair(
+    d: Desired, r: RemoteConnector, record: ManagedRecord | None, current: Mapping[str, str] | None, rotate: bool
+) -> tuple[ResourceChange, bool]:
+    """The change for a matched pair, and whether its secrets could be compared."""
+    secret_changes, compared = _secret_changes(d, record.fingerprints if record else None, current, rotate)
+    return _decide(d, r, field_changes(d, r, record) + secret_changes), compared
+
+
 def build_plan(
     desired: Sequence[Desired],
     remote: Sequence[RemoteConnector],
@@ -161,69 +143,45 @@ def build_plan(
     fingerprints: Mapping[str, Mapping[str, str]] | None = None,
     options: PlanOptions = PlanOptions(),
     meta: Mapping[str, Any] | None = None,
+    now: _dt.datetime | None = None,
 ) -> Plan:
     """Decide what to do. ``fingerprints`` maps a desired file to its current secret
-    fingerprints (path -> fingerprint), when rotation detection is on."""
-    matcher = _Matcher(remote, state)
+    fingerprints (path -> fingerprint), when rotation detection is on; ``now`` is the time
+    intents are judged against (default: the current time)."""
+    ex = examine(state, remote, now or _dt.datetime.now(_dt.UTC))
+    hints = {key: rid for key, (rid, _) in ex.adopt.items()}
+    matcher = Matcher(remote, state, hints=hints, excluded=set(ex.finish) | set(ex.ours))
     ordered = sorted(desired, key=lambda d: (d.spec.name.casefold(), d.file))
-    matched: dict[str, RemoteConnector | None] = {}
-    for d in ordered:
-        decided, r = matcher.first_pass(d)
-        if decided:
-            matched[d.file] = r
-    for d in ordered:
-        if d.file not in matched:
-            matched[d.file] = matcher.by_name(d)
-    if matcher.problems:
-        raise InputError(matcher.problems)
+    matched = matcher.match_all(ordered)
+    adopted = {rid: intent.id for rid, intent in ex.adopt.values()}
 
     changes: list[ResourceChange] = []
     uncompared = 0
     for d in ordered:
         r = matched[d.file]
         if r is None:
-            secrets = [FieldChange(p, sensitive=True) for p in sorted(d.spec.secret_refs())]
-            view = normalize_desired(d.spec)
-            set_fields = d.spec.model_fields_set
-            created = [
-                FieldChange(k, None, v) for k, v in sorted(view.items()) if k.split(".")[0] in set_fields
-            ]
-            changes.append(
-                ResourceChange(
-                    Action.CREATE,
-                    d.spec.name,
-                    d.file,
-                    changes=tuple(created + secrets),
-                    payload=create_body(d.spec),
-                    applied=plain(view),
-                )
-            )
+            changes.append(decide_create(d))
             continue
         record = state.connectors.get(r.id) if state is not None else None
-        remote_view = normalize_remote(r)
-        desired_view = normalize_desired(d.spec)
-        field_changes = diff_flat(remote_view, desired_view, ignore=("service_auth.type",))
-        if record is not None:
-            applied = _tupled(record.applied)
-            field_changes = with_origin(field_changes, remote_view, applied)
-            if "service_auth.type" in desired_view and applied.get("service_auth.type") not in (
-                None,
-                desired_view["service_auth.type"],
-            ):
-                field_changes.append(
-                    FieldChange(
-                        "service_auth.type", applied["service_auth.type"], desired_view["service_auth.type"], origin="git"
-                    )
-                )
-        current = (fingerprints or {}).get(d.file)
-        secret_changes, compared = _secret_changes(
-            d, record.fingerprints if record else None, current, options.rotate_secrets
-        )
+        change, compared = decide_pair(d, r, record, (fingerprints or {}).get(d.file), options.rotate_secrets)
         uncompared += not compared
-        changes.append(_decide(d, r, field_changes + secret_changes))
+        if r.id in adopted:
+            change = dataclasses.replace(change, intent=adopted[r.id])
+        changes.append(change)
+    changes = [_with_known_ids(c, matcher.named) for c in changes]
 
-    unmanaged, deletes = _unmatched(remote, set(matcher.claimed), state, options)
+    claimed = {rid: d.file for rid, d in matcher.claimed.items()}
+    by_key = {key: (r.id if r else None) for d in ordered for key in (d.file, f"name:{d.spec.name}")
+              for r in [matched[d.file]]}
+    planned = {key for c in changes if c.action in (Action.CREATE, Action.REPLACE)
+               for key in (c.file or "", f"name:{c.name}")}
+    after_matching(ex, claimed, by_key, planned)
+
+    finishing = _finish_deletes(ex, {r.id: r for r in remote})
+    twins = _twins(ordered, matched, matcher.named, state, ex, set(finishing))
+    unmanaged, deletes = _unmatched(remote, set(matcher.claimed) | set(finishing), state, ex, options)
     _safeguards(desired, deletes, options)
+    changes.extend(finishing.values())
     changes.extend(deletes)
     notes = []
     if uncompared:
@@ -236,12 +194,59 @@ def build_plan(
         unmanaged=tuple(unmanaged),
         notes=tuple(notes),
         seen_ids=tuple(sorted(r.id for r in remote)),
+        twins=twins,
+        recovery=tuple(ex.recovery),
         meta=dict(meta or {}),
     )
 
 
+def _with_known_ids(change: ResourceChange, named: Mapping[str, Sequence[RemoteConnector]]) -> ResourceChange:
+    if change.action not in (Action.CREATE, Action.REPLACE):
+        return change
+    known = tuple(sorted(r.id for r in named.get(change.name, ())))
+    return dataclasses.replace(change, known_ids=known) if known else change
+
+
+def _delete(r: RemoteConnector, file: str | None, cause: str, reason: str, intent: str | None = None) -> ResourceChange:
+    return ResourceChange(
+        Action.DELETE, r.name, file, remote_id=r.id, reasons=(reason,), remote_updated_at=r.updated_at,
+        remote_hash=remote_hash(r), cause=cause, intent=intent,
+    )
+
+
+def _finish_deletes(ex: Examined, by_id: Mapping[str, RemoteConnector]) -> dict[str, ResourceChange]:
+    return {
+        old: _delete(by_id[old], intent.file, "replace",
+                     f"finishes a replacement an earlier apply left unfinished (intent {intent.id})", intent.id)
+        for old, intent in ex.finish.items()
+        if old in by_id
+    }
+
+
+def _twins(
+    ordered: Sequence[Desired],
+    matched: Mapping[str, RemoteConnector | None],
+    named: Mapping[str, Sequence[RemoteConnector]],
+    state: State | None,
+    ex: Examined,
+    finishing: set[str],
+) -> tuple[Twin, ...]:
+    managed_ids = state.managed_ids() if state is not None else frozenset()
+    twins = []
+    for d in ordered:
+        same = sorted(r.id for r in named.get(d.spec.name, ()) if r.id not in finishing)
+        if len(same) < 2:
+            continue
+        mine = matched[d.file].id if matched[d.file] is not None else None
+        others = [i for i in same if i != mine]
+        ours = tuple(i for i in others if i in managed_ids or i in ex.ours)
+        foreign = tuple(i for i in others if i not in ours)
+        twins.append(Twin(d.spec.name, tuple(same), mine, ours, foreign))
+    return tuple(twins)
+
+
 def _unmatched(
-    remote: Sequence[RemoteConnector], claimed: set[str], state: State | None, options: PlanOptions
+    remote: Sequence[RemoteConnector], claimed: set[str], state: State | None, ex: Examined, options: PlanOptions
 ) -> tuple[list[Unmanaged], list[ResourceChange]]:
     managed_ids = state.managed_ids() if state is not None else frozenset()
     unmanaged: list[Unmanaged] = []
@@ -249,23 +254,24 @@ def _unmatched(
     for r in sorted(remote, key=lambda r: (r.name.casefold(), r.id)):
         if r.id in claimed:
             continue
-        managed = r.id in managed_ids or bool(options.manage_prefix and r.name.startswith(options.manage_prefix))
+        twin = ex.ours.get(r.id)
+        managed = (
+            r.id in managed_ids
+            or twin is not None
+            or bool(options.manage_prefix and r.name.startswith(options.manage_prefix))
+        )
         protected = any(fnmatch.fnmatchcase(r.name, p) or fnmatch.fnmatchcase(r.id, p) for p in options.protect)
+        record = state.connectors.get(r.id) if state is not None else None
         if managed and options.prune and not protected:
-            record = state.connectors.get(r.id) if state is not None else None
-            deletes.append(
-                ResourceChange(
-                    Action.DELETE,
-                    r.name,
-                    record.file if record else None,
-                    remote_id=r.id,
-                    reasons=("managed, but no longer in git",),
-                    remote_updated_at=r.updated_at,
-                    remote_hash=remote_hash(r),
-                )
-            )
+            if twin is not None:
+                reason = f"created by an interrupted apply (intent {twin.id}): a twin of a managed connector"
+                deletes.append(_delete(r, twin.file, "twin", reason, twin.id))
+            else:
+                deletes.append(_delete(r, record.file if record else None, "prune", "managed, but no longer in git"))
         elif protected:
             unmanaged.append(Unmanaged(r.id, r.name, "protected"))
+        elif twin is not None:
+            unmanaged.append(Unmanaged(r.id, r.name, "created by an interrupted apply; --prune deletes it"))
         elif managed:
             unmanaged.append(Unmanaged(r.id, r.name, "managed, removed from git; --prune deletes it"))
         else:

@@ -11,7 +11,7 @@ from typing import Any
 from conn_reconcile import __version__
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.models import SECRET_PATHS, env_ref_name
-from conn_reconcile.plan import Action, Plan, ResourceChange
+from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin
 
 MASK = "(sensitive)"
 #: Values shorter than this are not replaced in free text (it would mangle ordinary words);
@@ -95,7 +95,8 @@ def _field_lines(change: ResourceChange) -> list[str]:
     width = max((len(c.path) for c in change.changes), default=0)
     for c in change.changes:
         if c.sensitive:
-            value = MASK if change.action is Action.CREATE else "(sensitive, changed)"
+            source = f", from ${{{c.ref}}}" if c.ref else ""
+            value = f"(sensitive{source})" if change.action is Action.CREATE else f"(sensitive, changed{source})"
             sym = "+" if change.action is Action.CREATE else "~"
         elif c.old is None:
             sym, value = "+", _fmt(c.new)
@@ -144,6 +145,9 @@ def render_text(plan: Plan, *, colour: bool = False, redactor: Redactor | None =
         gap()
         out.append("Unmanaged connectors (in the org, not in git; left alone):")
         out.extend(f"  {u.name} ({u.id}): {u.reason}" for u in plan.unmanaged)
+    if plan.twins or plan.recovery:
+        gap()
+        out.extend(_paint(line, "1;33", colour) for line in attention_lines(plan))
     if plan.notes:
         gap()
         out.extend(f"Note: {note}" for note in plan.notes)
@@ -151,6 +155,27 @@ def render_text(plan: Plan, *, colour: bool = False, redactor: Redactor | None =
     line = summary_line(plan)
     out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
     return redact("\n".join(out) + "\n")
+
+
+def twin_line(twin: Twin) -> str:
+    ids = ", ".join(twin.ids)
+    parts = [f"Warning: {len(twin.ids)} connectors in the org are named {twin.name!r} ({ids})"]
+    if twin.managed:
+        parts.append(f"; {twin.managed} is the one managed")
+    if twin.ours:
+        parts.append(f"; created by conn-reconcile, deleted by --prune: {', '.join(twin.ours)}")
+    if twin.foreign:
+        parts.append(f"; not created by conn-reconcile, delete by hand (or pin one with 'id:'): {', '.join(twin.foreign)}")
+    return "".join(parts) + "."
+
+
+def recovery_line(r: Recovery) -> str:
+    return f"Recovery ({r.resolution}): {r.op} of {r.name!r}: {r.detail}."
+
+
+def attention_lines(plan: Plan) -> list[str]:
+    """One line per twin and per intent an interrupted apply left: never silent."""
+    return [twin_line(t) for t in plan.twins] + [recovery_line(r) for r in plan.recovery]
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -190,7 +215,8 @@ def render_markdown(plan: Plan, *, redactor: Redactor | None = None, max_chars: 
         rows.append(
             f"| `{_SYMBOL[c.action]}` {_VERB[c.action]} | {_md_escape(c.name)} | {_md_escape(c.file or '')} | {fields} |"
         )
-    body = head + (rows if len(rows) > 2 else ["No changes."]) + [""]
+    warnings = [f"> [!WARNING]\n> {_md_escape(line)}\n" for line in attention_lines(plan)]
+    body = head + warnings + (rows if len(rows) > 2 else ["No changes."]) + [""]
     details = render_text(plan, redactor=redact).rstrip("\n")
     fence = "```"
     tail = ["<details><summary>Full plan</summary>", "", f"{fence}diff", details, fence, "", "</details>", ""]
@@ -241,6 +267,8 @@ def render_github(plan: Plan, *, redactor: Redactor | None = None) -> str:
         fields = ", ".join(f.path for f in c.changes)
         msg = f"{_VERB[c.action]} {c.name}" + (f": {fields}" if fields else "")
         lines.append(f"::{level} {','.join(props)}::{_gh_escape(msg)}")
+    for line in attention_lines(plan):
+        lines.append(f"::warning title={_gh_escape('conn-reconcile', prop=True)}::{_gh_escape(line)}")
     lines.append(summary_line(plan))
     return redact("\n".join(lines) + "\n")
 

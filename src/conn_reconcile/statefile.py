@@ -1,38 +1,80 @@
-"""Reading and writing the state file (default ``.conn-reconcile/state.json``), atomically."""
+"""The state on disk: ``state.json`` (a snapshot) plus ``state.json.journal`` (mutations
+appended since the snapshot, one JSON line each).
+
+During an apply every change is one journal line, appended and fsynced before the call
+that depends on it goes on: an intent before each remote write, the new record right after
+it. Appends are cheap (one short line, whatever the number of connectors) and concurrent
+writers share one fsync (group commit), so a crash never loses a created id and workers
+never queue behind a rewrite of the whole file. At the end of a run (and whenever a run
+starts with a journal left behind) the snapshot is rewritten atomically and the journal
+removed. Readers take the snapshot and replay the journal; a torn last line (a crash in
+the middle of an append) is ignored, since its call never went on.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from conn_reconcile.errors import StateError
-from conn_reconcile.state import State
-
-DEFAULT_STATE_PATH = Path(".conn-reconcile/state.json")
+from conn_reconcile.state import Mutation, State
 
 
-def load(path: Path) -> State | None:
-    """The state at ``path``, or None when there is none yet."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StateError(f"{path}: cannot read state file: {exc.strerror}") from None
+def journal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".journal")
+
+
+def _parse_state(path: Path, text: str) -> State:
     try:
         return State.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise StateError(f"{path}: not a conn-reconcile state file (version 1): {where}: {first['msg']}") from None
+        raise StateError(f"{path}: not a conn-reconcile state file (version 1 or 2): {where}: {first['msg']}") from None
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read state file: {exc.strerror}") from None
+
+
+def load(path: Path) -> State | None:
+    """The state at ``path`` with its journal replayed, or None when there is neither."""
+    raw = _read(path)
+    journal = _read(journal_path(path))
+    if raw is None and not journal:
+        return None
+    state = _parse_state(path, raw.decode("utf-8", "replace")) if raw is not None else State()
+    if journal:
+        replay(state, journal, journal_path(path))
+    return state
+
+
+def replay(state: State, journal: bytes, where: Path) -> None:
+    lines = journal.split(b"\n")
+    complete, torn = lines[:-1], lines[-1]
+    del torn  # an append cut short by a crash: its remote call never went on
+    for number, line in enumerate(complete, 1):
+        if not line.strip():
+            continue
+        try:
+            state.apply(Mutation.model_validate_json(line))
+        except ValidationError:
+            raise StateError(f"{where}:{number}: not a conn-reconcile journal entry") from None
 
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half,
+    and the new one survives a crash once this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -45,42 +87,76 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
 
 
-def render(state: State, cache: dict[str, tuple[object, str]] | None = None) -> str:
-    """The state file's text: one JSON document, one line per connector record (sorted by id).
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
-    ``cache`` maps a record id to (record object, its JSON) from an earlier call: records are
-    replaced, never mutated, so an unchanged object is not serialised again. That keeps a save
-    after every change cheap when thousands of connectors are managed.
-    """
-    cache = cache if cache is not None else {}
-    lines = []
-    for rid in sorted(state.connectors):
-        record = state.connectors[rid]
-        hit = cache.get(rid)
-        if hit is None or hit[0] is not record:
-            hit = (record, json.dumps(record.model_dump(mode="json"), sort_keys=True))
-            cache[rid] = hit
-        lines.append(f"    {json.dumps(rid)}: {hit[1]}")
-    for gone in cache.keys() - state.connectors.keys():
-        del cache[gone]
-    body = ",\n".join(lines)
-    return f'{{\n  "connectors": {{\n{body}\n  }},\n  "version": {state.version}\n}}\n' if lines else (
-        f'{{\n  "connectors": {{}},\n  "version": {state.version}\n}}\n'
+
+def render(state: State) -> str:
+    """The snapshot's text: one JSON document, one line per record and per intent (sorted)."""
+
+    def section(items: dict[str, str]) -> str:
+        if not items:
+            return "{}"
+        body = ",\n".join(f"    {json.dumps(k)}: {items[k]}" for k in sorted(items))
+        return "{\n" + body + "\n  }"
+
+    records = {rid: json.dumps(r.model_dump(mode="json"), sort_keys=True) for rid, r in state.connectors.items()}
+    intents = {iid: json.dumps(i.model_dump(mode="json"), sort_keys=True) for iid, i in state.intents.items()}
+    return (
+        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n'
+        f'  "version": {json.dumps(2)}\n}}\n'
     )
 
 
-def save(path: Path, state: State) -> None:
+def compact(path: Path, state: State) -> None:
+    """Write ``state`` as the new snapshot and remove the journal (in that order: replaying
+    an old journal over the new snapshot changes nothing, since mutations are idempotent)."""
+    state.version = 2
     write_atomic(path, render(state))
+    journal_path(path).unlink(missing_ok=True)
+    _fsync_dir(path.parent)
 
 
-class StateWriter:
-    """Saves the state after each change, re-serialising only the records that changed."""
+class Journal:
+    """Appends mutations durably. Thread-safe; concurrent appends share one fsync."""
 
     def __init__(self, path: Path):
-        self.path = path
-        self._cache: dict[str, tuple[object, str]] = {}
+        self.path = journal_path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._write_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._written = 0
+        self._synced = 0
 
-    def __call__(self, state: State) -> None:
-        write_atomic(self.path, render(state, self._cache))
+    def append(self, mutation: Mutation) -> None:
+        """Returns once ``mutation`` is on disk."""
+        line = mutation.model_dump_json(exclude_defaults=True).encode() + b"\n"
+        with self._write_lock:
+            os.write(self._fd, line)
+            self._written += 1
+            mine = self._written
+        with self._sync_lock:
+            if self._synced >= mine:
+                return  # another thread's fsync covered this line
+            with self._write_lock:
+                upto = self._written
+            os.fsync(self._fd)
+            self._synced = upto
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -1,29 +1,38 @@
-"""One function per command: the glue between the edges (loader, client, files) and the
-pure core (plan, render). The CLI parses options, calls one of these, renders, exits."""
+"""One function per command: the glue between the edges (loader, client, files, lock) and
+the pure core (planner, render). The CLI parses options, calls one of these, renders, exits."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conn_reconcile.applier import Applier, ApplyReport, Outcome
-from conn_reconcile.client import CohereClient
-from conn_reconcile.errors import ConfigError, StalePlanError
-from conn_reconcile.interrupt import Interrupt
-from conn_reconcile.models import Desired
+from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
+from conn_reconcile.models import SECRET_PATHS, Desired
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
-from conn_reconcile.planner import build_plan
 from conn_reconcile.render import Redactor
-from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint
+from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint, lookup
 from conn_reconcile.state import State
+
+if TYPE_CHECKING:
+    from conn_reconcile.client import CohereClient
+    from conn_reconcile.interrupt import Interrupt
+    from conn_reconcile.lock import FileLock
+    from conn_reconcile.results import ApplyReport, Outcome
 
 DEFAULT_API_URL = "https://api.cohere.com"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_STATE_PATH = Path(".conn-reconcile/state.json")
 #: Seconds: the first retry waits a random time up to this, doubling per retry (capped at 30 s).
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
+
+
+def _client_factory(*args: object, **kwargs: object) -> CohereClient:
+    from conn_reconcile.client import CohereClient
+
+    return CohereClient(*args, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -32,13 +41,19 @@ class Settings:
     api_key: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     redactor: Redactor = field(default_factory=Redactor)
-    state_path: Path = Path(".conn-reconcile/state.json")
-    client_factory: Callable[..., CohereClient] = CohereClient
+    state_path: Path = DEFAULT_STATE_PATH
+    client_factory: Callable[..., CohereClient] = _client_factory
     #: seconds per HTTP request (connect, send, wait for the answer)
     timeout: float = DEFAULT_TIMEOUT
+    #: seconds to wait for the state lock (0: fail at once when another run holds it)
+    lock_timeout: float = 0.0
 
     def __post_init__(self) -> None:
         self.redactor.add(self.api_key, self.env.get(FINGERPRINT_KEY_VAR))
+
+    @property
+    def fingerprint_key(self) -> str | None:
+        return self.env.get(FINGERPRINT_KEY_VAR) or None
 
     def backoff_base(self) -> float | None:
         """``$CONN_RECONCILE_BACKOFF_BASE`` as seconds, or None (the client's default) when unset."""
@@ -63,6 +78,11 @@ class Settings:
         if base is not None:
             kwargs.setdefault("backoff_base", base)
         return self.client_factory(self.api_url, self.api_key, **kwargs)
+
+    def lock(self) -> FileLock:
+        from conn_reconcile.lock import FileLock, lock_path
+
+        return FileLock(lock_path(self.state_path))
 
 
 def validate(paths: Sequence[str | Path], *, require_files: bool = False) -> list[Desired]:
@@ -92,89 +112,191 @@ def unbound_notes(desired: Sequence[Desired], env: Mapping[str, str]) -> list[st
     return notes
 
 
-def compute_plan(
-    settings: Settings,
-    paths: Sequence[str | Path],
-    options: PlanOptions,
-    client: CohereClient | None = None,
-) -> tuple[Plan, State | None]:
-    from conn_reconcile import statefile
-    from conn_reconcile.planfile import plan_meta
+def require_bound(desired: Sequence[Desired], env: Mapping[str, str]) -> None:
+    """Every variable the files reference is set (apply checks this before any remote call)."""
+    problems = []
+    for d in desired:
+        for path, var in sorted(d.spec.secret_refs().items()):
+            try:
+                lookup(env, var, where=d.file, field=path)
+            except SecretError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise SecretError("\n".join(problems))
 
-    desired = validate(paths)
+
+def load_state(settings: Settings) -> State | None:
+    from conn_reconcile import statefile
+
+    return statefile.load(settings.state_path)
+
+
+def _list(settings: Settings, client: CohereClient | None) -> list:
+    if client is not None:
+        return client.list_connectors()
+    with settings.client() as own:
+        return own.list_connectors()
+
+
+def plan_from(
+    settings: Settings,
+    desired: Sequence[Desired],
+    options: PlanOptions,
+    state: State | None,
+    client: CohereClient | None = None,
+) -> Plan:
+    """List the org and plan ``desired`` against it and ``state``."""
+    import dataclasses
+
+    from conn_reconcile.planfile import plan_meta
+    from conn_reconcile.planner import build_plan
+
     values = _secret_env(desired, settings.env)
     for per_file in values.values():
         settings.redactor.add(*per_file.values())
-    state = statefile.load(settings.state_path)
-    key = settings.env.get(FINGERPRINT_KEY_VAR)
+    key = settings.fingerprint_key
     fingerprints = None
     if key and state is not None:
         fingerprints = {f: {p: fingerprint(key, v) for p, v in vals.items()} for f, vals in values.items()}
-    own = client is None
-    client = client or settings.client()
-    try:
-        remote = client.list_connectors()
-    finally:
-        if own:
-            client.close()
-    plan = build_plan(
-        desired, remote, state=state, fingerprints=fingerprints, options=options, meta=plan_meta(settings.api_url)
-    )
+    remote = _list(settings, client)
+    meta = plan_meta(settings.api_url, options)
+    plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
     extra = unbound_notes(desired, settings.env)
-    if extra:
-        plan = dataclasses.replace(plan, notes=plan.notes + tuple(extra))
-    return plan, state
+    return dataclasses.replace(plan, notes=plan.notes + tuple(extra)) if extra else plan
+
+
+def compute_plan(
+    settings: Settings, paths: Sequence[str | Path], options: PlanOptions, client: CohereClient | None = None
+) -> Plan:
+    """``plan``: load the files and the state (no lock: plan writes nothing) and plan."""
+    desired = validate(paths)
+    return plan_from(settings, desired, options, load_state(settings), client)
+
+
+@dataclass
+class ApplyRun:
+    """How to run an apply: the callbacks the CLI gives (all optional)."""
+
+    parallelism: int = 4
+    fail_fast: bool = False
+    rate_limit: float | None = None
+    on_outcome: Callable[[Outcome], None] | None = None
+    on_notice: Callable[[str], None] | None = None
+    interrupt: Interrupt | None = None
+
+
+def apply_files(
+    settings: Settings,
+    paths: Sequence[str | Path],
+    options: PlanOptions,
+    run: ApplyRun,
+    *,
+    show: Callable[[Plan], None] = lambda plan: None,
+    confirm: Callable[[Plan], None] = lambda plan: None,
+) -> ApplyReport | None:
+    """``apply`` without a plan file: under the state lock, plan, show, confirm, carry out.
+    Returns None when there was nothing to change (adopted connectors are still recorded)."""
+    desired = validate(paths)
+    require_bound(desired, settings.env)
+    with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
+        state = load_state(settings) or State()
+        with settings.client(rate_limit=run.rate_limit) as client:
+            plan = plan_from(settings, desired, options, state, client)
+            show(plan)
+            if plan.has_changes:
+                confirm(plan)
+            return _carry_out(settings, plan, state, client, run, lock.id, record_only=not plan.has_changes)
+
+
+def apply_saved(settings: Settings, path: Path, options: PlanOptions, run: ApplyRun) -> ApplyReport:
+    """``apply PLANFILE``: verify the file (signature, shape), then carry out exactly that plan,
+    after checking it against the state, the apply's own safeguards and the org."""
+    from conn_reconcile import planfile
+
+    plan = planfile.load(path, key=settings.fingerprint_key)
+    return apply_plan(settings, plan, run, verify_with=options)
 
 
 def apply_plan(
-    settings: Settings,
-    plan: Plan,
-    *,
-    parallelism: int = 4,
-    fail_fast: bool = False,
-    on_outcome: Callable[[Outcome], None] | None = None,
-    client: CohereClient | None = None,
-    check_stale: bool = False,
-    rate_limit: float | None = None,
-    interrupt: Interrupt | None = None,
-    on_notice: Callable[[str], None] | None = None,
+    settings: Settings, plan: Plan, run: ApplyRun | None = None, *, verify_with: PlanOptions | None = None
 ) -> ApplyReport:
-    """Carry out ``plan``. With ``check_stale`` (saved plans), refuse when the org moved.
+    """Carry out a plan made earlier, under the state lock. With ``verify_with`` (a plan that
+    came from a file), refuse it when the org moved since, or when its deletes and targets
+    are not backed by the state and by those options (the apply's own)."""
+    from conn_reconcile import planfile
 
-    ``interrupt`` counts Ctrl-C (see :mod:`conn_reconcile.interrupt`); ``on_notice`` is told
-    what an interrupt does (one line each)."""
-    from conn_reconcile import statefile
-
+    run = run or ApplyRun()
     planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
-    if check_stale and planned_url and planned_url != settings.api_url.rstrip("/"):
+    if planned_url != settings.api_url.rstrip("/"):
         raise StalePlanError(f"stale plan: it was made against {planned_url}, not {settings.api_url}")
-    state = statefile.load(settings.state_path) or State()
-    key = settings.env.get(FINGERPRINT_KEY_VAR)
-    own = client is None
-    client = client or settings.client(rate_limit=rate_limit)
-    try:
-        if check_stale:
-            problems = check_fresh(plan, client.list_connectors())
+    resolve_secrets(plan, settings)  # every variable before any remote call
+    with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
+        state = load_state(settings) or State()
+        if verify_with is not None:
+            planfile.verify(plan, state, verify_with)
+        with settings.client(rate_limit=run.rate_limit) as client:
+            problems: list[str] = []
+            if verify_with is not None:  # a plan from a file: the org may have moved since
+                remote = client.list_connectors()
+                planfile.verify(plan, state, verify_with, remote)
+                problems = check_fresh(plan, remote)
             if problems:
                 raise StalePlanError(
                     "stale plan: the org changed since the plan was made; nothing was applied. "
                     "Run plan again.\n  " + "\n  ".join(problems)
                 )
+            report = _carry_out(settings, plan, state, client, run, lock.id)
+    assert report is not None
+    return report
+
+
+def resolve_secrets(plan: Plan, settings: Settings) -> None:
+    """Check that every secret the plan sends is set, and teach the redactor its value."""
+    from conn_reconcile.applier import resolve_all, secret_values
+
+    resolve_all(plan, settings.env)
+    settings.redactor.add(*secret_values(plan, settings.env))
+
+
+def _carry_out(
+    settings: Settings,
+    plan: Plan,
+    state: State,
+    client: CohereClient,
+    run: ApplyRun,
+    run_id: str,
+    *,
+    record_only: bool = False,
+) -> ApplyReport | None:
+    """Run the plan (or, with ``record_only``, just record what it adopts), journaling every
+    change; then fold the journal into a new snapshot - unless calls were abandoned in flight
+    (a second Ctrl-C): they may still append, and the next run replays the journal."""
+    from conn_reconcile import statefile
+    from conn_reconcile.applier import Applier
+    from conn_reconcile.recorder import StateRecorder
+
+    journal = statefile.Journal(settings.state_path)
+    recorder = StateRecorder(state, journal.append, fingerprint_key=settings.fingerprint_key, run=run_id)
+    report: ApplyReport | None = None
+    try:
+        if record_only:
+            recorder.start(plan)
+            recorder.adopt_unchanged(plan)
+            return None
+        resolve_secrets(plan, settings)
         applier = Applier(
             client,
             env=settings.env,
-            state=state,
-            save_state=statefile.StateWriter(settings.state_path),
-            fingerprint_key=key,
-            parallelism=parallelism,
-            fail_fast=fail_fast,
-            on_outcome=on_outcome,
-            interrupt=interrupt,
-            on_notice=on_notice,
+            recorder=recorder,
+            parallelism=run.parallelism,
+            fail_fast=run.fail_fast,
+            on_outcome=run.on_outcome,
+            interrupt=run.interrupt,
+            on_notice=run.on_notice,
         )
-        settings.redactor.add(*applier.secret_values(plan))
-        return applier.apply(plan)
+        report = applier.apply(plan)
+        return report
     finally:
-        if own:
-            client.close()
-
+        if report is None or not report.abandoned:
+            journal.close()
+            statefile.compact(settings.state_path, recorder.state)

@@ -1,0 +1,74 @@
+"""What an apply did, connector by connector (pure core): the statuses, one outcome per
+planned change, and the report whose exit code the CLI returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from conn_reconcile.errors import ExitCode
+from conn_reconcile.plan import Action
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    REPLACED = "replaced"
+    DELETED = "deleted"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"  # the call may or may not have acted: the next plan checks
+
+    @property
+    def ok(self) -> bool:
+        return self in DONE.values()
+
+
+#: the status of a change that succeeded
+DONE: dict[Action, Status] = {
+    Action.CREATE: Status.CREATED,
+    Action.UPDATE: Status.UPDATED,
+    Action.REPLACE: Status.REPLACED,
+    Action.DELETE: Status.DELETED,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    action: Action
+    status: Status
+    remote_id: str | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status.ok
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+    #: a second Ctrl-C: calls still in flight were left running and reported ``unknown``
+    abandoned: bool = False
+
+    def count(self, status: Status | str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for o in self.outcomes if o.ok)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.status in (Status.FAILED, Status.UNKNOWN))
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.count(Status.UNKNOWN) or (self.failed and self.changed):
+            return ExitCode.PARTIAL
+        return ExitCode.ERROR if self.failed else ExitCode.OK

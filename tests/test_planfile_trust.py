@@ -1,0 +1,155 @@
+"""Saved plan files are verified, not trusted: edited files are refused before any change,
+every malformed file is one plan-file error, and no plan file deletes an unmanaged connector.
+End to end: the CLI as a subprocess against the emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import FP_KEY, count, remote_by_name
+
+pytestmark = pytest.mark.e2e
+
+ITEM = "/v1/connectors/.+"
+
+
+def _load(project) -> dict[str, Any]:
+    return json.loads((project.root / "plan.json").read_text())
+
+
+def _save(project, doc: dict[str, Any], name: str = "plan.json") -> Path:
+    path = project.root / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _fix_summary(doc: dict[str, Any]) -> None:
+    counts = {a: 0 for a in ("create", "update", "replace", "delete", "noop")}
+    for c in doc["changes"]:
+        counts[c["action"]] += 1
+    doc["summary"] = counts
+
+
+def _deleted(project) -> int:
+    return count(project, "DELETE", ITEM)
+
+
+@pytest.fixture
+def applied(project):
+    """docs (managed, in git) and legacy (unmanaged) exist; plan.json is a no-change plan."""
+    project.write("docs.yaml", project.service("docs"))
+    assert project.run("apply", "--auto-approve").code == 0
+    project.emulator.seed({"name": "legacy", "url": "https://legacy.example.com/search"}, id="legacy-abc123")
+    assert project.run("plan", "--out", "plan.json").code == 0
+    return project
+
+
+def _as_delete(change: dict[str, Any], cause: str = "prune") -> dict[str, Any]:
+    return {**change, "action": "delete", "payload": None, "changes": [], "cause": cause, "applied": None}
+
+
+def test_a_noop_turned_into_a_delete_needs_prune_and_fails_the_signature(applied):
+    doc = _load(applied)
+    doc["changes"] = [_as_delete(doc["changes"][0])]
+    _fix_summary(doc)
+    _save(applied, doc)
+    refused = applied.run("apply", "plan.json")
+    assert refused.code == 1, refused.both
+    assert "pass --prune to apply a plan that prunes" in refused.err and _deleted(applied) == 0
+
+    # signed plans: any edit breaks the signature, whatever the flags
+    env = {"CONN_RECONCILE_FINGERPRINT_KEY": FP_KEY}
+    assert applied.run("plan", "--out", "plan.json", env=env).code == 0
+    doc = _load(applied)
+    assert doc["signature"].startswith("hmac-sha256:")
+    doc["changes"] = [_as_delete(doc["changes"][0])]
+    _fix_summary(doc)
+    _save(applied, doc)
+    tampered = applied.run("apply", "--prune", "plan.json", env=env)
+    assert tampered.code == 1 and "signature does not match" in tampered.err
+    assert _deleted(applied) == 0 and set(remote_by_name(applied)) == {"docs", "legacy"}
+
+
+def test_a_signed_plan_applies_and_an_unsigned_one_is_refused_when_the_key_is_set(applied):
+    env = {"CONN_RECONCILE_FINGERPRINT_KEY": FP_KEY}
+    applied.write("wiki.yaml", applied.service("wiki"))
+    assert applied.run("plan", "--out", "signed.json", env=env).code == 0
+    assert applied.run("plan", "--out", "unsigned.json").code == 0
+    unsigned = applied.run("apply", "unsigned.json", env=env)
+    assert unsigned.code == 1 and "not signed" in unsigned.err
+    no_key = applied.run("apply", "signed.json")
+    assert no_key.code == 1 and "set CONN_RECONCILE_FINGERPRINT_KEY to verify it" in no_key.err
+    ok = applied.run("apply", "signed.json", env=env)
+    assert ok.code == 0, ok.both
+    assert set(remote_by_name(applied)) == {"docs", "legacy", "wiki"}
+
+
+def test_an_added_delete_of_an_unmanaged_connector_is_refused_even_with_prune(applied):
+    doc = _load(applied)
+    legacy = {"action": "delete", "name": "legacy", "file": None, "remote_id": "legacy-abc123", "changes": [],
+              "reasons": ["x"], "payload": None, "remote": {"updated_at": None, "hash": None}, "applied": None,
+              "cause": "prune", "intent": None, "known_ids": []}
+    doc["changes"].append(legacy)
+    doc["meta"]["options"]["prune"] = True
+    _fix_summary(doc)
+    _save(applied, doc)
+    refused = applied.run("apply", "--prune", "plan.json")
+    assert refused.code == 1, refused.both
+    assert "delete of legacy (legacy-abc123): the state does not record it as managed" in refused.err
+    assert _deleted(applied) == 0 and "legacy" in remote_by_name(applied)
+
+
+def test_an_edited_payload_is_refused(applied):
+    applied.write("wiki.yaml", applied.service("wiki"))
+    assert applied.run("plan", "--out", "plan.json").code == 0
+    doc = _load(applied)
+    create = next(c for c in doc["changes"] if c["action"] == "create")
+    create["payload"]["name"] = "other"
+    _save(applied, doc)
+    renamed = applied.run("apply", "plan.json")
+    assert renamed.code == 1 and "payload.name: differs from the change's name" in renamed.err
+
+    create["payload"]["name"] = "wiki"
+    create["payload"]["service_auth"]["token"] = "a-literal-token"
+    _save(applied, doc)
+    literal = applied.run("apply", "plan.json")
+    assert literal.code == 1 and "payload.service_auth.token: literal secrets are not allowed" in literal.err
+    assert "a-literal-token" not in literal.both
+    assert count(applied, "POST") == 1  # only the first apply's create
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.pop("meta"), "malformed plan file: meta: Field required"),
+        (lambda d: d.update(changes={}), "malformed plan file: changes: Input should be a valid list"),
+        (lambda d: d["changes"][0].update(action="explode"), "malformed plan file: changes.0.action"),
+        (lambda d: d["changes"][0].update(remote_id="../../v1"), "malformed plan file: changes.0.remote_id"),
+        (lambda d: d.update(extra=1), "malformed plan file: extra: Extra inputs are not permitted"),
+        (lambda d: d.update(summary={"create": 9}), "summary does not match the changes"),
+        (lambda d: d.update(format_version=1), "unsupported plan format_version 1 (this conn-reconcile reads 2)"),
+    ],
+)
+def test_a_malformed_plan_file_is_one_plan_file_error(applied, edit, message):
+    doc = _load(applied)
+    edit(doc)
+    _save(applied, doc)
+    result = applied.run("apply", "plan.json")
+    assert result.code == 1, result.both
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("Error: plan.json: ") and message in line, line
+    assert "unexpected" not in line
+
+
+def test_deep_nesting_and_garbage_are_plan_file_errors(applied):
+    (applied.root / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    deep = applied.run("apply", "deep.json")
+    assert deep.code == 1 and deep.err.strip() == "Error: deep.json: not a plan file: nested too deeply"
+    (applied.root / "bin.json").write_bytes(b"\xff\xfe")
+    garbage = applied.run("show", "bin.json")
+    assert garbage.code == 1 and "bin.json: not a readable plan file" in garbage.err
+    assert _deleted(applied) == 0

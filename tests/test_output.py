@@ -15,7 +15,8 @@ from conn_reconcile import planfile
 from conn_reconcile.cli import cli
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.planner import build_plan
-from conn_reconcile.render import Redactor, render_markdown
+from conn_reconcile.render import render_markdown
+from conn_reconcile.secrets import Redactor
 
 from helpers import desired, remote
 

@@ -4,13 +4,13 @@ from conn_reconcile.errors import Diagnostic
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import (
-    Redactor,
     render_github,
     render_github_diagnostics,
     render_json,
     render_markdown,
     render_text,
 )
+from conn_reconcile.secrets import Redactor
 
 from helpers import desired, remote
 
@@ -78,5 +78,6 @@ def test_markdown_has_table_details_and_size_cap():
 
 
 def test_github_annotations_escape_properties():
-    out = render_github_diagnostics([Diagnostic("dir/a,b.yaml", 3, 5, "url", "bad\nvalue")])
-    assert out == "::error file=dir/a%2Cb.yaml,line=3,col=5,title=conn-reconcile%3A url::bad%0Avalue\n"
+    out = render_github_diagnostics([Diagnostic("dir/a,b.yaml", 3, 5, "url", "bad\nvalue 100%\x1b")])
+    # data is escaped visibly (a newline shows as \n, never starts a line), then %-encoded
+    assert out == "::error file=dir/a%2Cb.yaml,line=3,col=5,title=conn-reconcile%3A url::bad\\nvalue 100%25\\x1b\n"

@@ -11,7 +11,8 @@ from typing import Any
 from conn_reconcile import __version__
 from conn_reconcile.errors import ConnReconcileError
 from conn_reconcile.plan import FORMAT_VERSION, Plan
-from conn_reconcile.render import Redactor, render_json
+from conn_reconcile.render import render_json
+from conn_reconcile.secrets import Redactor
 from conn_reconcile.statefile import write_atomic
 
 

@@ -16,8 +16,7 @@ from conn_reconcile.interrupt import Interrupt
 from conn_reconcile.models import Desired
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.planner import build_plan
-from conn_reconcile.render import Redactor
-from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint
+from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint
 from conn_reconcile.state import State
 
 DEFAULT_API_URL = "https://api.cohere.com"

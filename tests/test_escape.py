@@ -60,6 +60,7 @@ def test_neutralise_keeps_newlines_and_sgr_colours_but_nothing_else():
     text = "\x1b[1;31mred\x1b[0m\nnext \x1b]0;title\x07 \x1b[2J \u202e"
     assert neutralise(text) == "\x1b[1;31mred\x1b[0m\nnext \\x1b]0;title\\x07 \\x1b[2J \\u202e"
     assert neutralise(neutralise(text)) == neutralise(text)
+    assert neutralise('{"name": "##[error]x"}') == '{"name": "#\\u0023[error]x"}'  # still the same JSON
 
 
 def test_markdown_text_has_no_markup_html_pipes_or_mentions():

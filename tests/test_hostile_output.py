@@ -116,3 +116,19 @@ def test_validate_escapes_file_names_and_annotations(project):
         assert "colour" in run.both
     text = project.run("validate")
     assert "connectors/\\n::error::x \\x1b[31m\\u202e.yaml:" in text.err
+
+
+def test_import_with_hostile_names_writes_only_inside_the_directory(project):
+    names = ["../../etc/x", "..", "/etc/passwd", "etc x", "\x1b[31m::error::x\n\u202e", "NUL"]
+    for name in names:
+        project.emulator.seed({"name": name, "url": "https://x.example.com/s"})
+    before = {p for p in project.root.parent.rglob("*")}
+    run = project.run("import", "--dir", "connectors")
+    assert run.code == 0, run.both
+    check_output(run.both)
+    created = {p for p in project.root.parent.rglob("*")} - before
+    target = project.connectors.resolve()
+    assert {p.resolve().parent for p in created if p.is_file()} == {target}
+    assert len([p for p in created if p.is_file()]) == len(names)
+    assert {p.name for p in created if p.is_file()} >= {"etc-passwd.yaml", "nul-connector.yaml", "connector.yaml"}
+    assert project.run("validate").code == 0

@@ -9,7 +9,7 @@ values, are data, never terminal controls, workflow commands or markup. Pure cor
   (after whitespace) and ``##[`` anywhere. It is idempotent and leaves backslashes alone, so
   text escaped twice reads the same as text escaped once.
 * :func:`neutralise` is the console's last line of defence for whole outputs: the same
-  characters, except newlines and our own SGR colour sequences (``ESC [ digits ; m``).
+  characters, except newlines and SGR colour sequences (``ESC [ digits ; m``); ``##[`` too.
 * :func:`guard_lines` makes sure no line of a human output starts a workflow command.
 * ``md_text``/``md_code`` (markdown) and ``gh_data``/``gh_property`` (annotation %-encoding).
 
@@ -60,8 +60,10 @@ def escape(text: str) -> str:
 
 
 def neutralise(text: str) -> str:
-    """Like :func:`escape` for a whole output: newlines and SGR colour sequences are kept."""
-    return _CONSOLE_RE.sub(lambda m: m.group(0) if len(m.group(0)) > 1 else _visible(m.group(0)), text)
+    """Like :func:`escape` for a whole output: newlines and SGR colour sequences are kept, and
+    ``##[`` becomes ``#\\u0023[`` (still the same string inside JSON, which may be printed)."""
+    text = _CONSOLE_RE.sub(lambda m: m.group(0) if len(m.group(0)) > 1 else _visible(m.group(0)), text)
+    return text.replace("##[", "#\\u0023[")
 
 
 def guard_lines(text: str) -> str:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from conn_reconcile.plan import PlanOptions
-from conn_reconcile.render import Redactor
+from conn_reconcile.secrets import Redactor
 from conn_reconcile.workflow import Settings, apply_plan, compute_plan
 
 from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table

@@ -15,7 +15,8 @@ from conn_reconcile import planfile
 from conn_reconcile.cli import cli
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.planner import build_plan
-from conn_reconcile.render import Redactor, render_markdown
+from conn_reconcile.render import render_markdown
+from conn_reconcile.secrets import Redactor
 
 from helpers import desired, remote
 
@@ -117,3 +118,18 @@ def test_markdown_and_github_formats_from_a_saved_plan(saved):
     assert "<details><summary>Full plan</summary>" in md.output
     gh = runner.invoke(cli, ["show", str(saved), "--format", "github"])
     assert "::notice file=connectors/moved.yaml,line=1,title=conn-reconcile update::update moved: url" in gh.output
+
+
+def test_console_is_the_last_line_of_defence(capsys):
+    from conn_reconcile.cli import Console
+
+    console = Console(Redactor(["CANARY-console-1"]), quiet=False, colour=True)
+    console.out("\x1b[32m  + create a\x1b[0m \x1b]0;t\x07 \u202e CANARY-console-1\n::notice title=x::ours")
+    console.err("Error: bad\n::error::x\n  ::warning::y ##[error]z \x1b[2J")
+    out, err = capsys.readouterr()
+    # our colours and our own annotations on stdout survive; everything else is visible
+    assert out == "\x1b[32m  + create a\x1b[0m \\x1b]0;t\\x07 \\u202e (sensitive)\n::notice title=x::ours\n"
+    # nothing on stderr is ever a workflow command
+    assert err == "Error: bad\n\\x3a:error::x\n  \\x3a:warning::y #\\u0023[error]z \\x1b[2J\n"
+    console.out(out)  # escaping is idempotent: printing printed text changes nothing
+    assert capsys.readouterr().out == out + "\n"

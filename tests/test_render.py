@@ -1,16 +1,17 @@
 import json
+import re
 
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import (
-    Redactor,
     render_github,
     render_github_diagnostics,
     render_json,
     render_markdown,
     render_text,
 )
+from conn_reconcile.secrets import Redactor
 
 from helpers import desired, remote
 
@@ -78,5 +79,61 @@ def test_markdown_has_table_details_and_size_cap():
 
 
 def test_github_annotations_escape_properties():
-    out = render_github_diagnostics([Diagnostic("dir/a,b.yaml", 3, 5, "url", "bad\nvalue")])
-    assert out == "::error file=dir/a%2Cb.yaml,line=3,col=5,title=conn-reconcile%3A url::bad%0Avalue\n"
+    out = render_github_diagnostics([Diagnostic("dir/a,b.yaml", 3, 5, "url", "bad\nvalue 100%\x1b")])
+    # data is escaped visibly (a newline shows as \n, never starts a line), then %-encoded
+    assert out == "::error file=dir/a%2Cb.yaml,line=3,col=5,title=conn-reconcile%3A url::bad\\nvalue 100%25\\x1b\n"
+
+
+HOSTILE = "x\x1b[2J\x07\u202e\u200b\n::warning file=a::pwned ##[error]y @org/team | <b> ```"
+
+
+def hostile_plan():
+    return build_plan(
+        [desired(name="new", description=HOSTILE), desired(name="kept", id="k-1", url="https://b.example.com")],
+        [remote("k-1", HOSTILE, url="https://a.example.com"), remote("u-1", "::error::" + HOSTILE)],
+    )
+
+
+def unsafe(text):
+    return [c for c in text if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 or c in "\u202e\u200b")]
+
+
+def test_text_markdown_and_github_never_print_data_raw():
+    plan = hostile_plan()
+    for out in (render_text(plan), render_text(plan, colour=True), render_markdown(plan), render_github(plan)):
+        assert unsafe(re.sub(r"\x1b\[[0-9;]*m", "", out)) == []  # only our own colour codes
+        assert "##[" not in out
+        lines = out.split("\n")
+        commands = [line for line in lines if line.lstrip().startswith("::")]
+        assert all(line.startswith(("::notice file=", "::warning file=")) for line in commands), commands
+    text = render_text(plan)
+    assert "  \\x3a:error::x\\x1b[2J\\x07\\u202e\\u200b\\n::warning file=a::pwned #\\x23[error]y @org/team | <b> ``` (u-1)" in text
+    assert '~ name = "x\\u001b[2J\\u0007\\u202e\\u200b\\n::warning file=a::pwned #\\x23[error]y' in text
+
+
+def test_colour_wraps_escaped_text():
+    out = render_text(hostile_plan(), colour=True)
+    assert "\x1b[2J" not in out and "\\x1b[2J" in out and "\x1b[33m  ~ update kept (k-1)" in out
+
+
+def test_json_is_ascii_and_has_no_legacy_commands():
+    out = render_json(hostile_plan())
+    assert out.isascii() and "##[" not in out and "#\\u0023[error]" in out
+    doc = json.loads(out)
+    assert doc["unmanaged"][0]["name"] == "::error::" + HOSTILE  # the data itself is intact
+
+
+def test_markdown_fence_and_table_cannot_be_broken_by_data():
+    md = render_markdown(hostile_plan())
+    fences = [line for line in md.split("\n") if line.startswith("```")]
+    assert fences == ["````diff", "````"]
+    row = next(line for line in md.split("\n") if line.startswith("| `~` update"))
+    assert row.count(" | ") == 3 and "@&#8203;org/team" not in row  # the name is in the fenced plan, not the row
+    assert "&lt;b&gt;" not in row and "`name`" in row
+
+
+def test_diagnostics_are_one_escaped_line_each():
+    from conn_reconcile.render import render_diagnostics
+
+    out = render_diagnostics([Diagnostic("a\x1b.yaml", 1, 2, "name", "bad\n::error::x")])
+    assert out == "a\\x1b.yaml:1:2: name: bad\\n::error::x\n"

@@ -86,6 +86,11 @@ CASES = [
     ("literal oauth secret", {"name": "drive", "url": "https://d.example.com/s",
                               "oauth": {**OAUTH, "client_secret": "hunter2"}},
      ["oauth", "client_secret"], "pattern"),
+    ("reserved API key variable", {**BASE, "service_auth": {"type": "bearer", "token": "${CO_API_KEY}"}},
+     ["service_auth", "token"], "pattern"),
+    ("reserved CI variable", {"name": "drive", "url": "https://d.example.com/s",
+                              "oauth": {**OAUTH, "client_secret": "${github_token}"}},
+     ["oauth", "client_secret"], "pattern"),
     ("missing url", {"name": "docs"}, [], "required"),
     ("non-http url", {**BASE, "url": "ftp://docs.example.com/"}, ["url"], "pattern"),
     ("string for a boolean", {**BASE, "active": "yes"}, ["active"], "anyOf"),  # boolean or null

@@ -18,30 +18,41 @@ from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, Refu
 
 if TYPE_CHECKING:
     from conn_reconcile.plan import Plan, PlanOptions
-    from conn_reconcile.render import Redactor
+    from conn_reconcile.secrets import Redactor
     from conn_reconcile.workflow import Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class Console:
-    """Every byte the CLI prints goes through here, and so through the redactor."""
+    """Every byte the CLI prints goes through here, and so through the redactor, then through
+    :func:`~conn_reconcile.escape.neutralise` (the last line of defence: control, bidi and
+    zero-width characters made visible; newlines and our own SGR colours kept). The renderers
+    have escaped data already; escaping is idempotent, so nothing is escaped twice. Nothing on
+    stderr is ever a workflow command (:func:`~conn_reconcile.escape.guard_lines`); stdout may
+    carry our own ``--format github`` annotations, whose data the renderer has %-encoded."""
 
     def __init__(self, redactor: Redactor, *, quiet: bool, colour: bool | None):
         self.redactor = redactor
         self.quiet = quiet
         self.colour = colour
 
+    def _safe(self, text: str, *, stderr: bool = False) -> str:
+        from conn_reconcile.escape import guard_lines, neutralise
+
+        text = neutralise(self.redactor(text))
+        return guard_lines(text) if stderr else text
+
     def out(self, text: str, *, nl: bool = True) -> None:
         # color=True keeps the escapes click would strip off a non-TTY when --color forces them
-        click.echo(self.redactor(text), nl=nl, color=True if self.colour else None)
+        click.echo(self._safe(text), nl=nl, color=True if self.colour else None)
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            click.echo(self.redactor(text), err=True)
+            click.echo(self._safe(text, stderr=True), err=True)
 
     def err(self, text: str) -> None:
-        click.echo(self.redactor(text), err=True)
+        click.echo(self._safe(text, stderr=True), err=True)
 
     def use_colour(self) -> bool:
         if self.colour is not None:
@@ -126,7 +137,7 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
     Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
     3 apply partly failed or a create's outcome is unknown; 130 interrupted.
     """
-    from conn_reconcile.render import Redactor
+    from conn_reconcile.secrets import Redactor
 
     redactor = Redactor()
     ctx.obj = Console(redactor, quiet=quiet, colour=colour)

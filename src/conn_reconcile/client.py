@@ -30,7 +30,6 @@ from conn_reconcile import __version__
 from conn_reconcile.errors import ApiError, ConfigError, ConnReconcileError, OutcomeUnknownError
 from conn_reconcile.models import SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.ratelimit import TokenBucket
-from conn_reconcile.render import Redactor
 from conn_reconcile.responses import (
     CONNECTORS,
     parse_connector,
@@ -39,6 +38,7 @@ from conn_reconcile.responses import (
     transport_error,
 )
 from conn_reconcile.retry import AUTH_STATUSES, RETRY_STATUSES, Backoff, hopeless, never_sent
+from conn_reconcile.secrets import Redactor
 
 MAX_PAGE_SIZE = 100  # the API's documented maximum for ``limit``
 

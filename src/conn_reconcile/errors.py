@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from conn_reconcile.escape import escape
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -30,13 +32,15 @@ class Diagnostic:
     message: str = ""
 
     def format(self) -> str:
-        loc = self.file
+        """``file:line:col: field: message``, one line: file name, field and message are
+        escaped (:func:`conn_reconcile.escape.escape`), as they may come from data."""
+        loc = escape(self.file)
         if self.line is not None:
             loc += f":{self.line}"
             if self.col is not None:
                 loc += f":{self.col}"
-        field = f" {self.field}:" if self.field else ""
-        return f"{loc}:{field} {self.message}"
+        field = f" {escape(self.field)}:" if self.field else ""
+        return f"{loc}:{field} {escape(self.message)}"
 
 
 class ConnReconcileError(Exception):

@@ -39,11 +39,42 @@ def env_ref_name(value: str) -> str | None:
     return m.group(1) if m else None
 
 
+#: Variables a connector secret may never reference: sending them to a connector URL would hand
+#: over the Cohere API key or the CI's credentials. Matched case-insensitively (Windows).
+RESERVED_VARS: tuple[str, ...] = ("CO_API_KEY", "CO_API_URL")
+RESERVED_PREFIXES: tuple[str, ...] = ("CONN_RECONCILE_", "GITHUB_", "ACTIONS_", "RUNNER_")
+
+
+def reserved_var(name: str) -> bool:
+    """True when ``${name}`` may not be used as a connector secret."""
+    upper = name.upper()
+    return upper in RESERVED_VARS or upper.startswith(RESERVED_PREFIXES)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+#: ``${VAR}`` with VAR not reserved, as a JSON Schema (ECMA-262) pattern: no inline flags.
+SECRET_REF_PATTERN = (
+    r"^\$\{(?!(?:"
+    + "|".join(_any_case(v) + r"\}" for v in RESERVED_VARS)
+    + "|"
+    + "|".join(_any_case(p) for p in RESERVED_PREFIXES)
+    + r"))([A-Za-z_][A-Za-z0-9_]*)\}$"
+)
+
+
 def _secret_ref(value: str) -> str:
-    if env_ref_name(value) is None:
+    name = env_ref_name(value)
+    if name is None:
         # Never include the value: it may be a real secret pasted by mistake.
         raise ValueError(
             "literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}"
+        )
+    if reserved_var(name):
+        raise ValueError(
+            f"${{{name}}} is reserved: a connector secret may not reference the Cohere API key or CI variables"
         )
     return value
 

@@ -27,7 +27,8 @@ from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
 from conn_reconcile.planschema import PlanDocument
-from conn_reconcile.render import Redactor, plan_document
+from conn_reconcile.render import plan_document
+from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
 from conn_reconcile.statefile import write_atomic
 

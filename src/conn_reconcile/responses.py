@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
 from conn_reconcile.models import RemoteConnector
-from conn_reconcile.render import Redactor
 from conn_reconcile.retry import AUTH_STATUSES, describe_transport_error
+from conn_reconcile.secrets import Redactor
 
 CONNECTORS = "/v1/connectors"
 SNIPPET_LEN = 200  # a non-JSON error body is cut to this

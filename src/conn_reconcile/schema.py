@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conn_reconcile.models import ENV_REF_RE, ConnectorSpec
+from conn_reconcile.models import SECRET_REF_PATTERN, ConnectorSpec
 
 SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/connector.json"
 
@@ -12,7 +12,9 @@ SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/connector.j
 def json_schema() -> dict[str, Any]:
     schema = ConnectorSpec.model_json_schema()
     defs = schema.get("$defs", {})
-    ref_rule = {"type": "string", "pattern": ENV_REF_RE.pattern, "description": "an environment reference: ${VAR}"}
+    ref_rule = {"type": "string", "pattern": SECRET_REF_PATTERN,
+                "description": "an environment reference: ${VAR} (not CO_API_KEY, CO_API_URL, CONN_RECONCILE_*, "
+                               "GITHUB_*, ACTIONS_*, RUNNER_*)"}
     for model, fieldname in (("OAuthSpec", "client_secret"), ("ServiceAuthSpec", "token")):
         props = defs.get(model, {}).get("properties", {})
         if fieldname in props:

@@ -1,21 +1,34 @@
-"""Secret references: resolution at apply time, and keyed fingerprints for rotation detection.
+"""Secrets: references, resolution at apply time, keyed fingerprints, and the one :class:`Redactor`.
 
 Files hold ``${VAR}`` references only. Values are read from an environment mapping when a
 request is about to be sent (or, when rotation detection is on, to fingerprint them at plan
 time) and are never stored: the state file keeps HMAC-SHA256 fingerprints keyed with
-``CONN_RECONCILE_FINGERPRINT_KEY``, which is itself never stored. Pure core.
+``CONN_RECONCILE_FINGERPRINT_KEY``, which is itself never stored. Every known value (and
+the API key) is masked by one :class:`Redactor` in every form a server may echo it back in.
+Pure core.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
-from collections.abc import Mapping
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from conn_reconcile.errors import SecretError
-from conn_reconcile.models import env_ref_name
+from conn_reconcile.escape import escape
+from conn_reconcile.models import SECRET_PATHS, env_ref_name, reserved_var
+
+MASK = "(sensitive)"
+#: Values shorter than this are not replaced in free text (it would mangle ordinary words);
+#: they are still masked wherever they appear in a known secret field.
+MIN_REDACT_LEN = 4
 
 FINGERPRINT_KEY_VAR = "CONN_RECONCILE_FINGERPRINT_KEY"
 FINGERPRINT_PREFIX = "hmac-sha256:"
@@ -32,6 +45,8 @@ def _walk(payload: Mapping[str, Any], path: str) -> tuple[dict[str, Any], str] |
 
 
 def lookup(env: Mapping[str, str], var: str, *, where: str, field: str) -> str:
+    if reserved_var(var):  # validate refuses these; a hand-edited plan file must not get past
+        raise SecretError(f"{where}: {field}: ${{{var}}} is reserved and is never sent to a connector")
     value = env.get(var)
     if value is None or value == "":
         state = "not set" if value is None else "empty"
@@ -75,3 +90,72 @@ def fingerprint(key: str, value: str) -> str:
     """A keyed fingerprint of a secret value; without the key it reveals nothing."""
     digest = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
     return FINGERPRINT_PREFIX + digest
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` as a server may echo it: raw, JSON-escaped (ASCII and not), URL-encoded
+    (``quote`` and ``quote_plus``), base64 (standard and URL-safe, with and without padding),
+    and as our own output escaping prints it. Forms shorter than :data:`MIN_REDACT_LEN` are
+    left out."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], escape(value)}
+    try:  # an environment value may hold lone surrogates (undecodable bytes): skip byte forms then
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = None
+    if raw is not None:
+        forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(raw).decode("ascii")
+            forms |= {encoded, encoded.rstrip("=")}
+    return {f for f in forms if len(f) >= MIN_REDACT_LEN}
+
+
+class Redactor:
+    """The one place secrets are masked: known values (in every form of :func:`secret_forms`)
+    in any text, and secret fields in data. Thread-safe; masking is one regex pass whatever
+    the number of secrets (the pattern is rebuilt lazily after :meth:`add`)."""
+
+    def __init__(self, values: Iterable[str | None] = ()):
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self.add(*values)
+
+    def add(self, *values: str | None) -> None:
+        fresh: set[str] = set()
+        for value in values:
+            if value and len(value) >= MIN_REDACT_LEN:
+                fresh |= secret_forms(value)
+        with self._lock:
+            if not fresh <= self._forms:
+                self._forms |= fresh
+                self._pattern = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._forms:
+                # longest first: a secret that contains another is masked whole
+                ordered = sorted(self._forms, key=lambda f: (-len(f), f))
+                self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            return self._pattern
+
+    def __call__(self, text: str) -> str:
+        pattern = self._compiled()
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+    def data(self, obj: Any, _path: str = "") -> Any:
+        """A copy of ``obj`` with secret fields masked (``${VAR}`` references are kept)."""
+        if isinstance(obj, Mapping):
+            out = {}
+            for key, value in obj.items():
+                sub = f"{_path}.{key}" if _path else str(key)
+                if sub.endswith(SECRET_PATHS) and isinstance(value, str) and env_ref_name(value) is None:
+                    out[key] = MASK
+                else:
+                    out[key] = self.data(value, sub)
+            return out
+        if isinstance(obj, (list, tuple)):
+            return [self.data(v, _path) for v in obj]
+        if isinstance(obj, str):
+            return self(obj)
+        return obj

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
 from conn_reconcile.models import SECRET_PATHS, Desired
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
-from conn_reconcile.render import Redactor
-from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint, lookup
+from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
 from conn_reconcile.state import State
 
 if TYPE_CHECKING:

@@ -177,6 +177,17 @@ def test_a_create_drops_the_record_of_a_connector_that_was_gone_at_plan_time() -
 # ---- Ctrl-C ---------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Python's own Ctrl-C handler for each test, even when pytest was started with SIGINT
+    ignored (under nohup, or in a background job): that is what a user's terminal gives."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_first_ctrl_c_finishes_calls_in_flight_and_skips_the_rest() -> None:
     entered = threading.Barrier(2, timeout=WAIT)
     noticed = threading.Event()

@@ -171,7 +171,12 @@ def _leaf_key(path_list: list[Any]) -> str:
 
 def diff_connector(desired: ConnectorSpec, remote: RemoteConnector) -> list[FieldChange]:
     """What would change on ``remote`` to make it match ``desired`` (no secrets, no state)."""
-    return diff_flat(normalize_remote(remote), normalize_desired(desired), ignore=STATE_ONLY)
+    return diff_views(normalize_remote(remote), normalize_desired(desired))
+
+
+def diff_views(remote_view: Flat, desired_view: Flat) -> list[FieldChange]:
+    """:func:`diff_connector` on views already normalised."""
+    return diff_flat(remote_view, desired_view, ignore=STATE_ONLY)
 
 
 def with_origin(changes: list[FieldChange], remote_now: Flat, last_applied: Flat) -> list[FieldChange]:

@@ -149,12 +149,15 @@ class ConnectorSpec(BaseModel):
     def secret_refs(self) -> dict[str, str]:
         """Secret field path -> variable name, for the secrets this spec references."""
         out: dict[str, str] = {}
-        for path in SECRET_PATHS:
-            value = get_path(self.model_dump(), path)
-            if isinstance(value, str):
-                name = env_ref_name(value)
-                if name:
-                    out[path] = name
+        values = (
+            ("oauth.client_secret", self.oauth.client_secret if self.oauth is not None else None),
+            ("service_auth.token", self.service_auth.token if self.service_auth is not None else None),
+        )
+        assert tuple(path for path, _ in values) == SECRET_PATHS
+        for path, value in values:
+            name = env_ref_name(value) if isinstance(value, str) else None
+            if name:
+                out[path] = name
         return out
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from conn_reconcile.diff import (
     DEFAULTS,
     FieldChange,
+    Flat,
     Origin,
-    diff_connector,
+    diff_views,
     normalize_desired,
     normalize_remote,
     with_origin,
@@ -72,8 +73,8 @@ def _secret_changes(
     return [_secret_change(d, p, "git") for p in changed], comparable
 
 
-def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange]) -> ResourceChange:
-    desired_view = normalize_desired(d.spec)
+def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: tuple[Flat, Flat]) -> ResourceChange:
+    remote_view, desired_view = views
     common = dict(
         name=d.spec.name,
         file=d.file,
@@ -83,7 +84,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange]) -> Resou
         applied=plain(desired_view),
     )
     reasons = [f"{c.path} cannot be updated in place" for c in changes if c.forces_replacement]
-    if desired_view.get("auth_type") is None and normalize_remote(r).get("auth_type") is not None:
+    if desired_view.get("auth_type") is None and remote_view.get("auth_type") is not None:
         reasons.append("authentication cannot be removed in place")
     if reasons:
         secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
@@ -112,14 +113,18 @@ def decide_create(d: Desired) -> ResourceChange:
     )
 
 
-def field_changes(d: Desired, r: RemoteConnector, record: ManagedRecord | None) -> list[FieldChange]:
+def field_changes(
+    d: Desired, r: RemoteConnector, record: ManagedRecord | None, views: tuple[Flat, Flat] | None = None
+) -> list[FieldChange]:
     """What differs between the file and the remote connector (no secrets); tagged with
-    its origin, and with the state-only ``service_auth.type``, when the state has a record."""
-    changes = diff_connector(d.spec, r)
+    its origin, and with the state-only ``service_auth.type``, when the state has a record.
+    ``views`` are (remote, desired) already normalised."""
+    remote_view, desired_view = views or (normalize_remote(r), normalize_desired(d.spec))
+    changes = diff_views(remote_view, desired_view)
     if record is None:
         return changes
     applied = _tupled(record.applied)
-    changes = with_origin(changes, normalize_remote(r), applied)
+    changes = with_origin(changes, remote_view, applied)
     wanted = d.spec.service_auth.type if d.spec.service_auth is not None else None
     before = applied.get("service_auth.type")
     if wanted is not None and before not in (None, wanted):
@@ -131,8 +136,9 @@ def decide_pair(
     d: Desired, r: RemoteConnector, record: ManagedRecord | None, current: Mapping[str, str] | None, rotate: bool
 ) -> tuple[ResourceChange, bool]:
     """The change for a matched pair, and whether its secrets could be compared."""
+    views = (normalize_remote(r), normalize_desired(d.spec))
     secret_changes, compared = _secret_changes(d, record.fingerprints if record else None, current, rotate)
-    return _decide(d, r, field_changes(d, r, record) + secret_changes), compared
+    return _decide(d, r, field_changes(d, r, record, views) + secret_changes, views), compared
 
 
 def build_plan(

@@ -196,11 +196,13 @@ def test_pagination_across_three_pages_with_total_count() -> None:
     items = [conn(f"c{i}") for i in range(6)]
     client, rec, _ = make(paged(items), page_size=2)
     assert [c.id for c in client.list_connectors()] == [f"c{i}" for i in range(6)]
-    # total_count 6 is reached after the third page: no fourth (empty) request
+    # pages are read while they are full, whatever total_count says (it could be lying):
+    # the fourth, empty page ends the listing
     assert [(r.url.params["limit"], r.url.params["offset"]) for r in rec.requests] == [
         ("2", "0"),
         ("2", "2"),
         ("2", "4"),
+        ("2", "6"),
     ]
 
 
@@ -211,31 +213,57 @@ def test_pagination_without_total_stops_at_a_short_page() -> None:
     assert [r.url.params["offset"] for r in rec.requests] == ["0", "2", "4"]
 
 
-def test_duplicate_across_pages_is_dropped() -> None:
+def test_duplicate_across_pages_relists_once() -> None:
     # a create between page 1 and 2 shifts "b" onto page 2 (no total_count to notice it)
-    client, _, _ = make(
+    client, rec, _ = make(
         scripted(
             reply(200, {"connectors": [conn("a"), conn("b")]}),
             reply(200, {"connectors": [conn("b"), conn("c")]}),
-            reply(200, {"connectors": [conn("d")]}),
+            reply(200, {"connectors": [conn("x"), conn("a")]}),
+            reply(200, {"connectors": [conn("b"), conn("c")]}),
+            reply(200, {"connectors": []}),
         ),
         page_size=2,
     )
-    assert [c.id for c in client.list_connectors()] == ["a", "b", "c", "d"]
+    assert [c.id for c in client.list_connectors()] == ["x", "a", "b", "c"]
+    assert [r.url.params["offset"] for r in rec.requests] == ["0", "2", "0", "2", "4"]
 
 
-def test_total_count_change_relists_once_then_accepts() -> None:
+def test_duplicate_id_in_both_passes_is_an_error_not_dropped() -> None:
+    page = reply(200, {"connectors": [conn("a"), conn("b"), conn("a")], "total_count": 3})
+    client, rec, _ = make(lambda r: page, page_size=5)
+    with pytest.raises(ApiError) as info:
+        client.list_connectors()
+    assert str(info.value) == (
+        "API error on GET /v1/connectors: the connector list has connector id 'a' twice (again as item 2) (read twice)"
+    )
+    assert len(rec.requests) == 2
+
+
+def test_total_count_change_relists_once_then_accepts_a_stable_listing() -> None:
     pages = [
         reply(200, {"connectors": [conn("a"), conn("b")], "total_count": 3}),
         reply(200, {"connectors": [conn("b"), conn("c")], "total_count": 4}),  # n was created
-        # second pass over [n, a, b, c]; m is created after the first page and accepted
+        # second pass over [n, a, b, c]
         reply(200, {"connectors": [conn("n"), conn("a")], "total_count": 4}),
-        reply(200, {"connectors": [conn("a"), conn("b")], "total_count": 5}),
-        reply(200, {"connectors": [conn("c")], "total_count": 5}),
+        reply(200, {"connectors": [conn("b"), conn("c")], "total_count": 4}),
+        reply(200, {"connectors": [], "total_count": 4}),
     ]
     client, rec, _ = make(scripted(*pages), page_size=2)
     assert [c.id for c in client.list_connectors()] == ["n", "a", "b", "c"]
     assert [r.url.params["offset"] for r in rec.requests] == ["0", "2", "0", "2", "4"]
+
+
+def test_total_count_changing_in_both_passes_is_an_error() -> None:
+    pages = [
+        reply(200, {"connectors": [conn("a"), conn("b")], "total_count": 3}),
+        reply(200, {"connectors": [conn("c")], "total_count": 4}),
+        reply(200, {"connectors": [conn("n"), conn("a")], "total_count": 4}),
+        reply(200, {"connectors": [conn("a"), conn("b")], "total_count": 5}),
+    ]
+    client, _, _ = make(scripted(*pages), page_size=2)
+    with pytest.raises(ApiError, match=r"the org changed while it was being listed \(total_count went from 4 to 5\)"):
+        client.list_connectors()
 
 
 def test_total_count_shrinking_relists_so_nothing_is_skipped() -> None:
@@ -252,9 +280,82 @@ def test_total_count_shrinking_relists_so_nothing_is_skipped() -> None:
 
 def test_pagination_that_never_advances_is_an_error_not_a_loop() -> None:
     client, rec, _ = make(lambda r: reply(200, {"connectors": [conn("a"), conn("b")]}), page_size=2)
-    with pytest.raises(ApiError, match="not advancing"):
+    with pytest.raises(ApiError, match="connector id 'a' twice"):
         client.list_connectors()
     assert len(rec.requests) == 4  # two pages per pass, two passes
+
+
+@pytest.mark.parametrize(
+    ("pages", "message"),
+    [
+        # page 1 is full and total_count says more, but page 2 is empty
+        ([[conn("a"), conn("b")], []], "the connector list is incomplete: 2 distinct connectors read, total_count says 5"),
+        # total_count is smaller than what the pages hold
+        ([[conn("a"), conn("b")], [conn("c")]],
+         "the connector list does not match its total_count: 3 distinct connectors read, total_count says 2"),
+    ],
+    ids=["empty-second-page", "total-too-small"],
+)
+def test_a_listing_that_does_not_add_up_is_read_again_then_an_error(pages: list, message: str) -> None:
+    total = 5 if not pages[1] else 2
+    handler = paged_pages(pages, total)
+    client, rec, _ = make(handler, page_size=2)
+    with pytest.raises(ApiError) as info:
+        client.list_connectors()
+    assert str(info.value) == f"API error on GET /v1/connectors: {message} (read twice)"
+    assert [r.url.params["offset"] for r in rec.requests] == ["0", "2"] * 2
+
+
+def paged_pages(pages: list[list[dict[str, Any]]], total: int) -> Callable[[httpx.Request], httpx.Response]:
+    """Answer page ``offset // limit`` of ``pages`` with ``total_count`` = ``total``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        index = int(request.url.params["offset"]) // int(request.url.params["limit"])
+        return reply(200, {"connectors": pages[index] if index < len(pages) else [], "total_count": total})
+
+    return handler
+
+
+def test_a_page_longer_than_the_limit_is_an_error() -> None:
+    client, _, _ = make(lambda r: reply(200, {"connectors": [conn("a"), conn("b"), conn("c")]}), page_size=2)
+    with pytest.raises(ApiError, match="sent 3 items for a page of 2"):
+        client.list_connectors()
+
+
+@pytest.mark.parametrize("bad_id", [".", "..", "a/../../x", "", "a b", "tab\there", "nul\x00", "new\nline",
+                                    "x" * 129, "-lead", "caf\u00e9", 7, None])
+def test_a_listing_with_an_invalid_id_is_an_error_naming_the_item(bad_id: Any) -> None:
+    items = [conn("good-1"), {**conn("x"), "id": bad_id}]
+    client, rec, _ = make(lambda r: reply(200, {"connectors": items, "total_count": 2}))
+    with pytest.raises(ApiError) as info:
+        client.list_connectors()
+    text = str(info.value)
+    assert text.startswith("API error on GET /v1/connectors: the response is not a valid connector list (item 1: id")
+    assert not any(ch in text for ch in "\x00\t\n"), text
+    if isinstance(bad_id, str) and len(bad_id) > 3:
+        assert bad_id not in text
+    assert len(rec.requests) == 1
+
+
+@pytest.mark.parametrize("bad_id", [".", "..", "a/../../x", "", "a b", "a%2F..", "x\n", "../v1"])
+@pytest.mark.parametrize("call", ["get", "update", "delete"])
+def test_an_invalid_id_is_refused_before_any_request(bad_id: str, call: str) -> None:
+    client, rec, _ = make(lambda r: reply(200, {"connector": conn("a")}))
+    action = {
+        "get": lambda: client.get_connector(bad_id),
+        "update": lambda: client.update_connector(bad_id, {"active": False}),
+        "delete": lambda: client.delete_connector(bad_id),
+    }[call]
+    with pytest.raises(ApiError, match="refusing to send a request for an invalid connector id"):
+        action()
+    assert rec.requests == []
+
+
+@pytest.mark.parametrize("answer", [conn("a/../b"), conn("other")], ids=["invalid-id", "another-connector"])
+def test_a_connector_answer_about_another_or_an_invalid_id_is_an_error(answer: dict[str, Any]) -> None:
+    client, _, _ = make(lambda r: reply(200, {"connector": answer}))
+    with pytest.raises(ApiError, match="invalid response"):
+        client.get_connector("a")
 
 
 @pytest.mark.parametrize(
@@ -432,25 +533,68 @@ def test_create_500_adopts_the_connector_found_on_relist() -> None:
     assert len(org.connectors) == 2
 
 
-def test_create_timeout_with_nothing_on_relist_is_retried_once() -> None:
-    org = Org(posts=["timeout", "ok"])
-    client, rec, sleeps = make(org)
-    remote = client.create_connector(BODY)
-    assert remote.name == "docs"
-    assert len(rec.sent("POST")) == 2 and len(rec.sent("GET")) == 1
-    assert [c["name"] for c in org.connectors] == ["docs"]
-    assert len(sleeps) == 1
+def _post_then(failure: str) -> Callable[[httpx.Request], httpx.Response]:
+    """A POST answered by ``failure`` (nothing is created); lists answer an empty org."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return reply(200, {"connectors": [], "total_count": 0})
+        if failure.isdigit():
+            return reply(int(failure), {"message": "internal error"})
+        if failure == "unreadable-200":
+            return reply(200, text="OK")
+        exc = {"read-timeout": httpx.ReadTimeout, "write-timeout": httpx.WriteTimeout,
+               "read-error": httpx.ReadError, "disconnected": httpx.RemoteProtocolError}[failure]
+        raise exc("failed", request=request)
+
+    return handler
 
 
-def test_create_twice_ambiguous_is_outcome_unknown() -> None:
-    org = Org(posts=["500", "timeout", "ok"])
-    client, rec, _ = make(org)
+@pytest.mark.parametrize(
+    "failure", ["500", "501", "502", "503", "504", "read-timeout", "write-timeout", "read-error", "disconnected",
+                "unreadable-200"],
+)
+def test_create_with_an_unknown_outcome_is_sent_once_relisted_once_then_unknown(failure: str) -> None:
+    client, rec, sleeps = make(_post_then(failure))
+    with pytest.raises(OutcomeUnknownError) as info:
+        client.create_connector(BODY)
+    text = str(info.value)
+    assert text.startswith("outcome unknown: create of connector 'docs' may or may not have happened (")
+    assert text.endswith("; it was not found when listing again; run plan to check")
+    assert [r.method for r in rec.requests] == ["POST", "GET"]  # never resent
+    assert sleeps == []
+
+
+def test_create_500_then_nothing_on_relist_names_the_failure() -> None:
+    client, _, _ = make(_post_then("500"))
     with pytest.raises(OutcomeUnknownError) as info:
         client.create_connector(BODY)
     assert str(info.value) == (
-        "outcome unknown: create of connector 'docs' may or may not have happened; run plan to check"
+        "outcome unknown: create of connector 'docs' may or may not have happened "
+        "(API error 500 on POST /v1/connectors: internal error); it was not found when listing again; "
+        "run plan to check"
     )
-    assert len(rec.sent("POST")) == 2
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 422])
+def test_create_definitive_4xx_is_a_plain_error_without_relisting(status: int) -> None:
+    client, rec, _ = make(_post_then(str(status)))
+    with pytest.raises(ApiError) as info:
+        client.create_connector(BODY)
+    assert info.value.status == status and not isinstance(info.value, OutcomeUnknownError)
+    assert [r.method for r in rec.requests] == ["POST"]
+
+
+@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+def test_create_never_sent_is_resent_until_the_attempts_run_out(exc: type[httpx.TransportError]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc("no connection", request=request)
+
+    client, rec, sleeps = make(handler, max_attempts=3)
+    with pytest.raises(ApiError, match=r"gave up after 3 attempts") as info:
+        client.create_connector(BODY)
+    assert not isinstance(info.value, OutcomeUnknownError)
+    assert [r.method for r in rec.requests] == ["POST"] * 3 and len(sleeps) == 2
 
 
 def test_create_relist_failure_is_outcome_unknown_without_resending() -> None:
@@ -473,11 +617,19 @@ def test_create_400_reports_the_api_message_and_is_not_retried() -> None:
 
 
 def test_known_ids_exclude_a_same_name_connector_from_adoption() -> None:
-    org = Org(existing=[conn("docs-old", "docs")], posts=["500", "ok"])
+    org = Org(existing=[conn("docs-old", "docs")], posts=["created-500"])
     client, rec, _ = make(org)
     remote = client.create_connector(BODY, known_ids={"docs-old"})
     assert remote.id != "docs-old" and remote.name == "docs"
-    assert len(rec.sent("POST")) == 2
+    assert len(rec.sent("POST")) == 1
+
+
+def test_a_known_same_name_connector_is_not_adopted_the_outcome_stays_unknown() -> None:
+    org = Org(existing=[conn("docs-old", "docs")], posts=["500"])
+    client, rec, _ = make(org)
+    with pytest.raises(OutcomeUnknownError, match="not found when listing again"):
+        client.create_connector(BODY, known_ids={"docs-old"})
+    assert len(rec.sent("POST")) == 1 and len(rec.sent("GET")) == 1
 
 
 @pytest.mark.parametrize("first", ["429", "connect"])
@@ -491,14 +643,20 @@ def test_create_refused_before_processing_is_resent_without_relisting(first: str
         assert sleeps == [1.0]  # the server's Retry-After
 
 
-def test_create_conflict_after_an_ambiguous_attempt_adopts_the_lagging_connector() -> None:
-    # attempt 1 created it, but the list lags; attempt 2 is refused as a duplicate
-    org = Org(posts=["created-timeout", reply(400, {"message": "connector already exists"})])
-    org.lag = 1
+def test_create_that_happened_but_a_lagging_list_hides_is_unknown_never_resent() -> None:
+    org = Org(posts=["created-timeout"])
+    org.lag = 1  # the re-list does not show it yet
     client, rec, _ = make(org)
-    remote = client.create_connector(BODY)
-    assert remote.id == org.connectors[0]["id"]
-    assert len(rec.sent("POST")) == 2 and len(org.connectors) == 1
+    with pytest.raises(OutcomeUnknownError):
+        client.create_connector(BODY)
+    assert len(rec.sent("POST")) == 1 and len(org.connectors) == 1  # no duplicate
+
+
+def test_create_several_new_same_name_connectors_is_unknown() -> None:
+    org = Org(existing=[conn("docs-1", "docs"), conn("docs-2", "docs")], posts=["500"])
+    client, _, _ = make(org)
+    with pytest.raises(OutcomeUnknownError, match="several new connectors have that name: docs-1, docs-2"):
+        client.create_connector(BODY)
 
 
 def test_create_success_with_unreadable_answer_adopts_via_relist() -> None:

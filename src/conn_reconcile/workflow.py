@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,12 @@ class Settings:
     redactor: Redactor = field(default_factory=Redactor)
     state_path: Path = Path(".conn-reconcile/state.json")
     client_factory: Callable[..., CohereClient] = CohereClient
-    #: seconds per HTTP request (connect, send, wait for the answer)
+    #: seconds per HTTP request as a whole (connect, send, the complete answer)
     timeout: float = DEFAULT_TIMEOUT
+    #: seconds for the whole command, counted from ``started_at``: afterwards no request
+    #: starts and retries stop (None: no limit)
+    deadline: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.redactor.add(self.api_key, self.env.get(FINGERPRINT_KEY_VAR))
@@ -59,6 +64,10 @@ class Settings:
         if not self.timeout > 0:
             raise ConfigError("the timeout must be a positive number of seconds")
         kwargs.setdefault("timeout", self.timeout)
+        if self.deadline is not None:
+            if not self.deadline > 0:
+                raise ConfigError("the deadline must be a positive number of seconds")
+            kwargs.setdefault("deadline_at", self.started_at + self.deadline)
         base = self.backoff_base()
         if base is not None:
             kwargs.setdefault("backoff_base", base)
@@ -151,7 +160,7 @@ def apply_plan(
     state = statefile.load(settings.state_path) or State()
     key = settings.env.get(FINGERPRINT_KEY_VAR)
     own = client is None
-    client = client or settings.client(rate_limit=rate_limit)
+    client = client or settings.client(rate_limit=rate_limit, max_connections=max(parallelism, 1))
     try:
         if check_stale:
             problems = check_fresh(plan, client.list_connectors())

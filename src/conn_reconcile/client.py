@@ -61,7 +61,7 @@ from conn_reconcile.responses import (
     status_error,
     transport_error,
 )
-from conn_reconcile.retry import AUTH_STATUSES, RETRY_STATUSES, Backoff, hopeless, never_sent
+from conn_reconcile.retry import RETRY_STATUSES, Backoff, hopeless, never_sent
 
 MAX_PAGE_SIZE = 100  # the API's documented maximum for ``limit``
 DEFAULT_MAX_CONNECTIONS = 32

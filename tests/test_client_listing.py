@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conn_reconcile.errors import ApiError
+from conn_reconcile.models import REMOTE_ID_RE, parse_spec
 
 from mock_api import conn, make, reply, scripted
 
@@ -212,3 +213,12 @@ def test_malformed_list_page_is_an_error_never_an_empty_org(response: httpx.Resp
     client, _, _ = make(lambda r: response)
     with pytest.raises(ApiError, match="not a valid connector list"):
         client.list_connectors()
+
+
+@pytest.mark.parametrize(("value", "ok"), [("docs-kh3g8q", True), ("Docs_1", True), ("a" * 128, True),
+                                           ("a" * 129, False), ("a/b", False), ("..", False), ("x\n", False),
+                                           ("_lead", False), ("", False)])
+def test_a_pinned_id_has_the_shape_of_a_remote_id(value: str, ok: bool) -> None:
+    spec, problems = parse_spec({"id": value, "name": "docs", "url": "https://docs.example.com/search"})
+    assert (spec is not None, bool(REMOTE_ID_RE.fullmatch(value))) == (ok, ok)
+    assert ok or [p for p, _ in problems] == ["id"]

@@ -130,29 +130,37 @@ def test_create_that_succeeded_but_failed_on_the_way_back_is_adopted_not_duplica
     ],
     ids=["connection-dropped", "timed-out"],
 )
-def test_create_lost_before_it_happened_is_relisted_then_retried_once(project, fault, extra):
+def test_create_lost_in_flight_is_relisted_once_then_unknown_never_resent(project, fault, extra):
     project.write("docs.yaml", project.service("docs"))
     project.emulator.faults.add("POST", LIST, **fault)
     apply = project.run(*extra, "apply", "--auto-approve")
-    assert apply.code == 0, apply.both
-    assert "created docs" in apply.out
-    assert count(project, "POST") == 2 and count(project, "GET") == 2
+    assert apply.code == 3, apply.both
+    assert "outcome unknown: create of connector 'docs' may or may not have happened" in apply.out
+    assert "it was not found when listing again; run plan to check" in apply.out
+    assert [row[2] for row in table(apply.out)] == ["unknown"]
+    assert count(project, "POST") == 1  # never resent
+    assert count(project, "GET") == 2  # the plan's list and one re-list
+    assert project.emulator.connectors == []
+
+    rerun = project.run("apply", "--auto-approve")  # the operator checked: it did not happen
+    assert rerun.code == 0, rerun.both
     assert names(project) == {"docs": 1}
     state_matches_remote(project)
     converged(project)
 
 
-def test_create_ambiguous_twice_is_outcome_unknown_and_never_duplicates(project):
+def test_create_5xx_is_outcome_unknown_and_never_duplicates(project):
     project.write("docs.yaml", project.service("docs"))
     project.write("wiki.yaml", project.service("wiki"))
-    project.emulator.faults.add("POST", LIST, statuses=[500, 502])
+    project.emulator.faults.add("POST", LIST, statuses=[500])
     apply = project.run("apply", "--auto-approve", "--parallelism", "1")
     assert apply.code == 3, apply.both
     assert "outcome unknown: create of connector 'docs' may or may not have happened" in apply.both
     rows = {row[0]: row for row in table(apply.out)}
     assert rows["docs"][2] == "unknown"
     assert rows["wiki"][2] == "skipped"  # nothing else starts once an outcome is unknown
-    assert count(project, "POST") == 2  # the first attempt, and one retry after an empty re-list
+    assert count(project, "POST") == 1  # one POST, one re-list, no resend
+    assert count(project, "GET") == 2
     assert project.emulator.connectors == []
 
     rerun = project.run("apply", "--auto-approve")

@@ -223,6 +223,24 @@ def test_kill_9_during_a_replacements_create_adopts_it_and_deletes_the_old_one(p
     converged(project)
 
 
+def test_a_create_that_times_out_is_sent_once_and_adopted_when_it_lands(project, held):
+    project.write("docs.yaml", project.service("docs", url=f"{held.url}/docs/search"))
+    slow = project.run("--timeout", "1", "apply", "--auto-approve")
+    assert slow.code == 3, slow.both  # outcome unknown: never re-sent in the same run
+    assert "outcome unknown" in slow.out and count(project, "POST") == 1
+    (intent,) = _state(project).intents.values()
+    assert (intent.op, intent.status) == ("create", "unknown")
+
+    held.gate.set()  # Cohere finishes the registration test and stores the connector
+    wait_for(lambda: len(project.emulator.connectors) == 1, "the slow create to land")
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2 and "Recovery (adopted): create of 'docs'" in plan.out, plan.both
+    assert project.run("apply", "--auto-approve").code == 0
+    assert names(project) == {"docs": 1} and count(project, "POST") == 1
+    assert _state(project).intents == {}
+    converged(project)
+
+
 # ---- twins are never silent ----------------------------------------------------------------
 
 

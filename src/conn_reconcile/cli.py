@@ -120,12 +120,16 @@ def _github_error(exc: ConnReconcileError) -> str:
               help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT", default=30.0,
               show_default=True, metavar="SECONDS",
-              help="Per-request timeout (env CONN_RECONCILE_TIMEOUT). Failed requests are retried with backoff "
-                   "and jitter, up to 5 attempts; the first wait is up to CONN_RECONCILE_BACKOFF_BASE seconds "
-                   "(default 0.5), doubling each time, capped at 30.")
+              help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
+                   "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
+                   "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.")
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_DEADLINE",
+              default=None, metavar="SECONDS",
+              help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
+                   "request starts, retries stop and the command fails.")
 @click.pass_context
 def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None,
-        lock_timeout: float, timeout: float) -> None:
+        lock_timeout: float, timeout: float, deadline: float | None) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
@@ -142,7 +146,7 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
     redactor = Redactor()
     ctx.obj = Console(redactor, quiet=quiet, colour=colour)
     ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path,
-                                                    timeout=timeout, lock_timeout=lock_timeout)
+                                                    timeout=timeout, deadline=deadline, lock_timeout=lock_timeout)
 
 
 def _settings(ctx: click.Context) -> Settings:

@@ -1,14 +1,28 @@
 """The Cohere connectors API client: auth headers, strict pagination, retries with backoff
-and jitter, a shared rate limit, and recovery of creates whose outcome is ambiguous.
+and jitter, a shared rate limit, whole-request and command-wide deadlines, and recovery of
+creates whose outcome is ambiguous.
 
-Safety rules this module keeps:
+Safety rules this module keeps (the server may be hostile or broken):
 
-* A list response that is not exactly the documented shape is an :class:`ApiError`, never
-  "zero connectors" (that would plan mass creates or deletes).
-* A create (POST) is resent blindly only when the server provably did not act on it (429,
-  or the connection was never made). After any other failure the org is re-listed and a new
-  connector with the requested name is adopted; the POST is resent at most once, and when
-  re-listing cannot settle it :class:`OutcomeUnknownError` is raised. No duplicates.
+* A listing is complete or an error, never "zero connectors" or a silent subset: every
+  page must be exactly the documented shape; pages are read while they are full; the
+  distinct ids read must equal ``total_count`` when the server sends one, no id may appear
+  twice, and ``total_count`` must not change between pages. A listing that breaks one of
+  these rules is read again from scratch once (the org may have changed under us), then it
+  is an :class:`ApiError`.
+* Remote ids are data: an id that does not match :data:`~conn_reconcile.models.REMOTE_ID_RE`
+  is an :class:`ApiError` (naming the item, never echoing the raw value) before any request
+  uses it, and :meth:`CohereClient._item_path` refuses one before sending anything.
+* A create (POST) is sent at most once per call, unless the server provably did not act on
+  it (429, or the connection was never made: see :func:`~conn_reconcile.retry.never_sent`).
+  After any other failure (5xx, a timeout or a dropped connection after sending, a 2xx with
+  an unreadable body) the org is re-listed ONCE and a new connector with the requested name
+  is adopted; when there is none, :class:`OutcomeUnknownError` (exit 3). It is never resent.
+  A definitive 4xx is a plain :class:`ApiError`.
+* ``timeout`` bounds each request as a whole (connect, send, the complete response), not
+  each read (see :mod:`conn_reconcile.deadline`). Once ``deadline_at`` (command-wide) has
+  passed no request starts and no retry waits: :class:`DeadlineExceededError`; a request in
+  flight is cut off when it passes.
 * No message carries the API key or a secret from a request body: the key lives only in
   headers, request bodies are never echoed, and every error text goes through a redactor
   holding the key and the body's secret fields. httpx exceptions (their ``request`` holds
@@ -27,20 +41,30 @@ from urllib.parse import quote
 import httpx
 
 from conn_reconcile import __version__
-from conn_reconcile.errors import ApiError, ConfigError, ConnReconcileError, OutcomeUnknownError
-from conn_reconcile.models import SECRET_PATHS, RemoteConnector, get_path
+from conn_reconcile.deadline import deadline_transport, request_deadline
+from conn_reconcile.errors import (
+    ApiError,
+    ConfigError,
+    ConnReconcileError,
+    DeadlineExceededError,
+    OutcomeUnknownError,
+)
+from conn_reconcile.models import REMOTE_ID_RE, SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.ratelimit import TokenBucket
 from conn_reconcile.responses import (
     CONNECTORS,
+    IncompleteList,
+    check_listing,
     parse_connector,
     parse_page,
     status_error,
     transport_error,
 )
-from conn_reconcile.retry import AUTH_STATUSES, RETRY_STATUSES, Backoff, hopeless, never_sent
+from conn_reconcile.retry import RETRY_STATUSES, Backoff, hopeless, never_sent
 from conn_reconcile.secrets import Redactor
 
 MAX_PAGE_SIZE = 100  # the API's documented maximum for ``limit``
+DEFAULT_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -52,16 +76,22 @@ class _Reply:
 
 
 class CohereClient:
+    """``timeout``: seconds per request as a whole. ``deadline_at``: a ``time.monotonic()``
+    value after which nothing more is sent (None: no command-wide deadline).
+    ``max_connections``: the connection pool's size (give it the caller's parallelism)."""
+
     def __init__(
         self,
         api_url: str,
         api_key: str,
         *,
         timeout: float = 30.0,
+        deadline_at: float | None = None,
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         rate_limit: float | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 100,
@@ -75,7 +105,13 @@ class CohereClient:
             raise ConfigError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         if rate_limit is not None and not rate_limit > 0:
             raise ConfigError("rate limit must be a positive number of requests per second")
+        if not timeout > 0:
+            raise ConfigError("the timeout must be a positive number of seconds")
+        if max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
         self.api_url = api_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.deadline_at = deadline_at
         self.max_attempts = max_attempts
         self.page_size = page_size
         self._sleep = sleep
@@ -83,6 +119,7 @@ class CohereClient:
         self._limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep) if rate_limit else None
         self._api_key = api_key
         self._redact = Redactor([api_key])
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.Client(
             base_url=self.api_url,
             headers={
@@ -91,9 +128,9 @@ class CohereClient:
                 "User-Agent": f"conn-reconcile/{__version__}",
                 "Accept": "application/json",
             },
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            transport=transport,
+            timeout=httpx.Timeout(self.timeout),
+            limits=limits,
+            transport=transport or deadline_transport(self.api_url, limits),
             follow_redirects=False,
         )
 
@@ -111,27 +148,28 @@ class CohereClient:
     # ---- public API --------------------------------------------------------------------
 
     def list_connectors(self) -> list[RemoteConnector]:
-        """Every connector in the org (all pages), newest first, each id once.
-
-        If the org's size changes while the pages are read (a create or delete shifts the
-        offsets, so an item could be skipped), the listing restarts from scratch once.
-        """
-        items, settled = self._list_pass()
-        if settled:
-            return items
-        items, settled = self._list_pass(final=True)
-        return items
+        """Every connector in the org (all pages), newest first, each id once; complete or an
+        :class:`ApiError` (see the module docstring). A listing that does not add up (the org
+        changed while the pages were read, or the server is broken) is read again once."""
+        try:
+            return self._list_pass()
+        except IncompleteList:
+            pass
+        try:
+            return self._list_pass()
+        except IncompleteList as exc:
+            raise ApiError(f"{exc} (read twice)", method="GET", path=CONNECTORS) from None
 
     def get_connector(self, connector_id: str) -> RemoteConnector:
         path = self._item_path(connector_id)
         reply = self._request("GET", path)
-        return self._connector(self._ok(reply, "GET", path), "GET", path)
+        return self._connector(self._ok(reply, "GET", path), "GET", path, connector_id)
 
     def update_connector(self, connector_id: str, body: dict) -> RemoteConnector:
         path = self._item_path(connector_id)
         redact = self._redactor_for(body)
         reply = self._request("PATCH", path, json=body, redact=redact)
-        return self._connector(self._ok(reply, "PATCH", path, redact), "PATCH", path)
+        return self._connector(self._ok(reply, "PATCH", path, redact), "PATCH", path, connector_id)
 
     def delete_connector(self, connector_id: str) -> None:
         path = self._item_path(connector_id)
@@ -141,7 +179,8 @@ class CohereClient:
         self._ok(reply, "DELETE", path)
 
     def create_connector(self, body: dict, *, known_ids: Collection[str] = ()) -> RemoteConnector:
-        """Create a connector; see the module docstring for what happens on ambiguous failures.
+        """Create a connector: one POST, resent only when the server provably did not act on
+        it; any other failure is settled by re-listing once (see the module docstring).
 
         ``known_ids`` are the ids that existed when the plan was made: a same-name connector
         among them is never mistaken for the one this call created.
@@ -150,40 +189,31 @@ class CohereClient:
         known = frozenset(known_ids)
         redact = self._redactor_for(body)
         attempt = 0
-        ambiguous = 0  # POSTs that may have been processed
         while True:
             attempt += 1
             last = attempt >= self.max_attempts
             result = self._send("POST", CONNECTORS, json=body)
             if isinstance(result, httpx.Response):
-                status = result.status_code
                 if result.is_success:
                     return self._created(result, name, known)
-                if status == 429 and not last:  # refused before doing anything: safe
-                    self._sleep(self._backoff.delay(attempt, result))
+                if result.status_code == 429 and not last:  # refused before doing anything
+                    self._pause(self._backoff.delay(attempt, result), "POST", CONNECTORS, attempt)
                     continue
-                if not (status >= 500 and status != 501):
-                    if ambiguous and status not in AUTH_STATUSES and status != 429:
-                        # e.g. "already exists": the earlier attempt may have landed after all
-                        found = self._find_created(name, known)
-                        if found is not None:
-                            return found
-                    raise self._status_error(result, "POST", CONNECTORS, attempt, redact)
-                failure: ConnReconcileError = self._status_error(result, "POST", CONNECTORS, attempt, redact)
+                failure = self._status_error(result, "POST", CONNECTORS, attempt, redact)
+                if result.status_code < 500:  # definitive: the API refused it
+                    raise failure
             else:
-                if hopeless(result) or (never_sent(result) and last):
-                    raise self._transport_error(result, "POST", CONNECTORS, attempt, redact) from None
-                if never_sent(result):
-                    self._sleep(self._backoff.delay(attempt))
-                    continue
                 failure = self._transport_error(result, "POST", CONNECTORS, attempt, redact)
-            ambiguous += 1
-            found = self._find_created(name, known)
-            if found is not None:
-                return found
-            if ambiguous >= 2 or last:
-                raise OutcomeUnknownError(self._unknown(name)) from failure
-            self._sleep(self._backoff.delay(attempt, result if isinstance(result, httpx.Response) else None))
+                if hopeless(result):
+                    raise failure from None
+                if never_sent(result):
+                    if self._deadline_passed():
+                        raise self._cut_off("POST", CONNECTORS, attempt) from None
+                    if last:
+                        raise failure from None
+                    self._pause(self._backoff.delay(attempt), "POST", CONNECTORS, attempt)
+                    continue
+            return self._adopt_or_unknown(name, known, failure)
 
     # ---- create recovery ---------------------------------------------------------------
 
@@ -193,83 +223,105 @@ class CohereClient:
         try:
             return self._connector(response, "POST", CONNECTORS)
         except ApiError as exc:
-            found = self._find_created(name, known)
-            if found is None:
-                why = " (the API accepted it but its answer was invalid)"
-                raise OutcomeUnknownError(self._unknown(name, why)) from exc
-            return found
+            return self._adopt_or_unknown(name, known, exc, " (the API accepted it but its answer was invalid)")
+
+    def _adopt_or_unknown(
+        self, name: str | None, known: frozenset[str], failure: ConnReconcileError, why: str = ""
+    ) -> RemoteConnector:
+        """After a POST that may have been processed: re-list once and adopt the new
+        connector of that name, else :class:`OutcomeUnknownError`. Never resends."""
+        why = why or f" ({failure})"
+        if self._deadline_passed():
+            raise OutcomeUnknownError(self._unknown(name, f"{why}; the --deadline passed before it could be checked"))
+        try:
+            remote = self.list_connectors()
+        except ConnReconcileError as exc:
+            raise OutcomeUnknownError(self._unknown(name, f"{why}; re-listing connectors to check failed")) from exc
+        matches = [c for c in remote if c.name == name and c.id not in known]
+        if len(matches) > 1:
+            ids = ", ".join(c.id for c in matches)
+            raise OutcomeUnknownError(self._unknown(name, f"{why}; several new connectors have that name: {ids}"))
+        if not matches:
+            raise OutcomeUnknownError(self._unknown(name, f"{why}; it was not found when listing again")) from failure
+        return matches[0]
 
     @staticmethod
     def _unknown(name: str | None, extra: str = "") -> str:
         return f"outcome unknown: create of connector {name!r} may or may not have happened{extra}; run plan to check"
 
-    def _find_created(self, name: str | None, known: frozenset[str]) -> RemoteConnector | None:
-        """The connector this create made, found by re-listing; None when there is none."""
-        try:
-            remote = self.list_connectors()
-        except ConnReconcileError as exc:
-            raise OutcomeUnknownError(self._unknown(name, " (re-listing connectors to check failed)")) from exc
-        matches = [c for c in remote if c.name == name and c.id not in known]
-        if len(matches) > 1:
-            ids = ", ".join(c.id for c in matches)
-            raise OutcomeUnknownError(self._unknown(name, f" (several new connectors have that name: {ids})"))
-        return matches[0] if matches else None
-
     # ---- listing -----------------------------------------------------------------------
 
-    def _list_pass(self, *, final: bool = False) -> tuple[list[RemoteConnector], bool]:
-        """One walk over the pages. Returns (items, settled); not settled = walk again."""
+    def _list_pass(self) -> list[RemoteConnector]:
+        """One walk over the pages, read while they are full. Raises :class:`IncompleteList`
+        when the walk does not add up (see :func:`~conn_reconcile.responses.check_listing`)."""
         found: dict[str, RemoteConnector] = {}
-        first_total: float | None = None
+        totals: list[float | None] = []
         offset = 0
         while True:
             params = {"limit": self.page_size, "offset": offset}
             reply = self._request("GET", CONNECTORS, params=params)
-            page, total = parse_page(self._ok(reply, "GET", CONNECTORS), self._redact)
-            if first_total is None:
-                first_total = total
-            elif total is not None and total != first_total and not final:
-                return [], False  # the org changed under us: offsets shifted
-            fresh = [c for c in page if c.id not in found]
-            for item in fresh:
-                found[item.id] = item
+            page, total = parse_page(self._ok(reply, "GET", CONNECTORS), self._redact, offset=offset)
+            if len(page) > self.page_size:
+                raise ApiError(f"the connector list sent {len(page)} items for a page of {self.page_size}",
+                               method="GET", path=CONNECTORS)
+            totals.append(total)
+            check_listing(found, page, offset, totals, done=False)
             offset += len(page)
-            if len(page) < self.page_size or (total is not None and offset >= total):
-                return list(found.values()), True
-            if not fresh:  # a full page of ids already seen: offsets are not advancing
-                if final:
-                    raise ApiError(
-                        "the connector list is not advancing between pages (every item repeated)",
-                        status=reply.response.status_code,
-                        method="GET",
-                        path=CONNECTORS,
-                    )
-                return [], False
+            if len(page) < self.page_size:
+                check_listing(found, [], offset, totals, done=True)
+                return list(found.values())
 
     # ---- one call ----------------------------------------------------------------------
 
     @staticmethod
     def _item_path(connector_id: str) -> str:
-        if not connector_id:
-            raise ApiError("empty connector id")
+        """``/v1/connectors/{id}``; an id that is not a plain slug is refused before sending."""
+        if not isinstance(connector_id, str) or not REMOTE_ID_RE.fullmatch(connector_id):
+            shown = repr(connector_id[:64]) if isinstance(connector_id, str) else type(connector_id).__name__
+            raise ApiError(f"refusing to send a request for an invalid connector id {shown}")
         return f"{CONNECTORS}/{quote(connector_id, safe='')}"
 
     def _redactor_for(self, body: Mapping[str, Any]) -> Redactor:
         secrets: Iterable[Any] = (get_path(body, path) for path in SECRET_PATHS)
         return Redactor([self._api_key, *(s for s in secrets if isinstance(s, str))])
 
+    def _deadline_passed(self) -> bool:
+        return self.deadline_at is not None and time.monotonic() >= self.deadline_at
+
+    def _cut_off(self, method: str, path: str, attempts: int) -> DeadlineExceededError:
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        return DeadlineExceededError(
+            f"deadline exceeded: the --deadline passed during {method} {path} (after {tries}); nothing more was sent"
+        )
+
+    def _pause(self, seconds: float, method: str, path: str, attempts: int) -> None:
+        """Wait before a retry; a wait that would end after the deadline is not started."""
+        if self.deadline_at is not None and time.monotonic() + seconds >= self.deadline_at:
+            raise self._cut_off(method, path, attempts)
+        self._sleep(seconds)
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response | httpx.TransportError:
-        """One attempt, paced by the rate limiter. Transport failures are returned, not raised."""
-        if self._limiter is not None:
+        """One attempt, paced by the rate limiter and bounded as a whole by the timeout and
+        the deadline. Transport failures are returned, not raised."""
+        if self._limiter is not None and not self._deadline_passed():
             self._limiter.acquire()
-        try:
-            return self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            return exc
+        now = time.monotonic()
+        end = now + self.timeout
+        if self.deadline_at is not None:
+            if now >= self.deadline_at:
+                raise DeadlineExceededError(
+                    f"deadline exceeded: the --deadline passed before {method} {path} could be sent"
+                )
+            end = min(end, self.deadline_at)
+        with request_deadline(end):
+            try:
+                return self._http.request(method, path, timeout=end - now, **kwargs)
+            except httpx.TransportError as exc:
+                return exc
 
     def _request(self, method: str, path: str, *, redact: Redactor | None = None, **kwargs: Any) -> _Reply:
         """Send with retries (for idempotent calls). Returns the final response, whatever its
-        status; raises only when every attempt failed in transport."""
+        status; raises only when every attempt failed in transport, or the deadline passed."""
         attempt = 0
         maybe_processed = False
         while True:
@@ -277,23 +329,28 @@ class CohereClient:
             last = attempt >= self.max_attempts
             result = self._send(method, path, **kwargs)
             if isinstance(result, httpx.TransportError):
-                if last or hopeless(result):
+                if hopeless(result):
+                    raise self._transport_error(result, method, path, attempt, redact) from None
+                if self._deadline_passed():
+                    raise self._cut_off(method, path, attempt) from None
+                if last:
                     raise self._transport_error(result, method, path, attempt, redact) from None
                 maybe_processed = maybe_processed or not never_sent(result)
-                self._sleep(self._backoff.delay(attempt))
+                self._pause(self._backoff.delay(attempt), method, path, attempt)
                 continue
             if last or result.status_code not in RETRY_STATUSES:
                 return _Reply(result, attempt, maybe_processed)
             maybe_processed = maybe_processed or result.status_code != 429
-            self._sleep(self._backoff.delay(attempt, result))
+            self._pause(self._backoff.delay(attempt, result), method, path, attempt)
 
     def _ok(self, reply: _Reply, method: str, path: str, redact: Redactor | None = None) -> httpx.Response:
         if not reply.response.is_success:
             raise self._status_error(reply.response, method, path, reply.attempts, redact)
         return reply.response
 
-    def _connector(self, response: httpx.Response, method: str, path: str) -> RemoteConnector:
-        return parse_connector(response, method, path, self._redact)
+    def _connector(self, response: httpx.Response, method: str, path: str, expected_id: str | None = None
+                   ) -> RemoteConnector:
+        return parse_connector(response, method, path, self._redact, expected_id=expected_id)
 
     def _status_error(
         self, response: httpx.Response, method: str, path: str, attempts: int, redact: Redactor | None = None

@@ -109,3 +109,7 @@ class PartialFailure(ConnReconcileError):
     """Apply finished with some connectors failed after others changed."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class DeadlineExceededError(ConnReconcileError):
+    """The command-wide ``--deadline`` passed: no new request starts and retries stop."""

@@ -28,7 +28,10 @@ SERVER_OWNED: frozenset[str] = frozenset(
 
 ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+#: The shape of a connector id (remote, or pinned in a file): a slug of ASCII letters, digits,
+#: ``-`` and ``_``. Remote ids are data: one that does not match is never put into a URL path.
+#: (Python code must use ``fullmatch``: ``$`` alone would accept a trailing newline.)
+REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 AuthTokenType = Literal["bearer", "basic", "noscheme"]
 
@@ -130,7 +133,7 @@ class ConnectorSpec(BaseModel):
 
     model_config = _STRICT
 
-    id: Annotated[str, Field(pattern=ID_RE.pattern)] | None = None
+    id: Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)] | None = None
     name: Name
     description: PlainStr | None = None
     url: HttpUrl
@@ -175,7 +178,7 @@ class RemoteConnector(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)]
     name: str
     description: str | None = None
     url: str | None = None

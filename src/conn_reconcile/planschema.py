@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from conn_reconcile.models import ConnectorSpec, parse_spec
+from conn_reconcile.models import REMOTE_ID_RE, ConnectorSpec, parse_spec
 from conn_reconcile.plan import Action
 
-RemoteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
+RemoteId = Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)]
 Text = Annotated[str, Field(max_length=4096)]
 _STRICT = ConfigDict(extra="forbid")
 _PATCHABLE = frozenset({"name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth"})

@@ -53,9 +53,12 @@ def _json(response: httpx.Response) -> Any:
         return _NOT_JSON
 
 
-def parse_page(response: httpx.Response, redact: Redactor) -> tuple[list[RemoteConnector], float | None]:
-    """The connectors and ``total_count`` of one list page. Anything but the documented
-    shape is an :class:`ApiError`, never an empty page."""
+def parse_page(
+    response: httpx.Response, redact: Redactor, *, offset: int = 0
+) -> tuple[list[RemoteConnector], float | None]:
+    """The connectors and ``total_count`` of one list page (read at ``offset``). Anything but
+    the documented shape - an item without a valid id included - is an :class:`ApiError`
+    naming the item's index in the listing, never an empty page."""
 
     def invalid(why: str) -> ApiError:
         # no ``status``: "API error 200" would read as if the API had refused something
@@ -83,12 +86,60 @@ def parse_page(response: httpx.Response, redact: Redactor) -> tuple[list[RemoteC
         try:
             items.append(RemoteConnector.model_validate(item))
         except ValidationError as exc:
-            raise invalid(f"item {index}: {redact(_where(exc))}") from None
+            raise invalid(f"item {offset + index}: {redact(_where(exc))}") from None
     return items, total
 
 
-def parse_connector(response: httpx.Response, method: str, path: str, redact: Redactor) -> RemoteConnector:
-    """The connector of a ``{"connector": {...}}`` answer (create, get, update)."""
+class IncompleteList(Exception):
+    """A listing that does not add up. The message is safe to show: ids in it are validated."""
+
+
+def _count(total: float | None) -> str:
+    if isinstance(total, float) and total.is_integer():
+        return str(int(total))
+    return "none" if total is None else repr(total)
+
+
+def check_listing(
+    found: dict[str, RemoteConnector],
+    page: list[RemoteConnector],
+    offset: int,
+    totals: list[float | None],
+    *,
+    done: bool,
+) -> None:
+    """Add ``page`` (read at ``offset``) to ``found`` (id -> connector), or raise
+    :class:`IncompleteList`: ``total_count`` changed between pages (``totals``: one per page
+    so far), an id came twice, or (``done``: the last page was read) the distinct ids read
+    are not ``total_count``."""
+    total = totals[-1]
+    if totals[0] != total:
+        raise IncompleteList(
+            f"the org changed while it was being listed (total_count went from {_count(totals[0])} to {_count(total)})"
+        )
+    for index, item in enumerate(page):
+        if item.id in found:
+            raise IncompleteList(f"the connector list has connector id {item.id!r} twice (again as item {offset + index})")
+        found[item.id] = item
+    if total is None:
+        return
+    if len(found) > total:
+        raise IncompleteList(
+            f"the connector list does not match its total_count: {len(found)} distinct connectors read, "
+            f"total_count says {_count(total)}"
+        )
+    if done and len(found) != total:
+        raise IncompleteList(
+            f"the connector list is incomplete: {len(found)} distinct connectors read, "
+            f"total_count says {_count(total)}"
+        )
+
+
+def parse_connector(
+    response: httpx.Response, method: str, path: str, redact: Redactor, *, expected_id: str | None = None
+) -> RemoteConnector:
+    """The connector of a ``{"connector": {...}}`` answer (create, get, update); with
+    ``expected_id``, it must be that connector."""
     data = _json(response)
     if not isinstance(data, dict) or not isinstance(data.get("connector"), dict):
         raise ApiError(
@@ -97,13 +148,21 @@ def parse_connector(response: httpx.Response, method: str, path: str, redact: Re
             path=path,
         )
     try:
-        return RemoteConnector.model_validate(data["connector"])
+        connector = RemoteConnector.model_validate(data["connector"])
     except ValidationError as exc:
         raise ApiError(
             f"invalid response (HTTP {response.status_code}): the connector is not valid ({redact(_where(exc))})",
             method=method,
             path=path,
         ) from None
+    if expected_id is not None and connector.id != expected_id:
+        raise ApiError(
+            f"invalid response (HTTP {response.status_code}): it is about connector {connector.id!r}, "
+            f"not the one requested",
+            method=method,
+            path=path,
+        )
+    return connector
 
 
 def api_message(response: httpx.Response, redact: Redactor) -> str:

@@ -4,6 +4,7 @@ the pure core (planner, render). The CLI parses options, calls one of these, ren
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +43,12 @@ class Settings:
     redactor: Redactor = field(default_factory=Redactor)
     state_path: Path = DEFAULT_STATE_PATH
     client_factory: Callable[..., CohereClient] = _client_factory
-    #: seconds per HTTP request (connect, send, wait for the answer)
+    #: seconds per HTTP request as a whole (connect, send, the complete answer)
     timeout: float = DEFAULT_TIMEOUT
+    #: seconds for the whole command, counted from ``started_at``: afterwards no request
+    #: starts and retries stop (None: no limit)
+    deadline: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
     #: seconds to wait for the state lock (0: fail at once when another run holds it)
     lock_timeout: float = 0.0
 
@@ -73,6 +78,10 @@ class Settings:
         if not self.timeout > 0:
             raise ConfigError("the timeout must be a positive number of seconds")
         kwargs.setdefault("timeout", self.timeout)
+        if self.deadline is not None:
+            if not self.deadline > 0:
+                raise ConfigError("the deadline must be a positive number of seconds")
+            kwargs.setdefault("deadline_at", self.started_at + self.deadline)
         base = self.backoff_base()
         if base is not None:
             kwargs.setdefault("backoff_base", base)
@@ -199,7 +208,7 @@ def apply_files(
     require_bound(desired, settings.env)
     with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
         state = load_state(settings) or State()
-        with settings.client(rate_limit=run.rate_limit) as client:
+        with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
             plan = plan_from(settings, desired, options, state, client)
             show(plan)
             if plan.has_changes:
@@ -233,7 +242,7 @@ def apply_plan(
         state = load_state(settings) or State()
         if verify_with is not None:
             planfile.verify(plan, state, verify_with)
-        with settings.client(rate_limit=run.rate_limit) as client:
+        with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
             problems: list[str] = []
             if verify_with is not None:  # a plan from a file: the org may have moved since
                 remote = client.list_connectors()

@@ -15,7 +15,15 @@ requests and then lets requests through. Per use:
 * ``garbage`` - answer 200 with a body that is not JSON;
 * a status - answer it with ``{"message": ...}`` and, when ``retry_after`` is set, a
   ``Retry-After`` header (whole seconds as an integer, otherwise a decimal number);
+* ``body`` - answer with exactly this JSON value (not null) and the rule's status (200
+  when ``statuses`` is empty), e.g. a crafted list page with a bad id or a wrong
+  ``total_count``; ``retry_after`` applies as above;
 * none of these - only the delay, then the request is served normally.
+
+Independently, ``dribble`` (seconds, > 0) sends the response - the real one or the injected
+one, status line and headers included - one byte at a time with that pause between bytes,
+to test whole-request deadlines. The server stops dribbling (and closes the connection) as
+soon as the client disconnects or the emulator stops.
 
 With ``after=True`` the real operation is performed first (a create IS stored) and the
 fault then replaces the response - "the request timed out but succeeded".
@@ -40,10 +48,12 @@ class Fault:
     drop: bool
     garbage: bool
     after: bool
+    body: Any = None
+    dribble: float = 0.0
 
     @property
     def replaces_response(self) -> bool:
-        return self.drop or self.garbage or self.status is not None
+        return self.drop or self.garbage or self.status is not None or self.body is not None
 
     def retry_after_header(self) -> dict[str, str]:
         if self.retry_after is None:
@@ -63,6 +73,8 @@ class FaultRule:
     garbage: bool = False
     times: int = 1
     after: bool = False
+    body: Any = None
+    dribble: float = 0.0
     used: int = 0
 
     def __post_init__(self) -> None:
@@ -70,12 +82,16 @@ class FaultRule:
         self._pattern = re.compile(self.path_regex)
         if self.times < 1:
             raise ValueError("times must be >= 1")
-        if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
-            raise ValueError("delay and retry_after must be >= 0")
+        if self.delay < 0 or self.dribble < 0 or (self.retry_after is not None and self.retry_after < 0):
+            raise ValueError("delay, dribble and retry_after must be >= 0")
         if any(not isinstance(s, int) or not 100 <= s <= 599 for s in self.statuses):
             raise ValueError("statuses must be HTTP status codes")
         if sum((self.drop, self.garbage)) > 1 or ((self.drop or self.garbage) and self.statuses):
             raise ValueError("use only one of statuses, drop and garbage in one rule")
+        if self.body is not None and (self.drop or self.garbage):
+            raise ValueError("body cannot be combined with drop or garbage")
+        if self.dribble and self.drop:
+            raise ValueError("a dropped connection has no response to dribble")
 
     @property
     def uses(self) -> int:
@@ -93,19 +109,20 @@ class FaultRule:
         if self.statuses:
             status = self.statuses[min(self.used, len(self.statuses) - 1)]
         self.used += 1
-        return Fault(status, self.retry_after, self.delay, self.drop, self.garbage, self.after)
+        return Fault(status, self.retry_after, self.delay, self.drop, self.garbage, self.after, self.body, self.dribble)
 
     def describe(self) -> dict[str, Any]:
         return {
             "method": self.method, "path_regex": self.path_regex, "statuses": list(self.statuses),
             "retry_after": self.retry_after, "delay": self.delay, "drop": self.drop,
             "garbage": self.garbage, "times": self.times, "after": self.after,
-            "remaining": self.remaining,
+            "body": self.body, "dribble": self.dribble, "remaining": self.remaining,
         }
 
 
 #: Keys accepted by :meth:`Faults.add` (and by ``POST /_emulator/faults``).
-FAULT_KEYS = ("method", "path_regex", "statuses", "retry_after", "delay", "drop", "garbage", "times", "after")
+FAULT_KEYS = ("method", "path_regex", "statuses", "retry_after", "delay", "drop", "garbage", "times", "after",
+              "body", "dribble")
 
 
 class Faults:
@@ -127,8 +144,11 @@ class Faults:
         garbage: bool = False,
         times: int = 1,
         after: bool = False,
+        body: Any = None,
+        dribble: float = 0,
     ) -> FaultRule:
-        rule = FaultRule(method, path_regex, list(statuses), retry_after, float(delay), drop, garbage, times, after)
+        rule = FaultRule(method, path_regex, list(statuses), retry_after, float(delay), drop, garbage, times, after,
+                         body, float(dribble))
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -151,6 +171,8 @@ class Faults:
             "garbage": lambda v: isinstance(v, bool),
             "after": lambda v: isinstance(v, bool),
             "times": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "body": lambda v: True,  # any JSON value; null means "no body"
+            "dribble": _number,
         }
         for key, value in kwargs.items():
             if not checks[key](value):

@@ -1,6 +1,6 @@
 """The emulated Cohere connectors API: a real HTTP/1.1 server on loopback.
 
-Routes (published spec, ``/work/shared/cohere-connectors-openapi.yaml``), all requiring
+Routes (as in the published Cohere connectors OpenAPI spec), all requiring
 ``Authorization: Bearer <key>`` (401 otherwise; any non-empty key when ``api_key`` is None)::
 
     GET    /v1/connectors?limit&offset        newest first; limit 0..100 (default 30)
@@ -84,6 +84,12 @@ class Emulator(Served):
                 self._http = None
 
     # -- test helpers --------------------------------------------------------------------
+    @property
+    def dribbling(self) -> int:
+        """How many responses are being dribbled right now (see the ``dribble`` fault)."""
+        server = self._thread.server
+        return server.dribbling if server is not None else 0
+
     @property
     def connectors(self) -> list[dict[str, Any]]:
         return self._store.all()
@@ -256,6 +262,7 @@ class _Handler(JsonHandler):
         if raw is None:
             return
         fault = None if control else app.faults.take(self.command, path)
+        self.dribble = fault.dribble if fault is not None else 0.0
         if fault is not None and not fault.after and self._fault_answered(fault):
             return
         try:
@@ -284,6 +291,8 @@ class _Handler(JsonHandler):
             self.drop()
         elif fault.garbage:
             self.send_bytes(200, b"<html><body>502 Bad Gateway (not JSON)</body>", "text/html")
+        elif fault.body is not None:
+            self.send_json(fault.status or 200, fault.body, fault.retry_after_header())
         else:
             assert fault.status is not None
             self.send_json(fault.status, {"message": f"injected fault: HTTP {fault.status}"},

@@ -4,18 +4,23 @@ A :class:`LoopbackServer` is a ``ThreadingHTTPServer`` (daemon threads, a deep l
 backlog) that remembers its open connections so that ``stop()`` really disconnects
 keep-alive clients. :class:`JsonHandler` speaks HTTP/1.1 with keep-alive, always sends a
 correct ``Content-Length``, reads ``Content-Length`` and chunked request bodies, and
-never logs (a request line could one day carry something sensitive).
+never logs (a request line could one day carry something sensitive). With ``dribble`` set
+(seconds) a handler sends its response one byte at a time, and stops as soon as the client
+disconnects.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import select
 import selectors
 import signal
 import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -31,6 +36,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self.dribbling = 0  # responses being dribbled right now
         super().__init__(address, handler)
 
     def server_bind(self) -> None:
@@ -42,6 +48,10 @@ class LoopbackServer(ThreadingHTTPServer):
     def track(self, sock: socket.socket, add: bool) -> None:
         with self._conns_lock:
             (self._conns.add if add else self._conns.discard)(sock)
+
+    def count_dribbling(self, delta: int) -> None:
+        with self._conns_lock:
+            self.dribbling += delta
 
     def disconnect_all(self) -> None:
         with self._conns_lock:
@@ -162,6 +172,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     server_version = "conn-reconcile-emulator"
     timeout = 60  # an idle keep-alive connection frees its thread after this long
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
+    dribble = 0.0  # seconds between the bytes of the response; 0 sends it at once
     server: LoopbackServer
 
     def setup(self) -> None:
@@ -231,6 +242,49 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     # -- response -------------------------------------------------------------------------
     def send_bytes(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        if self.dribble <= 0:
+            self._write_response(status, body, content_type, headers)
+            return
+        real, self.wfile = self.wfile, io.BytesIO()  # type: ignore[assignment]
+        try:
+            self._write_response(status, body, content_type, headers)
+            data = self.wfile.getvalue()  # type: ignore[attr-defined]
+        finally:
+            self.wfile = real
+        self._dribble(data)
+
+    def _dribble(self, data: bytes) -> None:
+        """Send ``data`` one byte at a time, ``self.dribble`` seconds apart; give up (and
+        close) as soon as the client has gone or the server stops."""
+        self.server.count_dribbling(1)
+        try:
+            for i in range(len(data)):
+                if i and not self._pause_while_connected(self.dribble):
+                    self.close_connection = True
+                    return
+                self.connection.sendall(data[i : i + 1])
+        except OSError:  # the client went away mid-send
+            self.close_connection = True
+        finally:
+            self.server.count_dribbling(-1)
+
+    def _pause_while_connected(self, seconds: float) -> bool:
+        """Wait ``seconds``; False at once when the client closed its end or the server stops."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.server.stopping.is_set():
+                return False
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.5))
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return False  # EOF: the client closed the connection
+                except OSError:
+                    return False
+                self.server.stopping.wait(min(left, 0.5))  # it sent more: don't spin on it
+        return True
+
+    def _write_response(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -8,17 +8,19 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conn_reconcile.applier import Applier, ApplyReport, Outcome
 from conn_reconcile.client import CohereClient
 from conn_reconcile.errors import ConfigError, StalePlanError
-from conn_reconcile.interrupt import Interrupt
-from conn_reconcile.models import Desired
-from conn_reconcile.plan import Plan, PlanOptions, check_fresh
-from conn_reconcile.planner import build_plan
 from conn_reconcile.render import Redactor
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, fingerprint
-from conn_reconcile.state import State
+
+if TYPE_CHECKING:
+    from conn_reconcile.applier import ApplyReport, Outcome
+    from conn_reconcile.interrupt import Interrupt
+    from conn_reconcile.models import Desired
+    from conn_reconcile.plan import Plan, PlanOptions
+    from conn_reconcile.state import State
 
 DEFAULT_API_URL = "https://api.cohere.com"
 DEFAULT_TIMEOUT = 30.0
@@ -100,6 +102,7 @@ def compute_plan(
 ) -> tuple[Plan, State | None]:
     from conn_reconcile import statefile
     from conn_reconcile.planfile import plan_meta
+    from conn_reconcile.planner import build_plan
 
     desired = validate(paths)
     values = _secret_env(desired, settings.env)
@@ -144,6 +147,9 @@ def apply_plan(
     ``interrupt`` counts Ctrl-C (see :mod:`conn_reconcile.interrupt`); ``on_notice`` is told
     what an interrupt does (one line each)."""
     from conn_reconcile import statefile
+    from conn_reconcile.applier import Applier
+    from conn_reconcile.plan import check_fresh
+    from conn_reconcile.state import State
 
     planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
     if check_stale and planned_url and planned_url != settings.api_url.rstrip("/"):

@@ -217,7 +217,7 @@ def _pure_events(text: str) -> Iterator[Any]:
     try:
         yield from _pure_yaml.parse(text)
     finally:
-        _pure_yaml.doc_infos.clear()  # parse() appends one per call
+        getattr(_pure_yaml, "doc_infos", []).clear()  # parse() appends one per call (ruamel >= 0.18.7)
 
 
 def _c_events(text: str) -> Iterator[Any]:

@@ -180,10 +180,15 @@ def _resolve_plain(value: str) -> Any:
 
 def _scalar(ev: ScalarEvent) -> Any:
     tag = ev.tag
+    if tag is None:  # the common case first, without computing a position
+        if ev.style:  # quoted or block; plain is None (pure parser) or "" (libyaml)
+            return ev.value
+        try:
+            return _resolve_plain(ev.value)
+        except ValueError:  # more digits than int() accepts
+            raise _Fatal(*_pos(ev.start_mark), "number is too large") from None
     line, col = _pos(ev.start_mark)
     try:
-        if tag is None:
-            return _resolve_plain(ev.value) if not ev.style else ev.value  # plain: None (pure) or ""
         if tag not in _SCALAR_TAGS:
             raise _Fatal(line, col, _TAG_MESSAGE)
         if tag == _CORE + "str":
@@ -248,7 +253,7 @@ class _Builder:
             self.event(ev)
 
     def event(self, ev: Any) -> None:
-        if isinstance(ev, ScalarEvent | CollectionStartEvent):  # the most frequent first
+        if isinstance(ev, (ScalarEvent, CollectionStartEvent)):  # the most frequent first
             if ev.anchor is not None:
                 raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
             if self.frames and self.frames[-1].key is None and isinstance(self.frames[-1].container, dict):
@@ -257,7 +262,7 @@ class _Builder:
                 self.node(ev)
         elif isinstance(ev, CollectionEndEvent):
             self.frames.pop()
-        elif isinstance(ev, StreamStartEvent | DocumentEndEvent):
+        elif isinstance(ev, (StreamStartEvent, DocumentEndEvent)):
             self.prev_end = ev.end_mark.index
         elif isinstance(ev, DocumentStartEvent):
             self.document(ev)

@@ -59,7 +59,9 @@ def bench_startup(work: Path, repeat: int) -> list[Row]:
 def _ratio_row(check: str, n: int, tool: runner.Timing, floor: runner.Timing, target: float) -> Row:
     ratio = tool.wall / floor.wall
     note = f"cpu {tool.cpu:.2f} s vs {floor.cpu:.2f} s"
-    return Row(check, n, tool.wall, floor.wall, f"<= {target}x floor", ratio <= target, note=note)
+    row = Row(check, n, tool.wall, floor.wall, f"<= {target}x floor", ratio <= target, note=note)
+    print(render([row]).splitlines()[-1], flush=True)  # progress: one line per row as it is measured
+    return row
 
 
 def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
@@ -88,7 +90,6 @@ def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
             t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
                                   "tool": (plan, env, (2,))}, repeat)
             rows.append(_ratio_row("plan, all creates", n, t["tool"], t["floor"], PLAN_TARGET))
-            print(render(rows[-4:]), flush=True)
     if len(rss) > 1:
         (n0, m0), (n1, m1) = rss[0], rss[-1]
         rows[-2].note = f"{(m1 - m0) / (n1 - n0) * 1000:.1f} MiB per 1,000 connectors above N={n0:,}"

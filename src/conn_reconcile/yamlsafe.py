@@ -15,10 +15,11 @@ Error messages are built from ruamel's problem text and mark only; its ``str()``
 offending source line, which may hold a secret, so it is never used.
 
 Events come from libyaml's C parser (``ruamel.yaml.clib``), about 7x faster than ruamel's
-pure-Python parser and with the same marks. libyaml reads YAML 1.1, whose only scanner
-difference that can change a value is three more line breaks (U+0085, U+2028, U+2029): a file
-holding one of them, or an installation without the C extension, goes through the pure-Python
-YAML 1.2 parser instead. Both produce the same events; the walk below is the same for both.
+pure-Python parser, with the same marks and the same walk below. libyaml reads YAML 1.1: where
+it finds a syntax error (``{url: https://x}`` is valid only in 1.2), or where it would read a
+value differently (U+0085, U+2028 and U+2029 are line breaks only in 1.1), the pure-Python
+YAML 1.2 parser reads the file instead, so every syntax error is still worded and located by
+it. Without the C extension every file goes that way. Not thread-safe (one pure parser is reused).
 """
 
 from __future__ import annotations

@@ -1,231 +1,158 @@
-"""conn-reconcile benchmark (not a test): `make bench` or `python bench/bench.py`.
+"""conn-reconcile benchmark (not a test): `make bench`, or `python bench/bench.py [--quick]`.
 
-For each N it generates N connector files and an emulator (a separate process, on loopback)
-holding N matching remote connectors, then prints:
+Every figure is a whole process timed like a user would see it, next to a *floor*: a separate
+minimal program (bench/floor.py) doing the necessary work with the fastest ordinary tools
+(libyaml parse, http.client listing of every page, match by name, dict compare; for apply,
+the same POSTs from a plain thread pool). Tool and floor runs alternate (A B A B ...) after
+one untimed warm-up round; medians are reported. Targets:
 
-* validate time and plan time, next to the *floor*: parsing the same files with a bare
-  ruamel.yaml safe load plus fetching every page with bare httpx; the ratio plan/floor has
-  a target of <= 1.5 at N = 5,000;
-* apply time for N creates against a connector endpoint that answers the registration test
-  after a fixed latency L, at parallelism 1 and 8, next to the ideal N*L/p; target <= 1.3;
-* the median wall time of `conn-reconcile --help` (target < 150 ms: lazy imports).
+* validate and plan (no changes, all creates) at every N, one secret variable per connector:
+  <= 2.0x the floor;
+* apply of N creates, registration latency 50 ms, --parallelism 16: <= 1.25x the floor;
+* validate of 3 files <= 100 ms and --help <= 60 ms wall (shown next to `python -c pass`);
+* peak RSS of plan at every N: reported, to show it grows linearly.
 
-Everything runs on this machine; nothing but loopback is contacted.
+The emulator and the slow connector endpoint run as separate processes on loopback; nothing
+else is contacted. Exit status 1 when a row fails. `--quick` (or BENCH_QUICK=1) uses small N.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from ruamel.yaml import YAML
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-API_KEY = "bench-api-key"
-TOKEN = "bench-connector-token"
-PLAN_TARGET = 1.5
-APPLY_TARGET = 1.3
-HELP_TARGET_MS = 150.0
+import runner  # noqa: E402
+from table import Row, all_passed, render  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+PLAN_TARGET = 2.0
+APPLY_TARGET = 1.25
+VALIDATE3_TARGET = 0.100
+HELP_TARGET = 0.060
+PARALLELISM = 16
+UNUSED_ENDPOINT = "http://127.0.0.1:9"  # plan and validate never contact a connector
 
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: server on port {port} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench: nothing listening on port {port}")
+def bench_startup(work: Path, repeat: int) -> list[Row]:
+    directory = work / "three"
+    runner.write_files(directory, 3, UNUSED_ENDPOINT)
+    files = [str(p) for p in sorted(directory.rglob("*.yaml"))]
+    env = runner.child_env()
+    t = runner.alternate({
+        "pass": ([sys.executable, "-c", "pass"], env, (0,)),
+        "validate": ([*runner.tool(), "validate", *files], env, (0,)),
+        "help": ([*runner.tool(), "--help"], env, (0,)),
+    }, repeat)
+    ref = t["pass"].wall
+    return [
+        Row("validate 3 files (vs python -c pass)", 3, t["validate"].wall, ref, f"<= {VALIDATE3_TARGET * 1000:.0f} ms",
+            t["validate"].wall <= VALIDATE3_TARGET, note=f"cpu {t['validate'].cpu * 1000:.0f} ms"),
+        Row("--help (vs python -c pass)", None, t["help"].wall, ref, f"<= {HELP_TARGET * 1000:.0f} ms",
+            t["help"].wall <= HELP_TARGET, note=f"cpu {t['help'].cpu * 1000:.0f} ms"),
+    ]
 
 
-@contextmanager
-def server(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", *args, "--port", str(port)],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def _ratio_row(check: str, n: int, tool: runner.Timing, floor: runner.Timing, target: float) -> Row:
+    ratio = tool.wall / floor.wall
+    note = f"cpu {tool.cpu:.2f} s vs {floor.cpu:.2f} s"
+    row = Row(check, n, tool.wall, floor.wall, f"<= {target}x floor", ratio <= target, note=note)
+    print(render([row]).splitlines()[-1], flush=True)  # progress: one line per row as it is measured
+    return row
 
 
-def connector_doc(i: int, endpoint: str) -> dict:
-    return {
-        "name": f"bench-{i:05d}",
-        "description": f"Benchmark connector {i}",
-        "url": f"{endpoint}/c{i}/search",
-        "excludes": ["raw_html", "author_email"],
-        "continue_on_failure": i % 2 == 0,
-        "service_auth": {"type": "bearer", "token": "${BENCH_TOKEN}"},
-    }
-
-
-def write_files(directory: Path, n: int, endpoint: str) -> None:
-    yaml = YAML()
-    directory.mkdir(parents=True)
-    for i in range(n):
-        with (directory / f"c{i:05d}.yaml").open("w", encoding="utf-8") as fh:
-            yaml.dump(connector_doc(i, endpoint), fh)
-
-
-def seed(api_url: str, n: int, endpoint: str) -> None:
-    with httpx.Client(base_url=api_url, timeout=30) as http:
-        http.post("/_emulator/reset").raise_for_status()
-        for i in range(n):
-            body = connector_doc(i, endpoint)
-            body["service_auth"] = {"type": "bearer", "token": TOKEN}
-            http.post("/_emulator/seed", json=body).raise_for_status()
-
-
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-def floor(directory: Path, api_url: str) -> None:
-    """The least any tool must do: parse every file, fetch every page."""
-    yaml = YAML(typ="safe")
-    for path in sorted(directory.rglob("*.yaml")):
-        yaml.load(path.read_text(encoding="utf-8"))
-    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
-        offset = 0
-        while True:
-            page = http.get("/v1/connectors", params={"limit": 100, "offset": offset}).json()
-            offset += len(page["connectors"])
-            if len(page["connectors"]) < 100 or offset >= page["total_count"]:
-                break
-
-
-def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[str]:
-    from conn_reconcile.plan import PlanOptions
-    from conn_reconcile.workflow import Settings, compute_plan, validate
-
-    rows = []
-    endpoint = "http://127.0.0.1:9"  # never contacted: plan makes no registration test
-    with server(["conn_reconcile.emulator", "--api-key", API_KEY], free_port()) as api_url:
+def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
+    rows: list[Row] = []
+    rss: list[tuple[int, float]] = []
+    with runner.emulator() as api_url:
+        ctl = runner.Control(api_url)
         for n in sizes:
-            directory = work / f"plan-{n}" / "connectors"
-            write_files(directory, n, endpoint)
-            seed(api_url, n, endpoint)
-            settings = Settings(
-                api_url=api_url, api_key=API_KEY, env={"BENCH_TOKEN": TOKEN}, state_path=work / f"state-{n}.json"
-            )
-            t_validate = best_of(repeat, lambda: validate([directory]))
-            result: list = []
-            t_plan = best_of(repeat, lambda: result.append(compute_plan(settings, [directory], PlanOptions())))
-            plan = result[-1][0]
-            assert not plan.has_changes and len(plan.changes) == n, "bench: the plan should be all no-ops"
-            t_floor = best_of(repeat, lambda: floor(directory, api_url))
-            ratio = t_plan / t_floor
-            verdict = "ok" if ratio <= PLAN_TARGET or n < 5000 else "MISSED"
-            rows.append(
-                f"| {n:>5} | {t_validate:7.2f} s | {t_plan:7.2f} s | {t_floor:7.2f} s | {ratio:5.2f}x | {verdict} |"
-            )
-            print(rows[-1], flush=True)
+            directory = work / f"plan-{n}"
+            runner.write_files(directory, n, UNUSED_ENDPOINT)
+            env = runner.child_env({**runner.secrets_env(n), "CO_API_KEY": runner.API_KEY, "BENCH_API_URL": api_url})
+            plan = [*runner.tool(), "--api-url", api_url, "--state", str(work / "no-state.json"), "plan",
+                    "--dir", str(directory), "--detailed-exitcode"]
+            t = runner.alternate({"floor": (runner.floor("validate", str(directory)), env, (0,)),
+                                  "tool": ([*runner.tool(), "validate", str(directory)], env, (0,))}, repeat)
+            rows.append(_ratio_row("validate", n, t["tool"], t["floor"], PLAN_TARGET))
+            ctl.reset()
+            ctl.seed(runner.remote_bodies(n, UNUSED_ENDPOINT))
+            t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
+                                  "tool": (plan, env, (0,))}, repeat)
+            rows.append(_ratio_row("plan, no changes", n, t["tool"], t["floor"], PLAN_TARGET))
+            rss.append((n, t["tool"].max_rss_mib))
+            rows.append(Row("peak RSS, plan no changes", n, t["tool"].max_rss_mib, t["floor"].max_rss_mib, "report",
+                            None, unit="MiB"))
+            ctl.reset()
+            t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
+                                  "tool": (plan, env, (2,))}, repeat)
+            rows.append(_ratio_row("plan, all creates", n, t["tool"], t["floor"], PLAN_TARGET))
+    if len(rss) > 1:
+        (n0, m0), (n1, m1) = rss[0], rss[-1]
+        rows[-2].note = f"{(m1 - m0) / (n1 - n0) * 1000:.1f} MiB per 1,000 connectors above N={n0:,}"
     return rows
 
 
-def bench_apply(sizes: list[int], latency: float, parallelisms: list[int], work: Path) -> list[str]:
-    from conn_reconcile.plan import PlanOptions
-    from conn_reconcile.workflow import Settings, apply_plan, compute_plan
+def bench_apply(n: int, latency: float, repeat: int, work: Path) -> list[Row]:
+    state = work / "apply-state.json"
+    with runner.endpoint(latency) as endpoint_url, runner.emulator() as api_url:
+        ctl = runner.Control(api_url)
+        directory = work / f"apply-{n}"
+        runner.write_files(directory, n, endpoint_url)
+        env = runner.child_env({**runner.secrets_env(n), "CO_API_KEY": runner.API_KEY, "BENCH_API_URL": api_url})
 
-    rows = []
-    env = {"BENCH_TOKEN": TOKEN}
-    endpoint_args = ["conn_reconcile.emulator.endpoint", "--auth-type", "bearer", "--token-env", "BENCH_TOKEN",
-                     "--delay", str(latency)]
-    with server(endpoint_args, free_port(), env) as endpoint, \
-            server(["conn_reconcile.emulator", "--api-key", API_KEY], free_port()) as api_url:
-        for n in sizes:
-            directory = work / f"apply-{n}" / "connectors"
-            write_files(directory, n, endpoint)
-            for p in parallelisms:
-                httpx.post(f"{api_url}/_emulator/reset").raise_for_status()
-                state = work / f"apply-state-{n}-{p}.json"
-                settings = Settings(api_url=api_url, api_key=API_KEY, env=env, state_path=state)
-                plan, _ = compute_plan(settings, [directory], PlanOptions())
-                started = time.perf_counter()
-                report = apply_plan(settings, plan, parallelism=p)
-                took = time.perf_counter() - started
-                assert report.count("created") == n, f"bench: {report.count('created')} of {n} created"
-                ideal = n * latency / p
-                ratio = took / ideal
-                verdict = "ok" if ratio <= APPLY_TARGET else "MISSED"
-                rows.append(f"| {n:>5} | {p:>2} | {took:7.2f} s | {ideal:7.2f} s | {ratio:5.2f}x | {verdict} |")
-                print(rows[-1], flush=True)
-    return rows
+        def before() -> None:
+            ctl.reset()
+            state.unlink(missing_ok=True)
+
+        def after(name: str) -> None:
+            created = ctl.count()
+            if created != n:
+                raise SystemExit(f"bench: apply ({name}) created {created} of {n}")
+
+        t = runner.alternate({
+            "floor": (runner.floor("apply", str(directory), "--parallelism", str(PARALLELISM)), env, (0,)),
+            "tool": ([*runner.tool(), "--api-url", api_url, "--state", str(state), "apply", "--auto-approve",
+                      "--parallelism", str(PARALLELISM), "--dir", str(directory)], env, (0,)),
+        }, repeat, before=before, after=after)
+    row = _ratio_row(f"apply creates, L={latency * 1000:.0f} ms, p={PARALLELISM}", n, t["tool"], t["floor"],
+                     APPLY_TARGET)
+    row.note += f"; ideal N*L/p {n * latency / PARALLELISM:.2f} s"
+    return [row]
 
 
-def bench_help(runs: int = 15) -> str:
-    exe = shutil.which("conn-reconcile") or str(Path(sys.executable).with_name("conn-reconcile"))
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([exe, "--help"], check=True, stdout=subprocess.DEVNULL)
-        times.append((time.perf_counter() - started) * 1000)
-    median = statistics.median(times)
-    verdict = "ok" if median < HELP_TARGET_MS else "MISSED"
-    return f"`conn-reconcile --help`: median {median:.0f} ms over {runs} runs (target < {HELP_TARGET_MS:.0f} ms): {verdict}"
-
-
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100,1000,5000", help="N for validate/plan (comma-separated)")
-    parser.add_argument("--apply-sizes", default="100,1000", help="N for apply (comma-separated; empty: skip)")
-    parser.add_argument("--latency", type=float, default=0.05, help="registration latency L in seconds")
-    parser.add_argument("--parallelism", default="1,8", help="apply parallelism values")
-    parser.add_argument("--repeat", type=int, default=3, help="plan/validate runs per N (best is kept)")
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    parser.add_argument("--quick", action="store_true", default=quick, help="small N: about a minute")
+    parser.add_argument("--sizes", help="N for validate/plan, comma-separated (default 1000,5000,20000)")
+    parser.add_argument("--apply-n", type=int, help="N creates for apply (default 3000; 0 skips)")
+    parser.add_argument("--latency", type=float, default=0.05, help="registration latency in seconds")
+    parser.add_argument("--repeat", type=int, help="timed runs per command (default 3; startup 15)")
     args = parser.parse_args()
-    sizes = [int(x) for x in args.sizes.split(",") if x]
-    apply_sizes = [int(x) for x in args.apply_sizes.split(",") if x]
-    parallelisms = [int(x) for x in args.parallelism.split(",") if x]
-
-    print(f"conn-reconcile benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}\n")
-    print(bench_help())
+    sizes = [int(x) for x in (args.sizes or ("200,1000" if args.quick else "1000,5000,20000")).split(",") if x]
+    apply_n = args.apply_n if args.apply_n is not None else (300 if args.quick else 3000)
+    repeat = args.repeat or 3
+    print(f"conn-reconcile benchmark: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, "
+          f"load average {runner.load_average()}", flush=True)
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="conn-reconcile-bench-") as tmp:
         work = Path(tmp)
+        rows += bench_startup(work, args.repeat or (10 if args.quick else 15))
+        print(render(rows), flush=True)
         if sizes:
-            print(f"\nplan (target: plan <= {PLAN_TARGET}x floor at N = 5,000)\n")
-            print("|     N | validate  | plan      | floor     | plan/floor | |")
-            print("|------:|----------:|----------:|----------:|-----------:|---|")
-            bench_plan(sizes, args.repeat, work)
-        if apply_sizes:
-            print(f"\napply of N creates, registration latency L = {args.latency * 1000:.0f} ms "
-                  f"(target: <= {APPLY_TARGET}x N*L/p)\n")
-            print("|     N |  p | apply     | N*L/p     | ratio | |")
-            print("|------:|---:|----------:|----------:|------:|---|")
-            bench_apply(apply_sizes, args.latency, parallelisms, work)
+            rows += bench_plan(sizes, repeat, work)
+        if apply_n:
+            rows += bench_apply(apply_n, args.latency, 2 if repeat > 2 else repeat, work)
+    print(f"\nAll rows (medians of alternating runs; load average now {runner.load_average()}):\n")
+    print(render(rows))
+    ok = all_passed(rows)
+    print("\nbench: all targets met" if ok else "\nbench: some targets FAILED")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

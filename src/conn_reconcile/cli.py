@@ -170,12 +170,12 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     """Check connector files offline (default: connectors/). No API key or secrets needed."""
     import json
 
-    from conn_reconcile.workflow import validate as run
+    from conn_reconcile.loader import load  # not workflow: validate needs no HTTP client, planner or applier
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        desired = run(paths or (Path("connectors"),), require_files=True)
+        desired = load(paths or (Path("connectors"),), require_files=True)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))

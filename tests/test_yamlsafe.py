@@ -1,0 +1,111 @@
+"""yamlsafe's two parsers: libyaml's C parser (the default) and ruamel's pure-Python fallback.
+
+Both must give the same data, the same field locations and the same diagnostics; syntax
+errors are always worded (and scrubbed) by the pure YAML 1.2 parser.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from test_loader import BAD_FILES, errors, put, test_canary_secrets_never_appear_in_any_diagnostic
+
+from conn_reconcile import yamlsafe
+
+
+@pytest.fixture
+def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def pure_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on an installation without ruamel.yaml.clib."""
+    monkeypatch.setattr(yamlsafe, "_CParser", None)
+
+
+@pytest.fixture
+def c_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if a valid file reaches the pure parser."""
+
+    def refuse(text: str):
+        raise AssertionError("the pure parser was used")
+
+    monkeypatch.setattr(yamlsafe, "_pure_events", refuse)
+
+
+# Valid YAML 1.2 in the styles a connector file may use; each must read the same through both parsers.
+VALID = {
+    "block": "name: a\nurl: https://e.com/a\nexcludes:\n  - x\n  - 'y'\n  - \"z\"\nactive: true\n",
+    "flow": "name: a\nurl: https://e.com/a\nservice_auth: {type: bearer, token: '${T}'}\nexcludes: [a, b]\n",
+    "comments and markers": "# head\n---\nname: a # trailing\nurl: https://e.com/a\n...\n",
+    "block scalars": "description: |\n  two\n  lines\nnote: >-\n  folded\n  text\nname: a\n",
+    "escapes": 'description: "tab\\there \\u00e9 \\x41 \\/ \\\\ \\""\nname: a\n',
+    "unicode": "name: a\ndescription: caf\u00e9 \u65e5\u672c \U0001f600\n",
+    "core tags": "a: !!str 5\nb: !!int 0x1F\nc: !!float 1\nd: !!bool true\ne: !!null ''\nf: !!map {x: 1}\ng: !!seq [1]\n",
+    "numbers": "a: 0o17\nb: -12\nc: +1.5e3\nd: .inf\ne: -.Inf\nf: 1_000\ng: 0b1\nh: 012\ni: 1.\n",
+    "nulls and bools": "a: ~\nb:\nc: Null\nd: FALSE\ne: yes\nf: 'true'\n",
+    "nested": "a:\n  b:\n    - c: 1\n      d: [1, {e: f}]\n  g: {}\nh: []\n",
+    "multi-line plain": "description: one\n  two\n\n  three\nname: a\n",
+    "explicit key": "? name\n: a\nurl: https://e.com/a\n",
+    "duplicates (non-fatal)": "name: a\nname: b\nservice_auth:\n  type: x\n  type: y\n",
+    # valid YAML 1.2 that libyaml (YAML 1.1) rejects or reads differently
+    "colon in flow plain": "name: a\noauth: {authorize_url: https://e.com/a, token_url: https://e.com/t}\n",
+    "1.1 line breaks": "name: a\ndescription: one\u2028two\u2029three\x85four\n",
+}
+
+
+def _parse_all(text: str) -> yamlsafe.Parsed:
+    return yamlsafe.parse_yaml(text.encode(), "c.yaml")
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return type(a) is type(b) and a == b
+
+
+@pytest.mark.parametrize("text", list(VALID.values()), ids=list(VALID))
+def test_both_parsers_read_valid_files_identically(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _parse_all(text)
+    monkeypatch.setattr(yamlsafe, "_CParser", None)
+    pure = _parse_all(text)
+    assert fast.data is not None or fast.problems
+    assert repr(fast.data) == repr(pure.data)  # repr: 1 vs 1.0 vs True differ
+    assert fast.locations == pure.locations
+    assert fast.problems == pure.problems
+
+
+def test_the_c_parser_reads_plain_connector_files(c_only: None) -> None:
+    assert yamlsafe._CParser is not None, "ruamel.yaml.clib is a dependency"
+    parsed = _parse_all(VALID["block"])
+    assert parsed.data == {
+        "name": "a", "url": "https://e.com/a", "excludes": ["x", "y", "z"], "active": True,
+    }
+    assert parsed.locations["excludes.1"] == (5, 5)
+
+
+def test_yaml12_only_syntax_loads_through_the_fallback() -> None:
+    parsed = _parse_all(VALID["colon in flow plain"])
+    assert parsed.data["oauth"]["token_url"] == "https://e.com/t"
+    parsed = _parse_all(VALID["1.1 line breaks"])
+    assert parsed.data["description"].startswith("one\u2028two\u2029three")  # libyaml would fold them
+
+
+@pytest.mark.parametrize("content,expected", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_bad_files_without_the_c_parser(cwd: Path, pure_only: None, content: str | bytes, expected: str) -> None:
+    put("c.yaml", content)
+    assert errors("c.yaml") == ["c.yaml:" + expected]
+
+
+def test_canary_secrets_without_the_c_parser(cwd: Path, pure_only: None) -> None:
+    test_canary_secrets_never_appear_in_any_diagnostic(cwd)
+
+
+def test_one_pure_yaml_instance_is_reused(pure_only: None) -> None:
+    for _ in range(3):
+        assert _parse_all(VALID["block"]).data["name"] == "a"
+    assert yamlsafe._pure_yaml is not None and not yamlsafe._pure_yaml.doc_infos

@@ -1,6 +1,7 @@
 """The emulated Cohere connectors API: a real HTTP/1.1 server on loopback.
 
-Routes (as in the published Cohere connectors OpenAPI spec), all requiring
+Routes (as in the published Cohere connectors OpenAPI spec, tests/data/cohere-connectors-openapi.yaml), all
+requiring
 ``Authorization: Bearer <key>`` (401 otherwise; any non-empty key when ``api_key`` is None)::
 
     GET    /v1/connectors?limit&offset        newest first; limit 0..100 (default 30)

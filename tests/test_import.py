@@ -18,13 +18,14 @@ from conn_reconcile.importer import file_names, import_connectors
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.workflow import Settings
 
+# Hostile names (ids that are not the API's id shape never get this far: see the last test)
 HOSTILE = [
-    {"id": "../../../x", "name": "../../etc/x"},
-    {"id": "../../../y", "name": "etc x"},  # same slug: the old fallback used the id as file name
-    {"id": "/etc/passwd", "name": "/etc/passwd"},
-    {"id": "..", "name": ".."},
-    {"id": "a\\..\\..\\b", "name": "C:\\Windows\\x"},
-    {"id": "evil\n", "name": "evil\x1b]0;pwned\x07\n::error::x"},
+    {"id": "x-1", "name": "../../etc/x"},
+    {"id": "y-1", "name": "etc x"},  # same slug: the old fallback used the id as file name
+    {"id": "passwd-1", "name": "/etc/passwd"},
+    {"id": "dots-1", "name": ".."},
+    {"id": "win-1", "name": "C:\\Windows\\x"},
+    {"id": "evil-1", "name": "evil\x1b]0;pwned\x07\n::error::x"},
     {"id": "dup-1", "name": "Dup"},
     {"id": "dup-2", "name": "dup"},
     {"id": "nul-1", "name": "NUL"},
@@ -120,3 +121,13 @@ def test_placeholders_stay_out_of_reserved_variables(tmp_path: Path) -> None:
     import_connectors(settings_for(items), tmp_path / "c")
     assert "token: ${C_GITHUB_TOKEN}" in (tmp_path / "c" / "github.yaml").read_text()
     assert "client_secret: ${C_RUNNER_CLIENT_SECRET}" in (tmp_path / "c" / "runner.yaml").read_text()
+
+
+@pytest.mark.parametrize("bad_id", ["../../../x", "/etc/passwd", "..", "a\\..\\..\\b", "evil\n"])
+def test_a_hostile_id_stops_import_before_anything_is_written(tmp_path: Path, bad_id: str) -> None:
+    from conn_reconcile.errors import ApiError
+
+    target = tmp_path / "dir"
+    with pytest.raises(ApiError, match="not a valid connector list"):
+        import_connectors(settings_for([{"id": bad_id, "name": "x"}]), target)
+    assert all_files(tmp_path) == set()

@@ -145,6 +145,7 @@ def test_unset_secret_variable_is_an_error_before_any_change(project):
     assert apply.code == 1
     assert "connectors/b.yaml: service_auth.token: environment variable MISSING_VAR is not set" in apply.err
     assert project.emulator.connectors == []
+    assert len(project.emulator.requests) == 0  # checked before any remote call, the listing included
 
 
 def test_saved_plan_applies_exactly_and_refuses_when_stale(project):

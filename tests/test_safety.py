@@ -14,7 +14,7 @@ import pytest
 from conn_reconcile import statefile
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 
-from e2e import TOKEN, converged, count, names, remote_by_name, state_matches_remote, wait_for
+from e2e import TOKEN, converged, count, names, state_matches_remote, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -257,16 +257,3 @@ def test_a_twin_made_by_hand_is_reported_on_every_plan_and_never_pruned(project)
     assert any(line.startswith("::warning") and "docs-byhand1" in line for line in github.splitlines())
     assert project.run("apply", "--auto-approve", "--prune").code == 0
     assert {c["id"] for c in project.emulator.connectors} == {mine["id"], "docs-byhand1"}
-
-
-# ---- unset variables -----------------------------------------------------------------------
-
-
-def test_apply_checks_every_variable_before_any_remote_call(project):
-    project.write("a.yaml", project.service("a"))
-    project.write("b.yaml", project.connector("b", service_auth={"type": "basic", "token": "${MISSING_VAR}"}))
-    apply = project.run("apply", "--auto-approve")
-    assert apply.code == 1
-    assert "connectors/b.yaml: service_auth.token: environment variable MISSING_VAR is not set" in apply.err
-    assert len(project.emulator.requests) == 0
-    assert remote_by_name(project) == {}

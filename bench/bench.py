@@ -86,6 +86,7 @@ def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
             rss.append((n, t["tool"].max_rss_mib))
             rows.append(Row("peak RSS, plan no changes", n, t["tool"].max_rss_mib, t["floor"].max_rss_mib, "report",
                             None, unit="MiB"))
+            print(render(rows[-1:]).splitlines()[-1], flush=True)
             ctl.reset()
             t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
                                   "tool": (plan, env, (2,))}, repeat)

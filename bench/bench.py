@@ -86,6 +86,7 @@ def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
             rss.append((n, t["tool"].max_rss_mib))
             rows.append(Row("peak RSS, plan no changes", n, t["tool"].max_rss_mib, t["floor"].max_rss_mib, "report",
                             None, unit="MiB"))
+            print(render(rows[-1:]).splitlines()[-1], flush=True)
             ctl.reset()
             t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
                                   "tool": (plan, env, (2,))}, repeat)
@@ -128,12 +129,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     parser.add_argument("--quick", action="store_true", default=quick, help="small N: about a minute")
-    parser.add_argument("--sizes", help="N for validate/plan, comma-separated (default 1000,5000,20000)")
+    parser.add_argument("--sizes", help="N for validate/plan, comma-separated (default 1000,5000,20000; empty: skip)")
     parser.add_argument("--apply-n", type=int, help="N creates for apply (default 3000; 0 skips)")
     parser.add_argument("--latency", type=float, default=0.05, help="registration latency in seconds")
     parser.add_argument("--repeat", type=int, help="timed runs per command (default 3; startup 15)")
     args = parser.parse_args()
-    sizes = [int(x) for x in (args.sizes or ("200,1000" if args.quick else "1000,5000,20000")).split(",") if x]
+    default_sizes = "200,1000" if args.quick else "1000,5000,20000"
+    sizes = [int(x) for x in (default_sizes if args.sizes is None else args.sizes).split(",") if x]
     apply_n = args.apply_n if args.apply_n is not None else (300 if args.quick else 3000)
     repeat = args.repeat or 3
     print(f"conn-reconcile benchmark: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, "

@@ -241,11 +241,14 @@ def read_bytes(found: Found) -> bytes | Diagnostic:
         chunks: list[bytes] = []
         remaining = MAX_FILE_BYTES + 1
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 65536))
+            want = min(remaining, 65536)
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
+            if len(chunk) < want:  # a regular file reads short only at its end: no extra read() to see EOF
+                break
         data = b"".join(chunks)
         if len(data) > MAX_FILE_BYTES:
             return problem(_too_large(len(data)))

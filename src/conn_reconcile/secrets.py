@@ -15,11 +15,12 @@ import copy
 import hashlib
 import hmac
 import json
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
+
+import ahocorasick  # C extension: linear multi-pattern search
 
 from conn_reconcile.errors import SecretError
 from conn_reconcile.escape import escape
@@ -112,12 +113,13 @@ def secret_forms(value: str) -> set[str]:
 
 class Redactor:
     """The one place secrets are masked: known values (in every form of :func:`secret_forms`)
-    in any text, and secret fields in data. Thread-safe; masking is one regex pass whatever
-    the number of secrets (the pattern is rebuilt lazily after :meth:`add`)."""
+    in any text, and secret fields in data. Thread-safe. Masking is one Aho-Corasick pass over
+    the text (leftmost, longest match first), linear in the text whatever the number of secrets;
+    the automaton is rebuilt lazily after :meth:`add`."""
 
     def __init__(self, values: Iterable[str | None] = ()):
         self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._automaton: Any = None
         self._lock = threading.Lock()
         self.add(*values)
 
@@ -129,19 +131,33 @@ class Redactor:
         with self._lock:
             if not fresh <= self._forms:
                 self._forms |= fresh
-                self._pattern = None
+                self._automaton = None
 
-    def _compiled(self) -> re.Pattern[str] | None:
+    def _compiled(self) -> Any:
         with self._lock:
-            if self._pattern is None and self._forms:
-                # longest first: a secret that contains another is masked whole
-                ordered = sorted(self._forms, key=lambda f: (-len(f), f))
-                self._pattern = re.compile("|".join(map(re.escape, ordered)))
-            return self._pattern
+            if self._automaton is None and self._forms:
+                automaton = ahocorasick.Automaton()
+                for form in self._forms:
+                    automaton.add_word(form, len(form))
+                automaton.make_automaton()
+                self._automaton = automaton
+            return self._automaton
 
     def __call__(self, text: str) -> str:
-        pattern = self._compiled()
-        return pattern.sub(MASK, text) if pattern is not None else text
+        automaton = self._compiled()
+        if automaton is None:
+            return text
+        parts: list[str] = []
+        done = 0
+        for end, length in automaton.iter_long(text):
+            start = end - length + 1
+            parts.append(text[done:start])
+            parts.append(MASK)
+            done = end + 1
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
 
     def data(self, obj: Any, _path: str = "") -> Any:
         """A copy of ``obj`` with secret fields masked (``${VAR}`` references are kept)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from conn_reconcile.models import SECRET_PATHS, RemoteConnector, get_path
@@ -44,20 +45,31 @@ class StateRecorder:
         self._lock = threading.Lock()
         self._unseen: set[str] = set()
 
-    def _commit(self, mutation: Mutation) -> None:
-        """Apply and persist one mutation (caller holds the lock)."""
-        if mutation:
-            self.state.apply(mutation)
+    @contextmanager
+    def _locked(self) -> Iterator[Callable[[Mutation], None]]:
+        """Hold the lock while mutations are built and applied to the state in memory; make
+        them durable (the journal syncs to disk) after it is released, so that workers share
+        one fsync instead of queueing behind each other's. The caller's call waits for it."""
+        done: list[Mutation] = []
+
+        def commit(mutation: Mutation) -> None:
+            if mutation:
+                self.state.apply(mutation)
+                done.append(mutation)
+
+        with self._lock:
+            yield commit
+        for mutation in done:
             self._journal(mutation)
 
     def start(self, plan: Plan) -> None:
         """Before any call: clear the intents the plan found settled, and remember the
         records whose connector was already gone when the plan listed the org."""
         seen = frozenset(plan.seen_ids)
-        with self._lock:
+        with self._locked() as commit:
             self._unseen = {rid for rid in self.state.connectors if rid not in seen}
             settled = [r.intent for r in plan.recovery if r.resolution == "settled" and r.intent in self.state.intents]
-            self._commit(Mutation(clear=settled))
+            commit(Mutation(clear=settled))
 
     # ---- around each call --------------------------------------------------------------
 
@@ -72,26 +84,26 @@ class StateRecorder:
             started_at=self._clock(),
             run=self._run,
         )
-        with self._lock:
-            self._commit(Mutation(intents=[intent]))
+        with self._locked() as commit:
+            commit(Mutation(intents=[intent]))
         return intent.id
 
     def unknown(self, intent_id: str) -> None:
         """The call may have acted: keep the intent for the next plan to resolve."""
-        with self._lock:
+        with self._locked() as commit:
             intent = self.state.intents.get(intent_id)
             if intent is not None:
-                self._commit(Mutation(intents=[intent.model_copy(update={"status": "unknown"})]))
+                commit(Mutation(intents=[intent.model_copy(update={"status": "unknown"})]))
 
     def abandon(self, intent_id: str) -> None:
         """The call provably did nothing (a refused request): forget the intent."""
-        with self._lock:
-            self._commit(Mutation(clear=[intent_id]))
+        with self._locked() as commit:
+            commit(Mutation(clear=[intent_id]))
 
     def written(self, change: ResourceChange, remote: RemoteConnector, body: Mapping[str, Any], intent_id: str) -> None:
         """A create or update succeeded (for a replacement: its create step; the intent then
         stays open, naming the new connector, until the old one is deleted)."""
-        with self._lock:
+        with self._locked() as commit:
             record = self._record(change, remote, body)
             mutation = Mutation(put=[record])
             if change.action is Action.REPLACE:
@@ -102,20 +114,20 @@ class StateRecorder:
                 mutation.clear.extend(i for i in (intent_id, change.intent) if i)
             if change.action is not Action.UPDATE:
                 mutation.drop.extend(self._shadowed(change, remote.id))
-            self._commit(mutation)
+            commit(mutation)
 
     def deleted(self, change: ResourceChange, remote_id: str, intent_id: str) -> None:
-        with self._lock:
+        with self._locked() as commit:
             clear = [i for i in (intent_id, change.intent) if i]
-            self._commit(Mutation(drop=[remote_id], clear=clear))
+            commit(Mutation(drop=[remote_id], clear=clear))
 
     def forget(self, remote_id: str, intent_id: str | None = None) -> None:
-        with self._lock:
-            self._commit(Mutation(drop=[remote_id], clear=[intent_id] if intent_id else []))
+        with self._locked() as commit:
+            commit(Mutation(drop=[remote_id], clear=[intent_id] if intent_id else []))
 
     def adopt_unchanged(self, plan: Plan) -> None:
         """Record connectors that matched and needed no change as managed (file, name, view)."""
-        with self._lock:
+        with self._locked() as commit:
             mutation = Mutation()
             for change in plan.changes:
                 if change.action is not Action.NOOP or change.remote_id is None:
@@ -133,7 +145,7 @@ class StateRecorder:
                     mutation.put.append(record)
                 if change.intent:
                     mutation.clear.append(change.intent)
-            self._commit(mutation)
+            commit(mutation)
 
     # ---- records -----------------------------------------------------------------------
 

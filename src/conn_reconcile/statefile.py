@@ -1,11 +1,12 @@
 """The state on disk: ``state.json`` (a snapshot) plus ``state.json.journal`` (mutations
 appended since the snapshot, one JSON line each).
 
-During an apply every change is one journal line, appended and fsynced before the call
-that depends on it goes on: an intent before each remote write, the new record right after
-it. Appends are cheap (one short line, whatever the number of connectors) and concurrent
-writers share one fsync (group commit), so a crash never loses a created id and workers
-never queue behind a rewrite of the whole file. At the end of a run (and whenever a run
+During an apply every change is one journal line: an intent before each remote write
+(synced to disk before the call is sent), the new record right after it (written at once,
+synced with the next intent or at the end). Appends are cheap (one short line, whatever the
+number of connectors) and concurrent writers share one fsync (group commit), so workers
+never queue behind a rewrite of the whole file, and a crash never loses a created id: its
+record is on disk, or the intent that leads the next plan to it. At the end of a run (and whenever a run
 starts with a journal left behind) the snapshot is rewritten atomically and the journal
 removed. Readers take the snapshot and replay the journal; a torn last line (a crash in
 the middle of an append) is ignored, since its call never went on.
@@ -142,12 +143,22 @@ class Journal:
         self._synced = 0
 
     def append(self, mutation: Mutation) -> None:
-        """Returns once ``mutation`` is on disk."""
+        """Write ``mutation`` (it then survives the process being killed). A mutation that
+        opens an intent returns only once it is synced to disk (it survives a machine crash
+        too), since its remote call is sent next; outcomes are synced with the next intent or
+        at :meth:`close`: should the machine fail before, the intent they settle is on disk
+        and the next plan resolves it (it finds and adopts a created connector)."""
         line = mutation.model_dump_json(exclude_defaults=True).encode() + b"\n"
         with self._write_lock:
             os.write(self._fd, line)
             self._written += 1
             mine = self._written
+        if any(i.status == "pending" for i in mutation.intents) and not mutation.put:
+            self.sync(mine)
+
+    def sync(self, upto: int | None = None) -> None:
+        """Make every line up to number ``upto`` (default: all written) durable."""
+        mine = self._written if upto is None else upto
         with self._sync_lock:
             if self._synced >= mine:
                 return  # another thread's fsync covered this line
@@ -158,5 +169,6 @@ class Journal:
 
     def close(self) -> None:
         if self._fd >= 0:
+            self.sync()
             os.close(self._fd)
             self._fd = -1

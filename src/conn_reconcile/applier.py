@@ -169,8 +169,11 @@ class Applier:
             results.update((i, self._not_started(change)) for i, change in work)
             flush()
             return
+        intents = dict(zip(order, self.recorder.begin_all([change for _, change in work]), strict=True))
         pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply")
-        futures = {pool.submit(self._one, i, change, bodies.get(i), known_ids): (i, change) for i, change in work}
+        futures = {
+            pool.submit(self._one, i, change, bodies.get(i), known_ids, intents[i]): (i, change) for i, change in work
+        }
         pending: set[Future[Outcome]] = set(futures)
         try:
             while pending:
@@ -189,6 +192,7 @@ class Applier:
                     flush()
         finally:
             pool.shutdown(wait=not self._abandoned, cancel_futures=True)
+            self.recorder.abandon(*(intents[i] for i in order if i not in self._started))
         flush()
 
     def _abandon(
@@ -211,7 +215,7 @@ class Applier:
                 results[i] = Outcome(change.name, change.action, Status.UNKNOWN, change.remote_id, why)
 
     def _one(
-        self, index: int, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]
+        self, index: int, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str], intent: str
     ) -> Outcome:
         if self._halted():
             return self._not_started(change)
@@ -222,7 +226,7 @@ class Applier:
             return Outcome(change.name, change.action, status, change.remote_id, message, time.monotonic() - started)
 
         try:
-            remote_id = self._call(change, body, known_ids)
+            remote_id = self._call(change, body, known_ids, intent)
         except (AuthError, OutcomeUnknownError) as exc:
             self._fatal = exc
             self._stop.set()
@@ -242,10 +246,12 @@ class Applier:
             return failed(f"unexpected {type(exc).__name__}: {exc}")
         return Outcome(change.name, change.action, DONE[change.action], remote_id, "", time.monotonic() - started)
 
-    def _call(self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str]) -> str | None:
-        """One change, bracketed by its intent: recorded before the call, settled after."""
+    def _call(
+        self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str], intent: str
+    ) -> str | None:
+        """One change, bracketed by its intent (opened for the whole phase before any call
+        of it was sent), settled right after the call."""
         known = change.known_ids or tuple(known_ids)
-        intent = self.recorder.begin(change, change.known_ids)
         try:
             if change.action is Action.DELETE:
                 assert change.remote_id is not None

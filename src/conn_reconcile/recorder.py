@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,19 +74,30 @@ class StateRecorder:
     # ---- around each call --------------------------------------------------------------
 
     def begin(self, change: ResourceChange, known_ids: Collection[str] = ()) -> str:
-        intent = Intent(
-            id=uuid.uuid4().hex[:16],
-            op=_OPS[change.action],  # type: ignore[arg-type]
-            name=change.name,
-            file=change.file,
-            remote_id=change.remote_id,
-            known_ids=sorted(known_ids),
-            started_at=self._clock(),
-            run=self._run,
-        )
+        """Open one intent (durable when this returns); see :meth:`begin_all`."""
+        return self.begin_all([change])[0]
+
+    def begin_all(self, changes: Sequence[ResourceChange]) -> list[str]:
+        """Open an intent for each change about to be sent, in one journal entry (one sync
+        to disk for a whole phase). An intent whose call never starts is closed with
+        :meth:`abandon`; a run killed before that leaves it open, and the next plan checks
+        it like any other (finding nothing, it says the create is done again)."""
+        intents = [
+            Intent(
+                id=uuid.uuid4().hex[:16],
+                op=_OPS[change.action],  # type: ignore[arg-type]
+                name=change.name,
+                file=change.file,
+                remote_id=change.remote_id,
+                known_ids=sorted(change.known_ids),
+                started_at=self._clock(),
+                run=self._run,
+            )
+            for change in changes
+        ]
         with self._locked() as commit:
-            commit(Mutation(intents=[intent]))
-        return intent.id
+            commit(Mutation(intents=intents))
+        return [intent.id for intent in intents]
 
     def unknown(self, intent_id: str) -> None:
         """The call may have acted: keep the intent for the next plan to resolve."""
@@ -95,10 +106,10 @@ class StateRecorder:
             if intent is not None:
                 commit(Mutation(intents=[intent.model_copy(update={"status": "unknown"})]))
 
-    def abandon(self, intent_id: str) -> None:
-        """The call provably did nothing (a refused request): forget the intent."""
+    def abandon(self, *intent_ids: str) -> None:
+        """The calls provably did nothing (refused, or never started): forget their intents."""
         with self._locked() as commit:
-            commit(Mutation(clear=[intent_id]))
+            commit(Mutation(clear=list(intent_ids)))
 
     def written(self, change: ResourceChange, remote: RemoteConnector, body: Mapping[str, Any], intent_id: str) -> None:
         """A create or update succeeded (for a replacement: its create step; the intent then

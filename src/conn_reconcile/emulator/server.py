@@ -1,6 +1,6 @@
 """The emulated Cohere connectors API: a real HTTP/1.1 server on loopback.
 
-Routes (published spec, ``/work/shared/cohere-connectors-openapi.yaml``), all requiring
+Routes (the published spec (tests/data/cohere-connectors-openapi.yaml)), all requiring
 ``Authorization: Bearer <key>`` (401 otherwise; any non-empty key when ``api_key`` is None)::
 
     GET    /v1/connectors?limit&offset        newest first; limit 0..100 (default 30)

@@ -38,7 +38,7 @@ def test_validate_plan_apply_converges(project):
     assert plan.code == 2, plan.both
     assert "+ create docs  connectors/docs.yaml" in plan.out
     assert "+ create tickets  connectors/nested/tickets.yml" in plan.out
-    assert "+ service_auth.token = (sensitive)" in plan.out
+    assert "+ service_auth.token = (sensitive, from ${CONN_TOKEN})" in plan.out
     assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged." in plan.out
     assert project.emulator.connectors == []  # plan changed nothing
 
@@ -223,7 +223,7 @@ def test_secret_rotation_with_fingerprints(project):
     new_token = "CANARY-rotated-token-8a2d"
     project.endpoint.token = new_token
     plan = project.run("plan", env={"CONN_TOKEN": new_token})
-    assert "~ service_auth.token = (sensitive, changed)" in plan.out
+    assert "~ service_auth.token = (sensitive, changed, from ${CONN_TOKEN})" in plan.out
     apply = project.run("apply", "--auto-approve", env={"CONN_TOKEN": new_token})
     assert apply.code == 0, apply.both
     assert project.emulator.connectors[0]["service_auth"]["token"] == new_token

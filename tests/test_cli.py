@@ -126,7 +126,9 @@ def test_plan_without_api_key_is_a_config_error(runner, tmp_path):
 
 def test_unreachable_api_is_one_line_not_a_traceback(runner, tmp_path):
     write(tmp_path, {"a.yaml": GOOD})
-    result = runner.invoke(cli, ["--api-url", "http://127.0.0.1:9", "--api-key", "CANARY-key-unreach", "plan"])
+    # connection refused is retried with backoff: keep the waits short (the retries still happen)
+    result = runner.invoke(cli, ["--api-url", "http://127.0.0.1:9", "--api-key", "CANARY-key-unreach", "plan"],
+                           env={"CONN_RECONCILE_BACKOFF_BASE": "0.01"})
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "CANARY-key-unreach" not in result.output
     assert result.output.startswith("Error: ")

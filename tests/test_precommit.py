@@ -1,19 +1,23 @@
 """The published pre-commit hook (``.pre-commit-hooks.yaml``), run by the real ``pre-commit``.
 
-``pre-commit try-repo`` installs the hook the way a user's ``.pre-commit-config.yaml`` would:
-it clones the hook repository, builds a virtualenv, pip-installs this project into it and runs
-``entry`` in a *consumer* repository (a temporary git repo with a ``connectors/`` directory).
+Each consumer test is a temporary git repository with a ``connectors/`` directory and a
+``.pre-commit-config.yaml`` that uses the hook the way a user's does (``repo:`` the hook
+repository, ``rev:`` its commit); ``pre-commit run`` then clones the hook repository, builds
+its virtualenv (pip-installing this project) and runs ``entry`` on the consumer's files.
 
 The hook repository is a committed snapshot of this checkout's working tree (tracked files
-plus untracked, non-ignored ones). ``try-repo <this checkout>`` would only see committed
+plus untracked, non-ignored ones). Using this checkout itself would only see committed
 and *tracked* modified files, so a hook manifest or module that is not committed yet would
 silently be tested at its HEAD version (or not at all).
 
-``PRE_COMMIT_HOME`` is shared by the whole module, so the hook environment is built once.
+``PRE_COMMIT_HOME`` is shared by the whole test session, so the hook environment is built
+once (``pre-commit try-repo`` would rebuild it in a fresh temporary store every time). Under pytest-xdist the workers share the snapshot and
+``PRE_COMMIT_HOME`` (pre-commit locks its store; the snapshot is made under a file lock).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -65,18 +69,28 @@ def _init_repo(path: Path, env: Mapping[str, str]) -> None:
     _git(path, "config", "commit.gpgsign", "false", env=env)
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of this test session, common to all pytest-xdist workers of it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/popen-gwK -> pytest-N: this session's, shared by its workers
+    path = base / "pre-commit-shared"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def env(shared_dir: Path) -> dict[str, str]:
     """An environment isolated from the developer's git config and API credentials."""
-    base = tmp_path_factory.mktemp("pre-commit-env")
-    gitconfig = base / "gitconfig"
+    gitconfig = shared_dir / "gitconfig"
     gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
     out = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
     # Prove the hook is offline: no API key, no API URL, no secret values.
     for name in ("CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "DOCS_TOKEN", "DRIVE_SECRET"):
         out.pop(name, None)
     out.update(
-        PRE_COMMIT_HOME=str(base / "pre-commit-home"),
+        PRE_COMMIT_HOME=str(shared_dir / "pre-commit-home"),
         GIT_CONFIG_GLOBAL=str(gitconfig),
         GIT_CONFIG_NOSYSTEM="1",
         NO_COLOR="1",
@@ -84,14 +98,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    """A one-commit git repository holding this checkout's working tree."""
-    if shutil.which("git") is None:
-        pytest.fail("git is required to test the pre-commit hook")
+def _snapshot(dest: Path, env: Mapping[str, str]) -> None:
     listed = _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", env=env)
     assert ".pre-commit-hooks.yaml" in listed.split("\0"), "the hook manifest is missing from the checkout"
-    dest = tmp_path_factory.mktemp("hook-repo")
     for rel in filter(None, listed.split("\0")):
         src = ROOT / rel
         if src.is_file():  # a tracked file may have been deleted in the working tree
@@ -101,7 +110,26 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> 
     _init_repo(dest, env)
     _git(dest, "add", "-A", env=env)
     _git(dest, "commit", "-q", "-m", "snapshot of the working tree", env=env)
+
+
+@pytest.fixture(scope="session")
+def hook_repo(shared_dir: Path, env: dict[str, str]) -> Path:
+    """A one-commit git repository holding this checkout's working tree (made once per session)."""
+    if shutil.which("git") is None:
+        pytest.fail("git is required to test the pre-commit hook")
+    dest = shared_dir / "hook-repo"
+    with (shared_dir / "hook-repo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker may be making it
+        if not (dest / ".git").is_dir() or not _git(dest, "rev-parse", "--verify", "-q", "HEAD", env=env).strip():
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir()
+            _snapshot(dest, env)
     return dest
+
+
+@pytest.fixture(scope="session")
+def hook_rev(hook_repo: Path, env: dict[str, str]) -> str:
+    return _git(hook_repo, "rev-parse", "HEAD", env=env).strip()
 
 
 @pytest.fixture
@@ -120,9 +148,18 @@ def _write(repo: Path, rel: str, text: str) -> Path:
     return path
 
 
-def _try_repo(consumer: Path, hook_repo: Path, env: Mapping[str, str], *, all_files: bool = True) -> tuple[int, str]:
+def _config(hook_repo: Path, rev: str) -> str:
+    """The consumer's ``.pre-commit-config.yaml``, as a user writes it."""
+    return f"repos:\n  - repo: {hook_repo.as_uri()}\n    rev: {rev}\n    hooks:\n      - id: {HOOK_ID}\n"
+
+
+def _run_hook(consumer: Path, hook_repo: Path, hook_rev: str, env: Mapping[str, str], *,
+              all_files: bool = True) -> tuple[int, str]:
+    """``pre-commit run`` in the consumer with the hook in its config (on the staged files
+    unless ``all_files``)."""
+    _write(consumer, ".pre-commit-config.yaml", _config(hook_repo, hook_rev))
     _git(consumer, "add", "-A", env=env)
-    cmd = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), HOOK_ID, "--color", "never"]
+    cmd = [sys.executable, "-m", "pre_commit", "run", HOOK_ID, "--color", "never"]
     if all_files:
         cmd.append("--all-files")
     proc = subprocess.run(cmd, cwd=consumer, env=dict(env), capture_output=True, text=True, timeout=900)
@@ -150,26 +187,26 @@ def test_manifest_runs_once_over_the_whole_directory() -> None:
     assert hook["args"] == ["connectors"]
 
 
-def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, env: dict[str, str]) -> None:
+def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
     _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs"))
     _write(consumer, "connectors/drive.yaml", VALID_OAUTH)
     _write(consumer, "README.md", "not a connector\n")
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 0, output
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+Passed$", output, re.MULTILINE), output
 
 
 def test_hook_reports_unknown_field_with_file_line_and_field(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
     _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs"))
     bad = VALID_SERVICE.format(name="tickets").replace("url:", "colour: blue\nurl:")
     _write(consumer, "connectors/tickets.yaml", bad)
     line = bad.splitlines().index("colour: blue") + 1
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 1, output
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+Failed$", output, re.MULTILINE), output
@@ -179,12 +216,12 @@ def test_hook_reports_unknown_field_with_file_line_and_field(
 
 
 def test_hook_reports_duplicate_names_naming_both_files(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
     _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="shared-search"))
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 1, output
     hook_out = _hook_output(output)
@@ -193,7 +230,7 @@ def test_hook_reports_duplicate_names_naming_both_files(
 
 
 def test_hook_checks_a_new_file_against_unchanged_ones(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
     """Without --all-files pre-commit only knows the staged file: the reason for pass_filenames: false."""
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
@@ -201,17 +238,17 @@ def test_hook_checks_a_new_file_against_unchanged_ones(
     _git(consumer, "commit", "-q", "-m", "first connector", env=env)
     _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="Shared-Search"))
 
-    code, output = _try_repo(consumer, hook_repo, env, all_files=False)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env, all_files=False)
 
     assert code == 1, output
     hook_out = _hook_output(output)
     assert "connectors/a.yaml" in hook_out and "connectors/b.yaml" in hook_out, hook_out
 
 
-def test_hook_ignores_yaml_outside_connectors(consumer: Path, hook_repo: Path, env: dict[str, str]) -> None:
+def test_hook_ignores_yaml_outside_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
     _write(consumer, "deploy/values.yaml", "colour: blue\nreplicas: 3\n")
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 0, output
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+\(no files to check\)Skipped$", output, re.MULTILINE), output

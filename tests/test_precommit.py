@@ -11,16 +11,15 @@ and *tracked* modified files, so a hook manifest or module that is not committed
 silently be tested at its HEAD version (or not at all).
 
 ``PRE_COMMIT_HOME`` is shared by the whole test session, so the hook environment is built
-once (``pre-commit try-repo`` would rebuild it in a fresh temporary store every time). Under pytest-xdist the workers share the snapshot and
+once (``pre-commit try-repo`` would rebuild it in a fresh temporary store every time), by
+``pre-commit install-hooks`` started in the background as the session begins (see
+``hook_build`` in conftest.py). Under pytest-xdist the workers share the snapshot and
 ``PRE_COMMIT_HOME`` (pre-commit locks its store; the snapshot is made under a file lock).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -28,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import HOOK_ID, HookBuild, git, init_repo, precommit_config
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
-HOOK_ID = "conn-reconcile-validate"
 HOOK_NAME = "conn-reconcile validate"
 
 MODELINE = "# yaml-language-server: $schema=../docs/connector.schema.json\n"
@@ -56,88 +56,24 @@ VALID_OAUTH = (
 )
 
 
-def _git(cwd: Path, *args: str, env: Mapping[str, str]) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=dict(env), capture_output=True, text=True)
-    assert proc.returncode == 0, f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}"
-    return proc.stdout
-
-
-def _init_repo(path: Path, env: Mapping[str, str]) -> None:
-    _git(path, "init", "-q", env=env)
-    _git(path, "config", "user.name", "conn-reconcile tests", env=env)
-    _git(path, "config", "user.email", "tests@conn-reconcile.invalid", env=env)
-    _git(path, "config", "commit.gpgsign", "false", env=env)
+@pytest.fixture(scope="session")
+def env(precommit_env: dict[str, str]) -> dict[str, str]:
+    return precommit_env
 
 
 @pytest.fixture(scope="session")
-def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory of this test session, common to all pytest-xdist workers of it."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # pytest-N/popen-gwK -> pytest-N: this session's, shared by its workers
-    path = base / "pre-commit-shared"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="session")
-def env(shared_dir: Path) -> dict[str, str]:
-    """An environment isolated from the developer's git config and API credentials."""
-    gitconfig = shared_dir / "gitconfig"
-    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
-    # Prove the hook is offline: no API key, no API URL, no secret values.
-    for name in ("CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "DOCS_TOKEN", "DRIVE_SECRET"):
-        out.pop(name, None)
-    out.update(
-        PRE_COMMIT_HOME=str(shared_dir / "pre-commit-home"),
-        GIT_CONFIG_GLOBAL=str(gitconfig),
-        GIT_CONFIG_NOSYSTEM="1",
-        NO_COLOR="1",
-    )
-    return out
-
-
-def _snapshot(dest: Path, env: Mapping[str, str]) -> None:
-    listed = _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", env=env)
-    assert ".pre-commit-hooks.yaml" in listed.split("\0"), "the hook manifest is missing from the checkout"
-    for rel in filter(None, listed.split("\0")):
-        src = ROOT / rel
-        if src.is_file():  # a tracked file may have been deleted in the working tree
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    _init_repo(dest, env)
-    _git(dest, "add", "-A", env=env)
-    _git(dest, "commit", "-q", "-m", "snapshot of the working tree", env=env)
-
-
-@pytest.fixture(scope="session")
-def hook_repo(shared_dir: Path, env: dict[str, str]) -> Path:
-    """A one-commit git repository holding this checkout's working tree (made once per session)."""
-    if shutil.which("git") is None:
-        pytest.fail("git is required to test the pre-commit hook")
-    dest = shared_dir / "hook-repo"
-    with (shared_dir / "hook-repo.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker may be making it
-        if not (dest / ".git").is_dir() or not _git(dest, "rev-parse", "--verify", "-q", "HEAD", env=env).strip():
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir()
-            _snapshot(dest, env)
-    return dest
-
-
-@pytest.fixture(scope="session")
-def hook_rev(hook_repo: Path, env: dict[str, str]) -> str:
-    return _git(hook_repo, "rev-parse", "HEAD", env=env).strip()
+def hook_installed(hook_build: HookBuild) -> None:
+    """The hook's environment is built (by ``pre-commit install-hooks``, started in the
+    background when the session began)."""
+    hook_build.wait()
 
 
 @pytest.fixture
-def consumer(tmp_path: Path, env: dict[str, str]) -> Path:
+def consumer(tmp_path: Path, env: dict[str, str], hook_installed: None) -> Path:
     """A fresh git repository that uses the hook."""
     repo = tmp_path / "consumer"
     repo.mkdir()
-    _init_repo(repo, env)
+    init_repo(repo, env)
     return repo
 
 
@@ -148,17 +84,12 @@ def _write(repo: Path, rel: str, text: str) -> Path:
     return path
 
 
-def _config(hook_repo: Path, rev: str) -> str:
-    """The consumer's ``.pre-commit-config.yaml``, as a user writes it."""
-    return f"repos:\n  - repo: {hook_repo.as_uri()}\n    rev: {rev}\n    hooks:\n      - id: {HOOK_ID}\n"
-
-
 def _run_hook(consumer: Path, hook_repo: Path, hook_rev: str, env: Mapping[str, str], *,
               all_files: bool = True) -> tuple[int, str]:
     """``pre-commit run`` in the consumer with the hook in its config (on the staged files
     unless ``all_files``)."""
-    _write(consumer, ".pre-commit-config.yaml", _config(hook_repo, hook_rev))
-    _git(consumer, "add", "-A", env=env)
+    _write(consumer, ".pre-commit-config.yaml", precommit_config(hook_repo, hook_rev))
+    git(consumer, "add", "-A", env=env)
     cmd = [sys.executable, "-m", "pre_commit", "run", HOOK_ID, "--color", "never"]
     if all_files:
         cmd.append("--all-files")
@@ -234,8 +165,8 @@ def test_hook_checks_a_new_file_against_unchanged_ones(
 ) -> None:
     """Without --all-files pre-commit only knows the staged file: the reason for pass_filenames: false."""
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
-    _git(consumer, "add", "-A", env=env)
-    _git(consumer, "commit", "-q", "-m", "first connector", env=env)
+    git(consumer, "add", "-A", env=env)
+    git(consumer, "commit", "-q", "-m", "first connector", env=env)
     _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="Shared-Search"))
 
     code, output = _run_hook(consumer, hook_repo, hook_rev, env, all_files=False)

@@ -402,3 +402,22 @@ def test_ctrl_c_works_when_the_test_runner_ignores_sigint(project):
     ]
     assert "Apply interrupted: 1 created, 0 failed, 2 skipped." in result.out
     assert [c["name"] for c in project.emulator.connectors] == ["c1"]
+
+
+# ---- the in-process runner is the subprocess's equal ----------------------------------------
+
+
+def test_in_process_runs_see_only_the_project_environment_and_leave_nothing_behind(project, monkeypatch):
+    import os
+
+    monkeypatch.setenv("CO_API_KEY", "CANARY-outer-key-never-used")  # the outer value must not reach the CLI
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.root / "outer-summary.md"))
+    cwd, before = os.getcwd(), dict(os.environ)
+    project.write("docs.yaml", project.service("docs"))
+    assert project.in_process
+    runs = [project.run("plan", "--format", "markdown"), project.run_process("plan", "--format", "markdown")]
+    assert os.getcwd() == cwd and dict(os.environ) == before
+    assert [r.code for r in runs] == [0, 0], [r.both for r in runs]
+    assert runs[0].out == runs[1].out and runs[0].err == runs[1].err  # in process == subprocess, byte for byte
+    assert not (project.root / "outer-summary.md").exists()
+    assert "CANARY-outer" not in runs[0].both + runs[1].both

@@ -35,7 +35,7 @@ def test_text_is_terraform_like():
     assert "  + create new  connectors/new.yaml" in text
     assert '      ~ url = "https://a" -> "https://b"' in text
     assert "-/+ replace described (described-1)" in text and "# forces replacement" in text
-    assert "service_auth.token = (sensitive)" in text
+    assert "+ service_auth.token = (sensitive, from ${TOK})" in text
     assert "other (o-1): not managed by conn-reconcile" in text
     assert text.rstrip().endswith("Plan: 1 to create, 1 to update, 1 to replace, 0 to delete, 0 unchanged.")
     assert "\x1b[" not in text
@@ -63,11 +63,11 @@ def test_every_format_goes_through_the_redactor():
 
 def test_json_is_documented_shape():
     doc = json.loads(render_json(sample_plan()))
-    assert doc["format_version"] == 1 and doc["tool"]["name"] == "conn-reconcile"
+    assert doc["format_version"] == 2 and doc["tool"]["name"] == "conn-reconcile"
     assert set(doc) >= {"summary", "changes", "unmanaged", "notes", "meta", "seen_ids"}
     create = next(c for c in doc["changes"] if c["action"] == "create")
     assert create["payload"]["service_auth"]["token"] == "${TOK}"
-    assert {"path": "service_auth.token", "sensitive": True} in create["changes"]
+    assert {"path": "service_auth.token", "sensitive": True, "ref": "TOK"} in create["changes"]
 
 
 def test_markdown_has_table_details_and_size_cap():

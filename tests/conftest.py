@@ -6,17 +6,34 @@
   without auth: it answers every well-formed query, whatever Authorization is sent.
 * ``make_endpoint`` - a factory, ``make_endpoint(auth_type="bearer", token=t, ...)``, for
   endpoints that check a token; every endpoint it made is stopped after the test.
+* ``precommit_env``, ``hook_repo``, ``hook_rev``, ``hook_build`` - the pre-commit hook's
+  test session (see tests/test_precommit.py): an isolated environment with one
+  ``PRE_COMMIT_HOME``, a committed snapshot of this checkout, and the hook environment's
+  build, started in the background as soon as the session begins if a selected test needs it.
+* ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI in
+  process, except in the modules listed in ``SUBPROCESS_MODULES`` and in tests marked
+  ``cli_subprocess``, where every run is a real ``python -m conn_reconcile`` process.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conn_reconcile.emulator import Emulator
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+
+from helpers import HookBuild, git, init_repo
+
+# Tests that send signals, kill the CLI, race two processes for the state lock or need real
+# processes otherwise: every CLI run in them is a subprocess.
+SUBPROCESS_MODULES = frozenset({"test_safety.py", "test_interrupt.py"})
 
 
 @pytest.fixture
@@ -50,7 +67,7 @@ def endpoint(make_endpoint: Callable[..., ConnectorEndpoint]) -> ConnectorEndpoi
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, request):
     """A project directory, the emulator (checking the API key) and a connector endpoint
     (checking the service token) for end-to-end tests; afterwards, no canary secret may
     appear in anything the CLI printed or in any file under the project."""
@@ -59,9 +76,102 @@ def project(tmp_path):
     with ConnectorEndpoint(auth_type="bearer", token=TOKEN) as endpoint, Emulator(api_key=API_KEY) as emu:
         root = tmp_path / "repo"
         root.mkdir()
-        p = Project(root, emu.url, endpoint.url)
+        in_process = (
+            request.path.name not in SUBPROCESS_MODULES and request.node.get_closest_marker("cli_subprocess") is None
+        )
+        p = Project(root, emu.url, endpoint.url, in_process=in_process)
         p.emulator = emu
         p.endpoint = endpoint
         p.env["CONN_RECONCILE_BACKOFF_BASE"] = "0.01"  # retries in fault tests without long waits
         yield p
         p.assert_no_canary()
+
+
+# ---- the pre-commit hook's session -------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def precommit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of this test session, common to all pytest-xdist workers of it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/popen-gwK -> pytest-N: this session's, shared by its workers
+    path = base / "pre-commit-shared"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def precommit_env(precommit_dir: Path) -> dict[str, str]:
+    """An environment isolated from the developer's git config and API credentials."""
+    gitconfig = precommit_dir / "gitconfig"
+    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+    # Prove the hook is offline: no API key, no API URL, no secret values.
+    for name in ("CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "DOCS_TOKEN", "DRIVE_SECRET"):
+        out.pop(name, None)
+    out.update(
+        PRE_COMMIT_HOME=str(precommit_dir / "pre-commit-home"),
+        GIT_CONFIG_GLOBAL=str(gitconfig),
+        GIT_CONFIG_NOSYSTEM="1",
+        NO_COLOR="1",
+    )
+    return out
+
+
+def _snapshot(dest: Path, env: dict[str, str]) -> None:
+    listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", env=env)
+    assert ".pre-commit-hooks.yaml" in listed.split("\0"), "the hook manifest is missing from the checkout"
+    for rel in filter(None, listed.split("\0")):
+        src = ROOT / rel
+        if src.is_file():  # a tracked file may have been deleted in the working tree
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    init_repo(dest, env)
+    git(dest, "add", "-A", env=env)
+    git(dest, "commit", "-q", "-m", "snapshot of the working tree", env=env)
+
+
+@pytest.fixture(scope="session")
+def hook_repo(precommit_dir: Path, precommit_env: dict[str, str]) -> Path:
+    """A one-commit git repository holding this checkout's working tree (tracked files plus
+    untracked, non-ignored ones), made once per session."""
+    if shutil.which("git") is None:
+        pytest.fail("git is required to test the pre-commit hook")
+    dest = precommit_dir / "hook-repo"
+    done = precommit_dir / "hook-repo.done"
+    with (precommit_dir / "hook-repo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker may be making it
+        if not done.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir()
+            _snapshot(dest, precommit_env)
+            done.touch()
+    return dest
+
+
+@pytest.fixture(scope="session")
+def hook_rev(hook_repo: Path, precommit_env: dict[str, str]) -> str:
+    return git(hook_repo, "rev-parse", "HEAD", env=precommit_env).strip()
+
+
+@pytest.fixture(scope="session")
+def hook_build(
+    tmp_path_factory: pytest.TempPathFactory, hook_repo: Path, hook_rev: str, precommit_env: dict[str, str]
+) -> Iterator[HookBuild]:
+    build = HookBuild(tmp_path_factory.mktemp("hook-build") / "scratch", hook_repo, hook_rev, precommit_env)
+    try:
+        yield build
+    finally:
+        build.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_hook_build_early(request: pytest.FixtureRequest) -> None:
+    """Building the hook's environment takes a while (mostly pip): start it before the first
+    test, in the background, when any selected test will need it."""
+    if any("hook_installed" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("hook_build")

@@ -1,16 +1,26 @@
 """A small harness for end-to-end tests: a project directory with connector files, the
-emulator and a real connector endpoint on loopback, and the CLI run as a subprocess."""
+emulator and a real connector endpoint on loopback, and the CLI.
+
+:meth:`Project.run` runs the CLI in this process through click's ``CliRunner`` (the same
+``main`` entry point, arguments, environment and working directory as the installed
+command) unless the project was made with ``in_process=False``;
+:meth:`Project.run_process` and :meth:`Project.start` always run ``python -m conn_reconcile``
+as a real subprocess, for tests that send signals, kill, race two processes, hold locks
+across processes or need a TTY."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +100,41 @@ class Background:
         return run
 
 
+def restore_default_sigint() -> None:
+    """In the child, before exec: take Ctrl-C the default way even when the test runner was
+    started with SIGINT ignored (``nohup``, ``trap '' INT``): an ignored disposition is
+    inherited across exec, and ``restore_signals`` only covers SIGPIPE, SIGXFZ and SIGXFSZ."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "conn_reconcile", *args]
+
+
+def popen_cli(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """Start the CLI as a real process with the default SIGINT disposition."""
+    return subprocess.Popen(cli_command(*args), preexec_fn=restore_default_sigint, text=True, **kwargs)
+
+
+class InProcessExit(BaseException):
+    """Raised instead of ``os._exit`` in an in-process run: ending the process (abandoning
+    calls still in flight) cannot be tested in the test runner's own process."""
+
+
+@contextlib.contextmanager
+def _no_os_exit() -> Iterator[None]:
+    real = os._exit
+
+    def refuse(code: int) -> None:
+        raise InProcessExit(f"the CLI called os._exit({code}) in process: run this test with project.run_process")
+
+    os._exit = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
 @dataclass
 class Project:
     root: Path
@@ -97,6 +142,7 @@ class Project:
     endpoint_url: str
     env: dict[str, str] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
+    in_process: bool = True
 
     @property
     def connectors(self) -> Path:
@@ -122,7 +168,10 @@ class Project:
         return self.connector(name, service_auth={"type": "bearer", "token": "${CONN_TOKEN}"}, **fields)
 
     def full_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "CONN_"))}
+        full_env = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("CO_", "CONN_")) and k != "GITHUB_STEP_SUMMARY"
+        }
         full_env.update(
             {"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"}
         )
@@ -132,29 +181,63 @@ class Project:
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> Background:
         """Start the CLI without waiting for it (e.g. to send it signals); see :class:`Background`."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conn_reconcile", *args],
+        proc = popen_cli(
+            list(args),
             cwd=self.root,
             env=self.full_env(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
         )
         return Background(proc, self.outputs)
 
     def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> Run:
-        proc = subprocess.run(
-            [sys.executable, "-m", "conn_reconcile", *args],
+        """Run the CLI to completion: in process unless ``in_process`` is off (``timeout``
+        applies to a subprocess only)."""
+        if not self.in_process:
+            return self.run_process(*args, env=env, stdin=stdin, timeout=timeout)
+        return self.run_in_process(*args, env=env, stdin=stdin)
+
+    def run_process(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+                    timeout: float = 60) -> Run:
+        """Run ``python -m conn_reconcile`` as a subprocess and wait for it."""
+        proc = popen_cli(
+            list(args),
             cwd=self.root,
             env=self.full_env(env),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        self.outputs.append(proc.stdout + proc.stderr)
-        return Run(proc.returncode, proc.stdout, proc.stderr)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        self.outputs.append(out + err)
+        return Run(proc.returncode, out, err)
+
+    def run_in_process(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Run:
+        """Run the CLI's ``main`` in this process with click's ``CliRunner``: ``os.environ`` is
+        exactly :meth:`full_env` during the run (and restored after it), the working directory
+        is the project root, stdin/stdout/stderr are not terminals, as for a subprocess."""
+        from click.testing import CliRunner
+
+        from conn_reconcile.cli import cli
+
+        wanted = self.full_env(env)
+        # CliRunner sets the given variables and removes those mapped to None: the rest of
+        # os.environ must go too, so the CLI sees the same environment as a subprocess.
+        overlay: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+        overlay.update(wanted)
+        runner = CliRunner()
+        with contextlib.chdir(self.root), _no_os_exit():
+            result = runner.invoke(cli, list(args), input=stdin, env=overlay, prog_name="conn-reconcile",
+                                   catch_exceptions=False)
+        out, err = result.stdout, result.stderr
+        self.outputs.append(out + err)
+        return Run(result.exit_code, out, err)
 
     def remote_patch(self, connector_id: str, body: dict[str, Any]) -> None:
         """Change a connector behind the tool's back, through the API (drift)."""

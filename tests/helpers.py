@@ -1,7 +1,11 @@
-"""Small builders shared by the unit tests."""
+"""Small builders shared by the unit tests, and the pre-commit hook's test plumbing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from conn_reconcile.models import ConnectorSpec, Desired, RemoteConnector
@@ -16,3 +20,53 @@ def remote(id: str, name: str, **fields: Any) -> RemoteConnector:
     fields.setdefault("url", f"https://{name}.example.com/search")
     fields.setdefault("updated_at", "2026-01-01T00:00:00Z")
     return RemoteConnector.model_validate({"id": id, "name": name, **fields})
+
+
+# ---- pre-commit ------------------------------------------------------------------------------
+
+HOOK_ID = "conn-reconcile-validate"
+
+
+def git(cwd: Path, *args: str, env: Mapping[str, str]) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env=dict(env), capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def init_repo(path: Path, env: Mapping[str, str]) -> None:
+    git(path, "init", "-q", env=env)
+    git(path, "config", "user.name", "conn-reconcile tests", env=env)
+    git(path, "config", "user.email", "tests@conn-reconcile.invalid", env=env)
+    git(path, "config", "commit.gpgsign", "false", env=env)
+
+
+def precommit_config(hook_repo: Path, rev: str) -> str:
+    """A consumer's ``.pre-commit-config.yaml`` using the hook, as a user writes it."""
+    return f"repos:\n  - repo: {hook_repo.as_uri()}\n    rev: {rev}\n    hooks:\n      - id: {HOOK_ID}\n"
+
+
+class HookBuild:
+    """``pre-commit install-hooks`` in a scratch repository whose config uses the hook: builds
+    the hook's environment (clone, virtualenv, pip install of this project) into
+    ``PRE_COMMIT_HOME``, as a background process; :meth:`wait` fails the caller if it failed."""
+
+    def __init__(self, scratch: Path, hook_repo: Path, rev: str, env: Mapping[str, str]):
+        scratch.mkdir(parents=True, exist_ok=True)
+        init_repo(scratch, env)
+        (scratch / ".pre-commit-config.yaml").write_text(precommit_config(hook_repo, rev), encoding="utf-8")
+        git(scratch, "add", "-A", env=env)
+        self.log = scratch.parent / f"{scratch.name}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pre_commit", "install-hooks"], cwd=scratch, env=dict(env),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, timeout: float = 900) -> None:
+        code = self.proc.wait(timeout=timeout)
+        assert code == 0, f"pre-commit install-hooks failed ({code}):\n{self.log.read_text(errors='replace')}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

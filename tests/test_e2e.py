@@ -1,13 +1,23 @@
-"""End to end: the CLI as a subprocess against the emulator and a real connector endpoint on
-loopback. Each test checks the remote state after apply, and convergence (a second plan is clean)."""
+"""End to end: the CLI (in process, or as a subprocess where signals are involved) against the
+emulator and a real connector endpoint on loopback. Each test checks the remote state after
+apply, and convergence (a second plan is clean)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name
+from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+
+from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name, restore_default_sigint, table
 
 pytestmark = pytest.mark.e2e
 
@@ -325,3 +335,90 @@ def test_plan_json_and_markdown_are_secret_free(project, tmp_path):
     doc = json.loads(js.out)
     assert doc["changes"][0]["action"] == "create"
     assert TOKEN not in summary.read_text()
+
+
+# ---- Ctrl-C when the test runner itself ignores SIGINT (nohup, trap '' INT) -----------------
+
+PROBE = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """This process ignores SIGINT, as pytest does when started under ``nohup`` or after
+    ``trap '' INT``: children started meanwhile inherit the ignored disposition."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_children_inherit_an_ignored_sigint_unless_the_launcher_restores_it():
+    with sigint_ignored():
+        inherited = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+        # restore_signals (the default) covers SIGPIPE/SIGXFZ/SIGXFSZ only, not SIGINT
+        restored_signals = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
+                                          restore_signals=True)
+        launched = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
+                                  preexec_fn=restore_default_sigint)
+    assert inherited.stdout == "True\n" and restored_signals.stdout == "True\n"
+    assert launched.stdout == "False\n"
+
+
+class HeldEndpoint(ConnectorEndpoint):
+    """Registration tests wait for ``release`` (at most 60 s); ``entered`` counts them."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.release = threading.Event()
+        self.entered = 0
+        self._lock = threading.Lock()
+
+    def record(self, body: dict[str, Any]) -> None:
+        super().record(body)
+        with self._lock:
+            self.entered += 1
+        self.release.wait(60)
+
+    def stop(self) -> None:
+        self.release.set()
+        super().stop()
+
+
+def test_ctrl_c_works_when_the_test_runner_ignores_sigint(project):
+    """The Ctrl-C scenario of test_interrupt.py, from a parent that ignores SIGINT."""
+    with HeldEndpoint(auth_type="bearer", token=TOKEN) as held:
+        for i in (1, 2, 3):
+            project.write(f"c{i}.yaml", project.service(f"c{i}", url=f"{held.url}/c{i}/search"))
+        with sigint_ignored():
+            run = project.start("apply", "--auto-approve", "--parallelism", "1")
+        run.wait_until(lambda: held.entered == 1, "a create in flight")
+        run.proc.send_signal(signal.SIGINT)
+        run.wait_until(lambda: "waiting for 1 call(s) in flight" in run.err_so_far, "the interrupt notice")
+        held.release.set()
+        result = run.finish()
+    assert result.code == 130, result.both
+    assert [row[:3] for row in table(result.out)] == [
+        ["c1", "create", "created"], ["c2", "create", "skipped"], ["c3", "create", "skipped"],
+    ]
+    assert "Apply interrupted: 1 created, 0 failed, 2 skipped." in result.out
+    assert [c["name"] for c in project.emulator.connectors] == ["c1"]
+
+
+# ---- the in-process runner is the subprocess's equal ----------------------------------------
+
+
+def test_in_process_runs_see_only_the_project_environment_and_leave_nothing_behind(project, monkeypatch):
+    import os
+
+    monkeypatch.setenv("CO_API_KEY", "CANARY-outer-key-never-used")  # the outer value must not reach the CLI
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.root / "outer-summary.md"))
+    cwd, before = os.getcwd(), dict(os.environ)
+    project.write("docs.yaml", project.service("docs"))
+    assert project.in_process
+    runs = [project.run("plan", "--format", "markdown"), project.run_process("plan", "--format", "markdown")]
+    assert os.getcwd() == cwd and dict(os.environ) == before
+    assert [r.code for r in runs] == [0, 0], [r.both for r in runs]
+    assert runs[0].out == runs[1].out and runs[0].err == runs[1].err  # in process == subprocess, byte for byte
+    assert not (project.root / "outer-summary.md").exists()
+    assert "CANARY-outer" not in runs[0].both + runs[1].both

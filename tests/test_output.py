@@ -30,7 +30,7 @@ def sample_plan(n_creates: int = 1):
         [*creates, desired(name="moved", url="https://b.example.com"), desired(name="same")],
         [remote("moved-1", "moved", url="https://a.example.com"), remote("same-1", "same"), remote("x-1", "unmanaged")],
         options=PlanOptions(),
-        meta=plan_meta("https://api.cohere.com", PlanOptions()),
+        meta=planfile.plan_meta("https://api.example.invalid", PlanOptions()),
     )
 
 

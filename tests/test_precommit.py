@@ -1,22 +1,25 @@
 """The published pre-commit hook (``.pre-commit-hooks.yaml``), run by the real ``pre-commit``.
 
-``pre-commit try-repo`` installs the hook the way a user's ``.pre-commit-config.yaml`` would:
-it clones the hook repository, builds a virtualenv, pip-installs this project into it and runs
-``entry`` in a *consumer* repository (a temporary git repo with a ``connectors/`` directory).
+Each consumer test is a temporary git repository with a ``connectors/`` directory and a
+``.pre-commit-config.yaml`` that uses the hook the way a user's does (``repo:`` the hook
+repository, ``rev:`` its commit); ``pre-commit run`` then clones the hook repository, builds
+its virtualenv (pip-installing this project) and runs ``entry`` on the consumer's files.
 
 The hook repository is a committed snapshot of this checkout's working tree (tracked files
-plus untracked, non-ignored ones). ``try-repo <this checkout>`` would only see committed
+plus untracked, non-ignored ones). Using this checkout itself would only see committed
 and *tracked* modified files, so a hook manifest or module that is not committed yet would
 silently be tested at its HEAD version (or not at all).
 
-``PRE_COMMIT_HOME`` is shared by the whole module, so the hook environment is built once.
+``PRE_COMMIT_HOME`` is shared by the whole test session, so the hook environment is built
+once (``pre-commit try-repo`` would rebuild it in a fresh temporary store every time), by
+``pre-commit install-hooks`` started in the background as the session begins (see
+``hook_build`` in conftest.py). Under pytest-xdist the workers share the snapshot and
+``PRE_COMMIT_HOME`` (pre-commit locks its store; the snapshot is made under a file lock).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -24,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import HOOK_ID, HookBuild, git, init_repo, precommit_config
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
-HOOK_ID = "conn-reconcile-validate"
 HOOK_NAME = "conn-reconcile validate"
 
 MODELINE = "# yaml-language-server: $schema=../docs/connector.schema.json\n"
@@ -52,64 +56,24 @@ VALID_OAUTH = (
 )
 
 
-def _git(cwd: Path, *args: str, env: Mapping[str, str]) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=dict(env), capture_output=True, text=True)
-    assert proc.returncode == 0, f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}"
-    return proc.stdout
+@pytest.fixture(scope="session")
+def env(precommit_env: dict[str, str]) -> dict[str, str]:
+    return precommit_env
 
 
-def _init_repo(path: Path, env: Mapping[str, str]) -> None:
-    _git(path, "init", "-q", env=env)
-    _git(path, "config", "user.name", "conn-reconcile tests", env=env)
-    _git(path, "config", "user.email", "tests@conn-reconcile.invalid", env=env)
-    _git(path, "config", "commit.gpgsign", "false", env=env)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """An environment isolated from the developer's git config and API credentials."""
-    base = tmp_path_factory.mktemp("pre-commit-env")
-    gitconfig = base / "gitconfig"
-    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
-    # Prove the hook is offline: no API key, no API URL, no secret values.
-    for name in ("CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "DOCS_TOKEN", "DRIVE_SECRET"):
-        out.pop(name, None)
-    out.update(
-        PRE_COMMIT_HOME=str(base / "pre-commit-home"),
-        GIT_CONFIG_GLOBAL=str(gitconfig),
-        GIT_CONFIG_NOSYSTEM="1",
-        NO_COLOR="1",
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    """A one-commit git repository holding this checkout's working tree."""
-    if shutil.which("git") is None:
-        pytest.fail("git is required to test the pre-commit hook")
-    listed = _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard", env=env)
-    assert ".pre-commit-hooks.yaml" in listed.split("\0"), "the hook manifest is missing from the checkout"
-    dest = tmp_path_factory.mktemp("hook-repo")
-    for rel in filter(None, listed.split("\0")):
-        src = ROOT / rel
-        if src.is_file():  # a tracked file may have been deleted in the working tree
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    _init_repo(dest, env)
-    _git(dest, "add", "-A", env=env)
-    _git(dest, "commit", "-q", "-m", "snapshot of the working tree", env=env)
-    return dest
+@pytest.fixture(scope="session")
+def hook_installed(hook_build: HookBuild) -> None:
+    """The hook's environment is built (by ``pre-commit install-hooks``, started in the
+    background when the session began)."""
+    hook_build.wait()
 
 
 @pytest.fixture
-def consumer(tmp_path: Path, env: dict[str, str]) -> Path:
+def consumer(tmp_path: Path, env: dict[str, str], hook_installed: None) -> Path:
     """A fresh git repository that uses the hook."""
     repo = tmp_path / "consumer"
     repo.mkdir()
-    _init_repo(repo, env)
+    init_repo(repo, env)
     return repo
 
 
@@ -120,9 +84,13 @@ def _write(repo: Path, rel: str, text: str) -> Path:
     return path
 
 
-def _try_repo(consumer: Path, hook_repo: Path, env: Mapping[str, str], *, all_files: bool = True) -> tuple[int, str]:
-    _git(consumer, "add", "-A", env=env)
-    cmd = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), HOOK_ID, "--color", "never"]
+def _run_hook(consumer: Path, hook_repo: Path, hook_rev: str, env: Mapping[str, str], *,
+              all_files: bool = True) -> tuple[int, str]:
+    """``pre-commit run`` in the consumer with the hook in its config (on the staged files
+    unless ``all_files``)."""
+    _write(consumer, ".pre-commit-config.yaml", precommit_config(hook_repo, hook_rev))
+    git(consumer, "add", "-A", env=env)
+    cmd = [sys.executable, "-m", "pre_commit", "run", HOOK_ID, "--color", "never"]
     if all_files:
         cmd.append("--all-files")
     proc = subprocess.run(cmd, cwd=consumer, env=dict(env), capture_output=True, text=True, timeout=900)
@@ -150,26 +118,26 @@ def test_manifest_runs_once_over_the_whole_directory() -> None:
     assert hook["args"] == ["connectors"]
 
 
-def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, env: dict[str, str]) -> None:
+def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
     _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs"))
     _write(consumer, "connectors/drive.yaml", VALID_OAUTH)
     _write(consumer, "README.md", "not a connector\n")
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 0, output
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+Passed$", output, re.MULTILINE), output
 
 
 def test_hook_reports_unknown_field_with_file_line_and_field(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
     _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs"))
     bad = VALID_SERVICE.format(name="tickets").replace("url:", "colour: blue\nurl:")
     _write(consumer, "connectors/tickets.yaml", bad)
     line = bad.splitlines().index("colour: blue") + 1
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 1, output
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+Failed$", output, re.MULTILINE), output
@@ -179,12 +147,12 @@ def test_hook_reports_unknown_field_with_file_line_and_field(
 
 
 def test_hook_reports_duplicate_names_naming_both_files(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
     _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="shared-search"))
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 1, output
     hook_out = _hook_output(output)
@@ -193,25 +161,25 @@ def test_hook_reports_duplicate_names_naming_both_files(
 
 
 def test_hook_checks_a_new_file_against_unchanged_ones(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
     """Without --all-files pre-commit only knows the staged file: the reason for pass_filenames: false."""
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
-    _git(consumer, "add", "-A", env=env)
-    _git(consumer, "commit", "-q", "-m", "first connector", env=env)
+    git(consumer, "add", "-A", env=env)
+    git(consumer, "commit", "-q", "-m", "first connector", env=env)
     _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="Shared-Search"))
 
-    code, output = _try_repo(consumer, hook_repo, env, all_files=False)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env, all_files=False)
 
     assert code == 1, output
     hook_out = _hook_output(output)
     assert "connectors/a.yaml" in hook_out and "connectors/b.yaml" in hook_out, hook_out
 
 
-def test_hook_ignores_yaml_outside_connectors(consumer: Path, hook_repo: Path, env: dict[str, str]) -> None:
+def test_hook_ignores_yaml_outside_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
     _write(consumer, "deploy/values.yaml", "colour: blue\nreplicas: 3\n")
 
-    code, output = _try_repo(consumer, hook_repo, env)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env)
 
     assert code == 0, output
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+\(no files to check\)Skipped$", output, re.MULTILINE), output

@@ -35,7 +35,7 @@ def test_text_is_terraform_like():
     assert "  + create new  connectors/new.yaml" in text
     assert '      ~ url = "https://a" -> "https://b"' in text
     assert "-/+ replace described (described-1)" in text and "# forces replacement" in text
-    assert "service_auth.token = (sensitive, from ${TOK})" in text
+    assert "+ service_auth.token = (sensitive, from ${TOK})" in text
     assert "other (o-1): not managed by conn-reconcile" in text
     assert text.rstrip().endswith("Plan: 1 to create, 1 to update, 1 to replace, 0 to delete, 0 unchanged.")
     assert "\x1b[" not in text

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from conn_reconcile import planfile
 from conn_reconcile.cli import cli
 from conn_reconcile.plan import PlanOptions
-from conn_reconcile.planfile import plan_meta
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import render_markdown
 from conn_reconcile.secrets import Redactor

@@ -92,13 +92,18 @@ def _auth_type(oauth: Any, service_auth: Any) -> str | None:
 
 
 def _flatten(prefix: str, value: Any, out: Flat) -> None:
-    if isinstance(value, Mapping):
+    # exact types first: model dumps hold plain dicts and lists (an ABC check costs more)
+    kind = type(value)
+    if kind is dict or (kind not in _LEAVES and isinstance(value, Mapping)):
         for key, sub in value.items():
             _flatten(f"{prefix}.{key}" if prefix else key, sub, out)
     elif value is None or value == "" and prefix.startswith("oauth."):
         return  # absent, null and (inside oauth) empty all mean "not set"
     else:
-        out[prefix] = tuple(value) if isinstance(value, list) else value
+        out[prefix] = tuple(value) if kind is list else value
+
+
+_LEAVES = frozenset({str, int, float, bool, tuple, list, type(None)})
 
 
 def _with_defaults(data: Mapping[str, Any]) -> Flat:

@@ -238,11 +238,18 @@ def phases(plan: Plan) -> list[tuple[Action, list[tuple[int, ResourceChange]]]]:
 
 
 def plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    """``value`` as JSON-shaped data: mappings as dicts, sequences as lists."""
+    kind = type(value)
+    if kind in _SCALARS:  # the common case, without an ABC check
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def remote_hash(remote: RemoteConnector) -> str:

@@ -165,8 +165,14 @@ format_option = click.option(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@click.option("--against", "against", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Also load the other connector files of this directory, only to check that names and pinned "
+                   "ids stay unique (clashes are reported on the files given). Repeatable.")
+@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+              help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.")
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...],
+             exclude: tuple[str, ...]) -> None:
     """Check connector files offline (default: connectors/). No API key or secrets needed."""
     import json
 
@@ -175,7 +181,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        desired = load(paths or (Path("connectors"),), require_files=True)
+        desired = load(paths or (Path("connectors"),), require_files=True, against=against, exclude=exclude)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
@@ -327,10 +333,21 @@ def _confirm(console: Console) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
               show_default=True, help="Directory to write connector files into.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
+@click.option("--update", is_flag=True,
+              help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
+                   "comments, key order and ${VAR} references (review the result as a pull request).")
 @click.pass_context
-def import_(ctx: click.Context, directory: Path, overwrite: bool) -> None:
+def import_(ctx: click.Context, directory: Path, overwrite: bool, update: bool) -> None:
     """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""
     from conn_reconcile.importer import import_connectors
+
+    if update:
+        if overwrite:
+            raise click.UsageError("--update rewrites existing files in place; it cannot be combined with --overwrite")
+        from conn_reconcile.reimport import render_update_report, update_files
+
+        ctx.obj.out(render_update_report(update_files(_settings(ctx), directory)), nl=False)
+        return
 
     written = import_connectors(_settings(ctx), directory, overwrite=overwrite)
     for path in written:

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 CORE = (
     "errors", "models", "diff", "plan", "planschema", "planner", "matching", "recovery", "recorder",
-    "results", "render", "escape", "secrets", "state",
+    "results", "render", "escape", "secrets", "state", "registration", "preflight", "applyreport",
 )
 EDGES = (
     "client", "retry", "responses", "ratelimit", "loader", "discovery", "yamlsafe", "planfile", "statefile",

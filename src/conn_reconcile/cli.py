@@ -17,7 +17,10 @@ from conn_reconcile import __version__
 from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from conn_reconcile.plan import Plan, PlanOptions
+    from conn_reconcile.preflight import ProbeResult
     from conn_reconcile.secrets import Redactor
     from conn_reconcile.workflow import Settings
 
@@ -215,26 +218,28 @@ def _options(kw: dict[str, Any]) -> PlanOptions:
     return PlanOptions(
         prune=kw["prune"], manage_prefix=kw["manage_prefix"], protect=tuple(kw["protect"]),
         max_deletes=kw["max_deletes"], force=kw["force"], rotate_secrets=kw["rotate_secrets"],
+        probe=kw.get("probe", False), probe_warn=kw.get("probe_warn", False),
     )
 
 
-def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
+def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeResult] | None = None) -> None:
     from conn_reconcile import render
 
     redactor = console.redactor
     if fmt == "json":
-        console.out(render.render_json(plan, redactor=redactor), nl=False)
+        console.out(render.render_json(plan, redactor=redactor, probes=probes), nl=False)
     elif fmt == "markdown":
-        text = render.render_markdown(plan, redactor=redactor)
+        text = render.render_markdown(plan, redactor=redactor, probes=probes or ())
         console.out(text, nl=False)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as fh:
                 fh.write(text)
     elif fmt == "github":
-        console.out(render.render_github(plan, redactor=redactor), nl=False)
+        console.out(render.render_github(plan, redactor=redactor, probes=probes or ()), nl=False)
     else:
-        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False)
+        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet,
+                                       probes=probes or ()), nl=False)
 
 
 @cli.command()
@@ -243,6 +248,10 @@ def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
+@click.option("--probe", is_flag=True,
+              help="Run Cohere's registration test now against each service_auth connector being created, replaced "
+                   "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.")
+@click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
 @click.pass_context
 def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
     """Show what apply would change in the Cohere org."""
@@ -252,14 +261,27 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    result = compute_plan(settings, [kw["directory"]], _options(kw))
-    _render_plan(ctx.obj, result, fmt)
+    options = _options(kw)
+    result = compute_plan(settings, [kw["directory"]], options)
+    probes = _probe(settings, [kw["directory"]], result) if options.probe or options.probe_warn else None
+    _render_plan(ctx.obj, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
         signed = " (signed)" if settings.fingerprint_key else ""
         ctx.obj.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+    failed = [p for p in probes or () if not p.ok]
+    if failed and not options.probe_warn:
+        ctx.obj.err(f"Error: {len(failed)} probe(s) failed: {', '.join(p.target.name for p in failed)} "
+                    "(pass --probe-warn to report them without failing)")
+        ctx.exit(ExitCode.ERROR)
     if detailed_exitcode and result.needs_attention:
         ctx.exit(ExitCode.CHANGES)
+
+
+def _probe(settings: Settings, paths: list[Path], plan: Plan) -> list[ProbeResult]:
+    from conn_reconcile.probe import probe_plan
+
+    return probe_plan(settings, paths, plan)
 
 
 @cli.command()

@@ -24,7 +24,7 @@ CORE = (
 )
 EDGES = (
     "client", "retry", "responses", "ratelimit", "loader", "discovery", "yamlsafe", "planfile", "statefile",
-    "lock", "importer", "applier", "workflow", "cli", "interrupt", "emulator",
+    "lock", "importer", "applier", "workflow", "cli", "interrupt", "emulator", "probe", "reimport", "applyout",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")

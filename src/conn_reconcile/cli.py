@@ -303,38 +303,55 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent API calls.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text",
+              show_default=True,
+              help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+                   "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+                   "annotation per failed connector).")
 @click.pass_context
 def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
-          rate_limit: float | None, **kw: Any) -> None:
+          rate_limit: float | None, fmt: str, **kw: Any) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
+    from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
     from conn_reconcile.interrupt import Interrupt
+    from conn_reconcile.results import ApplyReport
     from conn_reconcile.workflow import ApplyRun, apply_files, apply_saved
 
     console: Console = ctx.obj
+    ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    colour = console.use_colour()
+    document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
+    say = console.err if document else console.out
+    colour = console.use_colour() and not document
+    progress = Progress(say, tty=(sys.stderr if document else sys.stdout).isatty(),
+                        interval=heartbeat_interval(settings.env))
     # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
     # the second stops waiting; either way the summary is printed and the exit code is 130.
     interrupt = Interrupt()
     run = ApplyRun(
         parallelism=parallelism, fail_fast=fail_fast, rate_limit=rate_limit,
-        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)), on_notice=console.err,
-        interrupt=interrupt,
+        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)), on_notice=console.err,
+        interrupt=interrupt, on_start=progress.start,
     )
 
     def show(plan: Plan) -> None:
-        console.out(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet), nl=False)
+        say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
-    if planfile is not None:
-        report = apply_saved(settings, planfile, _options(kw), run)
-    else:
-        report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
-                             confirm=lambda plan: None if auto_approve else _confirm(console))
-        if report is None:
-            return
-    console.out(render.render_report(report, colour=colour), nl=False)
+    try:
+        if planfile is not None:
+            report = apply_saved(settings, planfile, _options(kw), run)
+        else:
+            report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
+                                 confirm=lambda plan: None if auto_approve else _confirm(console))
+    finally:
+        progress.stop()
+    if report is None:  # nothing to change
+        if fmt != "text":
+            console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
+        return
+    console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
     if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
         sys.stdout.flush()
         sys.stderr.flush()

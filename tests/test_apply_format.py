@@ -98,10 +98,11 @@ def test_markdown_goes_to_the_job_summary_and_github_annotates_the_name_line(pro
 
     assert gh.code == 3, gh.both
     errors = [line for line in gh.out.splitlines() if line.startswith("::error file=")]
-    assert errors == [
+    expected = (
         "::error file=connectors/bad.yaml,line=3,title=conn-reconcile apply%3A create bad\\u202e failed::"
         "create bad\\u202e: connector registration test failed: could not reach the connector (ConnectError)"
-    ], gh.out
+    )
+    assert errors == [expected], gh.out
     assert "Apply finished with errors: 1 updated, 1 failed." in gh.out
 
 

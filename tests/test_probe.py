@@ -22,11 +22,9 @@ pytestmark = pytest.mark.e2e
 
 class _Redirect(BaseHTTPRequestHandler):
     location = ""
-    hits: list[str] = []
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).hits.append(self.path)
         self.send_response(307)
         self.send_header("Location", self.location)
         self.send_header("Content-Length", "0")
@@ -40,7 +38,7 @@ class _Redirect(BaseHTTPRequestHandler):
 def redirector(make_endpoint) -> Iterator[tuple[str, ConnectorEndpoint]]:
     """A connector URL answering 307 to another endpoint (which must never be queried)."""
     elsewhere = make_endpoint()
-    handler = type("Handler", (_Redirect,), {"location": f"{elsewhere.url}/stolen", "hits": []})
+    handler = type("Handler", (_Redirect,), {"location": f"{elsewhere.url}/stolen"})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -263,25 +263,23 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     settings = _settings(ctx)
     options = _options(kw)
     result = compute_plan(settings, [kw["directory"]], options)
-    probes = _probe(settings, [kw["directory"]], result) if options.probe or options.probe_warn else None
+    probes = None
+    if options.probe or options.probe_warn:
+        from conn_reconcile.probe import probe_plan
+
+        probes = probe_plan(settings, [kw["directory"]], result)
     _render_plan(ctx.obj, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
         signed = " (signed)" if settings.fingerprint_key else ""
         ctx.obj.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
-    failed = [p for p in probes or () if not p.ok]
-    if failed and not options.probe_warn:
-        ctx.obj.err(f"Error: {len(failed)} probe(s) failed: {', '.join(p.target.name for p in failed)} "
-                    "(pass --probe-warn to report them without failing)")
+    if probes and not options.probe_warn and not all(p.ok for p in probes):
+        from conn_reconcile.preflight import failure_message
+
+        ctx.obj.err(failure_message(probes))
         ctx.exit(ExitCode.ERROR)
     if detailed_exitcode and result.needs_attention:
         ctx.exit(ExitCode.CHANGES)
-
-
-def _probe(settings: Settings, paths: list[Path], plan: Plan) -> list[ProbeResult]:
-    from conn_reconcile.probe import probe_plan
-
-    return probe_plan(settings, paths, plan)
 
 
 @cli.command()

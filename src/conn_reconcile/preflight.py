@@ -105,6 +105,11 @@ def failed(results: Sequence[ProbeResult]) -> list[ProbeResult]:
     return [r for r in results if not r.ok]
 
 
+def failure_message(results: Sequence[ProbeResult]) -> str:
+    names = ", ".join(escape(r.target.name) for r in failed(results))
+    return f"Error: {len(failed(results))} probe(s) failed: {names} (pass --probe-warn to report them without failing)"
+
+
 def summary_line(results: Sequence[ProbeResult]) -> str:
     bad = len(failed(results))
     return f"Probes: {len(results) - bad} ok, {bad} failed."

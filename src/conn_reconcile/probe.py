@@ -86,9 +86,11 @@ def probe_one(http: httpx.Client, target: ProbeTarget, token: str | None, timeou
     headers = {"Authorization": authorization_header(target.auth_type, token), "Content-Type": "application/json"}
     body = json.dumps({"query": REGISTRATION_QUERY}).encode()
     try:
-        with request_deadline(started + timeout):
-            with http.stream("POST", target.url, content=body, headers=headers, timeout=timeout) as response:
-                raw = _read_capped(response)
+        with (
+            request_deadline(started + timeout),
+            http.stream("POST", target.url, content=body, headers=headers, timeout=timeout) as response,
+        ):
+            raw = _read_capped(response)
     except httpx.TimeoutException:
         return result(ProbeStatus.TIMEOUT, f"no complete answer within {timeout:g}s")
     except httpx.HTTPError as exc:

@@ -170,6 +170,7 @@ def update_files(settings: Settings, directory: Path) -> UpdateReport:
     from conn_reconcile import statefile
     from conn_reconcile.loader import load
     from conn_reconcile.matching import Matcher
+    from conn_reconcile.statefile import write_atomic
 
     desired = load([directory], require_files=True)
     with settings.client() as client:
@@ -179,24 +180,24 @@ def update_files(settings: Settings, directory: Path) -> UpdateReport:
     claimed = {r.id for r in matched.values() if r is not None}
     report.not_in_git = [r for r in remote if r.id not in claimed]
     by_file = {d.file: d for d in desired}
+    texts = []  # every file rewritten and checked before the first is written
     for update in report.updated:
         d = by_file[update.file]
         remote_one = matched[update.file]
         assert remote_one is not None
-        _write(d, wanted_values(d, remote_one))
+        texts.append((Path(d.file), _rewritten(d, wanted_values(d, remote_one))))
+    for path, new_text in texts:
+        write_atomic(path, new_text, mode=os.stat(path).st_mode & 0o777)
     return report
 
 
-def _write(d: Desired, values: dict[str, Any]) -> None:
-    from conn_reconcile.statefile import write_atomic
-
+def _rewritten(d: Desired, values: dict[str, Any]) -> str:
     path = Path(d.file)
     if path.is_symlink():
         raise RefusedError(f"refusing to write through a symlink: {d.file}")
-    text = path.read_text(encoding="utf-8")
-    new_text = rewrite(text, values)
+    new_text = rewrite(path.read_text(encoding="utf-8"), values)
     _check(new_text, d, values)
-    write_atomic(path, new_text, mode=os.stat(path).st_mode & 0o777)
+    return new_text
 
 
 def render_update_report(report: UpdateReport) -> str:

@@ -107,7 +107,9 @@ def test_markdown_is_capped_and_says_so():
     assert len(full) > 20_000
     capped = render_markdown(plan, max_chars=20_000)
     assert len(capped) <= 20_000
-    assert "Plan truncated to 20000 characters" in capped
+    assert "_Plan truncated: " in capped and " change(s) not shown" in capped and "under 20000 characters" in capped
+    rows = [line for line in capped.splitlines() if line.startswith("| `")]
+    assert rows and all(line.endswith(" |") and line.count(" | ") == 3 for line in rows)  # no row is cut
     assert capped.startswith("<!-- conn-reconcile-plan -->")
     assert "| 400 | 1 | 0 | **0** | 1 | 1 |" in capped  # the summary table survives the cut
 

@@ -85,11 +85,14 @@ def _write(repo: Path, rel: str, text: str) -> Path:
 
 
 def _run_hook(consumer: Path, hook_repo: Path, hook_rev: str, env: Mapping[str, str], *,
-              all_files: bool = True) -> tuple[int, str]:
+              all_files: bool = True, stage: bool = True) -> tuple[int, str]:
     """``pre-commit run`` in the consumer with the hook in its config (on the staged files
-    unless ``all_files``)."""
+    unless ``all_files``; ``stage``: stage every change first, else only the config)."""
     _write(consumer, ".pre-commit-config.yaml", precommit_config(hook_repo, hook_rev))
-    git(consumer, "add", "-A", env=env)
+    if stage:
+        git(consumer, "add", "-A", env=env)
+    else:
+        git(consumer, "add", ".pre-commit-config.yaml", env=env)
     cmd = [sys.executable, "-m", "pre_commit", "run", HOOK_ID, "--color", "never"]
     if all_files:
         cmd.append("--all-files")
@@ -104,7 +107,7 @@ def _hook_output(output: str) -> str:
     return output.split(marker, 1)[1]
 
 
-def test_manifest_runs_once_over_the_whole_directory() -> None:
+def test_manifest_checks_the_files_passed_against_the_whole_directory() -> None:
     from ruamel.yaml import YAML
 
     hooks = YAML(typ="safe").load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
@@ -114,8 +117,8 @@ def test_manifest_runs_once_over_the_whole_directory() -> None:
     assert hook["language"] == "python"
     assert hook["types_or"] == ["yaml"]
     assert hook["files"] == "^connectors/"
-    assert hook["pass_filenames"] is False and hook["require_serial"] is True
-    assert hook["args"] == ["connectors"]
+    assert hook["pass_filenames"] is True and not hook.get("require_serial", False)
+    assert hook["args"] == ["--against", "connectors"]
 
 
 def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
@@ -160,20 +163,36 @@ def test_hook_reports_duplicate_names_naming_both_files(
     assert "connectors/a.yaml" in hook_out and "connectors/b.yaml" in hook_out, hook_out
 
 
-def test_hook_checks_a_new_file_against_unchanged_ones(
+def test_hook_checks_what_is_staged_against_the_whole_directory(
     consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
-    """Without --all-files pre-commit only knows the staged file: the reason for pass_filenames: false."""
-    _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
+    """Without --all-files pre-commit passes only the staged files: a staged file clashing
+    with an unchanged one is reported on the staged file; an unstaged edit is not checked
+    (pre-commit stashes it), and a committed file's problems are not the commit's."""
+    _write(consumer, "connectors/zz-existing.yaml", VALID_SERVICE.format(name="shared-search"))
+    _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs"))
+    _write(consumer, "connectors/tickets.yaml", VALID_SERVICE.format(name="tickets"))
     git(consumer, "add", "-A", env=env)
-    git(consumer, "commit", "-q", "-m", "first connector", env=env)
-    _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="Shared-Search"))
+    git(consumer, "commit", "-q", "-m", "first connectors", env=env)
+    _write(consumer, "connectors/aa-new.yaml", VALID_SERVICE.format(name="Shared-Search"))  # sorts first
+    git(consumer, "add", "connectors/aa-new.yaml", env=env)
+    # staged valid, then broken in the working tree only: the commit holds the valid version
+    _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs").replace("docs\n", "docs2\n"))
+    git(consumer, "add", "connectors/docs.yaml", env=env)
+    _write(consumer, "connectors/docs.yaml", "name: docs\nurll: nope\n")
+    _write(consumer, "connectors/tickets.yaml", "name: tickets\nurll: nope\n")  # unstaged, not committed
 
-    code, output = _run_hook(consumer, hook_repo, hook_rev, env, all_files=False)
+    code, output = _run_hook(consumer, hook_repo, hook_rev, env, all_files=False, stage=False)
 
     assert code == 1, output
     hook_out = _hook_output(output)
-    assert "connectors/a.yaml" in hook_out and "connectors/b.yaml" in hook_out, hook_out
+    line = VALID_SERVICE.splitlines().index("name: {name}") + 1
+    assert re.search(rf"connectors/aa-new\.yaml:{line}:1: name: duplicate connector name 'Shared-Search'", hook_out), hook_out
+    assert "also defined in connectors/zz-existing.yaml" in hook_out, hook_out
+    assert "zz-existing.yaml:" not in hook_out and "urll" not in hook_out, hook_out
+    assert "docs.yaml" not in hook_out and "tickets.yaml" not in hook_out, hook_out
+    # pre-commit put the unstaged edits back
+    assert "urll" in (consumer / "connectors" / "docs.yaml").read_text(encoding="utf-8")
 
 
 def test_hook_ignores_yaml_outside_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:

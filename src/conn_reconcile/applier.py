@@ -128,7 +128,7 @@ class Applier:
             why = f"not started: {self._fatal}"
         else:
             why = "not started: --fail-fast after an earlier failure"
-        return Outcome(change.name, change.action, Status.SKIPPED, change.remote_id, why)
+        return Outcome(change.name, change.action, Status.SKIPPED, change.remote_id, why, file=change.file)
 
     def _announce(self, in_flight: int) -> None:
         """Tell the user, once per Ctrl-C, what happens now. Runs in the main thread."""
@@ -212,7 +212,7 @@ class Applier:
                 results[i] = self._not_started(change)
             else:
                 why = "interrupted while in flight: the outcome is unknown; run plan to check"
-                results[i] = Outcome(change.name, change.action, Status.UNKNOWN, change.remote_id, why)
+                results[i] = Outcome(change.name, change.action, Status.UNKNOWN, change.remote_id, why, file=change.file)
 
     def _one(
         self, index: int, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str], intent: str
@@ -223,7 +223,8 @@ class Applier:
         started = time.monotonic()
 
         def failed(message: str, status: Status = Status.FAILED) -> Outcome:
-            return Outcome(change.name, change.action, status, change.remote_id, message, time.monotonic() - started)
+            return Outcome(change.name, change.action, status, change.remote_id, message, time.monotonic() - started,
+                           file=change.file)
 
         try:
             remote_id = self._call(change, body, known_ids, intent)
@@ -244,7 +245,8 @@ class Applier:
             if isinstance(exc, ConnReconcileError):
                 return failed(str(exc))
             return failed(f"unexpected {type(exc).__name__}: {exc}")
-        return Outcome(change.name, change.action, DONE[change.action], remote_id, "", time.monotonic() - started)
+        return Outcome(change.name, change.action, DONE[change.action], remote_id, "", time.monotonic() - started,
+                       file=change.file)
 
     def _call(
         self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str], intent: str

@@ -17,7 +17,10 @@ from conn_reconcile import __version__
 from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from conn_reconcile.plan import Plan, PlanOptions
+    from conn_reconcile.preflight import ProbeResult
     from conn_reconcile.secrets import Redactor
     from conn_reconcile.workflow import Settings
 
@@ -165,8 +168,14 @@ format_option = click.option(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@click.option("--against", "against", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Also load the other connector files of this directory, only to check that names and pinned "
+                   "ids stay unique (clashes are reported on the files given). Repeatable.")
+@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+              help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.")
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...],
+             exclude: tuple[str, ...]) -> None:
     """Check connector files offline (default: connectors/). No API key or secrets needed."""
     import json
 
@@ -175,7 +184,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        desired = load(paths or (Path("connectors"),), require_files=True)
+        desired = load(paths or (Path("connectors"),), require_files=True, against=against, exclude=exclude)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
@@ -209,26 +218,28 @@ def _options(kw: dict[str, Any]) -> PlanOptions:
     return PlanOptions(
         prune=kw["prune"], manage_prefix=kw["manage_prefix"], protect=tuple(kw["protect"]),
         max_deletes=kw["max_deletes"], force=kw["force"], rotate_secrets=kw["rotate_secrets"],
+        probe=kw.get("probe", False), probe_warn=kw.get("probe_warn", False),
     )
 
 
-def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
+def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeResult] | None = None) -> None:
     from conn_reconcile import render
 
     redactor = console.redactor
     if fmt == "json":
-        console.out(render.render_json(plan, redactor=redactor), nl=False)
+        console.out(render.render_json(plan, redactor=redactor, probes=probes), nl=False)
     elif fmt == "markdown":
-        text = render.render_markdown(plan, redactor=redactor)
+        text = render.render_markdown(plan, redactor=redactor, probes=probes or ())
         console.out(text, nl=False)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as fh:
                 fh.write(text)
     elif fmt == "github":
-        console.out(render.render_github(plan, redactor=redactor), nl=False)
+        console.out(render.render_github(plan, redactor=redactor, probes=probes or ()), nl=False)
     else:
-        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False)
+        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet,
+                                       probes=probes or ()), nl=False)
 
 
 @cli.command()
@@ -237,6 +248,10 @@ def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
+@click.option("--probe", is_flag=True,
+              help="Run Cohere's registration test now against each service_auth connector being created, replaced "
+                   "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.")
+@click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
 @click.pass_context
 def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
     """Show what apply would change in the Cohere org."""
@@ -246,12 +261,23 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    result = compute_plan(settings, [kw["directory"]], _options(kw))
-    _render_plan(ctx.obj, result, fmt)
+    options = _options(kw)
+    result = compute_plan(settings, [kw["directory"]], options)
+    probes = None
+    if options.probe or options.probe_warn:
+        from conn_reconcile.probe import probe_plan
+
+        probes = probe_plan(settings, [kw["directory"]], result)
+    _render_plan(ctx.obj, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
         signed = " (signed)" if settings.fingerprint_key else ""
         ctx.obj.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+    if probes and not options.probe_warn and not all(p.ok for p in probes):
+        from conn_reconcile.preflight import failure_message
+
+        ctx.obj.err(failure_message(probes))
+        ctx.exit(ExitCode.ERROR)
     if detailed_exitcode and result.needs_attention:
         ctx.exit(ExitCode.CHANGES)
 
@@ -275,38 +301,55 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent API calls.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text",
+              show_default=True,
+              help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+                   "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+                   "annotation per failed connector).")
 @click.pass_context
 def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
-          rate_limit: float | None, **kw: Any) -> None:
+          rate_limit: float | None, fmt: str, **kw: Any) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
+    from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
     from conn_reconcile.interrupt import Interrupt
+    from conn_reconcile.results import ApplyReport
     from conn_reconcile.workflow import ApplyRun, apply_files, apply_saved
 
     console: Console = ctx.obj
+    ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    colour = console.use_colour()
+    document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
+    say = console.err if document else console.out
+    colour = console.use_colour() and not document
+    progress = Progress(say, tty=(sys.stderr if document else sys.stdout).isatty(),
+                        interval=heartbeat_interval(settings.env))
     # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
     # the second stops waiting; either way the summary is printed and the exit code is 130.
     interrupt = Interrupt()
     run = ApplyRun(
         parallelism=parallelism, fail_fast=fail_fast, rate_limit=rate_limit,
-        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)), on_notice=console.err,
-        interrupt=interrupt,
+        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)), on_notice=console.err,
+        interrupt=interrupt, on_start=progress.start,
     )
 
     def show(plan: Plan) -> None:
-        console.out(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet), nl=False)
+        say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
-    if planfile is not None:
-        report = apply_saved(settings, planfile, _options(kw), run)
-    else:
-        report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
-                             confirm=lambda plan: None if auto_approve else _confirm(console))
-        if report is None:
-            return
-    console.out(render.render_report(report, colour=colour), nl=False)
+    try:
+        if planfile is not None:
+            report = apply_saved(settings, planfile, _options(kw), run)
+        else:
+            report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
+                                 confirm=lambda plan: None if auto_approve else _confirm(console))
+    finally:
+        progress.stop()
+    if report is None:  # nothing to change
+        if fmt != "text":
+            console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
+        return
+    console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
     if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
         sys.stdout.flush()
         sys.stderr.flush()
@@ -327,10 +370,21 @@ def _confirm(console: Console) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
               show_default=True, help="Directory to write connector files into.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
+@click.option("--update", is_flag=True,
+              help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
+                   "comments, key order and ${VAR} references (review the result as a pull request).")
 @click.pass_context
-def import_(ctx: click.Context, directory: Path, overwrite: bool) -> None:
+def import_(ctx: click.Context, directory: Path, overwrite: bool, update: bool) -> None:
     """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""
     from conn_reconcile.importer import import_connectors
+
+    if update:
+        if overwrite:
+            raise click.UsageError("--update rewrites existing files in place; it cannot be combined with --overwrite")
+        from conn_reconcile.reimport import render_update_report, update_files
+
+        ctx.obj.out(render_update_report(update_files(_settings(ctx), directory)), nl=False)
+        return
 
     written = import_connectors(_settings(ctx), directory, overwrite=overwrite)
     for path in written:

@@ -9,6 +9,7 @@ mistake must not reach a terminal or a CI log.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,11 +29,21 @@ _YAML11_BOOLS = frozenset({"y", "yes", "n", "no", "on", "off"})
 _AUTH_KEYS = ("oauth", "service_auth")
 
 
-def load(paths: Sequence[str | Path] | str | Path, *, require_files: bool = False) -> list[Desired]:
+def load(
+    paths: Sequence[str | Path] | str | Path,
+    *,
+    require_files: bool = False,
+    against: Sequence[str | Path] = (),
+    exclude: Sequence[str] = (),
+) -> list[Desired]:
     """Load and validate every connector file under ``paths``.
 
     Each path is a directory (``*.yaml``/``*.yml`` found recursively, sorted) or a file
     (taken as given). Finding no file at all returns ``[]``, unless ``require_files``.
+    Files whose path (as displayed) matches an ``exclude`` glob are skipped. With
+    ``against`` (directories), the other connector files there are loaded too, only for the
+    cross-file checks: a duplicate name or pinned id is reported on the file in ``paths``,
+    and problems of the other files are not reported at all.
     Raises :class:`InputError` with every problem found.
     """
     if isinstance(paths, str | Path):
@@ -43,6 +54,7 @@ def load(paths: Sequence[str | Path] | str | Path, *, require_files: bool = Fals
             problems.append(Diagnostic(shown, None, None, None, f"no connector files found under {shown}"))
         if not dir_args and not problems:
             problems.append(Diagnostic(".", None, None, None, "no connector files given"))
+    found = [f for f in found if not excluded(f.display, exclude)]
     desired: list[Desired] = []
     for f in found:
         raw = read_bytes(f)
@@ -53,10 +65,37 @@ def load(paths: Sequence[str | Path] | str | Path, *, require_files: bool = Fals
         problems.extend(file_problems)
         if one is not None:
             desired.append(one)
-    problems.extend(check_unique(desired))
+    if against:
+        others = _others(against, {(f.dev, f.ino) for f in found}, exclude)
+        checked = {d.file for d in desired}
+        problems.extend(p for p in check_unique(others + desired, checked=checked) if p.file in checked)
+    else:
+        problems.extend(check_unique(desired))
     if problems:
         raise InputError(problems)
     return desired
+
+
+def excluded(display: str, patterns: Sequence[str]) -> bool:
+    """Whether a file (its path as displayed, forward slashes) matches an ``exclude`` glob."""
+    return any(fnmatch.fnmatchcase(display, p) or fnmatch.fnmatchcase(display, f"*/{p}") for p in patterns)
+
+
+def _others(against: Sequence[str | Path], seen: set[tuple[int, int]], exclude: Sequence[str]) -> list[Desired]:
+    """The valid connector files under ``against`` that are not ``seen`` (device, inode):
+    loaded only for the cross-file checks; their own problems are not reported here."""
+    found, _, _ = scan(against)
+    others: list[Desired] = []
+    for f in found:
+        if (f.dev, f.ino) in seen or excluded(f.display, exclude):
+            continue
+        raw = read_bytes(f)
+        if isinstance(raw, Diagnostic):
+            continue
+        one, _ = load_bytes(raw, f.display)
+        if one is not None:
+            others.append(one)
+    return others
 
 
 def load_bytes(raw: bytes, file: str) -> tuple[Desired | None, list[Diagnostic]]:

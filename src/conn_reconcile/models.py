@@ -8,7 +8,7 @@ mistake cannot leak through a validation message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -234,12 +234,13 @@ def get_path(data: Any, path: str) -> Any:
     return data
 
 
-def check_unique(desired: Iterable[Desired]) -> list[Diagnostic]:
-    """Cross-file checks: names unique (case-insensitively) and pinned ids unique."""
+def check_unique(desired: Iterable[Desired], *, checked: Collection[str] = ()) -> list[Diagnostic]:
+    """Cross-file checks: names unique (case-insensitively) and pinned ids unique. A clash is
+    reported on the later file, files named in ``checked`` (being added) after the others."""
     problems: list[Diagnostic] = []
     by_name: dict[str, Desired] = {}
     by_id: dict[str, Desired] = {}
-    for d in sorted(desired, key=lambda d: d.file):
+    for d in sorted(desired, key=lambda d: (d.file in checked, d.file)):
         key = d.spec.name.casefold()
         first = by_name.setdefault(key, d)
         if first is not d:

@@ -155,6 +155,11 @@ class PlanOptions:
     max_deletes: int = 5
     force: bool = False
     rotate_secrets: bool = False
+    #: run Cohere's registration test against the connectors the plan creates or re-points
+    #: (``plan --probe``); a run-time check, not part of a saved plan's options
+    probe: bool = False
+    #: a failed probe is a warning, not exit 1 (``--probe-warn``)
+    probe_warn: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {

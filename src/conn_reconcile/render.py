@@ -10,11 +10,19 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from conn_reconcile import __version__
+from conn_reconcile import __version__, preflight
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.escape import escape, gh_data, gh_property, guard_lines, md_code, md_fence, md_text
 from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin
+from conn_reconcile.preflight import ProbeResult
 from conn_reconcile.secrets import MASK, Redactor
+
+#: GitHub refuses a comment (or a job summary section) longer than this many characters
+GITHUB_COMMENT_LIMIT = 65_536
+#: the markdown plan's default size: under the limit, with room for a sticky-comment header
+MARKDOWN_MAX_CHARS = 65_000
+#: the markdown table lists the destructive changes first: they are never the ones cut
+_MD_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.CREATE: 2, Action.UPDATE: 3}
 
 _SYMBOL = {
     Action.CREATE: "+",
@@ -84,7 +92,14 @@ def _heading(change: ResourceChange) -> str:
     return f"{_SYMBOL[change.action]:>3} {_VERB[change.action]} {escape(change.name)}{ident}{where}"
 
 
-def render_text(plan: Plan, *, colour: bool = False, redactor: Redactor | None = None, quiet: bool = False) -> str:
+def render_text(
+    plan: Plan,
+    *,
+    colour: bool = False,
+    redactor: Redactor | None = None,
+    quiet: bool = False,
+    probes: Sequence[ProbeResult] = (),
+) -> str:
     redact = redactor or Redactor()
     out: list[str] = []
 
@@ -115,6 +130,10 @@ def render_text(plan: Plan, *, colour: bool = False, redactor: Redactor | None =
     if plan.notes:
         gap()
         out.extend(f"Note: {escape(note)}" for note in plan.notes)
+    if probes:
+        gap()
+        out.extend(_paint(line, "1;31", colour) if line.lstrip().startswith("FAILED") else line
+                   for line in preflight.text_lines(probes))
     gap()
     line = summary_line(plan)
     out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
@@ -142,24 +161,35 @@ def attention_lines(plan: Plan) -> list[str]:
     return [twin_line(t) for t in plan.twins] + [recovery_line(r) for r in plan.recovery]
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
-    """The documented machine-readable form (docs/plan-format.md)."""
+def plan_document(plan: Plan, probes: Sequence[ProbeResult] | None = None) -> dict[str, Any]:
+    """The documented machine-readable form (docs/plan-format.md); ``probe`` only when probed."""
     doc = plan.to_dict()
     doc["tool"] = {"name": "conn-reconcile", "version": __version__}
+    if probes is not None:
+        doc["probe"] = [p.to_dict() for p in probes]
     return doc
 
 
-def render_json(plan: Plan, *, redactor: Redactor | None = None) -> str:
+def render_json(plan: Plan, *, redactor: Redactor | None = None, probes: Sequence[ProbeResult] | None = None) -> str:
     """ASCII-only JSON (``ensure_ascii``: controls, bidi and zero-width characters are ``\\uXXXX``
     escapes, safe to show raw); ``##[`` inside strings is written ``#\\u0023[`` so that no line
     of it is a legacy workflow command."""
     redact = redactor or Redactor()
-    text = json.dumps(redact.data(plan_document(plan)), indent=2, sort_keys=False, ensure_ascii=True)
+    text = json.dumps(redact.data(plan_document(plan, probes)), indent=2, sort_keys=False, ensure_ascii=True)
     return text.replace("##[", "#\\u0023[") + "\n"
 
 
-def render_markdown(plan: Plan, *, redactor: Redactor | None = None, max_chars: int = 60_000) -> str:
-    """A compact PR-comment body: a summary table, then details per connector, size-capped."""
+def render_markdown(
+    plan: Plan,
+    *,
+    redactor: Redactor | None = None,
+    max_chars: int = MARKDOWN_MAX_CHARS,
+    probes: Sequence[ProbeResult] = (),
+) -> str:
+    """A compact PR-comment body: a summary table, one row per change (deletes and
+    replacements first), the probe results, then the full plan in a collapsed block. Over
+    ``max_chars`` the full plan goes first, then whole rows from the end, and a line says
+    how many changes are not shown: never a cut row, escape or entity."""
     redact = redactor or Redactor()
     s = plan.summary()
     head = [
@@ -171,27 +201,60 @@ def render_markdown(plan: Plan, *, redactor: Redactor | None = None, max_chars: 
         f"| {s['create']} | {s['update']} | {s['replace']} | **{s['delete']}** | {s['noop']} | {len(plan.unmanaged)} |",
         "",
     ]
-    rows = ["| | connector | file | changes |", "|---|---|---|---|"]
-    for c in plan.changes:
-        if c.action is Action.NOOP:
-            continue
-        fields = ", ".join(md_code(f.path) for f in c.changes) or "-"
-        rows.append(f"| `{_SYMBOL[c.action]}` {_VERB[c.action]} | {md_text(c.name)} | {md_text(c.file or '')} | {fields} |")
-    warnings = [f"> [!WARNING]\n> {md_text(line)}\n" for line in attention_lines(plan)]
-    body = head + warnings + (rows if len(rows) > 2 else ["No changes."]) + [""]
-    details = render_text(plan, redactor=redact).rstrip("\n")
+    head += [f"> [!WARNING]\n> {md_text(line)}\n" for line in attention_lines(plan)]
+    changes = sorted((c for c in plan.changes if c.action is not Action.NOOP), key=lambda c: _MD_ORDER[c.action])
+    rows = [_md_row(c) for c in changes]
+    table = ["| | connector | file | changes |", "|---|---|---|---|"] if rows else ["No changes."]
+    tail = [""] + preflight.markdown_lines(probes)
+    details = render_text(plan, redactor=redact, probes=probes).rstrip("\n")
     fence = md_fence(details)  # longer than any backtick run in the plan: data cannot close it
-    tail = ["<details><summary>Full plan</summary>", "", f"{fence}diff", details, fence, "", "</details>", ""]
-    if plan.notes:
-        tail.extend(f"> {md_text(n)}" for n in plan.notes)
-    text = "\n".join(body + tail)
-    if len(text) > max_chars:
-        keep = max_chars - 200
-        cut = "\n".join(body)
-        if len(cut) > keep:  # whole lines only: never half an escape or entity
-            cut = cut[: cut.rfind("\n", 0, keep) + 1]
-        text = cut + f"\n\n_Plan truncated to {max_chars} characters; see the plan artifact for the full plan._\n"
+    tail += ["<details><summary>Full plan</summary>", "", f"{fence}diff", details, fence, "", "</details>", ""]
+    tail += [f"> {md_text(n)}" for n in plan.notes]
+    text = _md_safe("\n".join(head + table + rows + tail), redact)
+    if len(text) <= max_chars:
+        return text
+    return _md_capped(head + table, rows, preflight.markdown_lines(probes), redact, max_chars)
+
+
+def _md_row(c: ResourceChange) -> str:
+    fields = ", ".join(md_code(f.path) for f in c.changes) or "-"
+    return f"| `{_SYMBOL[c.action]}` {_VERB[c.action]} | {md_text(c.name)} | {md_text(c.file or '')} | {fields} |"
+
+
+def _md_safe(text: str, redact: Redactor) -> str:
     return guard_lines(redact(text))
+
+
+def _md_capped(top: list[str], rows: list[str], probe_lines: list[str], redact: Redactor, max_chars: int) -> str:
+    """Whole lines only, within ``max_chars``: the heading and summary, as many rows as fit
+    (in order: deletes and replacements come first), the probes if they fit, and a note."""
+
+    def note(shown: int) -> str:
+        return (f"\n_Plan truncated: {len(rows) - shown} of {len(rows)} change(s) not shown and the full plan "
+                f"left out, to stay under {max_chars} characters (GitHub's comment limit is "
+                f"{GITHUB_COMMENT_LIMIT}); see the plan artifact or the job log for the full plan._\n")
+
+    budget = max_chars - len(note(0)) - 16  # the note's numbers can only get shorter
+    out: list[str] = []
+    used = 0
+    for line in top:
+        line = _md_safe(line, redact)
+        if used + len(line) + 1 > budget:
+            break
+        out.append(line)
+        used += len(line) + 1
+    shown = 0
+    for row in rows:
+        row = _md_safe(row, redact)
+        if used + len(row) + 1 > budget:
+            break
+        out.append(row)
+        used += len(row) + 1
+        shown += 1
+    probes = [_md_safe(p, redact) for p in ["", *probe_lines]]
+    if shown == len(rows) and used + sum(len(p) + 1 for p in probes) <= budget:
+        out.extend(probes)
+    return "\n".join(out) + "\n" + note(shown)
 
 
 def render_github_diagnostics(diagnostics: Sequence[Diagnostic], *, redactor: Redactor | None = None) -> str:
@@ -209,7 +272,7 @@ def render_github_diagnostics(diagnostics: Sequence[Diagnostic], *, redactor: Re
     return redact("\n".join(lines) + ("\n" if lines else ""))
 
 
-def render_github(plan: Plan, *, redactor: Redactor | None = None) -> str:
+def render_github(plan: Plan, *, redactor: Redactor | None = None, probes: Sequence[ProbeResult] = ()) -> str:
     """One annotation per change (notice; warning for deletes and replacements)."""
     redact = redactor or Redactor()
     lines = []
@@ -224,7 +287,10 @@ def render_github(plan: Plan, *, redactor: Redactor | None = None) -> str:
         lines.append(f"::{level} {','.join(props)}::{gh_data(msg)}")
     for line in attention_lines(plan):
         lines.append(f"::warning title={gh_property('conn-reconcile')}::{gh_data(line)}")
+    lines.extend(preflight.github_lines(probes))
     lines.append(summary_line(plan))
+    if probes:
+        lines.append(preflight.summary_line(probes))
     return redact("\n".join(lines) + "\n")
 
 

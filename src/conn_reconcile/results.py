@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from conn_reconcile.errors import ExitCode
 from conn_reconcile.plan import Action
@@ -41,10 +42,24 @@ class Outcome:
     remote_id: str | None = None
     message: str = ""
     seconds: float = 0.0
+    #: the connector file of the planned change (for deletes: the one state last knew)
+    file: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """One outcome of docs/apply-format.md."""
+        return {
+            "name": self.name,
+            "action": self.action.value,
+            "status": self.status.value,
+            "id": self.remote_id,
+            "file": self.file,
+            "message": self.message,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass

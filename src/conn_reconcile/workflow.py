@@ -191,6 +191,8 @@ class ApplyRun:
     on_outcome: Callable[[Outcome], None] | None = None
     on_notice: Callable[[str], None] | None = None
     interrupt: Interrupt | None = None
+    #: called with the plan right before its changes start (not when there is nothing to do)
+    on_start: Callable[[Plan], None] | None = None
 
 
 def apply_files(
@@ -292,6 +294,8 @@ def _carry_out(
             recorder.adopt_unchanged(plan)
             return None
         resolve_secrets(plan, settings)
+        if run.on_start is not None:
+            run.on_start(plan)
         applier = Applier(
             client,
             env=settings.env,

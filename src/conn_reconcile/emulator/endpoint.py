@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from conn_reconcile.emulator.registration import authorization_header
+from conn_reconcile.registration import authorization_header
 from conn_reconcile.emulator.wire import BadBody, JsonHandler, Served, ServerThread
 
 DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (

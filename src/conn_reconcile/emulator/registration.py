@@ -12,14 +12,12 @@ from typing import Any
 
 import httpx
 
-REGISTRATION_QUERY = "registration test"
+from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
+
+__all__ = ["REGISTRATION_QUERY", "REGISTRATION_TIMEOUT", "authorization_header", "new_http_client",
+           "registration_failure"]
+
 REGISTRATION_TIMEOUT = 10.0
-_SCHEMES = {"bearer": "Bearer ", "basic": "Basic ", "noscheme": ""}
-
-
-def authorization_header(auth_type: str | None, token: str) -> str:
-    """The Authorization header Cohere sends for a service_auth ``(type, token)``."""
-    return _SCHEMES[auth_type or "noscheme"] + token
 
 
 def new_http_client() -> httpx.Client:
@@ -60,6 +58,5 @@ def _probe(http: httpx.Client, url: str, headers: dict[str, str]) -> str | None:
         payload = response.json()
     except ValueError:
         return "the connector's answer is not JSON"
-    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        return "the connector's answer has no 'results' list"
-    return None
+    problem = shape_problem(payload)
+    return None if problem is None else problem.replace("the answer", "the connector's answer")

@@ -1,0 +1,140 @@
+"""``plan --probe``: Cohere's registration test, run against each connector before apply.
+
+For every :class:`~conn_reconcile.preflight.ProbeTarget` this POSTs ``{"query": ...}`` to the
+connector URL with the Authorization header Cohere would send for its ``service_auth.type``
+(:func:`conn_reconcile.registration.authorization_header`, the same function the emulator
+uses) and expects a 200 holding a JSON object with a ``results`` list.
+
+The token goes to the connector's own URL and nowhere else: redirects are never followed
+(a 3xx is reported), no proxy from the environment is used (``trust_env=False``), and each
+token is read from the environment only here, taught to the redactor first. Probes run in a
+bounded thread pool; each is bounded by ``timeout`` as a whole (connect, send and the complete
+answer: :mod:`conn_reconcile.deadline`), and the answer is read up to :data:`MAX_ANSWER` bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from conn_reconcile.deadline import install_deadline_backend, request_deadline
+from conn_reconcile.errors import SecretError
+from conn_reconcile.preflight import ProbeResult, ProbeStatus, ProbeTarget
+from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
+from conn_reconcile.secrets import Redactor, lookup
+
+if TYPE_CHECKING:
+    from conn_reconcile.plan import Plan
+    from conn_reconcile.workflow import Settings
+
+MAX_PARALLEL = 8
+MAX_ANSWER = 1 << 20  # bytes of an answer read at most: a connector answer is small
+
+
+def new_client(parallel: int) -> httpx.Client:
+    limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=0)
+    transport = httpx.HTTPTransport(limits=limits)  # no proxy: trust_env below is off too
+    install_deadline_backend(transport)
+    return httpx.Client(transport=transport, trust_env=False, follow_redirects=False)
+
+
+def run_probes(
+    targets: Sequence[ProbeTarget],
+    env: Mapping[str, str],
+    *,
+    redactor: Redactor,
+    timeout: float,
+    parallel: int = MAX_PARALLEL,
+) -> list[ProbeResult]:
+    """Probe every target (at most ``parallel`` at once); results in the targets' order."""
+    if not targets:
+        return []
+    tokens: dict[int, str | None] = {}
+    for i, t in enumerate(targets):
+        try:
+            tokens[i] = lookup(env, t.token_var, where=t.file, field="service_auth.token")
+        except SecretError:
+            tokens[i] = None
+        redactor.add(tokens[i])  # before anything is sent or printed
+    workers = max(1, min(parallel, len(targets)))
+    with new_client(workers) as http, ThreadPoolExecutor(workers, thread_name_prefix="probe") as pool:
+        futures = [pool.submit(probe_one, http, t, tokens[i], timeout) for i, t in enumerate(targets)]
+        results = [f.result() for f in futures]
+    return [_redacted(r, redactor) for r in results]
+
+
+def _redacted(result: ProbeResult, redactor: Redactor) -> ProbeResult:
+    from dataclasses import replace
+
+    return replace(result, detail=redactor(result.detail))
+
+
+def probe_one(http: httpx.Client, target: ProbeTarget, token: str | None, timeout: float) -> ProbeResult:
+    started = time.monotonic()
+
+    def result(status: ProbeStatus, detail: str = "", http_status: int | None = None) -> ProbeResult:
+        return ProbeResult(target, status, detail, http_status, time.monotonic() - started)
+
+    if token is None:
+        return result(ProbeStatus.UNBOUND, f"${{{target.token_var}}} is not set; nothing was sent")
+    headers = {"Authorization": authorization_header(target.auth_type, token), "Content-Type": "application/json"}
+    body = json.dumps({"query": REGISTRATION_QUERY}).encode()
+    try:
+        with (
+            request_deadline(started + timeout),
+            http.stream("POST", target.url, content=body, headers=headers, timeout=timeout) as response,
+        ):
+            raw = _read_capped(response)
+    except httpx.TimeoutException:
+        return result(ProbeStatus.TIMEOUT, f"no complete answer within {timeout:g}s")
+    except httpx.HTTPError as exc:
+        return result(ProbeStatus.CONNECTION_FAILED, f"could not reach the connector ({type(exc).__name__})")
+    if response.status_code != 200:
+        return result(ProbeStatus.HTTP_STATUS, _status_detail(response), response.status_code)
+    if raw is None:
+        return result(ProbeStatus.BAD_RESPONSE, f"the answer is larger than {MAX_ANSWER} bytes")
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return result(ProbeStatus.BAD_RESPONSE, "the answer is not JSON")
+    problem = shape_problem(payload)
+    if problem is not None:
+        return result(ProbeStatus.BAD_RESPONSE, problem)
+    return result(ProbeStatus.OK)
+
+
+def _read_capped(response: httpx.Response) -> bytes | None:
+    """The answer's body, or None when it is larger than :data:`MAX_ANSWER` (not read further)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _status_detail(response: httpx.Response) -> str:
+    if response.is_redirect:
+        # only where it points, as data (escaped when shown); the token is never sent there
+        location = response.headers.get("location", "")[:200]
+        return f"a redirect to {location!r}, not followed: the token is only ever sent to the connector's own URL"
+    if response.status_code in (401, 403):
+        return "the connector refused the token"
+    return ""
+
+
+def probe_plan(settings: Settings, paths: Sequence[str | Path], plan: Plan) -> list[ProbeResult]:
+    """``plan --probe``: probe the plan's targets (the files are read again for their specs)."""
+    from conn_reconcile.loader import load
+    from conn_reconcile.preflight import targets
+
+    found = targets(plan, load(paths))
+    return run_probes(found, settings.env, redactor=settings.redactor, timeout=settings.timeout)

@@ -107,29 +107,76 @@ def _github_error(exc: ConnReconcileError) -> str:
 
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="conn-reconcile")
-@click.option("--api-url", envvar="CO_API_URL", default="https://api.cohere.com", show_default=True,
-              help="Cohere API base URL (env CO_API_URL).")
-@click.option("--api-key", envvar="CO_API_KEY", default=None, show_envvar=False,
-              help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path(".conn-reconcile/state.json"), show_default=True, help="State file.")
+@click.option(
+    "--api-url",
+    envvar="CO_API_URL",
+    default="https://api.cohere.com",
+    show_default=True,
+    help="Cohere API base URL (env CO_API_URL).",
+)
+@click.option(
+    "--api-key",
+    envvar="CO_API_KEY",
+    default=None,
+    show_envvar=False,
+    help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".conn-reconcile/state.json"),
+    show_default=True,
+    help="State file.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
-@click.option("--color/--no-color", "colour", default=None, help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), envvar="CONN_RECONCILE_LOCK_TIMEOUT", default=0.0,
-              show_default=True, metavar="SECONDS",
-              help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT", default=30.0,
-              show_default=True, metavar="SECONDS",
-              help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-                   "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
-                   "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.")
-@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_DEADLINE",
-              default=None, metavar="SECONDS",
-              help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
-                   "request starts, retries stop and the command fails.")
+@click.option(
+    "--color/--no-color",
+    "colour",
+    default=None,
+    help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    envvar="CONN_RECONCILE_LOCK_TIMEOUT",
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="CONN_RECONCILE_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
+    "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
+    "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="CONN_RECONCILE_DEADLINE",
+    default=None,
+    metavar="SECONDS",
+    help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
+    "request starts, retries stop and the command fails.",
+)
 @click.pass_context
-def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None,
-        lock_timeout: float, timeout: float, deadline: float | None) -> None:
+def cli(
+    ctx: click.Context,
+    api_url: str,
+    api_key: str | None,
+    state_path: Path,
+    quiet: bool,
+    colour: bool | None,
+    lock_timeout: float,
+    timeout: float,
+    deadline: float | None,
+) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
@@ -145,8 +192,14 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
 
     redactor = Redactor()
     ctx.obj = Console(redactor, quiet=quiet, colour=colour)
-    ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path,
-                                                    timeout=timeout, deadline=deadline, lock_timeout=lock_timeout)
+    ctx.meta["conn_reconcile.settings_args"] = dict(
+        api_url=api_url,
+        api_key=api_key,
+        state_path=state_path,
+        timeout=timeout,
+        deadline=deadline,
+        lock_timeout=lock_timeout,
+    )
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -157,7 +210,11 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
     help="Output format.",
 )
 
@@ -189,12 +246,33 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
 
 def plan_options(f: Any) -> Any:
     options = [
-        click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("connectors"),
-                     show_default=True, help="Directory of connector files."),
+        click.option(
+            "--dir",
+            "directory",
+            type=click.Path(path_type=Path),
+            default=Path("connectors"),
+            show_default=True,
+            help="Directory of connector files.",
+        ),
         click.option("--prune", is_flag=True, help="Delete managed remote connectors that are no longer in git."),
-        click.option("--manage-prefix", default=None, help="With --prune: also treat connectors whose name starts with this as managed."),
-        click.option("--protect", multiple=True, metavar="PATTERN", help="Never delete connectors whose name or id matches (glob, repeatable)."),
-        click.option("--max-deletes", type=click.IntRange(min=0), default=5, show_default=True, help="Refuse to prune more than this."),
+        click.option(
+            "--manage-prefix",
+            default=None,
+            help="With --prune: also treat connectors whose name starts with this as managed.",
+        ),
+        click.option(
+            "--protect",
+            multiple=True,
+            metavar="PATTERN",
+            help="Never delete connectors whose name or id matches (glob, repeatable).",
+        ),
+        click.option(
+            "--max-deletes",
+            type=click.IntRange(min=0),
+            default=5,
+            show_default=True,
+            help="Refuse to prune more than this.",
+        ),
         click.option("--force", is_flag=True, help="Override the prune safeguards."),
         click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
     ]
@@ -207,8 +285,12 @@ def _options(kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
     return PlanOptions(
-        prune=kw["prune"], manage_prefix=kw["manage_prefix"], protect=tuple(kw["protect"]),
-        max_deletes=kw["max_deletes"], force=kw["force"], rotate_secrets=kw["rotate_secrets"],
+        prune=kw["prune"],
+        manage_prefix=kw["manage_prefix"],
+        protect=tuple(kw["protect"]),
+        max_deletes=kw["max_deletes"],
+        force=kw["force"],
+        rotate_secrets=kw["rotate_secrets"],
     )
 
 
@@ -228,13 +310,17 @@ def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
     elif fmt == "github":
         console.out(render.render_github(plan, redactor=redactor), nl=False)
     else:
-        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False)
+        console.out(
+            render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False
+        )
 
 
 @cli.command()
 @plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply."
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.pass_context
@@ -276,8 +362,15 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
 @click.pass_context
-def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
-          rate_limit: float | None, **kw: Any) -> None:
+def apply(
+    ctx: click.Context,
+    planfile: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+    **kw: Any,
+) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
     from conn_reconcile.interrupt import Interrupt
@@ -290,8 +383,11 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
     # the second stops waiting; either way the summary is printed and the exit code is 130.
     interrupt = Interrupt()
     run = ApplyRun(
-        parallelism=parallelism, fail_fast=fail_fast, rate_limit=rate_limit,
-        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)), on_notice=console.err,
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+        rate_limit=rate_limit,
+        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)),
+        on_notice=console.err,
         interrupt=interrupt,
     )
 
@@ -302,8 +398,14 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
     if planfile is not None:
         report = apply_saved(settings, planfile, _options(kw), run)
     else:
-        report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
-                             confirm=lambda plan: None if auto_approve else _confirm(console))
+        report = apply_files(
+            settings,
+            [kw["directory"]],
+            _options(kw),
+            run,
+            show=show,
+            confirm=lambda plan: None if auto_approve else _confirm(console),
+        )
         if report is None:
             return
     console.out(render.render_report(report, colour=colour), nl=False)
@@ -317,15 +419,22 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
 def _confirm(console: Console) -> None:
     if not sys.stdin.isatty():
         raise RefusedError("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
-    answer = click.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="",
-                          show_default=False)
+    answer = click.prompt(
+        "\nDo you want to perform these actions? Only 'yes' will be accepted", default="", show_default=False
+    )
     if answer.strip() != "yes":
         raise RefusedError("apply cancelled; nothing was changed")
 
 
 @cli.command(name="import")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
-              show_default=True, help="Directory to write connector files into.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("connectors"),
+    show_default=True,
+    help="Directory to write connector files into.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
 @click.pass_context
 def import_(ctx: click.Context, directory: Path, overwrite: bool) -> None:
@@ -364,8 +473,13 @@ def schema(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Persist the emulated org in this JSON file.")
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Persist the emulated org in this JSON file.",
+)
 @click.option("--api-key", "emulator_key", default=None, help="Accept only this API key (default: any).")
 def emulator(host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:
     """Run the local Cohere connectors API emulator (for tests and demos)."""

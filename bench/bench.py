@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import runner  # noqa: E402
-from table import Row, all_passed, render  # noqa: E402
+import runner
+from table import Row, all_passed, render
 
 PLAN_TARGET = 2.0
 APPLY_TARGET = 1.25

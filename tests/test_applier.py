@@ -12,18 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from e2e import wait_for
+from helpers import desired, remote
 
 from conn_reconcile.applier import Applier
-from conn_reconcile.recorder import StateRecorder
-from conn_reconcile.results import ApplyReport, Outcome
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions
 from conn_reconcile.planner import build_plan
+from conn_reconcile.recorder import StateRecorder
+from conn_reconcile.results import ApplyReport, Outcome
 from conn_reconcile.state import ManagedRecord, State
-
-from e2e import wait_for
-from helpers import desired, remote
 
 WAIT = 10  # seconds: a guard against a hang, never a measurement
 

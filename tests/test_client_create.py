@@ -8,11 +8,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
-from conn_reconcile.errors import ApiError, OutcomeUnknownError
-
 from mock_api import BODY, Org, conn, make, reply
 
+from conn_reconcile.errors import ApiError, OutcomeUnknownError
 
 # ---- create -------------------------------------------------------------------------------
 
@@ -116,7 +114,7 @@ def test_create_never_sent_is_resent_until_the_attempts_run_out(exc: type[httpx.
 def test_create_relist_failure_is_outcome_unknown_without_resending() -> None:
     org = Org(posts=["500", "ok"], list_fails=True)
     client, rec, _ = make(org)
-    with pytest.raises(OutcomeUnknownError, match="'docs'.*re-listing"):
+    with pytest.raises(OutcomeUnknownError, match=r"'docs'.*re-listing"):
         client.create_connector(BODY)
     assert len(rec.sent("POST")) == 1
 

@@ -8,12 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from mock_api import conn, make, reply, scripted
 
 from conn_reconcile.errors import ApiError
 from conn_reconcile.models import REMOTE_ID_RE, parse_spec
-
-from mock_api import conn, make, reply, scripted
-
 
 # ---- pagination ---------------------------------------------------------------------------
 

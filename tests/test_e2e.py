@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name
 
 pytestmark = pytest.mark.e2e

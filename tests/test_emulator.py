@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -164,11 +164,13 @@ def test_no_endpoint_ever_returns_a_secret(emulator, api, endpoint):
     ]
     assert all(CANARY not in b for b in bodies)
     masked = api.get("/_emulator/connectors").json()["connectors"]
-    assert [c.get("service_auth", c.get("oauth"))[k] for c, k in zip(masked, ("token", "client_secret"))] == ["***"] * 2
+    assert [
+        c.get("service_auth", c.get("oauth"))[k] for c, k in zip(masked, ("token", "client_secret"), strict=True)
+    ] == ["***"] * 2
 
 
 def test_list_pagination_newest_first(emulator, api):
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     ids = [
         emulator.seed(
             {"name": f"c{i}", "url": "https://x.example.com"}, created_at=(base + timedelta(seconds=i)).isoformat()
@@ -320,9 +322,8 @@ def test_fault_matching_method_fullmatch_and_times(emulator, api):
 
 def test_fault_delay_drop_and_garbage(emulator, api):
     emulator.faults.add("*", "/v1/connectors", delay=1.0)
-    with http(emulator, timeout=0.1) as impatient:
-        with pytest.raises(httpx.ReadTimeout):
-            impatient.get("/v1/connectors")
+    with http(emulator, timeout=0.1) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.get("/v1/connectors")
     emulator.faults.add("GET", "/v1/connectors", drop=True)
     with pytest.raises(httpx.RemoteProtocolError):
         api.get("/v1/connectors")
@@ -388,13 +389,10 @@ def test_control_endpoints_over_http(emulator):
 
 
 def test_concurrent_creates_over_keep_alive(emulator, endpoint):
-    with http(emulator, limits=httpx.Limits(max_connections=20)) as client:
-        with ThreadPoolExecutor(20) as pool:
-            rs = list(
-                pool.map(
-                    lambda i: client.post("/v1/connectors", json={"name": f"n{i}", "url": endpoint.url}), range(60)
-                )
-            )
+    with http(emulator, limits=httpx.Limits(max_connections=20)) as client, ThreadPoolExecutor(20) as pool:
+        rs = list(
+            pool.map(lambda i: client.post("/v1/connectors", json={"name": f"n{i}", "url": endpoint.url}), range(60))
+        )
     assert {r.status_code for r in rs} == {200}
     assert len({r.json()["connector"]["id"] for r in rs}) == 60 == len(emulator.connectors)
     assert emulator.requests.count("POST", "/v1/connectors") == 60
@@ -459,7 +457,7 @@ def test_emulator_and_endpoint_run_as_processes(tmp_path):
             proc.send_signal(signal.SIGTERM)
     outputs = [proc.communicate(timeout=10)[1] for proc in (ep, emu)]
     assert [proc.returncode for proc in (ep, emu)] == [0, 0]
-    assert all(CANARY not in out for out in outputs + [ep_line, emu_line])
+    assert all(CANARY not in out for out in [*outputs, ep_line, emu_line])
 
 
 def test_endpoint_checks_auth_body_and_searches(make_endpoint):

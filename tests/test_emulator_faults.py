@@ -9,10 +9,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from e2e import wait_for
 
 from conn_reconcile.emulator import Emulator
-
-from e2e import wait_for
 
 
 def http(emu: Emulator, key: str | None = "any-key") -> httpx.Client:

@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table
 
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.workflow import Settings, apply_plan, compute_plan
-
-from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table
 
 pytestmark = pytest.mark.e2e
 
@@ -197,7 +196,8 @@ def test_403_on_patch_stops_the_apply_without_retrying(project):
     apply = project.run("apply", "--auto-approve")
     assert apply.code == 1, apply.both
     assert re.search(
-        r"! failed docs \(docs-\w+\) \[\d+\.\ds\]: API error 403 on PATCH \S+: injected fault: HTTP 403 \(the API key is not allowed",
+        r"! failed docs \(docs-\w+\) \[\d+\.\ds\]: API error 403 on PATCH \S+: "
+        r"injected fault: HTTP 403 \(the API key is not allowed",
         apply.out,
     ), apply.out
     assert count(project, "PATCH", ITEM) == 1 and count(project, "POST") == 0

@@ -9,7 +9,6 @@ import re
 import unicodedata
 
 import pytest
-
 from e2e import converged
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import pytest
-
 from e2e import converged, count, names, state_matches_remote, table, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -10,10 +10,9 @@ import threading
 from typing import Any
 
 import pytest
+from e2e import TOKEN, converged, count, names, state_matches_remote, table, wait_for
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-
-from e2e import TOKEN, converged, count, names, state_matches_remote, table, wait_for
 
 pytestmark = pytest.mark.e2e
 

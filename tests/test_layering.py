@@ -84,7 +84,7 @@ def _imported(node: ast.AST, package: str, module: str) -> Iterable[tuple[str, s
     elif isinstance(node, ast.ImportFrom):
         if node.level:  # relative: from . import x / from .x import y (a top-level module of the package)
             parts = (node.module or "").split(".") if node.module else []
-            base = [package] + parts
+            base = [package, *parts]
         else:
             base = (node.module or "").split(".")
             yield "top", base[0]

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from helpers import desired, remote
 
 from conn_reconcile import planfile
 from conn_reconcile.cli import cli
@@ -18,8 +19,6 @@ from conn_reconcile.planfile import plan_meta
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import render_markdown
 from conn_reconcile.secrets import Redactor
-
-from helpers import desired, remote
 
 ESC = "\x1b["
 

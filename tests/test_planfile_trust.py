@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from e2e import FP_KEY, count, remote_by_name
 
 pytestmark = pytest.mark.e2e

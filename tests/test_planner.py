@@ -1,12 +1,11 @@
 import pytest
+from helpers import desired, remote
 
 from conn_reconcile.errors import InputError, RefusedError
 from conn_reconcile.plan import Action, Plan, PlanOptions, check_fresh
 from conn_reconcile.planner import build_plan
 from conn_reconcile.secrets import fingerprint
 from conn_reconcile.state import ManagedRecord, State
-
-from helpers import desired, remote
 
 
 def actions(plan):
@@ -159,5 +158,5 @@ def test_check_fresh_detects_changes_deletions_and_appearances():
     moved = [remote("a-1", "a", url="https://other", updated_at="2026-02-02T00:00:00Z")]
     assert "changed remotely since the plan" in check_fresh(plan, moved)[0]
     assert "was deleted remotely" in check_fresh(plan, [])[0]
-    appeared = remotes + [remote("b-9", "b")]
+    appeared = [*remotes, remote("b-9", "b")]
     assert "appeared remotely" in check_fresh(plan, appeared)[0]

@@ -1,6 +1,8 @@
 import json
 import re
 
+from helpers import desired, remote
+
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.planner import build_plan
@@ -12,8 +14,6 @@ from conn_reconcile.render import (
     render_text,
 )
 from conn_reconcile.secrets import Redactor
-
-from helpers import desired, remote
 
 CANARY = "CANARY-render-9d1c7e"
 

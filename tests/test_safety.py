@@ -10,11 +10,10 @@ import threading
 from typing import Any
 
 import pytest
+from e2e import TOKEN, converged, count, names, state_matches_remote, wait_for
 
 from conn_reconcile import statefile
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-
-from e2e import TOKEN, converged, count, names, state_matches_remote, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -139,7 +138,7 @@ def test_kill_9_during_a_create_then_an_immediate_reapply_never_leaves_a_silent_
 
     plan = project.run("plan", "--detailed-exitcode")
     assert plan.code == 2, plan.both
-    assert f"2 connectors in the org are named 'docs'" in plan.out
+    assert "2 connectors in the org are named 'docs'" in plan.out
     assert f"created by conn-reconcile, deleted by --prune: {late}" in plan.out
     doc = json.loads(project.run("plan", "--format", "json").out)
     assert doc["twins"] == [

@@ -7,7 +7,7 @@ emulator URL, without a ``/v1`` suffix (cohere/core/http_client.py ``_build_url`
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -55,7 +55,7 @@ def test_sdk_connector_lifecycle(strict_emulator, co, make_endpoint):
     assert (created.excludes, created.active, created.continue_on_failure) == (["raw"], True, True)
     assert created.auth_type == "service_auth" and created.organization_id == strict_emulator.organization_id
     assert created.created_at.tzinfo is not None and created.created_at == created.updated_at
-    assert abs((datetime.now(timezone.utc) - created.created_at).total_seconds()) < 3600
+    assert abs((datetime.now(UTC) - created.created_at).total_seconds()) < 3600
     assert len(ep.queries) == 1  # the registration test reached the real endpoint with the token
 
     listed = co.connectors.list(limit=10, offset=0)

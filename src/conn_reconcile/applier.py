@@ -18,6 +18,7 @@ flight as ``unknown`` (``ApplyReport.abandoned``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -284,7 +285,5 @@ class Applier:
         return remote.id
 
     def _delete(self, remote_id: str) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):  # already gone (by hand, or an earlier run): the goal is reached
             self.client.delete_connector(remote_id)
-        except NotFoundError:
-            pass  # already gone (deleted by hand, or by an earlier run): the goal is reached

@@ -95,7 +95,7 @@ def _flatten(prefix: str, value: Any, out: Flat) -> None:
     if isinstance(value, Mapping):
         for key, sub in value.items():
             _flatten(f"{prefix}.{key}" if prefix else key, sub, out)
-    elif value is None or value == "" and prefix.startswith("oauth."):
+    elif value is None or (value == "" and prefix.startswith("oauth.")):
         return  # absent, null and (inside oauth) empty all mean "not set"
     else:
         out[prefix] = tuple(value) if isinstance(value, list) else value

@@ -1,8 +1,8 @@
 """The plan: what apply will do, decided once, frozen, serialisable. Pure core.
 
-:mod:`conn_reconcile.planner` decides it; a :class:`Plan` holds everything apply needs (payloads with secret *references*, the remote
-``updated_at`` and a hash of each remote object it touches), so a saved plan can be
-applied later without re-reading YAML, and refused when the org moved in between.
+:mod:`conn_reconcile.planner` decides it; a :class:`Plan` holds everything apply needs (payloads
+with secret *references*, the remote ``updated_at`` and a hash of each remote object it touches),
+so a saved plan can be applied later without re-reading YAML, and refused when the org moved in between.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def after_matching(
     """Complete ``ex.recovery`` once files are matched. ``claimed`` maps remote id -> file;
     ``matched_by_key`` maps intent keys (file, or ``name:NAME``) -> the remote id matched
     (None: to be created); ``planned_create`` holds the keys the plan creates or replaces."""
-    for key, (rid, intent) in sorted(ex.adopt.items()):
+    for _key, (rid, intent) in sorted(ex.adopt.items()):
         if claimed.get(rid) is not None:
             ex.recovery.append(
                 Recovery(

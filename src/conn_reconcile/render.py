@@ -14,7 +14,7 @@ from conn_reconcile import __version__
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.escape import escape, gh_data, gh_property, guard_lines, md_code, md_fence, md_text
 from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin
-from conn_reconcile.secrets import MASK, Redactor
+from conn_reconcile.secrets import Redactor
 
 _SYMBOL = {
     Action.CREATE: "+",

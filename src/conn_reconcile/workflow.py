@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
-from conn_reconcile.models import SECRET_PATHS, Desired
+from conn_reconcile.models import Desired
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
 from conn_reconcile.state import State

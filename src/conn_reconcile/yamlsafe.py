@@ -315,11 +315,7 @@ class _Builder:
         else:
             assert parent.key is not None
             path = _child(parent.path, parent.key)
-        value: Any
-        if isinstance(ev, ScalarEvent):
-            value = _scalar(ev)
-        else:
-            value = self.collection(ev, path)
+        value: Any = _scalar(ev) if isinstance(ev, ScalarEvent) else self.collection(ev, path)
         if parent is None:
             self.root = value
         elif isinstance(parent.container, list):

@@ -85,7 +85,7 @@ class ConnectorEndpoint(Served):
 
 
 class _Handler(JsonHandler):
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         ep: ConnectorEndpoint = self.server.app
         raw = self.body_or_reject()
         if raw is None:

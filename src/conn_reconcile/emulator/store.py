@@ -22,7 +22,7 @@ import re
 import secrets
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -161,11 +161,11 @@ def slug(name: str) -> str:
 
 
 def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Store:
@@ -179,7 +179,7 @@ class Store:
         self._seq: dict[str, int] = {}
         self._next_seq = 0
         self._order: list[str] | None = None  # cached newest-first ids
-        self._last_stamp = datetime.min.replace(tzinfo=timezone.utc)
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
         if self.data_file is not None and self.data_file.exists():
             self._load()
 
@@ -206,7 +206,7 @@ class Store:
     # -- internals -----------------------------------------------------------------------
     def _stamp(self) -> str:
         """Now, as RFC 3339 UTC with microseconds, strictly after every earlier stamp."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if now <= self._last_stamp:
             now = self._last_stamp + timedelta(microseconds=1)
         self._last_stamp = now

@@ -11,6 +11,7 @@ disconnects.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import select
@@ -57,10 +58,8 @@ class LoopbackServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns)
         for sock in conns:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class Served:
@@ -95,10 +94,8 @@ class Served:
         stop = threading.Event()
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
-            except ValueError:  # not the main thread
-                pass
         self.start()
         try:
             print(f"{label} listening on {self.url}", file=sys.stderr, flush=True)
@@ -192,7 +189,7 @@ class JsonHandler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):  # the client went away
             self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # -- request --------------------------------------------------------------------------
@@ -305,10 +302,8 @@ class JsonHandler(BaseHTTPRequestHandler):
     def drop(self) -> None:
         """Close the connection without sending any response."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def wait(self, seconds: float) -> None:
         """Sleep, but wake up early when the server is stopping."""

@@ -168,6 +168,10 @@ def test_bad_plan_file_is_a_clear_error(runner, tmp_path):
     (tmp_path / "plan.json").write_text("not json")
     result = runner.invoke(cli, ["show", "plan.json"])
     assert result.exit_code == 1 and "not a readable plan file" in result.output
+    (tmp_path / "plan.json").write_bytes(b'{"a": "caf\xe9"}')  # Latin-1, not UTF-8: a UnicodeDecodeError
+    result = runner.invoke(cli, ["show", "plan.json"])
+    assert result.exit_code == 1, result.output
+    assert "plan.json: not a readable plan file: UnicodeDecodeError at position 10" in result.output
 
 
 def test_version_and_help(runner):

@@ -18,6 +18,7 @@ from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, Refu
 
 if TYPE_CHECKING:
     from conn_reconcile.plan import Plan, PlanOptions
+    from conn_reconcile.results import ApplyReport
     from conn_reconcile.secrets import Redactor
     from conn_reconcile.workflow import Settings
 
@@ -205,7 +206,8 @@ def cli(
 def _settings(ctx: click.Context) -> Settings:
     from conn_reconcile.workflow import Settings
 
-    console: Console = ctx.find_object(Console)
+    console = ctx.find_object(Console)
+    assert console is not None  # cli() puts it on the root context
     return Settings(redactor=console.redactor, **ctx.meta["conn_reconcile.settings_args"])
 
 
@@ -324,7 +326,7 @@ def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.pass_context
-def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
+def plan(ctx: click.Context, /, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile import planfile
     from conn_reconcile.workflow import compute_plan
@@ -364,6 +366,7 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.pass_context
 def apply(
     ctx: click.Context,
+    /,
     planfile: Path | None,
     auto_approve: bool,
     parallelism: int,
@@ -395,6 +398,7 @@ def apply(
         console.out(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet), nl=False)
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
+    report: ApplyReport | None
     if planfile is not None:
         report = apply_saved(settings, planfile, _options(kw), run)
     else:
@@ -406,8 +410,8 @@ def apply(
             show=show,
             confirm=lambda plan: None if auto_approve else _confirm(console),
         )
-        if report is None:
-            return
+    if report is None:  # cancelled at the prompt
+        return
     console.out(render.render_report(report, colour=colour), nl=False)
     if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
         sys.stdout.flush()

@@ -165,7 +165,7 @@ class CohereClient:
         reply = self._request("GET", path)
         return self._connector(self._ok(reply, "GET", path), "GET", path, connector_id)
 
-    def update_connector(self, connector_id: str, body: dict) -> RemoteConnector:
+    def update_connector(self, connector_id: str, body: dict[str, Any]) -> RemoteConnector:
         path = self._item_path(connector_id)
         redact = self._redactor_for(body)
         reply = self._request("PATCH", path, json=body, redact=redact)
@@ -178,7 +178,7 @@ class CohereClient:
             return  # an earlier attempt deleted it and the answer was lost
         self._ok(reply, "DELETE", path)
 
-    def create_connector(self, body: dict, *, known_ids: Collection[str] = ()) -> RemoteConnector:
+    def create_connector(self, body: dict[str, Any], *, known_ids: Collection[str] = ()) -> RemoteConnector:
         """Create a connector: one POST, resent only when the server provably did not act on
         it; any other failure is settled by re-listing once (see the module docstring).
 

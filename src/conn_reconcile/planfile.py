@@ -92,7 +92,8 @@ def _read(path: Path) -> Any:
     except RecursionError:
         raise PlanFileError(f"{path}: not a plan file: nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanFileError(f"{path}: not a readable plan file: {type(exc).__name__} at position {exc.pos}") from None
+        at = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
+        raise PlanFileError(f"{path}: not a readable plan file: {type(exc).__name__} at position {at}") from None
 
 
 def _check_signature(path: Path, data: dict[str, Any], key: str | None) -> None:

@@ -264,7 +264,8 @@ def _twins(
         same = sorted(r.id for r in named.get(d.spec.name, ()) if r.id not in finishing)
         if len(same) < 2:
             continue
-        mine = matched[d.file].id if matched[d.file] is not None else None
+        found = matched[d.file]
+        mine = found.id if found is not None else None
         others = [i for i in same if i != mine]
         ours = tuple(i for i in others if i in managed_ids or i in ex.ours)
         foreign = tuple(i for i in others if i not in ours)

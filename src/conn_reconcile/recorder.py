@@ -17,9 +17,14 @@ from typing import Any
 from conn_reconcile.models import SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.plan import Action, Plan, ResourceChange
 from conn_reconcile.secrets import fingerprint
-from conn_reconcile.state import Intent, ManagedRecord, Mutation, State
+from conn_reconcile.state import Intent, IntentOp, ManagedRecord, Mutation, State
 
-_OPS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.UPDATE: "update", Action.DELETE: "delete"}
+_OPS: dict[Action, IntentOp] = {
+    Action.CREATE: "create",
+    Action.REPLACE: "replace",
+    Action.UPDATE: "update",
+    Action.DELETE: "delete",
+}
 
 
 def _now() -> str:
@@ -64,7 +69,7 @@ class StateRecorder:
     def begin(self, change: ResourceChange, known_ids: Collection[str] = ()) -> str:
         intent = Intent(
             id=uuid.uuid4().hex[:16],
-            op=_OPS[change.action],  # type: ignore[arg-type]
+            op=_OPS[change.action],
             name=change.name,
             file=change.file,
             remote_id=change.remote_id,

@@ -17,11 +17,11 @@ why applying one must be idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATE_VERSION = 2
+STATE_VERSION: Final = 2
 
 IntentOp = Literal["create", "replace", "update", "delete"]
 

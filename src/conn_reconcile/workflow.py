@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
-from conn_reconcile.models import Desired
+from conn_reconcile.models import Desired, RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
 from conn_reconcile.state import State
@@ -29,10 +29,10 @@ DEFAULT_STATE_PATH = Path(".conn-reconcile/state.json")
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
 
-def _client_factory(*args: object, **kwargs: object) -> CohereClient:
+def _client_factory(*args: Any, **kwargs: Any) -> CohereClient:
     from conn_reconcile.client import CohereClient
 
-    return CohereClient(*args, **kwargs)  # type: ignore[arg-type]
+    return CohereClient(*args, **kwargs)
 
 
 @dataclass
@@ -139,7 +139,7 @@ def load_state(settings: Settings) -> State | None:
     return statefile.load(settings.state_path)
 
 
-def _list(settings: Settings, client: CohereClient | None) -> list:
+def _list(settings: Settings, client: CohereClient | None) -> list[RemoteConnector]:
     if client is not None:
         return client.list_connectors()
     with settings.client() as own:

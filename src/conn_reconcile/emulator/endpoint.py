@@ -50,7 +50,7 @@ class ConnectorEndpoint(Served):
         auth_type: str | None = None,
         token: str | None = None,
         delay: float = 0.0,
-        documents: list[dict] | None = None,
+        documents: list[dict[str, Any]] | None = None,
     ):
         if auth_type not in (None, "bearer", "basic", "noscheme"):
             raise ValueError("auth_type must be bearer, basic, noscheme or None")
@@ -78,7 +78,7 @@ class ConnectorEndpoint(Served):
         with self._lock:
             self._queries.append(body)
 
-    def search(self, query: str) -> list[dict]:
+    def search(self, query: str) -> list[dict[str, Any]]:
         words = {w for w in query.casefold().split() if w}
         hits = [doc for doc in self.documents if any(w in str(v).casefold() for v in doc.values() for w in words)]
         return hits or list(self.documents)

@@ -31,6 +31,7 @@ import re
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -96,7 +97,7 @@ class Emulator(Served):
     def connectors(self) -> list[dict[str, Any]]:
         return self._store.all()
 
-    def seed(self, body: dict, *, id: str | None = None, created_at: str | None = None) -> dict:
+    def seed(self, body: dict[str, Any], *, id: str | None = None, created_at: str | None = None) -> dict[str, Any]:
         """Store a connector WITHOUT the registration test; returns its public (API) view.
 
         ``body`` is a create body (validated the same way; ``ValueError`` when invalid).
@@ -201,14 +202,22 @@ class Emulator(Served):
 
     # -- control -------------------------------------------------------------------------
     def control(self, method: str, path: str, raw: bytes) -> Answer:
-        routes = {
+        def clear_faults() -> Answer:
+            self.faults.clear()
+            return _ok({})
+
+        def reset() -> Answer:
+            self.reset()
+            return _ok({})
+
+        routes: dict[tuple[str, str], Callable[[], Answer]] = {
             ("POST", "/_emulator/faults"): lambda: _ok({"fault": self._add_fault(raw)}),
             ("GET", "/_emulator/faults"): lambda: _ok({"faults": self.faults.pending()}),
-            ("DELETE", "/_emulator/faults"): lambda: (self.faults.clear(), _ok({}))[1],
+            ("DELETE", "/_emulator/faults"): clear_faults,
             ("POST", "/_emulator/seed"): lambda: _ok({"connector": self._seed_json(raw)}),
             ("GET", "/_emulator/connectors"): lambda: _ok({"connectors": [masked_view(c) for c in self.connectors]}),
             ("GET", "/_emulator/requests"): lambda: _ok({"requests": [r.as_dict() for r in self.requests]}),
-            ("POST", "/_emulator/reset"): lambda: (self.reset(), _ok({}))[1],
+            ("POST", "/_emulator/reset"): reset,
         }
         if (method, path) in routes:
             return routes[(method, path)]()

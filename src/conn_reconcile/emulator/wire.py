@@ -122,6 +122,7 @@ class ServerThread:
         if self.server is None:
             raise RuntimeError("the server is not started")
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET/AF_INET6 address, never a bytes path
         return f"http://{host}:{port}"
 
     def start(self) -> None:
@@ -204,7 +205,7 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size_line = self.rfile.readline(1024).split(b";")[0].strip()
                 try:
@@ -243,10 +244,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         if self.dribble <= 0:
             self._write_response(status, body, content_type, headers)
             return
-        real, self.wfile = self.wfile, io.BytesIO()  # type: ignore[assignment]
+        real, self.wfile = self.wfile, io.BytesIO()
         try:
             self._write_response(status, body, content_type, headers)
-            data = self.wfile.getvalue()  # type: ignore[attr-defined]
+            data = self.wfile.getvalue()
         finally:
             self.wfile = real
         self._dribble(data)

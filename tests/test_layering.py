@@ -19,6 +19,7 @@ PACKAGE = "conn_reconcile"
 SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 CORE = (
+    "defaults",
     "errors",
     "models",
     "diff",

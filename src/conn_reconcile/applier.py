@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
+from conn_reconcile import defaults
 from conn_reconcile.errors import (
     ApiError,
     AuthError,
@@ -83,7 +84,7 @@ class Applier:
         *,
         env: Mapping[str, str],
         recorder: StateRecorder,
-        parallelism: int = 4,
+        parallelism: int = defaults.PARALLELISM,
         fail_fast: bool = False,
         on_outcome: Callable[[Outcome], None] | None = None,
         interrupt: Interrupt | None = None,

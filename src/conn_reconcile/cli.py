@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conn_reconcile import __version__
+from conn_reconcile import __version__, defaults
 from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _github_error(exc: ConnReconcileError) -> str:
 @click.option(
     "--api-url",
     envvar="CO_API_URL",
-    default="https://api.cohere.com",
+    default=defaults.API_URL,
     show_default=True,
     help="Cohere API base URL (env CO_API_URL).",
 )
@@ -126,7 +126,7 @@ def _github_error(exc: ConnReconcileError) -> str:
     "--state",
     "state_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".conn-reconcile/state.json"),
+    default=defaults.STATE_PATH,
     show_default=True,
     help="State file.",
 )
@@ -150,12 +150,13 @@ def _github_error(exc: ConnReconcileError) -> str:
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     envvar="CONN_RECONCILE_TIMEOUT",
-    default=30.0,
+    default=defaults.TIMEOUT,
     show_default=True,
     metavar="SECONDS",
     help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-    "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
-    "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.",
+    f"retried with backoff and jitter, up to {defaults.MAX_ATTEMPTS} attempts; the first wait is up to "
+    f"CONN_RECONCILE_BACKOFF_BASE seconds (default {defaults.BACKOFF_BASE:g}), doubling each time, "
+    f"capped at {defaults.BACKOFF_CAP:g}.",
 )
 @click.option(
     "--deadline",
@@ -271,7 +272,7 @@ def plan_options(f: Any) -> Any:
         click.option(
             "--max-deletes",
             type=click.IntRange(min=0),
-            default=5,
+            default=defaults.MAX_DELETES,
             show_default=True,
             help="Refuse to prune more than this.",
         ),
@@ -360,7 +361,13 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent API calls.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=defaults.PARALLELISM,
+    show_default=True,
+    help="Concurrent API calls.",
+)
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
 @click.pass_context

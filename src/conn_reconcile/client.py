@@ -40,7 +40,7 @@ from urllib.parse import quote
 
 import httpx
 
-from conn_reconcile import __version__
+from conn_reconcile import __version__, defaults
 from conn_reconcile.deadline import deadline_transport, request_deadline
 from conn_reconcile.errors import (
     ApiError,
@@ -85,11 +85,11 @@ class CohereClient:
         api_url: str,
         api_key: str,
         *,
-        timeout: float = 30.0,
+        timeout: float = defaults.TIMEOUT,
         deadline_at: float | None = None,
-        max_attempts: int = 5,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        max_attempts: int = defaults.MAX_ATTEMPTS,
+        backoff_base: float = defaults.BACKOFF_BASE,
+        backoff_cap: float = defaults.BACKOFF_CAP,
         rate_limit: float | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.BaseTransport | None = None,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from conn_reconcile import defaults
 from conn_reconcile.diff import FieldChange
 from conn_reconcile.models import RemoteConnector
 
@@ -152,7 +153,7 @@ class PlanOptions:
     prune: bool = False
     manage_prefix: str | None = None
     protect: tuple[str, ...] = ()
-    max_deletes: int = 5
+    max_deletes: int = defaults.MAX_DELETES
     force: bool = False
     rotate_secrets: bool = False
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conn_reconcile import defaults
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
 from conn_reconcile.models import Desired, RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
@@ -22,10 +23,7 @@ if TYPE_CHECKING:
     from conn_reconcile.lock import FileLock
     from conn_reconcile.results import ApplyReport, Outcome
 
-DEFAULT_API_URL = "https://api.cohere.com"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_STATE_PATH = Path(".conn-reconcile/state.json")
-#: Seconds: the first retry waits a random time up to this, doubling per retry (capped at 30 s).
+#: overrides :data:`defaults.BACKOFF_BASE` (seconds; tests and CI use it for quick retries)
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
 
@@ -37,14 +35,14 @@ def _client_factory(*args: Any, **kwargs: Any) -> CohereClient:
 
 @dataclass
 class Settings:
-    api_url: str = DEFAULT_API_URL
+    api_url: str = defaults.API_URL
     api_key: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     redactor: Redactor = field(default_factory=Redactor)
-    state_path: Path = DEFAULT_STATE_PATH
+    state_path: Path = defaults.STATE_PATH
     client_factory: Callable[..., CohereClient] = _client_factory
     #: seconds per HTTP request as a whole (connect, send, the complete answer)
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = defaults.TIMEOUT
     #: seconds for the whole command, counted from ``started_at``: afterwards no request
     #: starts and retries stop (None: no limit)
     deadline: float | None = None
@@ -185,7 +183,7 @@ def compute_plan(
 class ApplyRun:
     """How to run an apply: the callbacks the CLI gives (all optional)."""
 
-    parallelism: int = 4
+    parallelism: int = defaults.PARALLELISM
     fail_fast: bool = False
     rate_limit: float | None = None
     on_outcome: Callable[[Outcome], None] | None = None

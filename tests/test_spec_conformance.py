@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator import Emulator
+from conn_reconcile.models import AUTH_TOKEN_TYPES
 
 SPEC = Path(__file__).resolve().parent / "data" / "cohere-connectors-openapi.yaml"
 
@@ -18,6 +19,11 @@ SPEC = Path(__file__).resolve().parent / "data" / "cohere-connectors-openapi.yam
 @pytest.fixture(scope="module")
 def spec():
     return YAML(typ="safe").load(SPEC.read_text(encoding="utf-8"))
+
+
+def test_the_auth_token_types_are_the_specs(spec):
+    assert AUTH_TOKEN_TYPES == ("bearer", "basic", "noscheme")
+    assert list(AUTH_TOKEN_TYPES) == spec["components"]["schemas"]["AuthTokenType"]["enum"]
 
 
 def check(spec, name: str, instance) -> None:

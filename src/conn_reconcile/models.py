@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -34,6 +34,9 @@ _ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
 REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 AuthTokenType = Literal["bearer", "basic", "noscheme"]
+#: How ``service_auth.token`` is passed in the Authorization header: the one list of the
+#: API's ``AuthTokenType`` values (the emulator checks bodies against it too).
+AUTH_TOKEN_TYPES: tuple[AuthTokenType, ...] = get_args(AuthTokenType)
 
 
 def env_ref_name(value: str) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from conn_reconcile.emulator.registration import authorization_header
 from conn_reconcile.emulator.wire import BadBody, JsonHandler, Served, ServerThread
+from conn_reconcile.models import AUTH_TOKEN_TYPES
 
 DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (
     {"id": "doc-1", "title": "Onboarding guide", "text": "How new engineers set up their laptop and accounts."},
@@ -52,8 +53,8 @@ class ConnectorEndpoint(Served):
         delay: float = 0.0,
         documents: list[dict[str, Any]] | None = None,
     ):
-        if auth_type not in (None, "bearer", "basic", "noscheme"):
-            raise ValueError("auth_type must be bearer, basic, noscheme or None")
+        if auth_type is not None and auth_type not in AUTH_TOKEN_TYPES:
+            raise ValueError(f"auth_type must be {', '.join(AUTH_TOKEN_TYPES)} or None")
         self.auth_type = auth_type
         self._expected = authorization_header(auth_type, token) if token else None
         self.delay = delay
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--auth-type", choices=("bearer", "basic", "noscheme"), default=None)
+    parser.add_argument("--auth-type", choices=AUTH_TOKEN_TYPES, default=None)
     parser.add_argument(
         "--token-env",
         metavar="VAR",

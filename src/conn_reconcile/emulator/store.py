@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conn_reconcile.models import AUTH_TOKEN_TYPES
 from conn_reconcile.statefile import write_atomic
 
 SECRET_MASK = "***"
-AUTH_TOKEN_TYPES = ("bearer", "basic", "noscheme")
 OAUTH_FIELDS = ("client_id", "client_secret", "authorize_url", "token_url", "scope")
 CREATE_FIELDS = ("name", "description", "url", "excludes", "oauth", "active", "continue_on_failure", "service_auth")
 UPDATE_FIELDS = ("name", "url", "excludes", "oauth", "active", "continue_on_failure", "service_auth")
@@ -91,7 +91,7 @@ def _service_auth(value: Any) -> dict[str, Any]:
     if unknown:
         raise _bad(f"unknown field(s) in service_auth: {', '.join(unknown)}")
     if value.get("type") not in AUTH_TOKEN_TYPES:
-        raise _bad("service_auth.type must be one of: bearer, basic, noscheme")
+        raise _bad(f"service_auth.type must be one of: {', '.join(AUTH_TOKEN_TYPES)}")
     token = value.get("token")
     if not isinstance(token, str) or not token:
         raise _bad("service_auth.token is required and must be a non-empty string")

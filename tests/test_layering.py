@@ -45,6 +45,7 @@ EDGES = (
     "yamlsafe",
     "planfile",
     "statefile",
+    "atomicfile",
     "lock",
     "importer",
     "applier",

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from conn_reconcile import __version__
+from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
@@ -30,7 +31,6 @@ from conn_reconcile.planschema import PlanDocument
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
-from conn_reconcile.statefile import write_atomic
 
 SIGNATURE_PREFIX = "hmac-sha256:"
 MAX_PLAN_BYTES = 256 * 1024 * 1024

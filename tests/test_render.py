@@ -3,7 +3,7 @@ import re
 
 from helpers import desired, remote
 
-from conn_reconcile.errors import Diagnostic
+from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import (
@@ -151,7 +151,8 @@ def test_markdown_fence_and_table_cannot_be_broken_by_data():
 
 
 def test_diagnostics_are_one_escaped_line_each():
-    from conn_reconcile.render import render_diagnostics
-
-    out = render_diagnostics([Diagnostic("a\x1b.yaml", 1, 2, "name", "bad\n::error::x")])
-    assert out == "a\\x1b.yaml:1:2: name: bad\\n::error::x\n"
+    # the text the CLI prints for bad input: str(InputError), one Diagnostic.format() per line
+    out = str(
+        InputError([Diagnostic("a\x1b.yaml", 1, 2, "name", "bad\n::error::x"), Diagnostic("b.yaml", message="x")])
+    )
+    assert out == "a\\x1b.yaml:1:2: name: bad\\n::error::x\nb.yaml: x"

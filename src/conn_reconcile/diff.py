@@ -20,9 +20,6 @@ DEFAULTS: dict[str, Any] = {"description": "", "excludes": (), "active": True, "
 #: Fields the PATCH endpoint cannot change: a difference needs delete + create.
 REPLACE_ONLY: frozenset[str] = frozenset({"description"})
 
-#: The top-level fields a PATCH may carry.
-PATCHABLE: tuple[str, ...] = ("name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth")
-
 Origin = Literal["git", "remote", "both"]
 
 Flat = dict[str, Any]

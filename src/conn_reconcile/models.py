@@ -21,11 +21,6 @@ from conn_reconcile.errors import Diagnostic
 #: diffed by value, and only ever held in files as ``${VAR}`` references.
 SECRET_PATHS: tuple[str, ...] = ("oauth.client_secret", "service_auth.token")
 
-#: Fields the server owns: never part of a diff.
-SERVER_OWNED: frozenset[str] = frozenset(
-    {"id", "auth_status", "auth_type", "created_at", "updated_at", "organization_id"}
-)
-
 ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
 #: The shape of a connector id (remote, or pinned in a file): a slug of ASCII letters, digits,

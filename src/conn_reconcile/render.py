@@ -236,11 +236,6 @@ def render_github(plan: Plan, *, redactor: Redactor | None = None) -> str:
     return redact("\n".join(lines) + "\n")
 
 
-def render_diagnostics(diagnostics: Sequence[Diagnostic], *, redactor: Redactor | None = None) -> str:
-    redact = redactor or Redactor()
-    return guard_lines(redact("".join(d.format() + "\n" for d in diagnostics)))
-
-
 _STATUS_SYMBOL = {
     "created": ("+", "32"),
     "updated": ("~", "33"),

@@ -16,7 +16,6 @@ why applying one must be idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,8 +99,3 @@ class State(BaseModel):
 
     def unresolved(self) -> list[Intent]:
         return sorted(self.intents.values(), key=lambda i: (i.started_at, i.id))
-
-
-def intents_for(state: State | None, ops: Iterable[str]) -> list[Intent]:
-    wanted = set(ops)
-    return [i for i in (state.unresolved() if state is not None else ()) if i.op in wanted]

@@ -12,15 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from mock_api import BODY, KEY, TOKEN, URL, UpperRng, conn, make, reply, scripted
 
 from conn_reconcile import __version__
 from conn_reconcile.client import CohereClient
 from conn_reconcile.errors import ApiError, AuthError, ConfigError, NotFoundError, OutcomeUnknownError
 from conn_reconcile.ratelimit import TokenBucket
 from conn_reconcile.retry import Backoff, parse_retry_after
-
-from mock_api import KEY, TOKEN, URL, conn, reply, UpperRng, make, scripted, BODY
-
 
 # ---- headers and plain calls --------------------------------------------------------------
 
@@ -136,15 +134,13 @@ def test_transport_errors_are_retried_then_reported() -> None:
         raise httpx.ReadTimeout("timed out", request=request)
 
     client, rec, _ = make(handler, max_attempts=4)
-    with pytest.raises(ApiError, match="timed out waiting for the response.*4 attempts"):
+    with pytest.raises(ApiError, match=r"timed out waiting for the response.*4 attempts"):
         client.list_connectors()
     assert len(rec.requests) == 4
 
 
 def test_transport_error_then_success() -> None:
-    client, rec, sleeps = make(
-        scripted(httpx.ConnectError("refused"), reply(200, {"connector": conn("a")}))
-    )
+    client, rec, sleeps = make(scripted(httpx.ConnectError("refused"), reply(200, {"connector": conn("a")})))
     assert client.get_connector("a").id == "a"
     assert len(rec.requests) == 2 and len(sleeps) == 1
 

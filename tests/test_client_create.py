@@ -8,11 +8,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
-from conn_reconcile.errors import ApiError, OutcomeUnknownError
-
 from mock_api import BODY, Org, conn, make, reply
 
+from conn_reconcile.errors import ApiError, OutcomeUnknownError
 
 # ---- create -------------------------------------------------------------------------------
 
@@ -44,16 +42,31 @@ def _post_then(failure: str) -> Callable[[httpx.Request], httpx.Response]:
             return reply(int(failure), {"message": "internal error"})
         if failure == "unreadable-200":
             return reply(200, text="OK")
-        exc = {"read-timeout": httpx.ReadTimeout, "write-timeout": httpx.WriteTimeout,
-               "read-error": httpx.ReadError, "disconnected": httpx.RemoteProtocolError}[failure]
+        exc = {
+            "read-timeout": httpx.ReadTimeout,
+            "write-timeout": httpx.WriteTimeout,
+            "read-error": httpx.ReadError,
+            "disconnected": httpx.RemoteProtocolError,
+        }[failure]
         raise exc("failed", request=request)
 
     return handler
 
 
 @pytest.mark.parametrize(
-    "failure", ["500", "501", "502", "503", "504", "read-timeout", "write-timeout", "read-error", "disconnected",
-                "unreadable-200"],
+    "failure",
+    [
+        "500",
+        "501",
+        "502",
+        "503",
+        "504",
+        "read-timeout",
+        "write-timeout",
+        "read-error",
+        "disconnected",
+        "unreadable-200",
+    ],
 )
 def test_create_with_an_unknown_outcome_is_sent_once_relisted_once_then_unknown(failure: str) -> None:
     client, rec, sleeps = make(_post_then(failure))
@@ -101,7 +114,7 @@ def test_create_never_sent_is_resent_until_the_attempts_run_out(exc: type[httpx.
 def test_create_relist_failure_is_outcome_unknown_without_resending() -> None:
     org = Org(posts=["500", "ok"], list_fails=True)
     client, rec, _ = make(org)
-    with pytest.raises(OutcomeUnknownError, match="'docs'.*re-listing"):
+    with pytest.raises(OutcomeUnknownError, match=r"'docs'.*re-listing"):
         client.create_connector(BODY)
     assert len(rec.sent("POST")) == 1
 

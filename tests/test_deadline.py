@@ -11,12 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from e2e import wait_for
 
 from conn_reconcile.client import CohereClient
 from conn_reconcile.deadline import DeadlineBackend, deadline_transport, env_proxy, install_deadline_backend
 from conn_reconcile.errors import ApiError, ConfigError, DeadlineExceededError, OutcomeUnknownError
-
-from e2e import wait_for
 
 KEY = "deadline-test-key"
 LIST = "/v1/connectors"
@@ -48,8 +47,16 @@ def test_installing_into_something_else_fails_loudly():
 
 
 def test_env_proxy_follows_the_environment(monkeypatch):
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                "no_proxy"):
+    for var in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ):
         monkeypatch.delenv(var, raising=False)
     assert env_proxy("https://api.cohere.com") is None
     monkeypatch.setenv("HTTPS_PROXY", "proxy.internal:3128")
@@ -108,17 +115,21 @@ def test_a_request_in_flight_is_cut_off_at_the_deadline(emulator):
 def test_retries_stop_when_the_next_wait_would_pass_the_deadline(emulator):
     emulator.faults.add("GET", LIST, statuses=[503], retry_after=20, times=10)
     sleeps: list[float] = []
-    with client_for(emulator, deadline_at=time.monotonic() + 10, sleep=sleeps.append, backoff_cap=30) as client:
-        with pytest.raises(DeadlineExceededError, match="GET /v1/connectors .after 1 attempt"):
-            client.list_connectors()
+    with (
+        client_for(emulator, deadline_at=time.monotonic() + 10, sleep=sleeps.append, backoff_cap=30) as client,
+        pytest.raises(DeadlineExceededError, match=r"GET /v1/connectors .after 1 attempt"),
+    ):
+        client.list_connectors()
     assert sleeps == [] and emulator.requests.count("GET", LIST) == 1
 
 
 def test_a_create_cut_off_by_the_deadline_is_unknown_and_never_resent(emulator, endpoint):
     emulator.faults.add("POST", LIST, dribble=0.5)  # the create happens; its answer crawls
-    with client_for(emulator, timeout=60.0, deadline_at=time.monotonic() + 1.5) as client:
-        with pytest.raises(OutcomeUnknownError, match="the --deadline passed before it could be checked"):
-            client.create_connector({"name": "docs", "url": endpoint.url})
+    with (
+        client_for(emulator, timeout=60.0, deadline_at=time.monotonic() + 1.5) as client,
+        pytest.raises(OutcomeUnknownError, match="the --deadline passed before it could be checked"),
+    ):
+        client.create_connector({"name": "docs", "url": endpoint.url})
     assert [r.method for r in emulator.requests] == ["POST"]  # no resend, no re-list after the deadline
     assert [c["name"] for c in emulator.connectors] == ["docs"]  # why "unknown" is the honest answer
 
@@ -160,5 +171,5 @@ def test_one_deadline_per_thread(emulator):
 def _capture(errors: list[BaseException], call) -> None:
     try:
         call()
-    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+    except BaseException as exc:
         errors.append(exc)

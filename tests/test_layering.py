@@ -31,7 +31,19 @@ FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl"
 # file I/O: the builtin, Path/file methods, and the os functions that touch files
 FORBIDDEN_CALLS = ("open",)
 FORBIDDEN_METHODS = ("open", "read_text", "write_text", "read_bytes", "write_bytes")
-FORBIDDEN_OS = ("open", "fdopen", "read", "write", "remove", "unlink", "rename", "replace", "mkdir", "makedirs", "fsync")
+FORBIDDEN_OS = (
+    "open",
+    "fdopen",
+    "read",
+    "write",
+    "remove",
+    "unlink",
+    "rename",
+    "replace",
+    "mkdir",
+    "makedirs",
+    "fsync",
+)
 
 
 def _imported(node: ast.AST, package: str, module: str) -> Iterable[tuple[str, str]]:
@@ -46,7 +58,7 @@ def _imported(node: ast.AST, package: str, module: str) -> Iterable[tuple[str, s
     elif isinstance(node, ast.ImportFrom):
         if node.level:  # relative: from . import x / from .x import y (a top-level module of the package)
             parts = (node.module or "").split(".") if node.module else []
-            base = [package] + parts
+            base = [package, *parts]
         else:
             base = (node.module or "").split(".")
             yield "top", base[0]
@@ -70,8 +82,14 @@ def _call_name(func: ast.expr) -> tuple[str | None, str | None]:
     return None, None
 
 
-def module_violations(source: str, module: str, *, package: str = PACKAGE,
-                      edges: Iterable[str] = EDGES, forbidden: Iterable[str] = FORBIDDEN_IMPORTS) -> list[str]:
+def module_violations(
+    source: str,
+    module: str,
+    *,
+    package: str = PACKAGE,
+    edges: Iterable[str] = EDGES,
+    forbidden: Iterable[str] = FORBIDDEN_IMPORTS,
+) -> list[str]:
     """What in ``source`` (the core module ``module``) breaks the layering, one line each."""
     edges, forbidden = set(edges), set(forbidden)
     problems = []

@@ -203,7 +203,9 @@ def test_non_core_tags_are_rejected(cwd: Path, value: str) -> None:
 
 
 def test_billion_laughs_is_refused_at_the_first_anchor(cwd: Path) -> None:
-    lol = ['a: &a ["lol","lol"]'] + [f"{c}: &{c} [*{p},*{p},*{p},*{p}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    lol = ['a: &a ["lol","lol"]'] + [
+        f"{c}: &{c} [*{p},*{p},*{p},*{p}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
     put("c.yaml", HEAD + "\n".join(lol) + "\n")
     assert errors("c.yaml") == ["c.yaml:3:4: anchors and aliases are not allowed"]
 

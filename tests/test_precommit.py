@@ -36,8 +36,7 @@ HOOK_NAME = "conn-reconcile validate"
 
 MODELINE = "# yaml-language-server: $schema=../docs/connector.schema.json\n"
 VALID_SERVICE = (
-    MODELINE
-    + "name: {name}\n"
+    MODELINE + "name: {name}\n"
     "description: Search the engineering handbook.\n"
     "url: https://docs.example.com/search\n"
     "service_auth:\n"
@@ -45,8 +44,7 @@ VALID_SERVICE = (
     "  token: ${{DOCS_TOKEN}}\n"
 )
 VALID_OAUTH = (
-    MODELINE
-    + "name: team-drive\n"
+    MODELINE + "name: team-drive\n"
     "url: https://drive.example.com/search\n"
     "oauth:\n"
     "  client_id: demo\n"

@@ -7,7 +7,7 @@ emulator URL, without a ``/v1`` suffix (cohere/core/http_client.py ``_build_url`
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -30,8 +30,9 @@ def strict_emulator():
 
 def sdk(emu: Emulator, api_key: str, **kwargs):
     # trust_env=False: a proxy configured in the environment must not see loopback traffic.
-    return cohere.Client(api_key=api_key, base_url=emu.url, httpx_client=httpx.Client(trust_env=False, timeout=10),
-                         **kwargs)
+    return cohere.Client(
+        api_key=api_key, base_url=emu.url, httpx_client=httpx.Client(trust_env=False, timeout=10), **kwargs
+    )
 
 
 @pytest.fixture
@@ -42,15 +43,19 @@ def co(strict_emulator):
 def test_sdk_connector_lifecycle(strict_emulator, co, make_endpoint):
     ep = make_endpoint(auth_type="bearer", token=TOKEN)
     created = co.connectors.create(
-        name="SDK Docs", url=ep.url + "/search", description="via the SDK", excludes=["raw"],
-        continue_on_failure=True, service_auth={"type": "bearer", "token": TOKEN},
+        name="SDK Docs",
+        url=ep.url + "/search",
+        description="via the SDK",
+        excludes=["raw"],
+        continue_on_failure=True,
+        service_auth={"type": "bearer", "token": TOKEN},
     ).connector
     assert created.id.startswith("sdk-docs-") and len(created.id) == len("sdk-docs-") + 6
     assert (created.name, created.description, created.url) == ("SDK Docs", "via the SDK", ep.url + "/search")
     assert (created.excludes, created.active, created.continue_on_failure) == (["raw"], True, True)
     assert created.auth_type == "service_auth" and created.organization_id == strict_emulator.organization_id
     assert created.created_at.tzinfo is not None and created.created_at == created.updated_at
-    assert abs((datetime.now(timezone.utc) - created.created_at).total_seconds()) < 3600
+    assert abs((datetime.now(UTC) - created.created_at).total_seconds()) < 3600
     assert len(ep.queries) == 1  # the registration test reached the real endpoint with the token
 
     listed = co.connectors.list(limit=10, offset=0)
@@ -73,14 +78,22 @@ def test_sdk_connector_lifecycle(strict_emulator, co, make_endpoint):
 
 def test_sdk_oauth_connector_and_authorize(strict_emulator, co):
     created = co.connectors.create(
-        name="Drive", url="http://127.0.0.1:9/unreachable-but-oauth-is-not-tested",
-        oauth={"client_id": "cid", "client_secret": CLIENT_SECRET, "authorize_url": "https://idp.example.com/auth",
-               "token_url": "https://idp.example.com/token", "scope": "drive.read"},
+        name="Drive",
+        url="http://127.0.0.1:9/unreachable-but-oauth-is-not-tested",
+        oauth={
+            "client_id": "cid",
+            "client_secret": CLIENT_SECRET,
+            "authorize_url": "https://idp.example.com/auth",
+            "token_url": "https://idp.example.com/token",
+            "scope": "drive.read",
+        },
     ).connector
     assert created.auth_type == "oauth"
     assert created.oauth.client_id == "cid" and created.oauth.token_url == "https://idp.example.com/token"
     assert created.oauth.client_secret is None
-    redirect = co.connectors.o_auth_authorize(created.id, after_token_redirect="https://app.example.com/ok").redirect_url
+    redirect = co.connectors.o_auth_authorize(
+        created.id, after_token_redirect="https://app.example.com/ok"
+    ).redirect_url
     assert redirect.startswith("https://idp.example.com/auth?") and "client_id=cid" in redirect
     assert strict_emulator.connectors[0]["oauth"]["client_secret"] == CLIENT_SECRET
 

@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator import Emulator
+from conn_reconcile.models import AUTH_TOKEN_TYPES
 
 SPEC = Path(__file__).resolve().parent / "data" / "cohere-connectors-openapi.yaml"
 
@@ -18,6 +19,11 @@ SPEC = Path(__file__).resolve().parent / "data" / "cohere-connectors-openapi.yam
 @pytest.fixture(scope="module")
 def spec():
     return YAML(typ="safe").load(SPEC.read_text(encoding="utf-8"))
+
+
+def test_the_auth_token_types_are_the_specs(spec):
+    assert AUTH_TOKEN_TYPES == ("bearer", "basic", "noscheme")
+    assert list(AUTH_TOKEN_TYPES) == spec["components"]["schemas"]["AuthTokenType"]["enum"]
 
 
 def check(spec, name: str, instance) -> None:
@@ -34,9 +40,10 @@ def check_error(resp: httpx.Response, status: int) -> None:
 
 @pytest.fixture
 def api(endpoint):
-    with Emulator(api_key="spec-key") as emu, httpx.Client(
-        base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False
-    ) as http:
+    with (
+        Emulator(api_key="spec-key") as emu,
+        httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False) as http,
+    ):
         http.endpoint_url = endpoint.url
         yield http
 
@@ -63,8 +70,13 @@ def test_every_operation_in_the_spec_is_served_and_matches_its_schema(spec, api)
         json={
             "name": "drive",
             "url": url,
-            "oauth": {"client_id": "c", "client_secret": "s", "authorize_url": "https://a.example.com/authorize",
-                      "token_url": "https://a.example.com/token", "scope": "read"},
+            "oauth": {
+                "client_id": "c",
+                "client_secret": "s",
+                "authorize_url": "https://a.example.com/authorize",
+                "token_url": "https://a.example.com/token",
+                "scope": "read",
+            },
         },
     )
     check(spec, "CreateConnectorResponse", oauth.json())
@@ -76,8 +88,10 @@ def test_every_operation_in_the_spec_is_served_and_matches_its_schema(spec, api)
 
     check(spec, "GetConnectorResponse", api.get(f"/v1/connectors/{cid}").json())
     check(spec, "UpdateConnectorResponse", api.patch(f"/v1/connectors/{cid}", json={"active": False}).json())
-    authorize = api.post(f"/v1/connectors/{oauth.json()['connector']['id']}/oauth/authorize",
-                         params={"after_token_redirect": "https://app.example.com/done"})
+    authorize = api.post(
+        f"/v1/connectors/{oauth.json()['connector']['id']}/oauth/authorize",
+        params={"after_token_redirect": "https://app.example.com/done"},
+    )
     check(spec, "OAuthAuthorizeResponse", authorize.json())
     deleted = api.delete(f"/v1/connectors/{cid}")
     assert deleted.status_code == 200

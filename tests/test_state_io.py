@@ -121,7 +121,7 @@ def test_a_waiting_holder_gets_the_lock_when_it_is_released(tmp_path):
 def test_a_lock_timeout_names_the_wait(tmp_path):
     path = lock_path(tmp_path / "state.json")
     FileLock(path).acquire("apply")
-    with pytest.raises(LockedError, match="the state is locked after waiting 0.2s"):
+    with pytest.raises(LockedError, match=r"the state is locked after waiting 0\.2s"):
         FileLock(path).acquire("apply", timeout=0.2)
 
 

@@ -45,7 +45,9 @@ VALID = {
     "block scalars": "description: |\n  two\n  lines\nnote: >-\n  folded\n  text\nname: a\n",
     "escapes": 'description: "tab\\there \\u00e9 \\x41 \\/ \\\\ \\""\nname: a\n',
     "unicode": "name: a\ndescription: caf\u00e9 \u65e5\u672c \U0001f600\n",
-    "core tags": "a: !!str 5\nb: !!int 0x1F\nc: !!float 1\nd: !!bool true\ne: !!null ''\nf: !!map {x: 1}\ng: !!seq [1]\n",
+    "core tags": (
+        "a: !!str 5\nb: !!int 0x1F\nc: !!float 1\nd: !!bool true\ne: !!null ''\nf: !!map {x: 1}\ng: !!seq [1]\n"
+    ),
     "numbers": "a: 0o17\nb: -12\nc: +1.5e3\nd: .inf\ne: -.Inf\nf: 1_000\ng: 0b1\nh: 012\ni: 1.\n",
     "nulls and bools": "a: ~\nb:\nc: Null\nd: FALSE\ne: yes\nf: 'true'\n",
     "nested": "a:\n  b:\n    - c: 1\n      d: [1, {e: f}]\n  g: {}\nh: []\n",
@@ -83,7 +85,10 @@ def test_the_c_parser_reads_plain_connector_files(c_only: None) -> None:
     assert yamlsafe._CParser is not None, "ruamel.yaml.clib is a dependency"
     parsed = _parse_all(VALID["block"])
     assert parsed.data == {
-        "name": "a", "url": "https://e.com/a", "excludes": ["x", "y", "z"], "active": True,
+        "name": "a",
+        "url": "https://e.com/a",
+        "excludes": ["x", "y", "z"],
+        "active": True,
     }
     assert parsed.locations["excludes.1"] == (5, 5)
 

@@ -18,12 +18,14 @@ flight as ``unknown`` (``ApplyReport.abandoned``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
+from conn_reconcile import defaults
 from conn_reconcile.errors import (
     ApiError,
     AuthError,
@@ -44,8 +46,8 @@ POLL_SECONDS = 0.1  # how often the main thread looks at finished calls and at C
 
 
 class Client(Protocol):
-    def create_connector(self, body: dict, *, known_ids: Any = ()) -> RemoteConnector: ...
-    def update_connector(self, connector_id: str, body: dict) -> RemoteConnector: ...
+    def create_connector(self, body: dict[str, Any], *, known_ids: Any = ()) -> RemoteConnector: ...
+    def update_connector(self, connector_id: str, body: dict[str, Any]) -> RemoteConnector: ...
     def delete_connector(self, connector_id: str) -> None: ...
 
 
@@ -82,7 +84,7 @@ class Applier:
         *,
         env: Mapping[str, str],
         recorder: StateRecorder,
-        parallelism: int = 4,
+        parallelism: int = defaults.PARALLELISM,
         fail_fast: bool = False,
         on_outcome: Callable[[Outcome], None] | None = None,
         interrupt: Interrupt | None = None,
@@ -137,7 +139,11 @@ class Applier:
             return
         self._noticed = count
         if count == 1:
-            wait = f"; waiting for {in_flight} call(s) in flight to finish (Ctrl-C again: stop waiting)" if in_flight else ""
+            wait = (
+                f"; waiting for {in_flight} call(s) in flight to finish (Ctrl-C again: stop waiting)"
+                if in_flight
+                else ""
+            )
             self.on_notice(f"Interrupted: no further changes will be started{wait}.")
         elif in_flight:
             self.on_notice(
@@ -288,7 +294,5 @@ class Applier:
         return remote.id
 
     def _delete(self, remote_id: str) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):  # already gone (by hand, or an earlier run): the goal is reached
             self.client.delete_connector(remote_id)
-        except NotFoundError:
-            pass  # already gone (deleted by hand, or by an earlier run): the goal is reached

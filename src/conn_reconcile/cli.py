@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conn_reconcile import __version__
+from conn_reconcile import __version__, defaults
 from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
 
 if TYPE_CHECKING:
@@ -110,29 +110,77 @@ def _github_error(exc: ConnReconcileError) -> str:
 
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="conn-reconcile")
-@click.option("--api-url", envvar="CO_API_URL", default="https://api.cohere.com", show_default=True,
-              help="Cohere API base URL (env CO_API_URL).")
-@click.option("--api-key", envvar="CO_API_KEY", default=None, show_envvar=False,
-              help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path(".conn-reconcile/state.json"), show_default=True, help="State file.")
+@click.option(
+    "--api-url",
+    envvar="CO_API_URL",
+    default=defaults.API_URL,
+    show_default=True,
+    help="Cohere API base URL (env CO_API_URL).",
+)
+@click.option(
+    "--api-key",
+    envvar="CO_API_KEY",
+    default=None,
+    show_envvar=False,
+    help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=defaults.STATE_PATH,
+    show_default=True,
+    help="State file.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
-@click.option("--color/--no-color", "colour", default=None, help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), envvar="CONN_RECONCILE_LOCK_TIMEOUT", default=0.0,
-              show_default=True, metavar="SECONDS",
-              help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT", default=30.0,
-              show_default=True, metavar="SECONDS",
-              help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-                   "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
-                   "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.")
-@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_DEADLINE",
-              default=None, metavar="SECONDS",
-              help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
-                   "request starts, retries stop and the command fails.")
+@click.option(
+    "--color/--no-color",
+    "colour",
+    default=None,
+    help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    envvar="CONN_RECONCILE_LOCK_TIMEOUT",
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="CONN_RECONCILE_TIMEOUT",
+    default=defaults.TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
+    f"retried with backoff and jitter, up to {defaults.MAX_ATTEMPTS} attempts; the first wait is up to "
+    f"CONN_RECONCILE_BACKOFF_BASE seconds (default {defaults.BACKOFF_BASE:g}), doubling each time, "
+    f"capped at {defaults.BACKOFF_CAP:g}.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="CONN_RECONCILE_DEADLINE",
+    default=None,
+    metavar="SECONDS",
+    help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
+    "request starts, retries stop and the command fails.",
+)
 @click.pass_context
-def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None,
-        lock_timeout: float, timeout: float, deadline: float | None) -> None:
+def cli(
+    ctx: click.Context,
+    api_url: str,
+    api_key: str | None,
+    state_path: Path,
+    quiet: bool,
+    colour: bool | None,
+    lock_timeout: float,
+    timeout: float,
+    deadline: float | None,
+) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
@@ -148,19 +196,30 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
 
     redactor = Redactor()
     ctx.obj = Console(redactor, quiet=quiet, colour=colour)
-    ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path,
-                                                    timeout=timeout, deadline=deadline, lock_timeout=lock_timeout)
+    ctx.meta["conn_reconcile.settings_args"] = dict(
+        api_url=api_url,
+        api_key=api_key,
+        state_path=state_path,
+        timeout=timeout,
+        deadline=deadline,
+        lock_timeout=lock_timeout,
+    )
 
 
 def _settings(ctx: click.Context) -> Settings:
     from conn_reconcile.workflow import Settings
 
-    console: Console = ctx.find_object(Console)
+    console = ctx.find_object(Console)
+    assert console is not None  # cli() puts it on the root context
     return Settings(redactor=console.redactor, **ctx.meta["conn_reconcile.settings_args"])
 
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
     help="Output format.",
 )
 
@@ -198,12 +257,33 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str, against: tup
 
 def plan_options(f: Any) -> Any:
     options = [
-        click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("connectors"),
-                     show_default=True, help="Directory of connector files."),
+        click.option(
+            "--dir",
+            "directory",
+            type=click.Path(path_type=Path),
+            default=Path("connectors"),
+            show_default=True,
+            help="Directory of connector files.",
+        ),
         click.option("--prune", is_flag=True, help="Delete managed remote connectors that are no longer in git."),
-        click.option("--manage-prefix", default=None, help="With --prune: also treat connectors whose name starts with this as managed."),
-        click.option("--protect", multiple=True, metavar="PATTERN", help="Never delete connectors whose name or id matches (glob, repeatable)."),
-        click.option("--max-deletes", type=click.IntRange(min=0), default=5, show_default=True, help="Refuse to prune more than this."),
+        click.option(
+            "--manage-prefix",
+            default=None,
+            help="With --prune: also treat connectors whose name starts with this as managed.",
+        ),
+        click.option(
+            "--protect",
+            multiple=True,
+            metavar="PATTERN",
+            help="Never delete connectors whose name or id matches (glob, repeatable).",
+        ),
+        click.option(
+            "--max-deletes",
+            type=click.IntRange(min=0),
+            default=defaults.MAX_DELETES,
+            show_default=True,
+            help="Refuse to prune more than this.",
+        ),
         click.option("--force", is_flag=True, help="Override the prune safeguards."),
         click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
     ]
@@ -245,7 +325,9 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 @cli.command()
 @plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply."
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.option("--probe", is_flag=True,
@@ -253,7 +335,7 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
                    "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.")
 @click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
 @click.pass_context
-def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
+def plan(ctx: click.Context, /, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile import planfile
     from conn_reconcile.workflow import compute_plan
@@ -298,7 +380,13 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent API calls.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=defaults.PARALLELISM,
+    show_default=True,
+    help="Concurrent API calls.",
+)
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text",
@@ -360,15 +448,22 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
 def _confirm(console: Console) -> None:
     if not sys.stdin.isatty():
         raise RefusedError("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
-    answer = click.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="",
-                          show_default=False)
+    answer = click.prompt(
+        "\nDo you want to perform these actions? Only 'yes' will be accepted", default="", show_default=False
+    )
     if answer.strip() != "yes":
         raise RefusedError("apply cancelled; nothing was changed")
 
 
 @cli.command(name="import")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
-              show_default=True, help="Directory to write connector files into.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("connectors"),
+    show_default=True,
+    help="Directory to write connector files into.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
 @click.option("--update", is_flag=True,
               help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
@@ -418,8 +513,13 @@ def schema(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Persist the emulated org in this JSON file.")
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Persist the emulated org in this JSON file.",
+)
 @click.option("--api-key", "emulator_key", default=None, help="Accept only this API key (default: any).")
 def emulator(host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:
     """Run the local Cohere connectors API emulator (for tests and demos)."""

@@ -40,7 +40,7 @@ from urllib.parse import quote
 
 import httpx
 
-from conn_reconcile import __version__
+from conn_reconcile import __version__, defaults
 from conn_reconcile.deadline import deadline_transport, request_deadline
 from conn_reconcile.errors import (
     ApiError,
@@ -85,11 +85,11 @@ class CohereClient:
         api_url: str,
         api_key: str,
         *,
-        timeout: float = 30.0,
+        timeout: float = defaults.TIMEOUT,
         deadline_at: float | None = None,
-        max_attempts: int = 5,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        max_attempts: int = defaults.MAX_ATTEMPTS,
+        backoff_base: float = defaults.BACKOFF_BASE,
+        backoff_cap: float = defaults.BACKOFF_CAP,
         rate_limit: float | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.BaseTransport | None = None,
@@ -165,7 +165,7 @@ class CohereClient:
         reply = self._request("GET", path)
         return self._connector(self._ok(reply, "GET", path), "GET", path, connector_id)
 
-    def update_connector(self, connector_id: str, body: dict) -> RemoteConnector:
+    def update_connector(self, connector_id: str, body: dict[str, Any]) -> RemoteConnector:
         path = self._item_path(connector_id)
         redact = self._redactor_for(body)
         reply = self._request("PATCH", path, json=body, redact=redact)
@@ -178,7 +178,7 @@ class CohereClient:
             return  # an earlier attempt deleted it and the answer was lost
         self._ok(reply, "DELETE", path)
 
-    def create_connector(self, body: dict, *, known_ids: Collection[str] = ()) -> RemoteConnector:
+    def create_connector(self, body: dict[str, Any], *, known_ids: Collection[str] = ()) -> RemoteConnector:
         """Create a connector: one POST, resent only when the server provably did not act on
         it; any other failure is settled by re-listing once (see the module docstring).
 
@@ -262,8 +262,11 @@ class CohereClient:
             reply = self._request("GET", CONNECTORS, params=params)
             page, total = parse_page(self._ok(reply, "GET", CONNECTORS), self._redact, offset=offset)
             if len(page) > self.page_size:
-                raise ApiError(f"the connector list sent {len(page)} items for a page of {self.page_size}",
-                               method="GET", path=CONNECTORS)
+                raise ApiError(
+                    f"the connector list sent {len(page)} items for a page of {self.page_size}",
+                    method="GET",
+                    path=CONNECTORS,
+                )
             totals.append(total)
             check_listing(found, page, offset, totals, done=False)
             offset += len(page)
@@ -348,8 +351,9 @@ class CohereClient:
             raise self._status_error(reply.response, method, path, reply.attempts, redact)
         return reply.response
 
-    def _connector(self, response: httpx.Response, method: str, path: str, expected_id: str | None = None
-                   ) -> RemoteConnector:
+    def _connector(
+        self, response: httpx.Response, method: str, path: str, expected_id: str | None = None
+    ) -> RemoteConnector:
         return parse_connector(response, method, path, self._redact, expected_id=expected_id)
 
     def _status_error(

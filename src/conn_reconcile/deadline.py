@@ -123,7 +123,7 @@ def install_deadline_backend(transport: httpx.HTTPTransport) -> DeadlineBackend:
     if not isinstance(pool, httpcore.ConnectionPool) or not isinstance(inner, httpcore.NetworkBackend):
         raise RuntimeError("cannot install the request deadline: httpx/httpcore internals changed")
     backend = inner if isinstance(inner, DeadlineBackend) else DeadlineBackend(inner)
-    pool._network_backend = backend  # type: ignore[union-attr]
+    pool._network_backend = backend
     return backend
 
 
@@ -132,7 +132,9 @@ def env_proxy(url: str) -> str | None:
     sets for ``url``, or None. httpx ignores the environment once it is given a transport."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
-    if not proxies or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    # typeshed omits proxy_bypass_environment (CPython has it, undocumented, since 3.4)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies or bypass(parts.hostname or "", proxies):
         return None
     proxy = proxies.get(parts.scheme) or proxies.get("all")
     if proxy and "://" not in proxy:

@@ -20,9 +20,6 @@ DEFAULTS: dict[str, Any] = {"description": "", "excludes": (), "active": True, "
 #: Fields the PATCH endpoint cannot change: a difference needs delete + create.
 REPLACE_ONLY: frozenset[str] = frozenset({"description"})
 
-#: The top-level fields a PATCH may carry.
-PATCHABLE: tuple[str, ...] = ("name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth")
-
 Origin = Literal["git", "remote", "both"]
 
 Flat = dict[str, Any]
@@ -97,7 +94,7 @@ def _flatten(prefix: str, value: Any, out: Flat) -> None:
     if kind is dict or (kind not in _LEAVES and isinstance(value, Mapping)):
         for key, sub in value.items():
             _flatten(f"{prefix}.{key}" if prefix else key, sub, out)
-    elif value is None or value == "" and prefix.startswith("oauth."):
+    elif value is None or (value == "" and prefix.startswith("oauth.")):
         return  # absent, null and (inside oauth) empty all mean "not set"
     else:
         out[prefix] = tuple(value) if kind is list else value

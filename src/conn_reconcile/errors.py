@@ -105,11 +105,5 @@ class RefusedError(ConnReconcileError):
     """A safeguard refused the operation (no TTY, prune limits, empty desired set...)."""
 
 
-class PartialFailure(ConnReconcileError):
-    """Apply finished with some connectors failed after others changed."""
-
-    exit_code = ExitCode.PARTIAL
-
-
 class DeadlineExceededError(ConnReconcileError):
     """The command-wide ``--deadline`` passed: no new request starts and retries stop."""

@@ -18,10 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import RefusedError
 from conn_reconcile.escape import escape
 from conn_reconcile.models import RemoteConnector, reserved_var
-from conn_reconcile.statefile import write_atomic
 
 if TYPE_CHECKING:
     from conn_reconcile.workflow import Settings

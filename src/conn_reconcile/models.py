@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -21,11 +21,6 @@ from conn_reconcile.errors import Diagnostic
 #: diffed by value, and only ever held in files as ``${VAR}`` references.
 SECRET_PATHS: tuple[str, ...] = ("oauth.client_secret", "service_auth.token")
 
-#: Fields the server owns: never part of a diff.
-SERVER_OWNED: frozenset[str] = frozenset(
-    {"id", "auth_status", "auth_type", "created_at", "updated_at", "organization_id"}
-)
-
 ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
 #: The shape of a connector id (remote, or pinned in a file): a slug of ASCII letters, digits,
@@ -34,6 +29,9 @@ _ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
 REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 AuthTokenType = Literal["bearer", "basic", "noscheme"]
+#: How ``service_auth.token`` is passed in the Authorization header: the one list of the
+#: API's ``AuthTokenType`` values (the emulator checks bodies against it too).
+AUTH_TOKEN_TYPES: tuple[AuthTokenType, ...] = get_args(AuthTokenType)
 
 
 def env_ref_name(value: str) -> str | None:
@@ -72,9 +70,7 @@ def _secret_ref(value: str) -> str:
     name = env_ref_name(value)
     if name is None:
         # Never include the value: it may be a real secret pasted by mistake.
-        raise ValueError(
-            "literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}"
-        )
+        raise ValueError("literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}")
     if reserved_var(name):
         raise ValueError(
             f"${{{name}}} is reserved: a connector secret may not reference the Cohere API key or CI variables"
@@ -254,9 +250,7 @@ def check_unique(desired: Iterable[Desired], *, checked: Collection[str] = ()) -
         if d.spec.id is not None:
             first = by_id.setdefault(d.spec.id, d)
             if first is not d:
-                problems.append(
-                    d.diagnostic("id", f"duplicate pinned id {d.spec.id!r}: also pinned in {first.file}")
-                )
+                problems.append(d.diagnostic("id", f"duplicate pinned id {d.spec.id!r}: also pinned in {first.file}"))
     return problems
 
 

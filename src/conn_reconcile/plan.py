@@ -1,8 +1,8 @@
 """The plan: what apply will do, decided once, frozen, serialisable. Pure core.
 
-:mod:`conn_reconcile.planner` decides it; a :class:`Plan` holds everything apply needs (payloads with secret *references*, the remote
-``updated_at`` and a hash of each remote object it touches), so a saved plan can be
-applied later without re-reading YAML, and refused when the org moved in between.
+:mod:`conn_reconcile.planner` decides it; a :class:`Plan` holds everything apply needs (payloads
+with secret *references*, the remote ``updated_at`` and a hash of each remote object it touches),
+so a saved plan can be applied later without re-reading YAML, and refused when the org moved in between.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from conn_reconcile import defaults
 from conn_reconcile.diff import FieldChange
 from conn_reconcile.models import RemoteConnector
 
@@ -152,7 +153,7 @@ class PlanOptions:
     prune: bool = False
     manage_prefix: str | None = None
     protect: tuple[str, ...] = ()
-    max_deletes: int = 5
+    max_deletes: int = defaults.MAX_DELETES
     force: bool = False
     rotate_secrets: bool = False
     #: run Cohere's registration test against the connectors the plan creates or re-points
@@ -195,8 +196,8 @@ class Plan:
     @property
     def needs_attention(self) -> bool:
         """Changes, twins, or intents still open: ``plan --detailed-exitcode`` exits 2."""
-        return self.has_changes or bool(self.twins) or any(
-            r.resolution not in ("settled", "watch") for r in self.recovery
+        return (
+            self.has_changes or bool(self.twins) or any(r.resolution not in ("settled", "watch") for r in self.recovery)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -220,7 +221,9 @@ class Plan:
             notes=tuple(data.get("notes", ())),
             seen_ids=tuple(data.get("seen_ids", ())),
             twins=tuple(
-                Twin(t["name"], tuple(t["ids"]), t.get("managed"), tuple(t.get("ours", ())), tuple(t.get("foreign", ())))
+                Twin(
+                    t["name"], tuple(t["ids"]), t.get("managed"), tuple(t.get("ours", ())), tuple(t.get("foreign", ()))
+                )
                 for t in data.get("twins", ())
             ),
             recovery=tuple(Recovery(**r) for r in data.get("recovery", ())),
@@ -284,5 +287,7 @@ def check_fresh(plan: Plan, remote: Sequence[RemoteConnector]) -> list[str]:
         if c.action in (Action.CREATE, Action.REPLACE):
             appeared = [r.id for r in remote if r.name == c.name and r.id not in seen]
             if appeared:
-                problems.append(f"a connector named {c.name!r} appeared remotely since the plan ({', '.join(appeared)})")
+                problems.append(
+                    f"a connector named {c.name!r} appeared remotely since the plan ({', '.join(appeared)})"
+                )
     return problems

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from conn_reconcile import __version__
+from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
@@ -30,7 +31,6 @@ from conn_reconcile.planschema import PlanDocument
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
-from conn_reconcile.statefile import write_atomic
 
 SIGNATURE_PREFIX = "hmac-sha256:"
 MAX_PLAN_BYTES = 256 * 1024 * 1024
@@ -92,7 +92,8 @@ def _read(path: Path) -> Any:
     except RecursionError:
         raise PlanFileError(f"{path}: not a plan file: nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanFileError(f"{path}: not a readable plan file: {type(exc).__name__} at position {exc.pos}") from None
+        at = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
+        raise PlanFileError(f"{path}: not a readable plan file: {type(exc).__name__} at position {at}") from None
 
 
 def _check_signature(path: Path, data: dict[str, Any], key: str | None) -> None:
@@ -104,7 +105,9 @@ def _check_signature(path: Path, data: dict[str, Any], key: str | None) -> None:
                 "refusing a plan that may have been edited (make it again with the key set)"
             )
         if not hmac.compare_digest(signature, sign(data, key)):
-            raise PlanFileError(f"{path}: the plan file's signature does not match: it was edited, or signed with another key")
+            raise PlanFileError(
+                f"{path}: the plan file's signature does not match: it was edited, or signed with another key"
+            )
     elif signature is not None:
         raise PlanFileError(f"{path}: the plan file is signed: set CONN_RECONCILE_FINGERPRINT_KEY to verify it")
 
@@ -154,7 +157,9 @@ def verify(plan: Plan, state: State, options: PlanOptions, remote: Sequence[Remo
 def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
     what = f"delete of {c.name} ({c.remote_id})"
     intent = state.intents.get(c.intent) if c.intent else None
-    protected = any(fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.remote_id or "", p) for p in options.protect)
+    protected = any(
+        fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.remote_id or "", p) for p in options.protect
+    )
     if protected:
         return [f"{what}: it is protected by --protect"]
     if c.cause == "replace":
@@ -167,7 +172,9 @@ def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
         if intent is None or intent.op not in ("create", "replace"):
             return [f"{what}: no intent in the state proves this tool created it"]
         return []
-    managed = c.remote_id in state.connectors or bool(options.manage_prefix and c.name.startswith(options.manage_prefix))
+    managed = c.remote_id in state.connectors or bool(
+        options.manage_prefix and c.name.startswith(options.manage_prefix)
+    )
     return [] if managed else [f"{what}: the state does not record it as managed by conn-reconcile"]
 
 

@@ -18,9 +18,14 @@ from typing import Any
 from conn_reconcile.models import SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.plan import Action, Plan, ResourceChange
 from conn_reconcile.secrets import fingerprint
-from conn_reconcile.state import Intent, ManagedRecord, Mutation, State
+from conn_reconcile.state import Intent, IntentOp, ManagedRecord, Mutation, State
 
-_OPS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.UPDATE: "update", Action.DELETE: "delete"}
+_OPS: dict[Action, IntentOp] = {
+    Action.CREATE: "create",
+    Action.REPLACE: "replace",
+    Action.UPDATE: "update",
+    Action.DELETE: "delete",
+}
 
 
 def _now() -> str:
@@ -191,8 +196,10 @@ class StateRecorder:
         gone = []
         for rid in sorted(self._unseen):
             rec = self.state.connectors.get(rid)
-            if rid != new_id and rec is not None and (
-                (change.file is not None and rec.file == change.file) or rec.name == change.name
+            if (
+                rid != new_id
+                and rec is not None
+                and ((change.file is not None and rec.file == change.file) or rec.name == change.name)
             ):
                 gone.append(rid)
                 self._unseen.discard(rid)

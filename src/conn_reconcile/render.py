@@ -39,7 +39,11 @@ _VERB = {
     Action.NOOP: "no change",
 }
 _COLOUR = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35", Action.DELETE: "31", Action.NOOP: "2"}
-_ORIGIN = {"git": "changed in git", "remote": "changed remotely since last apply", "both": "changed in git and remotely"}
+_ORIGIN = {
+    "git": "changed in git",
+    "remote": "changed remotely since last apply",
+    "both": "changed in git and remotely",
+}
 
 
 def _fmt(value: Any) -> str:
@@ -148,7 +152,9 @@ def twin_line(twin: Twin) -> str:
     if twin.ours:
         parts.append(f"; created by conn-reconcile, deleted by --prune: {', '.join(twin.ours)}")
     if twin.foreign:
-        parts.append(f"; not created by conn-reconcile, delete by hand (or pin one with 'id:'): {', '.join(twin.foreign)}")
+        parts.append(
+            f"; not created by conn-reconcile, delete by hand (or pin one with 'id:'): {', '.join(twin.foreign)}"
+        )
     return "".join(parts) + "."
 
 
@@ -294,11 +300,6 @@ def render_github(plan: Plan, *, redactor: Redactor | None = None, probes: Seque
     return redact("\n".join(lines) + "\n")
 
 
-def render_diagnostics(diagnostics: Sequence[Diagnostic], *, redactor: Redactor | None = None) -> str:
-    redact = redactor or Redactor()
-    return guard_lines(redact("".join(d.format() + "\n" for d in diagnostics)))
-
-
 _STATUS_SYMBOL = {
     "created": ("+", "32"),
     "updated": ("~", "33"),
@@ -331,7 +332,13 @@ def render_report(report: Any, *, colour: bool = False) -> str:
     for row in rows:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     counts = {s: report.count(s) for s in ("created", "updated", "replaced", "deleted", "failed", "unknown", "skipped")}
-    head = "Apply interrupted" if report.interrupted else "Apply complete" if not report.failed else "Apply finished with errors"
+    head = (
+        "Apply interrupted"
+        if report.interrupted
+        else "Apply complete"
+        if not report.failed
+        else "Apply finished with errors"
+    )
     total = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("failed",)) or "nothing to do"
     lines.append("")
     code = "1;31" if report.failed or report.interrupted else "1;32"

@@ -18,6 +18,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from conn_reconcile import defaults
+
 #: Statuses retried for every method (a create only on 429; see the client).
 RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 #: The key is missing, wrong, revoked or lacks permission: never retried.
@@ -89,8 +91,8 @@ class Backoff:
 
     def __init__(
         self,
-        base: float = 0.5,
-        cap: float = 30.0,
+        base: float = defaults.BACKOFF_BASE,
+        cap: float = defaults.BACKOFF_CAP,
         *,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,

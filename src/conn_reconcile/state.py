@@ -16,12 +16,11 @@ why applying one must be idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATE_VERSION = 2
+STATE_VERSION: Final = 2
 
 IntentOp = Literal["create", "replace", "update", "delete"]
 
@@ -100,8 +99,3 @@ class State(BaseModel):
 
     def unresolved(self) -> list[Intent]:
         return sorted(self.intents.values(), key=lambda i: (i.started_at, i.id))
-
-
-def intents_for(state: State | None, ops: Iterable[str]) -> list[Intent]:
-    wanted = set(ops)
-    return [i for i in (state.unresolved() if state is not None else ()) if i.op in wanted]

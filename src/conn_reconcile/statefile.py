@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from conn_reconcile.atomicfile import fsync_dir, write_atomic
 from conn_reconcile.errors import StateError
 from conn_reconcile.state import Mutation, State
 
@@ -73,37 +73,6 @@ def replay(state: State, journal: bytes, where: Path) -> None:
             raise StateError(f"{where}:{number}: not a conn-reconcile journal entry") from None
 
 
-def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half,
-    and the new one survives a crash once this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def render(state: State) -> str:
     """The snapshot's text: one JSON document, one line per record and per intent (sorted)."""
 
@@ -116,8 +85,7 @@ def render(state: State) -> str:
     records = {rid: json.dumps(r.model_dump(mode="json"), sort_keys=True) for rid, r in state.connectors.items()}
     intents = {iid: json.dumps(i.model_dump(mode="json"), sort_keys=True) for iid, i in state.intents.items()}
     return (
-        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n'
-        f'  "version": {json.dumps(2)}\n}}\n'
+        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n  "version": {json.dumps(2)}\n}}\n'
     )
 
 
@@ -127,7 +95,7 @@ def compact(path: Path, state: State) -> None:
     state.version = 2
     write_atomic(path, render(state))
     journal_path(path).unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class Journal:

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from conn_reconcile import defaults
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
-from conn_reconcile.models import SECRET_PATHS, Desired
+from conn_reconcile.models import Desired, RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
 from conn_reconcile.state import State
@@ -22,29 +23,26 @@ if TYPE_CHECKING:
     from conn_reconcile.lock import FileLock
     from conn_reconcile.results import ApplyReport, Outcome
 
-DEFAULT_API_URL = "https://api.cohere.com"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_STATE_PATH = Path(".conn-reconcile/state.json")
-#: Seconds: the first retry waits a random time up to this, doubling per retry (capped at 30 s).
+#: overrides :data:`defaults.BACKOFF_BASE` (seconds; tests and CI use it for quick retries)
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
 
-def _client_factory(*args: object, **kwargs: object) -> CohereClient:
+def _client_factory(*args: Any, **kwargs: Any) -> CohereClient:
     from conn_reconcile.client import CohereClient
 
-    return CohereClient(*args, **kwargs)  # type: ignore[arg-type]
+    return CohereClient(*args, **kwargs)
 
 
 @dataclass
 class Settings:
-    api_url: str = DEFAULT_API_URL
+    api_url: str = defaults.API_URL
     api_key: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     redactor: Redactor = field(default_factory=Redactor)
-    state_path: Path = DEFAULT_STATE_PATH
+    state_path: Path = defaults.STATE_PATH
     client_factory: Callable[..., CohereClient] = _client_factory
     #: seconds per HTTP request as a whole (connect, send, the complete answer)
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = defaults.TIMEOUT
     #: seconds for the whole command, counted from ``started_at``: afterwards no request
     #: starts and retries stop (None: no limit)
     deadline: float | None = None
@@ -139,7 +137,7 @@ def load_state(settings: Settings) -> State | None:
     return statefile.load(settings.state_path)
 
 
-def _list(settings: Settings, client: CohereClient | None) -> list:
+def _list(settings: Settings, client: CohereClient | None) -> list[RemoteConnector]:
     if client is not None:
         return client.list_connectors()
     with settings.client() as own:
@@ -185,7 +183,7 @@ def compute_plan(
 class ApplyRun:
     """How to run an apply: the callbacks the CLI gives (all optional)."""
 
-    parallelism: int = 4
+    parallelism: int = defaults.PARALLELISM
     fail_fast: bool = False
     rate_limit: float | None = None
     on_outcome: Callable[[Outcome], None] | None = None

@@ -179,6 +179,14 @@ def _resolve_plain(value: str) -> Any:
     return value
 
 
+_TAG_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}
+
+
+def _matches_tag(value: object, name: str) -> bool:
+    """Whether a resolved plain scalar is of the core-schema type its ``!!name`` tag says."""
+    return isinstance(value, _TAG_TYPES[name]) and (name == "bool" or not isinstance(value, bool))
+
+
 def _scalar(ev: ScalarEvent) -> Any:
     tag = ev.tag
     if tag is None:  # the common case first, without computing a position
@@ -198,8 +206,7 @@ def _scalar(ev: ScalarEvent) -> Any:
     except ValueError:  # more digits than int() accepts
         raise _Fatal(line, col, "number is too large") from None
     name = tag[len(_CORE) :]
-    expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[name]
-    if not isinstance(value, expected) or (name != "bool" and isinstance(value, bool)):
+    if not _matches_tag(value, name):
         raise _Fatal(line, col, f"value does not match its !!{name} tag")
     return float(value) if name == "float" else value
 
@@ -315,18 +322,15 @@ class _Builder:
         else:
             assert parent.key is not None
             path = _child(parent.path, parent.key)
-        value: Any
-        if isinstance(ev, ScalarEvent):
-            value = _scalar(ev)
-        else:
-            value = self.collection(ev, path)
+        value: Any = _scalar(ev) if isinstance(ev, ScalarEvent) else self.collection(ev, path)
         if parent is None:
             self.root = value
         elif isinstance(parent.container, list):
             parent.container.append(value)
         else:
             if not parent.skip:
-                parent.container[parent.key] = value  # type: ignore[index]
+                assert parent.key is not None  # a mapping's value always follows its key
+                parent.container[parent.key] = value
             parent.key = None
 
     def collection(self, ev: Any, path: str) -> dict[str, Any] | list[Any]:

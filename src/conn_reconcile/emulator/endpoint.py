@@ -26,6 +26,7 @@ from typing import Any
 
 from conn_reconcile.registration import authorization_header
 from conn_reconcile.emulator.wire import BadBody, JsonHandler, Served, ServerThread
+from conn_reconcile.models import AUTH_TOKEN_TYPES
 
 DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (
     {"id": "doc-1", "title": "Onboarding guide", "text": "How new engineers set up their laptop and accounts."},
@@ -42,10 +43,18 @@ class ConnectorEndpoint(Served):
     bytes to make every query answer 200 with exactly those bytes (a misbehaving connector).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, auth_type: str | None = None,
-                 token: str | None = None, delay: float = 0.0, documents: list[dict] | None = None):
-        if auth_type not in (None, "bearer", "basic", "noscheme"):
-            raise ValueError("auth_type must be bearer, basic, noscheme or None")
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        auth_type: str | None = None,
+        token: str | None = None,
+        delay: float = 0.0,
+        documents: list[dict[str, Any]] | None = None,
+    ):
+        if auth_type is not None and auth_type not in AUTH_TOKEN_TYPES:
+            raise ValueError(f"auth_type must be {', '.join(AUTH_TOKEN_TYPES)} or None")
         self.auth_type = auth_type
         self._expected = authorization_header(auth_type, token) if token else None
         self.delay = delay
@@ -70,17 +79,14 @@ class ConnectorEndpoint(Served):
         with self._lock:
             self._queries.append(body)
 
-    def search(self, query: str) -> list[dict]:
+    def search(self, query: str) -> list[dict[str, Any]]:
         words = {w for w in query.casefold().split() if w}
-        hits = [
-            doc for doc in self.documents
-            if any(w in str(v).casefold() for v in doc.values() for w in words)
-        ]
+        hits = [doc for doc in self.documents if any(w in str(v).casefold() for v in doc.values() for w in words)]
         return hits or list(self.documents)
 
 
 class _Handler(JsonHandler):
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         ep: ConnectorEndpoint = self.server.app
         raw = self.body_or_reject()
         if raw is None:
@@ -116,13 +122,19 @@ class _Handler(JsonHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conn_reconcile.emulator.endpoint",
-                                     description="Run an example Cohere connector endpoint on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="python -m conn_reconcile.emulator.endpoint",
+        description="Run an example Cohere connector endpoint on loopback.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--auth-type", choices=("bearer", "basic", "noscheme"), default=None)
-    parser.add_argument("--token-env", metavar="VAR", default=None,
-                        help="name of the environment variable holding the token the endpoint requires")
+    parser.add_argument("--auth-type", choices=AUTH_TOKEN_TYPES, default=None)
+    parser.add_argument(
+        "--token-env",
+        metavar="VAR",
+        default=None,
+        help="name of the environment variable holding the token the endpoint requires",
+    )
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")
     parser.add_argument("--documents", type=Path, default=None, help="JSON file with a list of documents")
     args = parser.parse_args(argv)
@@ -136,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         documents = json.loads(args.documents.read_text(encoding="utf-8"))
         if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
             parser.error("--documents must hold a JSON list of objects")
-    endpoint = ConnectorEndpoint(args.host, args.port, auth_type=args.auth_type, token=token,
-                                 delay=args.delay, documents=documents)
+    endpoint = ConnectorEndpoint(
+        args.host, args.port, auth_type=args.auth_type, token=token, delay=args.delay, documents=documents
+    )
     endpoint.serve_until_signalled("endpoint")
     return 0
 

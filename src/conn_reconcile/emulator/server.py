@@ -31,6 +31,7 @@ import re
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -62,8 +63,9 @@ class Emulator(Served):
     so tests can assert on exactly what the tool sent. The HTTP API never returns them.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None,
-                 data_file: Path | None = None):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None, data_file: Path | None = None
+    ):
         self.api_key = api_key
         self.faults = Faults()
         self.requests = RequestLog()
@@ -95,7 +97,7 @@ class Emulator(Served):
     def connectors(self) -> list[dict[str, Any]]:
         return self._store.all()
 
-    def seed(self, body: dict, *, id: str | None = None, created_at: str | None = None) -> dict:
+    def seed(self, body: dict[str, Any], *, id: str | None = None, created_at: str | None = None) -> dict[str, Any]:
         """Store a connector WITHOUT the registration test; returns its public (API) view.
 
         ``body`` is a create body (validated the same way; ``ValueError`` when invalid).
@@ -186,8 +188,11 @@ class Emulator(Served):
         state = {"connector_id": connector_id, "nonce": secrets.token_urlsafe(12)}
         if query.get("after_token_redirect"):
             state["after_token_redirect"] = query["after_token_redirect"]
-        params = {"response_type": "code", "redirect_uri": OAUTH_REDIRECT_URI,
-                  "state": base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")}
+        params = {
+            "response_type": "code",
+            "redirect_uri": OAUTH_REDIRECT_URI,
+            "state": base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("="),
+        }
         if oauth.get("client_id"):
             params["client_id"] = oauth["client_id"]
         if oauth.get("scope"):
@@ -197,14 +202,22 @@ class Emulator(Served):
 
     # -- control -------------------------------------------------------------------------
     def control(self, method: str, path: str, raw: bytes) -> Answer:
-        routes = {
+        def clear_faults() -> Answer:
+            self.faults.clear()
+            return _ok({})
+
+        def reset() -> Answer:
+            self.reset()
+            return _ok({})
+
+        routes: dict[tuple[str, str], Callable[[], Answer]] = {
             ("POST", "/_emulator/faults"): lambda: _ok({"fault": self._add_fault(raw)}),
             ("GET", "/_emulator/faults"): lambda: _ok({"faults": self.faults.pending()}),
-            ("DELETE", "/_emulator/faults"): lambda: (self.faults.clear(), _ok({}))[1],
+            ("DELETE", "/_emulator/faults"): clear_faults,
             ("POST", "/_emulator/seed"): lambda: _ok({"connector": self._seed_json(raw)}),
             ("GET", "/_emulator/connectors"): lambda: _ok({"connectors": [masked_view(c) for c in self.connectors]}),
             ("GET", "/_emulator/requests"): lambda: _ok({"requests": [r.as_dict() for r in self.requests]}),
-            ("POST", "/_emulator/reset"): lambda: (self.reset(), _ok({}))[1],
+            ("POST", "/_emulator/reset"): reset,
         }
         if (method, path) in routes:
             return routes[(method, path)]()
@@ -296,8 +309,9 @@ class _Handler(JsonHandler):
             self.send_json(fault.status or 200, fault.body, fault.retry_after_header())
         else:
             assert fault.status is not None
-            self.send_json(fault.status, {"message": f"injected fault: HTTP {fault.status}"},
-                           fault.retry_after_header())
+            self.send_json(
+                fault.status, {"message": f"injected fault: HTTP {fault.status}"}, fault.retry_after_header()
+            )
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = _any
 

@@ -22,15 +22,15 @@ import re
 import secrets
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conn_reconcile.statefile import write_atomic
+from conn_reconcile.atomicfile import write_atomic
+from conn_reconcile.models import AUTH_TOKEN_TYPES
 
 SECRET_MASK = "***"
-AUTH_TOKEN_TYPES = ("bearer", "basic", "noscheme")
 OAUTH_FIELDS = ("client_id", "client_secret", "authorize_url", "token_url", "scope")
 CREATE_FIELDS = ("name", "description", "url", "excludes", "oauth", "active", "continue_on_failure", "service_auth")
 UPDATE_FIELDS = ("name", "url", "excludes", "oauth", "active", "continue_on_failure", "service_auth")
@@ -91,7 +91,7 @@ def _service_auth(value: Any) -> dict[str, Any]:
     if unknown:
         raise _bad(f"unknown field(s) in service_auth: {', '.join(unknown)}")
     if value.get("type") not in AUTH_TOKEN_TYPES:
-        raise _bad("service_auth.type must be one of: bearer, basic, noscheme")
+        raise _bad(f"service_auth.type must be one of: {', '.join(AUTH_TOKEN_TYPES)}")
     token = value.get("token")
     if not isinstance(token, str) or not token:
         raise _bad("service_auth.token is required and must be a non-empty string")
@@ -161,11 +161,11 @@ def slug(name: str) -> str:
 
 
 def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Store:
@@ -179,7 +179,7 @@ class Store:
         self._seq: dict[str, int] = {}
         self._next_seq = 0
         self._order: list[str] | None = None  # cached newest-first ids
-        self._last_stamp = datetime.min.replace(tzinfo=timezone.utc)
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
         if self.data_file is not None and self.data_file.exists():
             self._load()
 
@@ -196,14 +196,17 @@ class Store:
     def _persist(self) -> None:
         if self.data_file is None:
             return
-        payload = {"format": _DATA_FORMAT, "organization_id": self.organization_id,
-                   "connectors": list(self._records.values())}
+        payload = {
+            "format": _DATA_FORMAT,
+            "organization_id": self.organization_id,
+            "connectors": list(self._records.values()),
+        }
         write_atomic(self.data_file, json.dumps(payload, indent=1), mode=0o600)
 
     # -- internals -----------------------------------------------------------------------
     def _stamp(self) -> str:
         """Now, as RFC 3339 UTC with microseconds, strictly after every earlier stamp."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if now <= self._last_stamp:
             now = self._last_stamp + timedelta(microseconds=1)
         self._last_stamp = now
@@ -296,7 +299,7 @@ class Store:
                     key=lambda i: (_parse_time(self._records[i]["created_at"]), self._seq[i]),
                     reverse=True,
                 )
-            ids = self._order[offset:offset + limit]
+            ids = self._order[offset : offset + limit]
             return [public_view(self._records[i]) for i in ids], len(self._records)
 
     def all(self) -> list[dict[str, Any]]:

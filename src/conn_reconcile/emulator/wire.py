@@ -11,6 +11,7 @@ disconnects.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import select
@@ -57,10 +58,8 @@ class LoopbackServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns)
         for sock in conns:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class Served:
@@ -95,10 +94,8 @@ class Served:
         stop = threading.Event()
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
-            except ValueError:  # not the main thread
-                pass
         self.start()
         try:
             print(f"{label} listening on {self.url}", file=sys.stderr, flush=True)
@@ -125,6 +122,7 @@ class ServerThread:
         if self.server is None:
             raise RuntimeError("the server is not started")
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET/AF_INET6 address, never a bytes path
         return f"http://{host}:{port}"
 
     def start(self) -> None:
@@ -132,8 +130,9 @@ class ServerThread:
             raise RuntimeError("the server is already started")
         self.server = LoopbackServer(self._address, self._handler, self._app)
         self._wake_r, self._wake_w = socket.socketpair()
-        self._thread = threading.Thread(target=self._run, args=(self.server, self._wake_r), daemon=True,
-                                        name=f"{type(self._app).__name__}-http")
+        self._thread = threading.Thread(
+            target=self._run, args=(self.server, self._wake_r), daemon=True, name=f"{type(self._app).__name__}-http"
+        )
         self._thread.start()
 
     @staticmethod
@@ -191,7 +190,7 @@ class JsonHandler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):  # the client went away
             self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # -- request --------------------------------------------------------------------------
@@ -206,7 +205,7 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size_line = self.rfile.readline(1024).split(b";")[0].strip()
                 try:
@@ -245,10 +244,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         if self.dribble <= 0:
             self._write_response(status, body, content_type, headers)
             return
-        real, self.wfile = self.wfile, io.BytesIO()  # type: ignore[assignment]
+        real, self.wfile = self.wfile, io.BytesIO()
         try:
             self._write_response(status, body, content_type, headers)
-            data = self.wfile.getvalue()  # type: ignore[attr-defined]
+            data = self.wfile.getvalue()
         finally:
             self.wfile = real
         self._dribble(data)
@@ -304,10 +303,8 @@ class JsonHandler(BaseHTTPRequestHandler):
     def drop(self) -> None:
         """Close the connection without sending any response."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def wait(self, seconds: float) -> None:
         """Sleep, but wake up early when the server is stopping."""

@@ -1,0 +1,24 @@
+"""The defaults every layer shares (CLI options, workflow settings, client, plan options),
+written once. Pure core: constants only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+#: the Cohere API base URL (``--api-url``, env ``CO_API_URL``)
+API_URL: Final = "https://api.cohere.com"
+#: the state file (``--state``), relative to the working directory
+STATE_PATH: Final = Path(".conn-reconcile/state.json")
+#: seconds per HTTP request as a whole (``--timeout``)
+TIMEOUT: Final = 30.0
+#: attempts per request, the first included
+MAX_ATTEMPTS: Final = 5
+#: seconds: the first retry waits a random time up to this, doubling per retry ...
+BACKOFF_BASE: Final = 0.5
+#: ... up to this many seconds
+BACKOFF_CAP: Final = 30.0
+#: prune refuses to delete more connectors than this without ``--force`` (``--max-deletes``)
+MAX_DELETES: Final = 5
+#: concurrent API calls during apply (``--parallelism``)
+PARALLELISM: Final = 4

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import HookBuild, git, init_repo
 
 from conn_reconcile.emulator import Emulator
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-
-from helpers import HookBuild, git, init_repo
 
 # Tests that send signals, kill the CLI, race two processes for the state lock or need real
 # processes otherwise: every CLI run in them is a subprocess.

@@ -169,12 +169,9 @@ class Project:
 
     def full_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         full_env = {
-            k: v for k, v in os.environ.items()
-            if not k.startswith(("CO_", "CONN_")) and k != "GITHUB_STEP_SUMMARY"
+            k: v for k, v in os.environ.items() if not k.startswith(("CO_", "CONN_")) and k != "GITHUB_STEP_SUMMARY"
         }
-        full_env.update(
-            {"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"}
-        )
+        full_env.update({"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"})
         full_env.update(self.env)
         full_env.update(env or {})
         return full_env
@@ -198,8 +195,9 @@ class Project:
             return self.run_process(*args, env=env, stdin=stdin, timeout=timeout)
         return self.run_in_process(*args, env=env, stdin=stdin)
 
-    def run_process(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-                    timeout: float = 60) -> Run:
+    def run_process(
+        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60
+    ) -> Run:
         """Run ``python -m conn_reconcile`` as a subprocess and wait for it."""
         proc = popen_cli(
             list(args),
@@ -233,8 +231,9 @@ class Project:
         overlay.update(wanted)
         runner = CliRunner()
         with contextlib.chdir(self.root), _no_os_exit():
-            result = runner.invoke(cli, list(args), input=stdin, env=overlay, prog_name="conn-reconcile",
-                                   catch_exceptions=False)
+            result = runner.invoke(
+                cli, list(args), input=stdin, env=overlay, prog_name="conn-reconcile", catch_exceptions=False
+            )
         out, err = result.stdout, result.stderr
         self.outputs.append(out + err)
         return Run(result.exit_code, out, err)

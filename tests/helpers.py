@@ -58,8 +58,12 @@ class HookBuild:
         self.log = scratch.parent / f"{scratch.name}.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pre_commit", "install-hooks"], cwd=scratch, env=dict(env),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "pre_commit", "install-hooks"],
+                cwd=scratch,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def wait(self, timeout: float = 900) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from e2e import TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -56,8 +55,15 @@ def test_json_document_matches_the_schema_and_the_exit_code(project):
     doc = json.loads(run.out)  # stdout holds the document only: plan and progress went to stderr
     jsonschema.validate(doc, SCHEMA)
     assert doc["exit_code"] == 3 and doc["interrupted"] is False
-    assert doc["totals"] == {"created": 1, "updated": 0, "replaced": 0, "deleted": 0, "failed": 1, "unknown": 0,
-                             "skipped": 0}
+    assert doc["totals"] == {
+        "created": 1,
+        "updated": 0,
+        "replaced": 0,
+        "deleted": 0,
+        "failed": 1,
+        "unknown": 0,
+        "skipped": 0,
+    }
     by_name = {o["name"]: o for o in doc["outcomes"]}
     assert by_name["good"]["status"] == "created" and by_name["good"]["id"]
     assert by_name["good"]["file"] == "connectors/good.yaml"
@@ -131,7 +137,11 @@ def test_a_tty_gets_numbered_progress_lines(project):
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "conn_reconcile", "apply", "--auto-approve"],
-        cwd=project.root, env=project.full_env(), stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+        cwd=project.root,
+        env=project.full_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
     )
     os.close(slave)
     chunks = []

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name, restore_default_sigint, table
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-
-from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name, restore_default_sigint, table
 
 pytestmark = pytest.mark.e2e
 
@@ -373,10 +372,12 @@ def test_children_inherit_an_ignored_sigint_unless_the_launcher_restores_it():
     with sigint_ignored():
         inherited = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
         # restore_signals (the default) covers SIGPIPE/SIGXFZ/SIGXFSZ only, not SIGINT
-        restored_signals = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
-                                          restore_signals=True)
-        launched = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
-                                  preexec_fn=restore_default_sigint)
+        restored_signals = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, restore_signals=True
+        )
+        launched = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, preexec_fn=restore_default_sigint
+        )
     assert inherited.stdout == "True\n" and restored_signals.stdout == "True\n"
     assert launched.stdout == "False\n"
 
@@ -415,7 +416,9 @@ def test_ctrl_c_works_when_the_test_runner_ignores_sigint(project):
         result = run.finish()
     assert result.code == 130, result.both
     assert [row[:3] for row in table(result.out)] == [
-        ["c1", "create", "created"], ["c2", "create", "skipped"], ["c3", "create", "skipped"],
+        ["c1", "create", "created"],
+        ["c2", "create", "skipped"],
+        ["c3", "create", "skipped"],
     ]
     assert "Apply interrupted: 1 created, 0 failed, 2 skipped." in result.out
     assert [c["name"] for c in project.emulator.connectors] == ["c1"]

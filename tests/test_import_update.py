@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from e2e import remote_by_name
 
 from conn_reconcile.reimport import rewrite
-from e2e import remote_by_name
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_remote_changes_are_written_in_place_keeping_comments_order_and_refs(pro
     assert "updated connectors/docs.yaml: url, excludes, active" in run.out, run.out
     assert "Updated 1 file(s); 1 already match the org." in run.out
     expected = FILE.format(url=new_url).replace("[raw_html, author_email]", "[raw_html]")
-    expected = expected.replace('excludes: [raw_html]\n', 'excludes: [raw_html]\nactive: false\n')
+    expected = expected.replace("excludes: [raw_html]\n", "excludes: [raw_html]\nactive: false\n")
     # ruamel keeps an end-of-line comment at its column: only the padding before it may change
     assert _squeezed(path.read_text(encoding="utf-8")) == _squeezed(expected)
     assert (project.connectors / "other.yaml").read_bytes() == other_before
@@ -82,13 +82,21 @@ def test_a_renamed_connector_is_found_by_its_pinned_id(project):
     run = project.run("import", "--update", "--dir", "connectors")
 
     assert run.code == 0, run.both
-    assert path.read_text(encoding="utf-8") == f"id: {rid}\nname: handbook\nurl: {project.endpoint_url}/docs/search\n{AUTH}"
+    assert (
+        path.read_text(encoding="utf-8")
+        == f"id: {rid}\nname: handbook\nurl: {project.endpoint_url}/docs/search\n{AUTH}"
+    )
     assert "no connector in the org for connectors/unknown.yaml (left unchanged)" in run.out
 
 
 def test_rewrite_adds_a_missing_key_in_place_and_removes_a_default() -> None:
-    text = "name: a  # keep\nurl: https://a.example.com\ndescription: old\noauth:\n  client_id: x  # id\n  client_secret: ${S}\n"
-    out = rewrite(text, {"description": None, "continue_on_failure": True, "oauth.scope": "read", "oauth.client_id": "y"})
+    text = (
+        "name: a  # keep\nurl: https://a.example.com\ndescription: old\n"
+        "oauth:\n  client_id: x  # id\n  client_secret: ${S}\n"
+    )
+    out = rewrite(
+        text, {"description": None, "continue_on_failure": True, "oauth.scope": "read", "oauth.client_id": "y"}
+    )
     assert out == (
         "name: a  # keep\nurl: https://a.example.com\ncontinue_on_failure: true\noauth:\n"
         "  client_id: y  # id\n  client_secret: ${S}\n  scope: read\n"

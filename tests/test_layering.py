@@ -19,12 +19,44 @@ PACKAGE = "conn_reconcile"
 SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 CORE = (
-    "errors", "models", "diff", "plan", "planschema", "planner", "matching", "recovery", "recorder",
-    "results", "render", "escape", "secrets", "state", "registration", "preflight", "applyreport",
+    "errors",
+    "models",
+    "diff",
+    "plan",
+    "planschema",
+    "planner",
+    "matching",
+    "recovery",
+    "recorder",
+    "results",
+    "render",
+    "escape",
+    "secrets",
+    "state",
+    "registration",
+    "preflight",
+    "applyreport",
 )
 EDGES = (
-    "client", "retry", "responses", "ratelimit", "loader", "discovery", "yamlsafe", "planfile", "statefile",
-    "lock", "importer", "applier", "workflow", "cli", "interrupt", "emulator", "probe", "reimport", "applyout",
+    "client",
+    "retry",
+    "responses",
+    "ratelimit",
+    "loader",
+    "discovery",
+    "yamlsafe",
+    "planfile",
+    "statefile",
+    "lock",
+    "importer",
+    "applier",
+    "workflow",
+    "cli",
+    "interrupt",
+    "emulator",
+    "probe",
+    "reimport",
+    "applyout",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")

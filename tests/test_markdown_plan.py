@@ -11,16 +11,30 @@ from conn_reconcile.secrets import Redactor
 
 def _plan(n_creates: int) -> Plan:
     creates = [
-        ResourceChange(Action.CREATE, f"c{i:05d}-{'x' * 40}", f"connectors/c{i:05d}.yaml",
-                       changes=(FieldChange("url", None, "https://e.example.com"),))
+        ResourceChange(
+            Action.CREATE,
+            f"c{i:05d}-{'x' * 40}",
+            f"connectors/c{i:05d}.yaml",
+            changes=(FieldChange("url", None, "https://e.example.com"),),
+        )
         for i in range(n_creates)
     ]
     others = [
-        ResourceChange(Action.UPDATE, "aaa-update", "connectors/aaa.yaml", "u-1",
-                       changes=(FieldChange("url", "https://a", "https://b"),)),
+        ResourceChange(
+            Action.UPDATE,
+            "aaa-update",
+            "connectors/aaa.yaml",
+            "u-1",
+            changes=(FieldChange("url", "https://a", "https://b"),),
+        ),
         ResourceChange(Action.DELETE, "zzz-delete", "connectors/zzz.yaml", "d-1", cause="prune"),
-        ResourceChange(Action.REPLACE, "zzz-replace", "connectors/zzr.yaml", "r-1",
-                       changes=(FieldChange("description", "a", "b", forces_replacement=True),)),
+        ResourceChange(
+            Action.REPLACE,
+            "zzz-replace",
+            "connectors/zzr.yaml",
+            "r-1",
+            changes=(FieldChange("description", "a", "b", forces_replacement=True),),
+        ),
     ]
     return Plan(tuple(sorted(creates + others, key=lambda c: c.name)))
 

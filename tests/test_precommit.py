@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-
 from helpers import HOOK_ID, HookBuild, git, init_repo, precommit_config
 
 pytestmark = pytest.mark.e2e
@@ -82,8 +81,15 @@ def _write(repo: Path, rel: str, text: str) -> Path:
     return path
 
 
-def _run_hook(consumer: Path, hook_repo: Path, hook_rev: str, env: Mapping[str, str], *,
-              all_files: bool = True, stage: bool = True) -> tuple[int, str]:
+def _run_hook(
+    consumer: Path,
+    hook_repo: Path,
+    hook_rev: str,
+    env: Mapping[str, str],
+    *,
+    all_files: bool = True,
+    stage: bool = True,
+) -> tuple[int, str]:
     """``pre-commit run`` in the consumer with the hook in its config (on the staged files
     unless ``all_files``; ``stage``: stage every change first, else only the config)."""
     _write(consumer, ".pre-commit-config.yaml", precommit_config(hook_repo, hook_rev))
@@ -185,7 +191,9 @@ def test_hook_checks_what_is_staged_against_the_whole_directory(
     assert code == 1, output
     hook_out = _hook_output(output)
     line = VALID_SERVICE.splitlines().index("name: {name}") + 1
-    assert re.search(rf"connectors/aa-new\.yaml:{line}:1: name: duplicate connector name 'Shared-Search'", hook_out), hook_out
+    assert re.search(rf"connectors/aa-new\.yaml:{line}:1: name: duplicate connector name 'Shared-Search'", hook_out), (
+        hook_out
+    )
     assert "also defined in connectors/zz-existing.yaml" in hook_out, hook_out
     assert "zz-existing.yaml:" not in hook_out and "urll" not in hook_out, hook_out
     assert "docs.yaml" not in hook_out and "tickets.yaml" not in hook_out, hook_out
@@ -193,7 +201,9 @@ def test_hook_checks_what_is_staged_against_the_whole_directory(
     assert "urll" in (consumer / "connectors" / "docs.yaml").read_text(encoding="utf-8")
 
 
-def test_hook_ignores_yaml_outside_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
+def test_hook_ignores_yaml_outside_connectors(
+    consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
+) -> None:
     _write(consumer, "deploy/values.yaml", "colour: blue\nreplicas: 3\n")
 
     code, output = _run_hook(consumer, hook_repo, hook_rev, env)

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from e2e import TOKEN
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 from conn_reconcile.preflight import targets
 from conn_reconcile.registration import authorization_header
-from e2e import TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 class _Redirect(BaseHTTPRequestHandler):
     location = ""
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(307)
         self.send_header("Location", self.location)
@@ -65,16 +65,27 @@ def fleet(project, make_endpoint, redirector):
     slow = make_endpoint(delay=30)
     redirect_url, elsewhere = redirector
     project.write("good.yaml", project.service("good"))
-    project.write("basic.yaml", project.connector(
-        "basic", url=f"{basic.url}/search", service_auth={"type": "basic", "token": "${CONN_TOKEN}"}))
+    project.write(
+        "basic.yaml",
+        project.connector("basic", url=f"{basic.url}/search", service_auth={"type": "basic", "token": "${CONN_TOKEN}"}),
+    )
     project.write("wrong.yaml", project.service("wrong", url=f"{wrong.url}/search"))
     project.write("down.yaml", project.service("down", url=f"http://127.0.0.1:{_closed_port()}/search"))
     project.write("shape.yaml", project.service("shape", url=f"{shape.url}/search"))
     project.write("slow.yaml", project.service("slow", url=f"{slow.url}/search"))
     project.write("redirect.yaml", project.service("redirect", url=redirect_url))
-    project.write("oauth.yaml", project.connector("oauth", oauth={
-        "client_id": "c", "client_secret": "${CONN_TOKEN}", "authorize_url": "https://a.example.com/a",
-        "token_url": "https://a.example.com/t"}))
+    project.write(
+        "oauth.yaml",
+        project.connector(
+            "oauth",
+            oauth={
+                "client_id": "c",
+                "client_secret": "${CONN_TOKEN}",
+                "authorize_url": "https://a.example.com/a",
+                "token_url": "https://a.example.com/t",
+            },
+        ),
+    )
     return {"basic": basic, "slow": slow, "elsewhere": elsewhere}
 
 
@@ -117,8 +128,16 @@ def test_probe_reports_each_case_in_json_and_text(project, fleet):
 
 def test_probe_in_markdown_and_github(project, fleet, tmp_path):
     summary = tmp_path / "summary.md"
-    md = project.run("--timeout", "2", "plan", "--probe", "--probe-warn", "--format", "markdown",
-                     env={"GITHUB_STEP_SUMMARY": str(summary)})
+    md = project.run(
+        "--timeout",
+        "2",
+        "plan",
+        "--probe",
+        "--probe-warn",
+        "--format",
+        "markdown",
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
     assert md.code == 0, md.both
     assert "#### Preflight probes" in md.out and "| :x: | wrong | HTTP 401" in md.out
     assert "| :white_check_mark: | good | ok |" in md.out
@@ -132,8 +151,12 @@ def test_probe_in_markdown_and_github(project, fleet, tmp_path):
 
 def test_unset_token_is_reported_and_nothing_is_sent(project, make_endpoint):
     ep = make_endpoint()
-    project.write("a.yaml", project.connector(
-        "a", url=f"{ep.url}/search", service_auth={"type": "bearer", "token": "${UNSET_PROBE_TOKEN}"}))
+    project.write(
+        "a.yaml",
+        project.connector(
+            "a", url=f"{ep.url}/search", service_auth={"type": "bearer", "token": "${UNSET_PROBE_TOKEN}"}
+        ),
+    )
 
     run = project.run("plan", "--probe", "--json")
 

@@ -82,8 +82,9 @@ def test_exclude_skips_given_and_directory_files(repo: Path) -> None:
 
     code, out = _validate("--exclude", "connectors/drafts/*", "connectors")
     assert code == 0, out
-    code, out = _validate("--exclude", "drafts/*", "--against", "connectors", "connectors/ok.yaml",
-                          "connectors/drafts/wip.yaml")
+    code, out = _validate(
+        "--exclude", "drafts/*", "--against", "connectors", "connectors/ok.yaml", "connectors/drafts/wip.yaml"
+    )
     assert code == 0, out  # the excluded draft neither fails nor clashes
     code, out = _validate("--against", "connectors", "connectors/ok.yaml")  # without the exclude: a clash
     assert code == 1 and "connectors/ok.yaml:1:1: name: duplicate" in out and "drafts/dup.yaml:" not in out, out

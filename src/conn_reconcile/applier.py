@@ -218,7 +218,9 @@ class Applier:
                 results[i] = self._not_started(change)
             else:
                 why = "interrupted while in flight: the outcome is unknown; run plan to check"
-                results[i] = Outcome(change.name, change.action, Status.UNKNOWN, change.remote_id, why, file=change.file)
+                results[i] = Outcome(
+                    change.name, change.action, Status.UNKNOWN, change.remote_id, why, file=change.file
+                )
 
     def _one(
         self, index: int, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str], intent: str
@@ -229,8 +231,15 @@ class Applier:
         started = time.monotonic()
 
         def failed(message: str, status: Status = Status.FAILED) -> Outcome:
-            return Outcome(change.name, change.action, status, change.remote_id, message, time.monotonic() - started,
-                           file=change.file)
+            return Outcome(
+                change.name,
+                change.action,
+                status,
+                change.remote_id,
+                message,
+                time.monotonic() - started,
+                file=change.file,
+            )
 
         try:
             remote_id = self._call(change, body, known_ids, intent)
@@ -251,8 +260,9 @@ class Applier:
             if isinstance(exc, ConnReconcileError):
                 return failed(str(exc))
             return failed(f"unexpected {type(exc).__name__}: {exc}")
-        return Outcome(change.name, change.action, DONE[change.action], remote_id, "", time.monotonic() - started,
-                       file=change.file)
+        return Outcome(
+            change.name, change.action, DONE[change.action], remote_id, "", time.monotonic() - started, file=change.file
+        )
 
     def _call(
         self, change: ResourceChange, body: dict[str, Any] | None, known_ids: frozenset[str], intent: str

@@ -46,8 +46,14 @@ class Progress:
     """Receives the outcome lines of an apply (from the main thread) and prints them; on a
     non-TTY a daemon thread prints the heartbeat. ``emit`` must be thread-safe (a console)."""
 
-    def __init__(self, emit: Callable[[str], None], *, tty: bool, interval: float = DEFAULT_HEARTBEAT,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        *,
+        tty: bool,
+        interval: float = DEFAULT_HEARTBEAT,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.emit = emit
         self.tty = tty
         self.interval = interval

@@ -23,7 +23,13 @@ from conn_reconcile.secrets import Redactor
 APPLY_FORMAT_VERSION = 1
 #: the statuses counted in ``totals``, in the order the summary line names them
 TOTALS: tuple[Status, ...] = (
-    Status.CREATED, Status.UPDATED, Status.REPLACED, Status.DELETED, Status.FAILED, Status.UNKNOWN, Status.SKIPPED,
+    Status.CREATED,
+    Status.UPDATED,
+    Status.REPLACED,
+    Status.DELETED,
+    Status.FAILED,
+    Status.UNKNOWN,
+    Status.SKIPPED,
 )
 #: a job summary section (and a comment) must stay under GitHub's 65,536 characters
 MARKDOWN_MAX_CHARS = 65_000
@@ -32,7 +38,13 @@ MARKDOWN_MAX_CHARS = 65_000
 def headline(report: ApplyReport) -> str:
     if not report.outcomes:
         return "Apply complete: nothing to do."
-    head = "Apply interrupted" if report.interrupted else "Apply finished with errors" if report.failed else "Apply complete"
+    head = (
+        "Apply interrupted"
+        if report.interrupted
+        else "Apply finished with errors"
+        if report.failed
+        else "Apply complete"
+    )
     counts = {s.value: report.count(s) for s in TOTALS}
     total = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "failed")
     return f"{head}: {total}."
@@ -57,7 +69,15 @@ def render_apply_json(report: ApplyReport, *, redactor: Redactor | None = None) 
     return redact(text).replace("##[", "#\\u0023[") + "\n"
 
 
-_ICON = {"created": "+", "updated": "~", "replaced": "-/+", "deleted": "-", "failed": "!", "unknown": "?", "skipped": "."}
+_ICON = {
+    "created": "+",
+    "updated": "~",
+    "replaced": "-/+",
+    "deleted": "-",
+    "failed": "!",
+    "unknown": "?",
+    "skipped": ".",
+}
 
 
 def render_apply_markdown(

@@ -227,14 +227,25 @@ format_option = click.option(
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
-@click.option("--against", "against", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Also load the other connector files of this directory, only to check that names and pinned "
-                   "ids stay unique (clashes are reported on the files given). Repeatable.")
-@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
-              help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.")
+@click.option(
+    "--against",
+    "against",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also load the other connector files of this directory, only to check that names and pinned "
+    "ids stay unique (clashes are reported on the files given). Repeatable.",
+)
+@click.option(
+    "--exclude",
+    "exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.",
+)
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...],
-             exclude: tuple[str, ...]) -> None:
+def validate(
+    ctx: click.Context, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...], exclude: tuple[str, ...]
+) -> None:
     """Check connector files offline (default: connectors/). No API key or secrets needed."""
     import json
 
@@ -296,9 +307,14 @@ def _options(kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
     return PlanOptions(
-        prune=kw["prune"], manage_prefix=kw["manage_prefix"], protect=tuple(kw["protect"]),
-        max_deletes=kw["max_deletes"], force=kw["force"], rotate_secrets=kw["rotate_secrets"],
-        probe=kw.get("probe", False), probe_warn=kw.get("probe_warn", False),
+        prune=kw["prune"],
+        manage_prefix=kw["manage_prefix"],
+        protect=tuple(kw["protect"]),
+        max_deletes=kw["max_deletes"],
+        force=kw["force"],
+        rotate_secrets=kw["rotate_secrets"],
+        probe=kw.get("probe", False),
+        probe_warn=kw.get("probe_warn", False),
     )
 
 
@@ -318,8 +334,12 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
     elif fmt == "github":
         console.out(render.render_github(plan, redactor=redactor, probes=probes or ()), nl=False)
     else:
-        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet,
-                                       probes=probes or ()), nl=False)
+        console.out(
+            render.render_text(
+                plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet, probes=probes or ()
+            ),
+            nl=False,
+        )
 
 
 @cli.command()
@@ -330,9 +350,12 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
-@click.option("--probe", is_flag=True,
-              help="Run Cohere's registration test now against each service_auth connector being created, replaced "
-                   "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.")
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Run Cohere's registration test now against each service_auth connector being created, replaced "
+    "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
+)
 @click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
 @click.pass_context
 def plan(ctx: click.Context, /, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
@@ -389,14 +412,28 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 )
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text",
-              show_default=True,
-              help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
-                   "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
-                   "annotation per failed connector).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
+    help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+    "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+    "annotation per failed connector).",
+)
 @click.pass_context
-def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
-          rate_limit: float | None, fmt: str, **kw: Any) -> None:
+def apply(
+    ctx: click.Context,
+    /,
+    planfile: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+    fmt: str,
+    **kw: Any,
+) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
     from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
@@ -410,27 +447,39 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
     document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
     say = console.err if document else console.out
     colour = console.use_colour() and not document
-    progress = Progress(say, tty=(sys.stderr if document else sys.stdout).isatty(),
-                        interval=heartbeat_interval(settings.env))
+    progress = Progress(
+        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
+    )
     # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
     # the second stops waiting; either way the summary is printed and the exit code is 130.
     interrupt = Interrupt()
     run = ApplyRun(
-        parallelism=parallelism, fail_fast=fail_fast, rate_limit=rate_limit,
-        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)), on_notice=console.err,
-        interrupt=interrupt, on_start=progress.start,
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+        rate_limit=rate_limit,
+        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),
+        on_notice=console.err,
+        interrupt=interrupt,
+        on_start=progress.start,
     )
 
     def show(plan: Plan) -> None:
         say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
+    report: ApplyReport | None
     try:
         if planfile is not None:
             report = apply_saved(settings, planfile, _options(kw), run)
         else:
-            report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
-                                 confirm=lambda plan: None if auto_approve else _confirm(console))
+            report = apply_files(
+                settings,
+                [kw["directory"]],
+                _options(kw),
+                run,
+                show=show,
+                confirm=lambda plan: None if auto_approve else _confirm(console),
+            )
     finally:
         progress.stop()
     if report is None:  # nothing to change
@@ -465,9 +514,12 @@ def _confirm(console: Console) -> None:
     help="Directory to write connector files into.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
-@click.option("--update", is_flag=True,
-              help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
-                   "comments, key order and ${VAR} references (review the result as a pull request).")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
+    "comments, key order and ${VAR} references (review the result as a pull request).",
+)
 @click.pass_context
 def import_(ctx: click.Context, directory: Path, overwrite: bool, update: bool) -> None:
     """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""

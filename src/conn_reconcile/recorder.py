@@ -90,7 +90,7 @@ class StateRecorder:
         intents = [
             Intent(
                 id=uuid.uuid4().hex[:16],
-                op=_OPS[change.action],  # type: ignore[arg-type]
+                op=_OPS[change.action],
                 name=change.name,
                 file=change.file,
                 remote_id=change.remote_id,

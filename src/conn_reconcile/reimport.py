@@ -170,7 +170,7 @@ def update_files(settings: Settings, directory: Path) -> UpdateReport:
     from conn_reconcile import statefile
     from conn_reconcile.loader import load
     from conn_reconcile.matching import Matcher
-    from conn_reconcile.statefile import write_atomic
+    from conn_reconcile.atomicfile import write_atomic
 
     desired = load([directory], require_files=True)
     with settings.client() as client:

@@ -15,7 +15,7 @@ from conn_reconcile.errors import Diagnostic
 from conn_reconcile.escape import escape, gh_data, gh_property, guard_lines, md_code, md_fence, md_text
 from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin
 from conn_reconcile.preflight import ProbeResult
-from conn_reconcile.secrets import MASK, Redactor
+from conn_reconcile.secrets import Redactor
 
 #: GitHub refuses a comment (or a job summary section) longer than this many characters
 GITHUB_COMMENT_LIMIT = 65_536
@@ -136,8 +136,10 @@ def render_text(
         out.extend(f"Note: {escape(note)}" for note in plan.notes)
     if probes:
         gap()
-        out.extend(_paint(line, "1;31", colour) if line.lstrip().startswith("FAILED") else line
-                   for line in preflight.text_lines(probes))
+        out.extend(
+            _paint(line, "1;31", colour) if line.lstrip().startswith("FAILED") else line
+            for line in preflight.text_lines(probes)
+        )
     gap()
     line = summary_line(plan)
     out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
@@ -211,7 +213,7 @@ def render_markdown(
     changes = sorted((c for c in plan.changes if c.action is not Action.NOOP), key=lambda c: _MD_ORDER[c.action])
     rows = [_md_row(c) for c in changes]
     table = ["| | connector | file | changes |", "|---|---|---|---|"] if rows else ["No changes."]
-    tail = [""] + preflight.markdown_lines(probes)
+    tail = ["", *preflight.markdown_lines(probes)]
     details = render_text(plan, redactor=redact, probes=probes).rstrip("\n")
     fence = md_fence(details)  # longer than any backtick run in the plan: data cannot close it
     tail += ["<details><summary>Full plan</summary>", "", f"{fence}diff", details, fence, "", "</details>", ""]
@@ -236,9 +238,11 @@ def _md_capped(top: list[str], rows: list[str], probe_lines: list[str], redact: 
     (in order: deletes and replacements come first), the probes if they fit, and a note."""
 
     def note(shown: int) -> str:
-        return (f"\n_Plan truncated: {len(rows) - shown} of {len(rows)} change(s) not shown and the full plan "
-                f"left out, to stay under {max_chars} characters (GitHub's comment limit is "
-                f"{GITHUB_COMMENT_LIMIT}); see the plan artifact or the job log for the full plan._\n")
+        return (
+            f"\n_Plan truncated: {len(rows) - shown} of {len(rows)} change(s) not shown and the full plan "
+            f"left out, to stay under {max_chars} characters (GitHub's comment limit is "
+            f"{GITHUB_COMMENT_LIMIT}); see the plan artifact or the job log for the full plan._\n"
+        )
 
     budget = max_chars - len(note(0)) - 16  # the note's numbers can only get shorter
     out: list[str] = []

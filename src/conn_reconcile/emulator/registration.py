@@ -14,8 +14,13 @@ import httpx
 
 from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
 
-__all__ = ["REGISTRATION_QUERY", "REGISTRATION_TIMEOUT", "authorization_header", "new_http_client",
-           "registration_failure"]
+__all__ = [
+    "REGISTRATION_QUERY",
+    "REGISTRATION_TIMEOUT",
+    "authorization_header",
+    "new_http_client",
+    "registration_failure",
+]
 
 REGISTRATION_TIMEOUT = 10.0
 

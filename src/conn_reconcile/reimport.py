@@ -168,9 +168,9 @@ def plan_updates(desired: Sequence[Desired], matched: dict[str, RemoteConnector 
 def update_files(settings: Settings, directory: Path) -> UpdateReport:
     """Rewrite the files under ``directory`` with the org's current values (see the module doc)."""
     from conn_reconcile import statefile
+    from conn_reconcile.atomicfile import write_atomic
     from conn_reconcile.loader import load
     from conn_reconcile.matching import Matcher
-    from conn_reconcile.atomicfile import write_atomic
 
     desired = load([directory], require_files=True)
     with settings.client() as client:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conn_reconcile import __version__
-from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
+from conn_reconcile import __version__, globalopts
+from conn_reconcile.errors import ConfigError, ConnReconcileError, ExitCode, InputError, RefusedError
 
 if TYPE_CHECKING:
     from conn_reconcile.plan import Plan, PlanOptions
@@ -107,35 +107,17 @@ def _github_error(exc: ConnReconcileError) -> str:
 
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="conn-reconcile")
-@click.option("--api-url", envvar="CO_API_URL", default="https://api.cohere.com", show_default=True,
-              help="Cohere API base URL (env CO_API_URL).")
-@click.option("--api-key", envvar="CO_API_KEY", default=None, show_envvar=False,
-              help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path(".conn-reconcile/state.json"), show_default=True, help="State file.")
-@click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
-@click.option("--color/--no-color", "colour", default=None, help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), envvar="CONN_RECONCILE_LOCK_TIMEOUT", default=0.0,
-              show_default=True, metavar="SECONDS",
-              help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT", default=30.0,
-              show_default=True, metavar="SECONDS",
-              help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-                   "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
-                   "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.")
-@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_DEADLINE",
-              default=None, metavar="SECONDS",
-              help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
-                   "request starts, retries stop and the command fails.")
 @click.pass_context
-def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path, quiet: bool, colour: bool | None,
-        lock_timeout: float, timeout: float, deadline: float | None) -> None:
+def cli(ctx: click.Context) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
       conn-reconcile validate                 offline checks (also a pre-commit hook)
       conn-reconcile plan --out plan.json     what would change in the org, saved
       conn-reconcile apply plan.json          carry out exactly that plan
+
+    Settings come from conn-reconcile.yaml (see `conn-reconcile config`); flags override it.
+    Global options may also be given after the command (`conn-reconcile plan -q`).
 
     \b
     Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
@@ -144,16 +126,22 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, state_path: Path,
     from conn_reconcile.secrets import Redactor
 
     redactor = Redactor()
-    ctx.obj = Console(redactor, quiet=quiet, colour=colour)
-    ctx.meta["conn_reconcile.settings_args"] = dict(api_url=api_url, api_key=api_key, state_path=state_path,
-                                                    timeout=timeout, deadline=deadline, lock_timeout=lock_timeout)
+    api_key = globalopts.initial(ctx, "api_key")
+    redactor.add(api_key if isinstance(api_key, str) else None)
+    ctx.obj = Console(redactor, quiet=bool(globalopts.initial(ctx, "quiet")), colour=globalopts.initial(ctx, "colour"))
 
 
-def _settings(ctx: click.Context) -> Settings:
+globalopts.add_to_group(cli)
+
+
+def _settings(ctx: click.Context, *, require_env: bool = True) -> Settings:
+    """The command's settings: conn-reconcile.yaml, the environment, then flags."""
     from conn_reconcile.workflow import Settings
 
     console: Console = ctx.find_object(Console)
-    return Settings(redactor=console.redactor, **ctx.meta["conn_reconcile.settings_args"])
+    eff = globalopts.effective(ctx, require_env=require_env)
+    timing = {k: eff[k] for k in ("timeout", "deadline", "lock_timeout") if k in eff.settings}
+    return Settings.from_effective(eff, console.redactor, **timing)
 
 
 format_option = click.option(
@@ -167,48 +155,66 @@ format_option = click.option(
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
-    """Check connector files offline (default: connectors/). No API key or secrets needed."""
+    """Check connector files offline (default: the config's dir, else connectors/). No API key or
+    secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml."""
     import json
 
-    from conn_reconcile.loader import load  # not workflow: validate needs no HTTP client, planner or applier
+    from conn_reconcile.environments import check_key_refs
+    from conn_reconcile.loader import load_each  # not workflow: validate needs no HTTP client, planner or applier
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        desired = load(paths or (Path("connectors"),), require_files=True)
+        settings = _settings(ctx, require_env=False)
+        contexts = globalopts.effective(ctx, require_env=False).contexts()
+        by_env = load_each(paths or (settings.directory,), contexts, require_files=True, exclude=settings.exclude,
+                           exclude_root=settings.directory.as_posix())
+        for desired in by_env.values():
+            check_key_refs(desired, settings.key_vars)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
             ctx.exit(ExitCode.ERROR)
         raise
+    files = sorted({d.file for desired in by_env.values() for d in desired})
     if fmt == "json":
-        console.out(json.dumps({"valid": True, "files": [d.file for d in desired]}, indent=2))
+        console.out(json.dumps({"valid": True, "files": files}, indent=2))
     else:
-        console.info(f"{len(desired)} connector file(s) valid.")
+        envs = [c.name for c in contexts if c.name is not None]
+        where = f" in {len(envs)} environment(s) ({', '.join(envs)})" if envs else ""
+        console.info(f"{len(files)} connector file(s) valid{where}.")
 
 
 def plan_options(f: Any) -> Any:
     options = [
         click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("connectors"),
-                     show_default=True, help="Directory of connector files."),
-        click.option("--prune", is_flag=True, help="Delete managed remote connectors that are no longer in git."),
+                     show_default=True, help="Directory of connector files (or the config's dir)."),
+        click.option("--prune/--no-prune", default=False,
+                     help="Delete managed remote connectors that are no longer in git (or the config's prune)."),
         click.option("--manage-prefix", default=None, help="With --prune: also treat connectors whose name starts with this as managed."),
-        click.option("--protect", multiple=True, metavar="PATTERN", help="Never delete connectors whose name or id matches (glob, repeatable)."),
+        click.option("--protect", multiple=True, metavar="PATTERN",
+                     help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's)."),
         click.option("--max-deletes", type=click.IntRange(min=0), default=5, show_default=True, help="Refuse to prune more than this."),
         click.option("--force", is_flag=True, help="Override the prune safeguards."),
         click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
+        click.option("--target", "targets", multiple=True, metavar="NAME|GLOB",
+                     help="Plan only connectors with this name (glob, repeatable); prune only those names."),
+        click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False), metavar="PATH",
+                     help="Plan only the connector in this file (repeatable)."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _options(kw: dict[str, Any]) -> PlanOptions:
+def _options(ctx: click.Context, settings: Settings, kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
+    eff = globalopts.effective(ctx, require_env=False)
     return PlanOptions(
-        prune=kw["prune"], manage_prefix=kw["manage_prefix"], protect=tuple(kw["protect"]),
-        max_deletes=kw["max_deletes"], force=kw["force"], rotate_secrets=kw["rotate_secrets"],
+        prune=bool(eff["prune"]), manage_prefix=eff["manage_prefix"], protect=tuple(eff["protect"]),  # type: ignore[arg-type]
+        max_deletes=int(eff["max_deletes"]), force=kw["force"], rotate_secrets=kw["rotate_secrets"],  # type: ignore[call-overload]
+        targets=tuple(kw["targets"]),
     )
 
 
@@ -236,9 +242,12 @@ def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--allow-unbound", is_flag=True,
+              help="Plan even when a secret the apply would send has its variable unset (a note, not an error).")
 @format_option
 @click.pass_context
-def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
+def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str,
+         allow_unbound: bool, **kw: Any) -> None:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile import planfile
     from conn_reconcile.workflow import compute_plan
@@ -246,7 +255,8 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    result = compute_plan(settings, [kw["directory"]], _options(kw))
+    result = compute_plan(settings, [settings.directory], _options(ctx, settings, kw), files=kw["files"],
+                          allow_unbound=allow_unbound)
     _render_plan(ctx.obj, result, fmt)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
@@ -285,6 +295,7 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
 
     console: Console = ctx.obj
     settings = _settings(ctx)
+    parallelism = int(globalopts.effective(ctx)["parallelism"])  # type: ignore[call-overload]
     colour = console.use_colour()
     # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
     # the second stops waiting; either way the summary is printed and the exit code is 130.
@@ -299,10 +310,13 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
         console.out(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet), nl=False)
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
+    options = _options(ctx, settings, kw)
     if planfile is not None:
-        report = apply_saved(settings, planfile, _options(kw), run)
+        if kw["targets"] or kw["files"]:
+            raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
+        report = apply_saved(settings, planfile, options, run)
     else:
-        report = apply_files(settings, [kw["directory"]], _options(kw), run, show=show,
+        report = apply_files(settings, [settings.directory], options, run, show=show, files=kw["files"],
                              confirm=lambda plan: None if auto_approve else _confirm(console))
         if report is None:
             return
@@ -351,14 +365,52 @@ def force_unlock(ctx: click.Context, lock_id: str) -> None:
 
 
 @cli.command()
+@click.option("--config", "config_schema", is_flag=True, help="The schema of conn-reconcile.yaml instead.")
 @click.pass_context
-def schema(ctx: click.Context) -> None:
-    """Print the JSON Schema of the connector file format."""
+def schema(ctx: click.Context, config_schema: bool) -> None:
+    """Print the JSON Schema of the connector file format (or, with --config, of conn-reconcile.yaml)."""
     import json
 
-    from conn_reconcile.schema import json_schema
+    from conn_reconcile.schema import config_json_schema, json_schema
 
-    ctx.obj.out(json.dumps(json_schema(), indent=2))
+    ctx.obj.out(json.dumps(config_json_schema() if config_schema else json_schema(), indent=2))
+
+
+@cli.command(name="config")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def config_(ctx: click.Context, fmt: str) -> None:
+    """Show every effective setting and where it comes from (default, conn-reconcile.yaml:LINE,
+    environment variable, flag). The API key is shown as (set) or (unset), never its value."""
+    from conn_reconcile.configview import render_config
+
+    eff = globalopts.effective(ctx, require_env=False)
+    envs = sorted(eff.config.environments) if eff.config is not None else []
+    ctx.obj.out(render_config(eff.settings, envs, fmt), nl=False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github-env"]), default="text", show_default=True,
+              help="github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.")
+@click.pass_context
+def secrets(ctx: click.Context, fmt: str) -> None:
+    """List every variable the connector files need (and the API key's), per environment
+    (--env: only that one). Offline; prints names, never values."""
+    from conn_reconcile.configview import EnvNeeds, render_secrets, uses_of
+    from conn_reconcile.loader import load_each
+
+    eff = globalopts.effective(ctx, require_env=False)
+    settings = _settings(ctx, require_env=False)
+    contexts = eff.contexts()
+    by_env = load_each((settings.directory,), contexts, exclude=settings.exclude,
+                       exclude_root=settings.directory.as_posix())
+    envs = eff.config.environments if eff.config is not None else {}
+    needs = [
+        EnvNeeds(c.name, envs[c.name].api_key_env if c.name in envs else settings.api_key_env, uses_of(by_env[c.name]))
+        for c in contexts
+    ]
+    names = {n.api_key_env for n in needs} | {u.var for n in needs for u in n.uses}
+    ctx.obj.out(render_secrets(needs, fmt, {n for n in names if os.environ.get(n)}), nl=False)
 
 
 @cli.command()
@@ -372,6 +424,9 @@ def emulator(host: str, port: int, data_file: Path | None, emulator_key: str | N
     from conn_reconcile.emulator import serve
 
     serve(host, port, data_file, emulator_key)
+
+
+globalopts.add_to(validate, plan, show, apply, import_, force_unlock, config_, secrets)
 
 
 def main() -> None:

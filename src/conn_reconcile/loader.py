@@ -9,6 +9,8 @@ mistake must not reach a terminal or a CI log.
 from __future__ import annotations
 
 import difflib
+import fnmatch
+import posixpath
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,57 +19,136 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
+from conn_reconcile.config import EnvContext
+from conn_reconcile.environments import needs_environments, prepare
 from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
-from conn_reconcile.yamlsafe import MAX_DEPTH, parse_yaml
+from conn_reconcile.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "discover", "load", "load_bytes"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "discover", "is_excluded", "load", "load_bytes", "load_each"]
+
+NO_ENV = EnvContext()
 
 #: Words YAML 1.1 read as booleans; YAML 1.2 (and so this tool) reads them as strings.
 _YAML11_BOOLS = frozenset({"y", "yes", "n", "no", "on", "off"})
 _AUTH_KEYS = ("oauth", "service_auth")
 
 
-def load(paths: Sequence[str | Path] | str | Path, *, require_files: bool = False) -> list[Desired]:
-    """Load and validate every connector file under ``paths``.
+def load(
+    paths: Sequence[str | Path] | str | Path,
+    *,
+    require_files: bool = False,
+    exclude: Sequence[str] = (),
+    exclude_root: str | None = None,
+    context: EnvContext = NO_ENV,
+) -> list[Desired]:
+    """Load and validate every connector file under ``paths``, as it is in ``context``'s
+    environment.
 
     Each path is a directory (``*.yaml``/``*.yml`` found recursively, sorted) or a file
-    (taken as given). Finding no file at all returns ``[]``, unless ``require_files``.
-    Raises :class:`InputError` with every problem found.
+    (taken as given). Files matching an ``exclude`` glob (see :func:`is_excluded`) are not
+    connectors and are skipped. Finding no file at all returns ``[]``, unless
+    ``require_files``. Raises :class:`InputError` with every problem found.
     """
+    return load_each(paths, (context,), require_files=require_files, exclude=exclude,
+                     exclude_root=exclude_root)[context.name]
+
+
+def load_each(
+    paths: Sequence[str | Path] | str | Path,
+    contexts: Sequence[EnvContext],
+    *,
+    require_files: bool = False,
+    exclude: Sequence[str] = (),
+    exclude_root: str | None = None,
+) -> dict[str | None, list[Desired]]:
+    """:func:`load` for several environments at once (each file read and parsed once): the
+    connectors of each environment, by name. Raises one :class:`InputError` with every
+    problem of every environment."""
     if isinstance(paths, str | Path):
         paths = [paths]
     found, problems, dir_args = scan(paths)
+    found = [f for f in found if not is_excluded(f.display, exclude, exclude_root)]
     if require_files and not found:
         for shown in dir_args:
             problems.append(Diagnostic(shown, None, None, None, f"no connector files found under {shown}"))
         if not dir_args and not problems:
             problems.append(Diagnostic(".", None, None, None, "no connector files given"))
-    desired: list[Desired] = []
+    parsed: list[tuple[str, Parsed, bool]] = []
     for f in found:
         raw = read_bytes(f)
         if isinstance(raw, Diagnostic):
             problems.append(raw)
             continue
-        one, file_problems = load_bytes(raw, f.display)
-        problems.extend(file_problems)
-        if one is not None:
-            desired.append(one)
-    problems.extend(check_unique(desired))
+        one = parse_yaml(raw, f.display)
+        problems.extend(one.problems)
+        if one.data is not None:
+            parsed.append((f.display, one, needs_environments(raw)))
+    seen = set(problems)
+    result: dict[str | None, list[Desired]] = {}
+    for ctx in contexts:
+        desired: list[Desired] = []
+        found_problems: list[Diagnostic] = []
+        for file, one, envy in parsed:
+            d, file_problems = _build(file, one, ctx, envy)
+            found_problems.extend(file_problems)
+            if d is not None:
+                desired.append(d)
+        found_problems.extend(check_unique(desired))
+        for p in found_problems:
+            if p not in seen:
+                seen.add(p)
+                problems.append(p)
+        result[ctx.name] = desired
     if problems:
         raise InputError(problems)
-    return desired
+    return result
 
 
-def load_bytes(raw: bytes, file: str) -> tuple[Desired | None, list[Diagnostic]]:
+def is_excluded(display: str, patterns: Sequence[str], root: str | None) -> bool:
+    """Whether a file matches an ``exclude`` glob: a pattern without ``/`` is matched against
+    the file's name (at any depth, like ``.gitignore``), one with ``/`` against its path
+    relative to ``root`` (the connector directory)."""
+    if not patterns:
+        return False
+    path = posixpath.normpath(display)
+    name = path.rpartition("/")[2]
+    rel = None
+    if root is not None:
+        base = posixpath.normpath(root)
+        if base == ".":
+            rel = path
+        elif path.startswith(base + "/"):
+            rel = path[len(base) + 1:]
+    for pattern in patterns:
+        if "/" in pattern:
+            if rel is not None and fnmatch.fnmatchcase(rel, pattern.strip("/")):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
+
+
+def load_bytes(raw: bytes, file: str, context: EnvContext = NO_ENV) -> tuple[Desired | None, list[Diagnostic]]:
     """Parse and validate one file's content; ``file`` is only used to label diagnostics."""
     parsed = parse_yaml(raw, file)
-    problems = list(parsed.problems)
     if parsed.data is None:
-        return None, problems
-    spec, errors = parse_spec(parsed.data)
-    problems.extend(_diagnostic(file, parsed.data, parsed.locations, path, msg) for path, msg in errors)
-    if spec is None or problems:
+        return None, list(parsed.problems)
+    desired, problems = _build(file, parsed, context, needs_environments(raw))
+    return desired, list(parsed.problems) + problems
+
+
+def _build(file: str, parsed: Parsed, ctx: EnvContext, envy: bool) -> tuple[Desired | None, list[Diagnostic]]:
+    """One file's connector in ``ctx``'s environment (None when it does not exist there)."""
+    data = parsed.data
+    problems: list[Diagnostic] = []
+    if isinstance(data, dict) and (envy or ctx.overrides):
+        data, problems = prepare(data, parsed.locations, file, ctx)
+        if data is None or problems:
+            return None, problems
+    spec, errors = parse_spec(data)
+    problems.extend(_diagnostic(file, data, parsed.locations, path, msg) for path, msg in errors)
+    if spec is None or problems or parsed.problems:
         return None, problems
     return Desired(spec, file, parsed.locations), []
 

@@ -7,6 +7,7 @@ applied later without re-reading YAML, and refused when the org moved in between
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections import Counter
@@ -155,6 +156,13 @@ class PlanOptions:
     max_deletes: int = 5
     force: bool = False
     rotate_secrets: bool = False
+    #: ``--target``/``--file``: name globs; only matching connectors are planned and pruned
+    #: (recorded in ``meta.targets``, not in ``meta.options``)
+    targets: tuple[str, ...] = ()
+
+    def targeted(self, name: str) -> bool:
+        """Whether ``name`` is in the plan's scope (always, without targets)."""
+        return not self.targets or any(fnmatch.fnmatchcase(name, t) for t in self.targets)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -143,10 +143,11 @@ class Project:
         )
         return Background(proc, self.outputs)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> Run:
+    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "conn_reconcile", *args],
-            cwd=self.root,
+            cwd=cwd or self.root,
             env=self.full_env(env),
             input=stdin,
             capture_output=True,

@@ -20,11 +20,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 CORE = (
     "errors", "models", "diff", "plan", "planschema", "planner", "matching", "recovery", "recorder",
-    "results", "render", "escape", "secrets", "state",
+    "results", "render", "escape", "secrets", "state", "config", "environments", "selection", "configview",
 )
 EDGES = (
     "client", "retry", "responses", "ratelimit", "loader", "discovery", "yamlsafe", "planfile", "statefile",
-    "lock", "importer", "applier", "workflow", "cli", "interrupt", "emulator",
+    "lock", "importer", "applier", "workflow", "cli", "interrupt", "emulator", "configfile", "globalopts",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")

@@ -159,18 +159,14 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml."""
     import json
 
-    from conn_reconcile.environments import check_key_refs
-    from conn_reconcile.loader import load_each  # not workflow: validate needs no HTTP client, planner or applier
+    from conn_reconcile.configfile import load_environments  # not workflow: no HTTP client, planner or applier
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        settings = _settings(ctx, require_env=False)
-        contexts = globalopts.effective(ctx, require_env=False).contexts()
-        by_env = load_each(paths or (settings.directory,), contexts, require_files=True, exclude=settings.exclude,
-                           exclude_root=settings.directory.as_posix())
-        for desired in by_env.values():
-            check_key_refs(desired, settings.key_vars)
+        eff = globalopts.effective(ctx, require_env=False)
+        contexts = eff.contexts()
+        by_env = load_environments(eff, paths, require_files=True)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
@@ -207,7 +203,7 @@ def plan_options(f: Any) -> Any:
     return f
 
 
-def _options(ctx: click.Context, settings: Settings, kw: dict[str, Any]) -> PlanOptions:
+def _options(ctx: click.Context, kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
     eff = globalopts.effective(ctx, require_env=False)
@@ -255,7 +251,7 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    result = compute_plan(settings, [settings.directory], _options(ctx, settings, kw), files=kw["files"],
+    result = compute_plan(settings, [settings.directory], _options(ctx, kw), files=kw["files"],
                           allow_unbound=allow_unbound)
     _render_plan(ctx.obj, result, fmt)
     if out is not None:
@@ -310,7 +306,7 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
         console.out(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet), nl=False)
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
-    options = _options(ctx, settings, kw)
+    options = _options(ctx, kw)
     if planfile is not None:
         if kw["targets"] or kw["files"]:
             raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
@@ -396,19 +392,11 @@ def config_(ctx: click.Context, fmt: str) -> None:
 def secrets(ctx: click.Context, fmt: str) -> None:
     """List every variable the connector files need (and the API key's), per environment
     (--env: only that one). Offline; prints names, never values."""
+    from conn_reconcile.configfile import load_environments
     from conn_reconcile.configview import EnvNeeds, render_secrets, uses_of
-    from conn_reconcile.loader import load_each
 
     eff = globalopts.effective(ctx, require_env=False)
-    settings = _settings(ctx, require_env=False)
-    contexts = eff.contexts()
-    by_env = load_each((settings.directory,), contexts, exclude=settings.exclude,
-                       exclude_root=settings.directory.as_posix())
-    envs = eff.config.environments if eff.config is not None else {}
-    needs = [
-        EnvNeeds(c.name, envs[c.name].api_key_env if c.name in envs else settings.api_key_env, uses_of(by_env[c.name]))
-        for c in contexts
-    ]
+    needs = [EnvNeeds(name, eff.key_env_of(name), uses_of(desired)) for name, desired in load_environments(eff).items()]
     names = {n.api_key_env for n in needs} | {u.var for n in needs for u in n.uses}
     ctx.obj.out(render_secrets(needs, fmt, {n for n in names if os.environ.get(n)}), nl=False)
 

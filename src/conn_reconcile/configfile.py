@@ -11,12 +11,13 @@ Outside a git repository only the current directory is looked at, so a stray fil
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from conn_reconcile.config import (
     CONFIG_ENV,
+    DEFAULT_API_KEY_ENV,
     CONFIG_NAME,
     EnvContext,
     LoadedConfig,
@@ -28,7 +29,7 @@ from conn_reconcile.config import (
 )
 from conn_reconcile.discovery import read_bytes, scan
 from conn_reconcile.errors import ConfigError, Diagnostic, InputError
-from conn_reconcile.models import locate
+from conn_reconcile.models import Desired, locate
 from conn_reconcile.yamlsafe import parse_yaml
 
 
@@ -95,6 +96,24 @@ class Effective:
     def __getitem__(self, name: str) -> object:
         return self.settings[name].value
 
+    @property
+    def directory(self) -> Path:
+        return Path(str(self["dir"]))
+
+    @property
+    def exclude(self) -> tuple[str, ...]:
+        return tuple(self.settings["exclude"].value)
+
+    @property
+    def key_vars(self) -> tuple[str, ...]:
+        """Every environment's API key variable (no connector secret may reference one)."""
+        envs = self.config.environments if self.config is not None else {}
+        return tuple(sorted({DEFAULT_API_KEY_ENV, str(self["api_key_env"]), *(e.api_key_env for e in envs.values())}))
+
+    def key_env_of(self, environment: str | None) -> str:
+        envs = self.config.environments if self.config is not None else {}
+        return envs[environment].api_key_env if environment in envs else str(self["api_key_env"])
+
     def contexts(self) -> list[EnvContext]:
         """The environments to validate in: the selected one, else every one defined."""
         if self.context.name is not None or self.config is None or not self.config.environments:
@@ -121,3 +140,16 @@ def effective(given: Mapping[str, Setting], env: Mapping[str, str], *, require_e
         settings["config"] = Setting(config.file, config_given.source if config_given else "discovered")
     name = environment.value if environment is not None else None
     return Effective(settings, config, env_context(config, name))
+
+
+def load_environments(eff: Effective, paths: Sequence[str | Path] = (), *, require_files: bool = False
+                      ) -> dict[str | None, list[Desired]]:
+    """The connector files in each environment to check (see :meth:`Effective.contexts`)."""
+    from conn_reconcile.environments import check_key_refs
+    from conn_reconcile.loader import load_each
+
+    by_env = load_each(paths or (eff.directory,), eff.contexts(), require_files=require_files,
+                       exclude=eff.exclude, exclude_root=eff.directory.as_posix())
+    for desired in by_env.values():
+        check_key_refs(desired, eff.key_vars)
+    return by_env

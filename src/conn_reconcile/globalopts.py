@@ -129,7 +129,10 @@ def effective(ctx: click.Context, *, require_env: bool = True) -> Effective:
     """The effective settings of this command (conn-reconcile.yaml, environment, flags)."""
     from conn_reconcile.configfile import effective as resolve
 
-    return resolve(given(ctx), os.environ, require_env=require_env)
+    cache: dict[bool, Effective] = ctx.meta.setdefault("conn_reconcile.effective", {})
+    if require_env not in cache:
+        cache[require_env] = resolve(given(ctx), os.environ, require_env=require_env)
+    return cache[require_env]
 
 
 def initial(ctx: click.Context, name: str) -> Any:

@@ -76,13 +76,11 @@ class Settings:
     @classmethod
     def from_effective(cls, eff: Effective, redactor: Redactor, **kwargs: object) -> Settings:
         """The settings of a command from its effective configuration (see ``configfile``)."""
-        envs = eff.config.environments if eff.config is not None else {}
-        key_vars = sorted({DEFAULT_API_KEY_ENV, *(e.api_key_env for e in envs.values())})
         return cls(
             api_url=str(eff["api_url"]), api_key=eff["api_key"] or None,  # type: ignore[arg-type]
             redactor=redactor, state_path=Path(str(eff["state"])), environment=eff.context.name,
-            api_key_env=str(eff["api_key_env"]), key_vars=tuple(key_vars), probe=bool(eff["probe"]),
-            exclude=tuple(eff["exclude"]), directory=Path(str(eff["dir"])),  # type: ignore[call-overload]
+            api_key_env=str(eff["api_key_env"]), key_vars=eff.key_vars, probe=bool(eff["probe"]),
+            exclude=eff.exclude, directory=eff.directory,
             context=eff.context, **kwargs,  # type: ignore[arg-type]
         )
 

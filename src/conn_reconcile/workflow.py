@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from conn_reconcile.config import DEFAULT_API_KEY_ENV, EnvContext
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
-from conn_reconcile.models import SECRET_PATHS, Desired
+from conn_reconcile.models import Desired
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.environments import check_key_refs
 from conn_reconcile.selection import check_plan_key_refs, needed_unbound, scope

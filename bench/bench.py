@@ -42,17 +42,34 @@ def bench_startup(work: Path, repeat: int) -> list[Row]:
     runner.write_files(directory, 3, UNUSED_ENDPOINT)
     files = [str(p) for p in sorted(directory.rglob("*.yaml"))]
     env = runner.child_env()
-    t = runner.alternate({
-        "pass": ([sys.executable, "-c", "pass"], env, (0,)),
-        "validate": ([*runner.tool(), "validate", *files], env, (0,)),
-        "help": ([*runner.tool(), "--help"], env, (0,)),
-    }, repeat)
+    t = runner.alternate(
+        {
+            "pass": ([sys.executable, "-c", "pass"], env, (0,)),
+            "validate": ([*runner.tool(), "validate", *files], env, (0,)),
+            "help": ([*runner.tool(), "--help"], env, (0,)),
+        },
+        repeat,
+    )
     ref = t["pass"].wall
     return [
-        Row("validate 3 files (vs python -c pass)", 3, t["validate"].wall, ref, f"<= {VALIDATE3_TARGET * 1000:.0f} ms",
-            t["validate"].wall <= VALIDATE3_TARGET, note=f"cpu {t['validate'].cpu * 1000:.0f} ms"),
-        Row("--help (vs python -c pass)", None, t["help"].wall, ref, f"<= {HELP_TARGET * 1000:.0f} ms",
-            t["help"].wall <= HELP_TARGET, note=f"cpu {t['help'].cpu * 1000:.0f} ms"),
+        Row(
+            "validate 3 files (vs python -c pass)",
+            3,
+            t["validate"].wall,
+            ref,
+            f"<= {VALIDATE3_TARGET * 1000:.0f} ms",
+            t["validate"].wall <= VALIDATE3_TARGET,
+            note=f"cpu {t['validate'].cpu * 1000:.0f} ms",
+        ),
+        Row(
+            "--help (vs python -c pass)",
+            None,
+            t["help"].wall,
+            ref,
+            f"<= {HELP_TARGET * 1000:.0f} ms",
+            t["help"].wall <= HELP_TARGET,
+            note=f"cpu {t['help'].cpu * 1000:.0f} ms",
+        ),
     ]
 
 
@@ -73,23 +90,48 @@ def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
             directory = work / f"plan-{n}"
             runner.write_files(directory, n, UNUSED_ENDPOINT)
             env = runner.child_env({**runner.secrets_env(n), "CO_API_KEY": runner.API_KEY, "BENCH_API_URL": api_url})
-            plan = [*runner.tool(), "--api-url", api_url, "--state", str(work / "no-state.json"), "plan",
-                    "--dir", str(directory), "--detailed-exitcode"]
-            t = runner.alternate({"floor": (runner.floor("validate", str(directory)), env, (0,)),
-                                  "tool": ([*runner.tool(), "validate", str(directory)], env, (0,))}, repeat)
+            plan = [
+                *runner.tool(),
+                "--api-url",
+                api_url,
+                "--state",
+                str(work / "no-state.json"),
+                "plan",
+                "--dir",
+                str(directory),
+                "--detailed-exitcode",
+            ]
+            t = runner.alternate(
+                {
+                    "floor": (runner.floor("validate", str(directory)), env, (0,)),
+                    "tool": ([*runner.tool(), "validate", str(directory)], env, (0,)),
+                },
+                repeat,
+            )
             rows.append(_ratio_row("validate", n, t["tool"], t["floor"], PLAN_TARGET))
             ctl.reset()
             ctl.seed(runner.remote_bodies(n, UNUSED_ENDPOINT))
-            t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
-                                  "tool": (plan, env, (0,))}, repeat)
+            t = runner.alternate(
+                {"floor": (runner.floor("plan", str(directory)), env, (0,)), "tool": (plan, env, (0,))}, repeat
+            )
             rows.append(_ratio_row("plan, no changes", n, t["tool"], t["floor"], PLAN_TARGET))
             rss.append((n, t["tool"].max_rss_mib))
-            rows.append(Row("peak RSS, plan no changes", n, t["tool"].max_rss_mib, t["floor"].max_rss_mib, "report",
-                            None, unit="MiB"))
+            rows.append(
+                Row(
+                    "peak RSS, plan no changes",
+                    n,
+                    t["tool"].max_rss_mib,
+                    t["floor"].max_rss_mib,
+                    "report",
+                    None,
+                    unit="MiB",
+                )
+            )
             print(render(rows[-1:]).splitlines()[-1], flush=True)
             ctl.reset()
-            t = runner.alternate({"floor": (runner.floor("plan", str(directory)), env, (0,)),
-                                  "tool": (plan, env, (2,))}, repeat)
+            t = runner.alternate(
+                {"floor": (runner.floor("plan", str(directory)), env, (0,)), "tool": (plan, env, (2,))}, repeat
+            )
             rows.append(_ratio_row("plan, all creates", n, t["tool"], t["floor"], PLAN_TARGET))
     if len(rss) > 1:
         (n0, m0), (n1, m1) = rss[0], rss[-1]
@@ -114,13 +156,34 @@ def bench_apply(n: int, latency: float, repeat: int, work: Path) -> list[Row]:
             if created != n:
                 raise SystemExit(f"bench: apply ({name}) created {created} of {n}")
 
-        t = runner.alternate({
-            "floor": (runner.floor("apply", str(directory), "--parallelism", str(PARALLELISM)), env, (0,)),
-            "tool": ([*runner.tool(), "--api-url", api_url, "--state", str(state), "apply", "--auto-approve",
-                      "--parallelism", str(PARALLELISM), "--dir", str(directory)], env, (0,)),
-        }, repeat, before=before, after=after)
-    row = _ratio_row(f"apply creates, L={latency * 1000:.0f} ms, p={PARALLELISM}", n, t["tool"], t["floor"],
-                     APPLY_TARGET)
+        t = runner.alternate(
+            {
+                "floor": (runner.floor("apply", str(directory), "--parallelism", str(PARALLELISM)), env, (0,)),
+                "tool": (
+                    [
+                        *runner.tool(),
+                        "--api-url",
+                        api_url,
+                        "--state",
+                        str(state),
+                        "apply",
+                        "--auto-approve",
+                        "--parallelism",
+                        str(PARALLELISM),
+                        "--dir",
+                        str(directory),
+                    ],
+                    env,
+                    (0,),
+                ),
+            },
+            repeat,
+            before=before,
+            after=after,
+        )
+    row = _ratio_row(
+        f"apply creates, L={latency * 1000:.0f} ms, p={PARALLELISM}", n, t["tool"], t["floor"], APPLY_TARGET
+    )
     row.note += f"; ideal N*L/p {n * latency / PARALLELISM:.2f} s"
     return [row]
 
@@ -138,8 +201,11 @@ def main() -> int:
     sizes = [int(x) for x in (default_sizes if args.sizes is None else args.sizes).split(",") if x]
     apply_n = args.apply_n if args.apply_n is not None else (300 if args.quick else 3000)
     repeat = args.repeat or 3
-    print(f"conn-reconcile benchmark: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, "
-          f"load average {runner.load_average()}", flush=True)
+    print(
+        f"conn-reconcile benchmark: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, "
+        f"load average {runner.load_average()}",
+        flush=True,
+    )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="conn-reconcile-bench-") as tmp:
         work = Path(tmp)

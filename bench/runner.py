@@ -63,8 +63,12 @@ def run(cmd: list[str], env: dict[str, str], expect: tuple[int, ...] = (0,)) -> 
 Command = tuple[list[str], dict[str, str], tuple[int, ...]]  # argv, environment, expected exit codes
 
 
-def alternate(commands: dict[str, Command], repeat: int, before: Callable[[], None] | None = None,
-              after: Callable[[str], None] | None = None) -> dict[str, Timing]:
+def alternate(
+    commands: dict[str, Command],
+    repeat: int,
+    before: Callable[[], None] | None = None,
+    after: Callable[[str], None] | None = None,
+) -> dict[str, Timing]:
     """Run the commands in turn (A B A B ...), ``repeat`` times each after one untimed warm-up round.
 
     ``before`` prepares every run (e.g. empties the org); ``after(name)`` checks its outcome."""
@@ -79,8 +83,12 @@ def alternate(commands: dict[str, Command], repeat: int, before: Callable[[], No
             if round_:
                 runs[name].append(result)
     return {
-        name: Timing(statistics.median(r.wall for r in rs), statistics.median(r.cpu for r in rs),
-                     max(r.max_rss_mib for r in rs), len(rs))
+        name: Timing(
+            statistics.median(r.wall for r in rs),
+            statistics.median(r.cpu for r in rs),
+            max(r.max_rss_mib for r in rs),
+            len(rs),
+        )
         for name, rs in runs.items()
     }
 
@@ -104,8 +112,12 @@ def free_port() -> int:
 def server(module_args: list[str]) -> Iterator[str]:
     """A loopback server (``python -m ...``) in its own process, for the duration of the block."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", *module_args, "--port", str(port)], env=child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *module_args, "--port", str(port)],
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

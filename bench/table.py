@@ -34,10 +34,18 @@ def render(rows: list[Row]) -> str:
     lines = [header]
     for r in rows:
         verdict = "-" if r.passed is None else ("PASS" if r.passed else "FAIL")
-        lines.append((
-            r.check, f"{r.n:,}" if r.n is not None else "-", _amount(r.tool, r.unit), _amount(r.floor, r.unit),
-            f"{r.ratio:.2f}x" if r.ratio is not None else "-", r.target, verdict, r.note,
-        ))
+        lines.append(
+            (
+                r.check,
+                f"{r.n:,}" if r.n is not None else "-",
+                _amount(r.tool, r.unit),
+                _amount(r.floor, r.unit),
+                f"{r.ratio:.2f}x" if r.ratio is not None else "-",
+                r.target,
+                verdict,
+                r.note,
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["| " + " | ".join(c.ljust(w) for c, w in zip(lines[0], widths)) + " |"]
     out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")

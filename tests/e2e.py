@@ -123,9 +123,7 @@ class Project:
 
     def full_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "CONN_"))}
-        full_env.update(
-            {"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"}
-        )
+        full_env.update({"CO_API_URL": self.api_url, "CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "NO_COLOR": "1"})
         full_env.update(self.env)
         full_env.update(env or {})
         return full_env
@@ -143,8 +141,14 @@ class Project:
         )
         return Background(proc, self.outputs)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60,
-            cwd: Path | None = None) -> Run:
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
+    ) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "conn_reconcile", *args],
             cwd=cwd or self.root,
@@ -206,7 +210,7 @@ def table(out: str) -> list[list[str]]:
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("CONNECTOR "))
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         rows.append(re.split(r"\s{2,}", line.strip()))

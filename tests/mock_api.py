@@ -28,7 +28,9 @@ def conn(id: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
     }
 
 
-def reply(status: int = 200, data: Any = None, *, text: str | None = None, headers: dict | None = None) -> httpx.Response:
+def reply(
+    status: int = 200, data: Any = None, *, text: str | None = None, headers: dict | None = None
+) -> httpx.Response:
     if text is not None:
         return httpx.Response(status, text=text, headers=headers)
     return httpx.Response(status, json=data if data is not None else {}, headers=headers)
@@ -56,7 +58,9 @@ class UpperRng(random.Random):
         return b
 
 
-def make(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> tuple[CohereClient, Recorder, list[float]]:
+def make(
+    handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any
+) -> tuple[CohereClient, Recorder, list[float]]:
     recorder = Recorder(handler)
     sleeps: list[float] = []
     kwargs.setdefault("rng", random.Random(7))

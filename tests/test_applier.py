@@ -64,7 +64,9 @@ def creates(*names: str) -> Plan:
     return build_plan([desired(name=n) for n in names], [])
 
 
-def run(plan: Plan, client: FakeClient, state: State | None = None, **kwargs: Any) -> tuple[ApplyReport, list[Outcome], list[State]]:
+def run(
+    plan: Plan, client: FakeClient, state: State | None = None, **kwargs: Any
+) -> tuple[ApplyReport, list[Outcome], list[State]]:
     seen: list[Outcome] = []
     saves: list[State] = []
     applier = Applier(client, env={}, recorder=recording(state or State(), saves), on_outcome=seen.append, **kwargs)
@@ -86,6 +88,7 @@ def test_results_are_reported_in_plan_order_whatever_finishes_first() -> None:
             if later is not None:
                 assert done[later].wait(WAIT)
             done[me].set()
+
         return hook
 
     # each waits for the next one in plan order: e finishes first, a last
@@ -144,8 +147,9 @@ def test_delete_of_a_connector_already_gone_counts_as_deleted() -> None:
         raise NotFoundError("connector not found", status=404, method="DELETE", path="/v1/connectors/b-1")
 
     state = _managed(("a-1", "a"), ("b-1", "b"))
-    plan = build_plan([], [remote("a-1", "a"), remote("b-1", "b")], state=state,
-                      options=PlanOptions(prune=True, force=True))
+    plan = build_plan(
+        [], [remote("a-1", "a"), remote("b-1", "b")], state=state, options=PlanOptions(prune=True, force=True)
+    )
     report, seen, saves = run(plan, FakeClient({"b": gone}), state=state)
     assert [(o.name, o.status) for o in seen] == [("a", "deleted"), ("b", "deleted")]
     assert report.exit_code == 0 and saves[-1].connectors == {}
@@ -156,8 +160,11 @@ def test_patch_of_a_connector_deleted_meanwhile_fails_clearly_and_forgets_it() -
         raise NotFoundError("connector not found", status=404, method="PATCH", path="/v1/connectors/a-1")
 
     state = _managed(("a-1", "a"), ("b-1", "b"))
-    plan = build_plan([desired(name="a", active=False), desired(name="b", active=False)],
-                      [remote("a-1", "a"), remote("b-1", "b")], state=state)
+    plan = build_plan(
+        [desired(name="a", active=False), desired(name="b", active=False)],
+        [remote("a-1", "a"), remote("b-1", "b")],
+        state=state,
+    )
     report, seen, saves = run(plan, FakeClient({"a": gone}), state=state)
     assert [(o.name, o.status) for o in seen] == [("a", "failed"), ("b", "updated")]
     assert seen[0].message == (
@@ -200,6 +207,7 @@ def test_first_ctrl_c_finishes_calls_in_flight_and_skips_the_rest() -> None:
                 handler_installed.append(signal.getsignal(signal.SIGINT) is not signal.default_int_handler)
                 os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to the main thread
             assert noticed.wait(WAIT)  # the applier has taken it in before these calls finish
+
         return hook
 
     notices: list[str] = []
@@ -217,7 +225,11 @@ def test_first_ctrl_c_finishes_calls_in_flight_and_skips_the_rest() -> None:
         "(Ctrl-C again: stop waiting)."
     ]
     assert [(o.name, o.status) for o in seen] == [
-        ("a", "created"), ("b", "created"), ("c", "skipped"), ("d", "skipped"), ("e", "skipped")
+        ("a", "created"),
+        ("b", "created"),
+        ("c", "skipped"),
+        ("d", "skipped"),
+        ("e", "skipped"),
     ]
     assert all(o.message == "not started: interrupted" for o in seen[2:])
     assert sorted(client.calls) == [("create", "a"), ("create", "b")]
@@ -237,8 +249,7 @@ def test_second_ctrl_c_stops_waiting_and_reports_calls_in_flight_unknown() -> No
     client = FakeClient({"b": stuck})
     saves: list[State] = []
     seen: list[Outcome] = []
-    applier = Applier(client, env={}, recorder=recording(State(), saves),
-                      parallelism=1, on_outcome=seen.append)
+    applier = Applier(client, env={}, recorder=recording(State(), saves), parallelism=1, on_outcome=seen.append)
     holder.append(applier)
     report = applier.apply(creates("a", "b", "c"))
     assert [(o.name, o.status) for o in seen] == [("a", "created"), ("b", "unknown"), ("c", "skipped")]

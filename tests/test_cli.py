@@ -19,7 +19,12 @@ BAD_INPUTS = [
     # (id, files, expected "file:line" prefix, expected message fragment)
     ("syntax", {"a.yaml": "name: a\nurl: [unclosed\n"}, "connectors/a.yaml:", "YAML"),
     ("duplicate-key", {"a.yaml": "name: a\nurl: https://a.example.com\nname: b\n"}, "connectors/a.yaml:3", "duplicate"),
-    ("unknown-field", {"a.yaml": "name: a\nurl: https://a.example.com\nurll: x\n"}, "connectors/a.yaml:3:1: urll:", "unknown field"),
+    (
+        "unknown-field",
+        {"a.yaml": "name: a\nurl: https://a.example.com\nurll: x\n"},
+        "connectors/a.yaml:3:1: urll:",
+        "unknown field",
+    ),
     (
         "both-auth",
         {
@@ -29,8 +34,18 @@ BAD_INPUTS = [
         "connectors/a.yaml:6:1: oauth:",
         "mutually exclusive",
     ),
-    ("bad-type", {"a.yaml": "name: a\nurl: https://a.example.com\nactive: 1\n"}, "connectors/a.yaml:3:1: active:", "boolean"),
-    ("yes-bool", {"a.yaml": "name: a\nurl: https://a.example.com\nactive: yes\n"}, "connectors/a.yaml:3:1: active:", "true or false"),
+    (
+        "bad-type",
+        {"a.yaml": "name: a\nurl: https://a.example.com\nactive: 1\n"},
+        "connectors/a.yaml:3:1: active:",
+        "boolean",
+    ),
+    (
+        "yes-bool",
+        {"a.yaml": "name: a\nurl: https://a.example.com\nactive: yes\n"},
+        "connectors/a.yaml:3:1: active:",
+        "true or false",
+    ),
     ("missing-url", {"a.yaml": "name: a\ndescription: d\n"}, "connectors/a.yaml:1", "url: required field is missing"),
     (
         "duplicate-names",
@@ -38,9 +53,18 @@ BAD_INPUTS = [
         "connectors/b.yaml:1:1: name:",
         "also defined in connectors/a.yaml",
     ),
-    ("bad-service-type", {"a.yaml": "name: a\nurl: https://a.example.com\nservice_auth:\n  type: digest\n  token: ${T}\n"},
-     "connectors/a.yaml:4:3: service_auth.type:", "bearer"),
-    ("python-tag", {"a.yaml": "name: !!python/object:os.system a\nurl: https://a.example.com\n"}, "connectors/a.yaml:1", "tag"),
+    (
+        "bad-service-type",
+        {"a.yaml": "name: a\nurl: https://a.example.com\nservice_auth:\n  type: digest\n  token: ${T}\n"},
+        "connectors/a.yaml:4:3: service_auth.type:",
+        "bearer",
+    ),
+    (
+        "python-tag",
+        {"a.yaml": "name: !!python/object:os.system a\nurl: https://a.example.com\n"},
+        "connectors/a.yaml:1",
+        "tag",
+    ),
     ("alias", {"a.yaml": "name: &n a\nurl: https://a.example.com\ndescription: *n\n"}, "connectors/a.yaml:", "alias"),
     ("empty", {"a.yaml": "# nothing\n"}, "connectors/a.yaml", "empty"),
     ("multi-doc", {"a.yaml": GOOD + "---\n" + GOOD}, "connectors/a.yaml:", "one connector per file"),
@@ -127,8 +151,11 @@ def test_plan_without_api_key_is_a_config_error(runner, tmp_path):
 def test_unreachable_api_is_one_line_not_a_traceback(runner, tmp_path):
     write(tmp_path, {"a.yaml": GOOD})
     # connection refused is retried with backoff: keep the waits short (the retries still happen)
-    result = runner.invoke(cli, ["--api-url", "http://127.0.0.1:9", "--api-key", "CANARY-key-unreach", "plan"],
-                           env={"CONN_RECONCILE_BACKOFF_BASE": "0.01"})
+    result = runner.invoke(
+        cli,
+        ["--api-url", "http://127.0.0.1:9", "--api-key", "CANARY-key-unreach", "plan"],
+        env={"CONN_RECONCILE_BACKOFF_BASE": "0.01"},
+    )
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "CANARY-key-unreach" not in result.output
     assert result.output.startswith("Error: ")

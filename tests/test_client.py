@@ -142,9 +142,7 @@ def test_transport_errors_are_retried_then_reported() -> None:
 
 
 def test_transport_error_then_success() -> None:
-    client, rec, sleeps = make(
-        scripted(httpx.ConnectError("refused"), reply(200, {"connector": conn("a")}))
-    )
+    client, rec, sleeps = make(scripted(httpx.ConnectError("refused"), reply(200, {"connector": conn("a")})))
     assert client.get_connector("a").id == "a"
     assert len(rec.requests) == 2 and len(sleeps) == 1
 

@@ -44,16 +44,31 @@ def _post_then(failure: str) -> Callable[[httpx.Request], httpx.Response]:
             return reply(int(failure), {"message": "internal error"})
         if failure == "unreadable-200":
             return reply(200, text="OK")
-        exc = {"read-timeout": httpx.ReadTimeout, "write-timeout": httpx.WriteTimeout,
-               "read-error": httpx.ReadError, "disconnected": httpx.RemoteProtocolError}[failure]
+        exc = {
+            "read-timeout": httpx.ReadTimeout,
+            "write-timeout": httpx.WriteTimeout,
+            "read-error": httpx.ReadError,
+            "disconnected": httpx.RemoteProtocolError,
+        }[failure]
         raise exc("failed", request=request)
 
     return handler
 
 
 @pytest.mark.parametrize(
-    "failure", ["500", "501", "502", "503", "504", "read-timeout", "write-timeout", "read-error", "disconnected",
-                "unreadable-200"],
+    "failure",
+    [
+        "500",
+        "501",
+        "502",
+        "503",
+        "504",
+        "read-timeout",
+        "write-timeout",
+        "read-error",
+        "disconnected",
+        "unreadable-200",
+    ],
 )
 def test_create_with_an_unknown_outcome_is_sent_once_relisted_once_then_unknown(failure: str) -> None:
     client, rec, sleeps = make(_post_then(failure))

@@ -126,10 +126,15 @@ def test_pagination_that_never_advances_is_an_error_not_a_loop() -> None:
     ("pages", "message"),
     [
         # page 1 is full and total_count says more, but page 2 is empty
-        ([[conn("a"), conn("b")], []], "the connector list is incomplete: 2 distinct connectors read, total_count says 5"),
+        (
+            [[conn("a"), conn("b")], []],
+            "the connector list is incomplete: 2 distinct connectors read, total_count says 5",
+        ),
         # total_count is smaller than what the pages hold
-        ([[conn("a"), conn("b")], [conn("c")]],
-         "the connector list does not match its total_count: 3 distinct connectors read, total_count says 2"),
+        (
+            [[conn("a"), conn("b")], [conn("c")]],
+            "the connector list does not match its total_count: 3 distinct connectors read, total_count says 2",
+        ),
     ],
     ids=["empty-second-page", "total-too-small"],
 )
@@ -159,8 +164,10 @@ def test_a_page_longer_than_the_limit_is_an_error() -> None:
         client.list_connectors()
 
 
-@pytest.mark.parametrize("bad_id", [".", "..", "a/../../x", "", "a b", "tab\there", "nul\x00", "new\nline",
-                                    "x" * 129, "-lead", "caf\u00e9", 7, None])
+@pytest.mark.parametrize(
+    "bad_id",
+    [".", "..", "a/../../x", "", "a b", "tab\there", "nul\x00", "new\nline", "x" * 129, "-lead", "caf\u00e9", 7, None],
+)
 def test_a_listing_with_an_invalid_id_is_an_error_naming_the_item(bad_id: Any) -> None:
     items = [conn("good-1"), {**conn("x"), "id": bad_id}]
     client, rec, _ = make(lambda r: reply(200, {"connectors": items, "total_count": 2}))
@@ -215,9 +222,20 @@ def test_malformed_list_page_is_an_error_never_an_empty_org(response: httpx.Resp
         client.list_connectors()
 
 
-@pytest.mark.parametrize(("value", "ok"), [("docs-kh3g8q", True), ("Docs_1", True), ("a" * 128, True),
-                                           ("a" * 129, False), ("a/b", False), ("..", False), ("x\n", False),
-                                           ("_lead", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("docs-kh3g8q", True),
+        ("Docs_1", True),
+        ("a" * 128, True),
+        ("a" * 129, False),
+        ("a/b", False),
+        ("..", False),
+        ("x\n", False),
+        ("_lead", False),
+        ("", False),
+    ],
+)
 def test_a_pinned_id_has_the_shape_of_a_remote_id(value: str, ok: bool) -> None:
     spec, problems = parse_spec({"id": value, "name": "docs", "url": "https://docs.example.com/search"})
     assert (spec is not None, bool(REMOTE_ID_RE.fullmatch(value))) == (ok, ok)

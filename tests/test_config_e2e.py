@@ -29,7 +29,9 @@ def write_config(project, text: str, where: Path | None = None) -> Path:
 def two_orgs(project):
     """Two emulator orgs with different keys in different variables, one config file."""
     with Emulator(api_key=STAGING_KEY) as staging, Emulator(api_key=PROD_KEY) as prod:
-        write_config(project, f"""\
+        write_config(
+            project,
+            f"""\
 dir: connectors
 environments:
   staging:
@@ -44,7 +46,8 @@ environments:
     api_key_env: PROD_KEY
     state: .state/prod.json
     vars: {{host: prod.example.com}}
-""")
+""",
+        )
         # the harness sets CO_API_URL/CO_API_KEY for the default org: clear them
         project.env.update({"CO_API_URL": "", "CO_API_KEY": "", "STAGING_KEY": STAGING_KEY, "PROD_KEY": PROD_KEY})
         yield staging, prod
@@ -88,9 +91,11 @@ def test_unknown_var_is_a_validate_error_at_the_field(project, two_orgs):
     project.write("docs.yaml", "name: docs\nurl: https://${vars.host}/s\ndescription: ${vars.nope}\n")
     v = project.run("validate")
     assert v.code == 1
-    assert ("connectors/docs.yaml:3:1: description: unknown variable ${vars.nope} in environment 'prod'" in v.err)
+    assert "connectors/docs.yaml:3:1: description: unknown variable ${vars.nope} in environment 'prod'" in v.err
     assert "in environment 'staging'" in v.err
-    secret = project.write("docs.yaml", project.connector("docs", service_auth={"type": "bearer", "token": "${vars.host}"}))
+    secret = project.write(
+        "docs.yaml", project.connector("docs", service_auth={"type": "bearer", "token": "${vars.host}"})
+    )
     v = project.run("validate", str(secret.relative_to(project.root)))
     assert v.code == 1 and "service_auth.token: ${vars.NAME} is not allowed in a secret field" in v.err
 
@@ -102,8 +107,9 @@ def test_plan_file_records_its_environment_and_another_is_refused(project, two_o
     assert saved.code == 0, saved.both
     assert json.loads((project.root / "plan.json").read_text())["meta"]["environment"] == "staging"
     # same URL, another environment: pointing prod at the staging org still refuses
-    refused = project.run("--env", "prod", "--api-url", staging.url, "apply", "plan.json",
-                          env={"PROD_KEY": STAGING_KEY})
+    refused = project.run(
+        "--env", "prod", "--api-url", staging.url, "apply", "plan.json", env={"PROD_KEY": STAGING_KEY}
+    )
     assert refused.code == 1
     assert "the plan was made for environment staging, not prod" in refused.err
     assert staging.connectors == [] and prod.connectors == []
@@ -200,7 +206,10 @@ def test_strict_secrets_fail_the_plan_unless_allowed(project):
     project.write("wiki.yaml", project.connector("wiki", service_auth={"type": "basic", "token": "${WIKI_TOKEN}"}))
     strict = project.run("plan")
     assert strict.code == 1
-    assert "connectors/wiki.yaml:5: service_auth.token: ${WIKI_TOKEN} is not set; the create of wiki sends it" in strict.err
+    assert (
+        "connectors/wiki.yaml:5: service_auth.token: ${WIKI_TOKEN} is not set; the create of wiki sends it"
+        in strict.err
+    )
     assert "--allow-unbound" in strict.err and "CONN_TOKEN" not in strict.err
     allowed = project.run("plan", "--allow-unbound")
     assert allowed.code == 0, allowed.both
@@ -209,8 +218,13 @@ def test_strict_secrets_fail_the_plan_unless_allowed(project):
 
 def test_secrets_command_in_each_format(project, two_orgs):
     project.write("docs.yaml", project.service("docs"))
-    project.write("preview.yaml", {**project.connector(
-        "preview", service_auth={"type": "bearer", "token": "${PREVIEW_TOKEN}"}), "environments": ["staging"]})
+    project.write(
+        "preview.yaml",
+        {
+            **project.connector("preview", service_auth={"type": "bearer", "token": "${PREVIEW_TOKEN}"}),
+            "environments": ["staging"],
+        },
+    )
     text = project.run("secrets")
     assert text.code == 0, text.both
     assert "environment prod: API key in PROD_KEY (set)" in text.out
@@ -224,12 +238,19 @@ def test_secrets_command_in_each_format(project, two_orgs):
     js = json.loads(project.run("secrets", "--env", "prod", "--format", "json").out)
     (prod,) = js["environments"]
     assert prod["environment"] == "prod" and prod["api_key_env"] == "PROD_KEY" and prod["api_key_set"]
-    assert prod["variables"] == [{"name": "CONN_TOKEN", "set": True,
-                                  "uses": [{"file": "connectors/docs.yaml", "line": 5, "field": "service_auth.token"}]}]
+    assert prod["variables"] == [
+        {
+            "name": "CONN_TOKEN",
+            "set": True,
+            "uses": [{"file": "connectors/docs.yaml", "line": 5, "field": "service_auth.token"}],
+        }
+    ]
     gh = project.run("secrets", "--format", "github-env")
     assert gh.out.splitlines() == [
-        "CONN_TOKEN: ${{ secrets.CONN_TOKEN }}", "PREVIEW_TOKEN: ${{ secrets.PREVIEW_TOKEN }}",
-        "PROD_KEY: ${{ secrets.PROD_KEY }}", "STAGING_KEY: ${{ secrets.STAGING_KEY }}",
+        "CONN_TOKEN: ${{ secrets.CONN_TOKEN }}",
+        "PREVIEW_TOKEN: ${{ secrets.PREVIEW_TOKEN }}",
+        "PROD_KEY: ${{ secrets.PROD_KEY }}",
+        "STAGING_KEY: ${{ secrets.STAGING_KEY }}",
     ]
     assert TOKEN not in text.out + gh.out
 

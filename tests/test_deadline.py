@@ -48,8 +48,16 @@ def test_installing_into_something_else_fails_loudly():
 
 
 def test_env_proxy_follows_the_environment(monkeypatch):
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                "no_proxy"):
+    for var in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ):
         monkeypatch.delenv(var, raising=False)
     assert env_proxy("https://api.cohere.com") is None
     monkeypatch.setenv("HTTPS_PROXY", "proxy.internal:3128")

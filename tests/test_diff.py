@@ -53,7 +53,10 @@ def test_secrets_are_never_part_of_the_normalised_views():
 
 def test_oauth_leaves_compare_individually_and_empty_means_unset():
     s = spec(oauth={"authorize_url": "https://a", "token_url": "https://t", "scope": "read"})
-    r = rem(oauth={"authorize_url": "https://a", "token_url": "https://t2", "scope": "read", "client_id": ""}, auth_type="oauth")
+    r = rem(
+        oauth={"authorize_url": "https://a", "token_url": "https://t2", "scope": "read", "client_id": ""},
+        auth_type="oauth",
+    )
     assert [c.path for c in diff_connector(s, r)] == ["oauth.token_url"]
 
 

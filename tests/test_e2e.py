@@ -71,7 +71,7 @@ def test_update_shows_field_changes_and_patches_in_place(project):
     plan = project.run("plan")
     assert plan.code == 0, plan.both
     assert f"~ update docs ({before['id']})" in plan.out
-    assert '~ active   = true -> false' in plan.out
+    assert "~ active   = true -> false" in plan.out
     assert '~ excludes = ["a"] -> ["a", "b"]' in plan.out
     assert "1 to update" in plan.out
 
@@ -235,7 +235,11 @@ def test_secret_rotation_with_fingerprints(project):
 
 def test_without_state_secrets_are_not_compared_and_rotate_secrets_sends_them(project):
     project.emulator.seed(
-        {"name": "docs", "url": project.endpoint.url + "/docs/search", "service_auth": {"type": "bearer", "token": "old"}},
+        {
+            "name": "docs",
+            "url": project.endpoint.url + "/docs/search",
+            "service_auth": {"type": "bearer", "token": "old"},
+        },
         id="docs-aaa111",
     )
     project.write("docs.yaml", project.service("docs"))
@@ -283,14 +287,26 @@ def test_prune_refuses_an_empty_desired_set(project):
 
 def test_import_then_plan_shows_only_unbound_placeholders(project):
     project.emulator.seed(
-        {"name": "Team Docs", "description": "d", "url": "https://docs.example.com/s", "excludes": ["x"],
-         "service_auth": {"type": "bearer", "token": "server-side"}},
+        {
+            "name": "Team Docs",
+            "description": "d",
+            "url": "https://docs.example.com/s",
+            "excludes": ["x"],
+            "service_auth": {"type": "bearer", "token": "server-side"},
+        },
         id="team-docs-abc123",
     )
     project.emulator.seed(
-        {"name": "drive", "url": "https://drive.example.com/s",
-         "oauth": {"client_id": "c", "client_secret": "s", "authorize_url": "https://a.example.com/a",
-                   "token_url": "https://a.example.com/t"}},
+        {
+            "name": "drive",
+            "url": "https://drive.example.com/s",
+            "oauth": {
+                "client_id": "c",
+                "client_secret": "s",
+                "authorize_url": "https://a.example.com/a",
+                "token_url": "https://a.example.com/t",
+            },
+        },
         id="drive-def456",
     )
     imported = project.run("import", "--dir", "connectors")

@@ -21,8 +21,13 @@ import pytest
 from conn_reconcile.emulator import Emulator
 
 CANARY = "canary-" + secrets.token_hex(8)
-OAUTH = {"client_id": "cid-1", "client_secret": CANARY, "authorize_url": "https://idp.example.com/auth?x=1",
-         "token_url": "https://idp.example.com/token", "scope": "read"}
+OAUTH = {
+    "client_id": "cid-1",
+    "client_secret": CANARY,
+    "authorize_url": "https://idp.example.com/auth?x=1",
+    "token_url": "https://idp.example.com/token",
+    "scope": "read",
+}
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -45,8 +50,10 @@ def dead_url() -> str:
 @pytest.mark.parametrize("auth_type", ["bearer", "basic", "noscheme"])
 def test_create_runs_registration_test_with_cohere_auth_header(emulator, api, make_endpoint, auth_type):
     ep = make_endpoint(auth_type=auth_type, token=CANARY)
-    r = api.post("/v1/connectors", json={"name": "Example Connector!", "url": ep.url + "/s",
-                                         "service_auth": {"type": auth_type, "token": CANARY}})
+    r = api.post(
+        "/v1/connectors",
+        json={"name": "Example Connector!", "url": ep.url + "/s", "service_auth": {"type": auth_type, "token": CANARY}},
+    )
     assert r.status_code == 200, r.text
     c = r.json()["connector"]
     assert re.fullmatch(r"example-connector-[a-z0-9]{6}", c["id"])
@@ -97,21 +104,34 @@ def test_oauth_connector_is_not_tested_and_never_returns_client_secret(emulator,
     assert emulator.connectors[0]["oauth"]["client_secret"] == CANARY
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ([1], "JSON object"),
-    ({"url": "http://127.0.0.1:1/"}, "name is required"),
-    ({"name": "a"}, "url is required"),
-    ({"name": 3, "url": "http://127.0.0.1:1/"}, "name must be a string"),
-    ({"name": "a", "url": "ftp://x"}, "http(s)"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "active": "yes"}, "active must be a boolean"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "excludes": "raw"}, "excludes"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "id": "pinned"}, "unknown field(s): id"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "oauth": OAUTH,
-      "service_auth": {"type": "bearer", "token": CANARY}}, "oauth and service_auth are mutually exclusive"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "service_auth": {"type": "digest", "token": CANARY}}, "bearer, basic"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "service_auth": {"type": "bearer"}}, "token is required"),
-    ({"name": "a", "url": "http://127.0.0.1:1/", "oauth": {"client_secret": CANARY}}, "oauth.authorize_url"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ([1], "JSON object"),
+        ({"url": "http://127.0.0.1:1/"}, "name is required"),
+        ({"name": "a"}, "url is required"),
+        ({"name": 3, "url": "http://127.0.0.1:1/"}, "name must be a string"),
+        ({"name": "a", "url": "ftp://x"}, "http(s)"),
+        ({"name": "a", "url": "http://127.0.0.1:1/", "active": "yes"}, "active must be a boolean"),
+        ({"name": "a", "url": "http://127.0.0.1:1/", "excludes": "raw"}, "excludes"),
+        ({"name": "a", "url": "http://127.0.0.1:1/", "id": "pinned"}, "unknown field(s): id"),
+        (
+            {
+                "name": "a",
+                "url": "http://127.0.0.1:1/",
+                "oauth": OAUTH,
+                "service_auth": {"type": "bearer", "token": CANARY},
+            },
+            "oauth and service_auth are mutually exclusive",
+        ),
+        (
+            {"name": "a", "url": "http://127.0.0.1:1/", "service_auth": {"type": "digest", "token": CANARY}},
+            "bearer, basic",
+        ),
+        ({"name": "a", "url": "http://127.0.0.1:1/", "service_auth": {"type": "bearer"}}, "token is required"),
+        ({"name": "a", "url": "http://127.0.0.1:1/", "oauth": {"client_secret": CANARY}}, "oauth.authorize_url"),
+    ],
+)
 def test_create_validation(emulator, api, body, needle):
     r = api.post("/v1/connectors", json=body)
     assert r.status_code == 400 and needle in r.json()["message"]
@@ -125,14 +145,23 @@ def test_malformed_json_body_is_400(api):
 
 def test_no_endpoint_ever_returns_a_secret(emulator, api, endpoint):
     bodies = []
-    for body in ({"name": "s", "url": endpoint.url, "service_auth": {"type": "bearer", "token": CANARY}},
-                 {"name": "o", "url": endpoint.url, "oauth": OAUTH}):
+    for body in (
+        {"name": "s", "url": endpoint.url, "service_auth": {"type": "bearer", "token": CANARY}},
+        {"name": "o", "url": endpoint.url, "oauth": OAUTH},
+    ):
         r = api.post("/v1/connectors", json=body)
         bodies.append(r.text)
         cid = r.json()["connector"]["id"]
-        bodies += [api.get(f"/v1/connectors/{cid}").text, api.patch(f"/v1/connectors/{cid}", json=body | {
-            "name": "renamed"}).text, api.post(f"/v1/connectors/{cid}/oauth/authorize").text]
-    bodies += [api.get("/v1/connectors").text, api.get("/_emulator/connectors").text, api.get("/_emulator/requests").text]
+        bodies += [
+            api.get(f"/v1/connectors/{cid}").text,
+            api.patch(f"/v1/connectors/{cid}", json=body | {"name": "renamed"}).text,
+            api.post(f"/v1/connectors/{cid}/oauth/authorize").text,
+        ]
+    bodies += [
+        api.get("/v1/connectors").text,
+        api.get("/_emulator/connectors").text,
+        api.get("/_emulator/requests").text,
+    ]
     assert all(CANARY not in b for b in bodies)
     masked = api.get("/_emulator/connectors").json()["connectors"]
     assert [c.get("service_auth", c.get("oauth"))[k] for c, k in zip(masked, ("token", "client_secret"))] == ["***"] * 2
@@ -140,8 +169,12 @@ def test_no_endpoint_ever_returns_a_secret(emulator, api, endpoint):
 
 def test_list_pagination_newest_first(emulator, api):
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    ids = [emulator.seed({"name": f"c{i}", "url": "https://x.example.com"},
-                         created_at=(base + timedelta(seconds=i)).isoformat())["id"] for i in range(250)]
+    ids = [
+        emulator.seed(
+            {"name": f"c{i}", "url": "https://x.example.com"}, created_at=(base + timedelta(seconds=i)).isoformat()
+        )["id"]
+        for i in range(250)
+    ]
     pages = [api.get("/v1/connectors", params={"limit": 100, "offset": off}).json() for off in (0, 100, 200)]
     assert [len(p["connectors"]) for p in pages] == [100, 100, 50]
     assert {p["total_count"] for p in pages} == {250}
@@ -155,15 +188,24 @@ def test_list_pagination_newest_first(emulator, api):
 
 
 def test_same_timestamp_keeps_creation_order(emulator, api):
-    ids = [emulator.seed({"name": f"c{i}", "url": "https://x.example.com"}, created_at="2026-01-01T00:00:00Z")["id"]
-           for i in range(5)]
+    ids = [
+        emulator.seed({"name": f"c{i}", "url": "https://x.example.com"}, created_at="2026-01-01T00:00:00Z")["id"]
+        for i in range(5)
+    ]
     ids.append(emulator.seed({"name": "now", "url": "https://x.example.com"})["id"])
     assert [c["id"] for c in api.get("/v1/connectors").json()["connectors"]] == ids[::-1]
 
 
 def test_patch_changes_only_present_fields_and_bumps_updated_at(emulator, api, endpoint):
-    c = emulator.seed({"name": "p", "url": "https://a.example.com", "description": "d", "excludes": ["x"],
-                       "service_auth": {"type": "bearer", "token": CANARY}})
+    c = emulator.seed(
+        {
+            "name": "p",
+            "url": "https://a.example.com",
+            "description": "d",
+            "excludes": ["x"],
+            "service_auth": {"type": "bearer", "token": CANARY},
+        }
+    )
     stamps = [c["updated_at"]]
     for body in ({"active": False}, {"active": False}, {"url": endpoint.url, "excludes": [], "name": None}):
         r = api.patch(f"/v1/connectors/{c['id']}", json=body)
@@ -176,13 +218,16 @@ def test_patch_changes_only_present_fields_and_bumps_updated_at(emulator, api, e
     assert emulator.connectors[0]["service_auth"]["token"] == CANARY
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ({"description": "new"}, "description cannot be updated"),
-    ({"colour": "red"}, "unknown field(s): colour"),
-    ({"active": 1}, "active must be a boolean"),
-    ({"oauth": OAUTH, "service_auth": {"type": "bearer", "token": CANARY}}, "mutually exclusive"),
-    ("text", "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"description": "new"}, "description cannot be updated"),
+        ({"colour": "red"}, "unknown field(s): colour"),
+        ({"active": 1}, "active must be a boolean"),
+        ({"oauth": OAUTH, "service_auth": {"type": "bearer", "token": CANARY}}, "mutually exclusive"),
+        ("text", "JSON object"),
+    ],
+)
 def test_patch_validation(emulator, api, body, needle):
     c = emulator.seed({"name": "p", "url": "https://a.example.com"})
     r = api.patch(f"/v1/connectors/{c['id']}", json=body)
@@ -244,7 +289,11 @@ def test_fault_status_sequence_with_retry_after(emulator, api):
     emulator.faults.add("GET", "/v1/connectors", statuses=[500], retry_after=0.25)
     got = [api.get("/v1/connectors") for _ in range(4)]
     assert [(r.status_code, r.headers.get("Retry-After")) for r in got] == [
-        (503, "2"), (429, "2"), (500, "0.25"), (200, None)]
+        (503, "2"),
+        (429, "2"),
+        (500, "0.25"),
+        (200, None),
+    ]
     assert "injected" in got[0].json()["message"] and len(emulator.faults) == 0
 
 
@@ -292,7 +341,9 @@ def test_fault_after_means_the_operation_happened(emulator, api, endpoint, fault
         with pytest.raises(httpx.RemoteProtocolError):
             api.post("/v1/connectors", json={"name": "ghost", "url": endpoint.url})
     else:
-        assert api.post("/v1/connectors", json={"name": "ghost", "url": endpoint.url}).status_code == fault["statuses"][0]
+        assert (
+            api.post("/v1/connectors", json={"name": "ghost", "url": endpoint.url}).status_code == fault["statuses"][0]
+        )
     assert [c["name"] for c in emulator.connectors] == ["ghost"]
     assert api.get("/v1/connectors").json()["connectors"][0]["name"] == "ghost"
 
@@ -302,18 +353,36 @@ def test_control_endpoints_over_http(emulator):
         assert raw.get("/v1/connectors").status_code == 401  # control paths need no auth, /v1 does
         r = raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "/v1/connectors", "statuses": [502]})
         assert r.status_code == 200 and raw.get("/_emulator/faults").json()["faults"][0]["remaining"] == 1
-        assert raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "(", "statuses": []}).status_code == 400
+        assert (
+            raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "(", "statuses": []}).status_code == 400
+        )
         assert raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "/", "bogus": 1}).status_code == 400
         assert raw.delete("/_emulator/faults").status_code == 200 and len(emulator.faults) == 0
-        seeded = raw.post("/_emulator/seed", json={"id": "pinned-1", "name": "s", "url": "https://a.example.com",
-                                                   "service_auth": {"type": "bearer", "token": CANARY}})
+        seeded = raw.post(
+            "/_emulator/seed",
+            json={
+                "id": "pinned-1",
+                "name": "s",
+                "url": "https://a.example.com",
+                "service_auth": {"type": "bearer", "token": CANARY},
+            },
+        )
         assert seeded.json()["connector"]["id"] == "pinned-1" and CANARY not in seeded.text
-        assert raw.post("/_emulator/seed", json={"id": "pinned-1", "name": "s", "url": "https://a.example.com"}).status_code == 400
+        assert (
+            raw.post(
+                "/_emulator/seed", json={"id": "pinned-1", "name": "s", "url": "https://a.example.com"}
+            ).status_code
+            == 400
+        )
         assert raw.get("/_emulator/connectors").json()["connectors"][0]["service_auth"]["token"] == "***"
         with http(emulator, headers={"X-Client-Name": "conn-reconcile"}) as authed:
             assert authed.get("/v1/connectors", params={"limit": 5}).json()["total_count"] == 1
         assert raw.get("/_emulator/requests").json()["requests"][-1] == {
-            "method": "GET", "path": "/v1/connectors", "query": {"limit": "5"}, "client_name": "conn-reconcile"}
+            "method": "GET",
+            "path": "/v1/connectors",
+            "query": {"limit": "5"},
+            "client_name": "conn-reconcile",
+        }
         assert raw.post("/_emulator/reset").status_code == 200 and emulator.connectors == []
         assert len(emulator.requests) == 0 and raw.get("/_emulator/nope").status_code == 404
 
@@ -321,8 +390,11 @@ def test_control_endpoints_over_http(emulator):
 def test_concurrent_creates_over_keep_alive(emulator, endpoint):
     with http(emulator, limits=httpx.Limits(max_connections=20)) as client:
         with ThreadPoolExecutor(20) as pool:
-            rs = list(pool.map(lambda i: client.post("/v1/connectors", json={"name": f"n{i}", "url": endpoint.url}),
-                               range(60)))
+            rs = list(
+                pool.map(
+                    lambda i: client.post("/v1/connectors", json={"name": f"n{i}", "url": endpoint.url}), range(60)
+                )
+            )
     assert {r.status_code for r in rs} == {200}
     assert len({r.json()["connector"]["id"] for r in rs}) == 60 == len(emulator.connectors)
     assert emulator.requests.count("POST", "/v1/connectors") == 60
@@ -341,8 +413,10 @@ def test_stop_disconnects_keep_alive_clients():
 def test_data_file_persists_atomically_and_reloads(tmp_path, endpoint):
     data = tmp_path / "org.json"
     with Emulator(data_file=data) as emu, http(emu) as client:
-        c = client.post("/v1/connectors", json={"name": "kept", "url": endpoint.url,
-                                                "service_auth": {"type": "bearer", "token": CANARY}}).json()["connector"]
+        c = client.post(
+            "/v1/connectors",
+            json={"name": "kept", "url": endpoint.url, "service_auth": {"type": "bearer", "token": CANARY}},
+        ).json()["connector"]
         org = emu.organization_id
     assert os.stat(data).st_mode & 0o777 == 0o600 and os.listdir(tmp_path) == ["org.json"]
     with Emulator(data_file=data) as emu, http(emu) as client:
@@ -361,17 +435,24 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> tuple[subproce
 
 
 def test_emulator_and_endpoint_run_as_processes(tmp_path):
-    ep, ep_line = _spawn(["conn_reconcile.emulator.endpoint", "--port", "0", "--auth-type", "bearer",
-                          "--token-env", "EP_TOKEN"], {"EP_TOKEN": CANARY})
-    emu, emu_line = _spawn(["conn_reconcile.emulator", "--port", "0", "--api-key", "k", "--data", str(tmp_path / "d.json")])
+    ep, ep_line = _spawn(
+        ["conn_reconcile.emulator.endpoint", "--port", "0", "--auth-type", "bearer", "--token-env", "EP_TOKEN"],
+        {"EP_TOKEN": CANARY},
+    )
+    emu, emu_line = _spawn(
+        ["conn_reconcile.emulator", "--port", "0", "--api-key", "k", "--data", str(tmp_path / "d.json")]
+    )
     try:
         ep_url = re.fullmatch(r"endpoint listening on (http://127\.0\.0\.1:\d+)\n", ep_line).group(1)
         emu_url = re.fullmatch(r"emulator listening on (http://127\.0\.0\.1:\d+)\n", emu_line).group(1)
         with httpx.Client(base_url=emu_url, headers={"Authorization": "Bearer k"}, trust_env=False) as client:
-            ok = client.post("/v1/connectors", json={"name": "p", "url": ep_url,
-                                                     "service_auth": {"type": "bearer", "token": CANARY}})
-            bad = client.post("/v1/connectors", json={"name": "p", "url": ep_url,
-                                                      "service_auth": {"type": "noscheme", "token": CANARY}})
+            ok = client.post(
+                "/v1/connectors", json={"name": "p", "url": ep_url, "service_auth": {"type": "bearer", "token": CANARY}}
+            )
+            bad = client.post(
+                "/v1/connectors",
+                json={"name": "p", "url": ep_url, "service_auth": {"type": "noscheme", "token": CANARY}},
+            )
         assert (ok.status_code, bad.status_code) == (200, 400)
     finally:
         for proc in (ep, emu):

@@ -24,6 +24,7 @@ def api(emulator):
     with http(emulator) as client:
         yield client
 
+
 def test_fault_body_answers_exactly_that_json_with_the_rules_status(emulator, api):
     page = {"connectors": [{"id": "../x", "name": "n"}], "total_count": 7}
     emulator.faults.add("GET", "/v1/connectors", body=page)
@@ -73,8 +74,9 @@ def test_fault_dribble_sends_the_whole_response_one_byte_at_a_time(emulator, api
 
 
 def test_fault_dribble_of_an_injected_answer_over_httpx(emulator):
-    emulator.faults.add("GET", "/v1/connectors", dribble=0.001, body={"connectors": [], "total_count": 3},
-                        statuses=[500])
+    emulator.faults.add(
+        "GET", "/v1/connectors", dribble=0.001, body={"connectors": [], "total_count": 3}, statuses=[500]
+    )
     with http(emulator) as client:
         r = client.get("/v1/connectors")
     assert (r.status_code, r.json()) == (500, {"connectors": [], "total_count": 3})
@@ -91,8 +93,10 @@ def test_dribbling_stops_when_the_client_disconnects(emulator):
 
 def test_body_and_dribble_faults_over_http_are_validated(emulator):
     with http(emulator, None) as raw:
-        ok = raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "/v1/connectors",
-                                                 "body": {"connectors": []}, "dribble": 0.5})
+        ok = raw.post(
+            "/_emulator/faults",
+            json={"method": "GET", "path_regex": "/v1/connectors", "body": {"connectors": []}, "dribble": 0.5},
+        )
         assert ok.status_code == 200, ok.text
         assert ok.json()["fault"] | {} == raw.get("/_emulator/faults").json()["faults"][0]
         assert ok.json()["fault"]["body"] == {"connectors": []} and ok.json()["fault"]["dribble"] == 0.5

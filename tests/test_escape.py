@@ -18,17 +18,36 @@ def raw_unsafe(text: str) -> list[str]:
 
 
 def test_every_control_format_and_separator_character_is_made_visible():
-    bad = [hex(c) for c in range(sys.maxunicode + 1)
-           if unicodedata.category(chr(c)) in UNSAFE_CATEGORIES and raw_unsafe(escape(chr(c)))]
+    bad = [
+        hex(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in UNSAFE_CATEGORIES and raw_unsafe(escape(chr(c)))
+    ]
     assert bad == []
 
 
-@pytest.mark.parametrize(("raw", "shown"), [
-    ("\x1b", "\\x1b"), ("\x07", "\\x07"), ("\x7f", "\\x7f"), ("\x85", "\\x85"), ("\n", "\\n"), ("\r", "\\r"),
-    ("\t", "\\t"), ("\u202e", "\\u202e"), ("\u2069", "\\u2069"), ("\u200f", "\\u200f"), ("\u061c", "\\u061c"),
-    ("\u200d", "\\u200d"), ("\u2060", "\\u2060"), ("\ufeff", "\\ufeff"), ("\U000e0041", "\\U000e0041"),
-    ("\ud800", "\\ud800"), ("\u2028", "\\u2028"),
-])
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b", "\\x1b"),
+        ("\x07", "\\x07"),
+        ("\x7f", "\\x7f"),
+        ("\x85", "\\x85"),
+        ("\n", "\\n"),
+        ("\r", "\\r"),
+        ("\t", "\\t"),
+        ("\u202e", "\\u202e"),
+        ("\u2069", "\\u2069"),
+        ("\u200f", "\\u200f"),
+        ("\u061c", "\\u061c"),
+        ("\u200d", "\\u200d"),
+        ("\u2060", "\\u2060"),
+        ("\ufeff", "\\ufeff"),
+        ("\U000e0041", "\\U000e0041"),
+        ("\ud800", "\\ud800"),
+        ("\u2028", "\\u2028"),
+    ],
+)
 def test_characters_are_shown_as_escapes(raw, shown):
     assert escape(f"x{raw}y") == f"x{shown}y"
 

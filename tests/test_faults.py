@@ -180,8 +180,7 @@ def test_a_rejected_api_key_stops_at_once(project):
         assert result.code == 1, result.both
         (line,) = result.err.strip().splitlines()
         assert line == (
-            "Error: API error 401 on GET /v1/connectors: invalid api token "
-            "(the API key was rejected: check CO_API_KEY)"
+            "Error: API error 401 on GET /v1/connectors: invalid api token (the API key was rejected: check CO_API_KEY)"
         )
         assert len(project.emulator.requests) == 1
     assert "CANARY-wrong-key-0b7e" not in "".join(project.outputs)
@@ -197,7 +196,10 @@ def test_403_on_patch_stops_the_apply_without_retrying(project):
     project.emulator.faults.add("PATCH", ITEM, statuses=[403])
     apply = project.run("apply", "--auto-approve")
     assert apply.code == 1, apply.both
-    assert re.search(r"! failed docs \(docs-\w+\) \[\d+\.\ds\]: API error 403 on PATCH \S+: injected fault: HTTP 403 \(the API key is not allowed", apply.out), apply.out
+    assert re.search(
+        r"! failed docs \(docs-\w+\) \[\d+\.\ds\]: API error 403 on PATCH \S+: injected fault: HTTP 403 \(the API key is not allowed",
+        apply.out,
+    ), apply.out
     assert count(project, "PATCH", ITEM) == 1 and count(project, "POST") == 0
     rows = {row[0]: row for row in table(apply.out)}
     assert rows["docs"][2] == "failed" and rows["wiki"][2] == "skipped"
@@ -274,7 +276,9 @@ def test_registration_failures_fail_fast_all_failed_and_rerun_converges(project,
     partial = project.run("apply", "--auto-approve")
     assert partial.code == 3, partial.both
     assert [row[:3] for row in table(partial.out)] == [
-        ["b", "create", "failed"], ["c", "create", "failed"], ["d", "create", "created"],
+        ["b", "create", "failed"],
+        ["c", "create", "failed"],
+        ["d", "create", "created"],
     ]
     assert re.search(rf"^  ! failed c( \[\d+\.\ds\])?: {re.escape(rejected)}$", partial.out, re.M), partial.out
     assert set(names(project)) == {"a", "d"}
@@ -299,8 +303,13 @@ def test_registration_failures_fail_fast_all_failed_and_rerun_converges(project,
 
 def _settings(project) -> Settings:
     env = {"CONN_TOKEN": TOKEN, "CONN_RECONCILE_BACKOFF_BASE": "0.01"}
-    return Settings(api_url=project.api_url, api_key=API_KEY, env=env, redactor=Redactor(),
-                    state_path=project.root / ".conn-reconcile" / "state.json")
+    return Settings(
+        api_url=project.api_url,
+        api_key=API_KEY,
+        env=env,
+        redactor=Redactor(),
+        state_path=project.root / ".conn-reconcile" / "state.json",
+    )
 
 
 def _delete_remotely(project, connector_id: str) -> None:

@@ -28,7 +28,9 @@ UNMANAGED = {
 DESCRIPTION = "desc \x1b]0;title\x07\n::error file=x::pwned @org/team \u202e ```\n```"
 UNSAFE = ("Cc", "Cf", "Cs", "Zl", "Zp")
 #: ours: known level, properties whose values hold no raw ":" or "," (they are %-encoded)
-OUR_ANNOTATION = re.compile(r"^::(notice|warning|error) (file=[^,:]+,line=\d+,(col=\d+,)?)?title=conn-reconcile[^,:]*::\S")
+OUR_ANNOTATION = re.compile(
+    r"^::(notice|warning|error) (file=[^,:]+,line=\d+,(col=\d+,)?)?title=conn-reconcile[^,:]*::\S"
+)
 
 
 def raw_unsafe(text: str) -> list[str]:
@@ -88,7 +90,7 @@ def check_markdown(md: str) -> None:
     assert len(fences) == 2, fences  # the data's ``` cannot open or close a fence
     opening, closing = lines[fences[0]], lines[fences[1]]
     assert opening.startswith(closing) and opening.endswith("diff") and set(closing) == {"`"}
-    prose = "\n".join(lines[: fences[0]] + lines[fences[1] + 1:])
+    prose = "\n".join(lines[: fences[0]] + lines[fences[1] + 1 :])
     assert re.findall(r"@(?!&#8203;)", prose) == []
     assert "@&#8203;org/team" in prose and "<b" not in prose
     assert "| `-` delete | \\\\x3a:error::pwned\\\\x1b\\[2J" in prose
@@ -99,7 +101,7 @@ def test_apply_progress_and_report_escape_remote_data(hostile):
     assert apply.code == 0, apply.both
     check_output(apply.both)
     assert "- deleted \\x3a:error::pwned\\x1b[2J\\x07\\u202eevil\\u200bzw @org/team (gone-a1)" in apply.out
-    report = apply.out[apply.out.index("CONNECTOR "):]
+    report = apply.out[apply.out.index("CONNECTOR ") :]
     assert "\\x3a:warning file=x::pwned\\n::error::x \\u2066iso\\u2069 #\\x23[error]legacy\\x9b\\x7f" in report
     assert {c["name"] for c in hostile.emulator.connectors} == {"renamed", "docs", *UNMANAGED}
     converged(hostile, *PRUNE)

@@ -25,8 +25,13 @@ MARGIN = 5.0  # interpreter start-up and a loaded machine; the unbounded cases t
 
 
 def item(cid: Any, name: str | None = None) -> dict[str, Any]:
-    return {"id": cid, "name": name or f"n-{cid}", "url": "https://x.example.com/search",
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    return {
+        "id": cid,
+        "name": name or f"n-{cid}",
+        "url": "https://x.example.com/search",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
 
 
 def no_writes_and_safe_paths(project) -> None:
@@ -51,12 +56,18 @@ FULL = [item(f"c{i}") for i in range(100)]  # one full page for the CLI's page s
 @pytest.mark.parametrize(
     ("pages", "message"),
     [
-        ([{"connectors": FULL, "total_count": 150}, {"connectors": [], "total_count": 150}],
-         "the connector list is incomplete: 100 distinct connectors read, total_count says 150"),
-        ([{"connectors": [item("a"), item("b"), item("c")], "total_count": 2}],
-         "the connector list does not match its total_count: 3 distinct connectors read, total_count says 2"),
-        ([{"connectors": [item("a"), item("b"), item("a")], "total_count": 3}],
-         "the connector list has connector id 'a' twice (again as item 2)"),
+        (
+            [{"connectors": FULL, "total_count": 150}, {"connectors": [], "total_count": 150}],
+            "the connector list is incomplete: 100 distinct connectors read, total_count says 150",
+        ),
+        (
+            [{"connectors": [item("a"), item("b"), item("c")], "total_count": 2}],
+            "the connector list does not match its total_count: 3 distinct connectors read, total_count says 2",
+        ),
+        (
+            [{"connectors": [item("a"), item("b"), item("a")], "total_count": 3}],
+            "the connector list has connector id 'a' twice (again as item 2)",
+        ),
     ],
     ids=["page-2-empty", "total-too-small", "same-id-twice"],
 )

@@ -115,8 +115,15 @@ def test_a_dangling_symlink_counts_as_existing(tmp_path: Path) -> None:
 def test_placeholders_stay_out_of_reserved_variables(tmp_path: Path) -> None:
     items = [
         {"id": "gh-1", "name": "github", "auth_type": "service_auth"},
-        {"id": "rn-1", "name": "runner", "oauth": {"client_id": "c", "authorize_url": "https://a.example.com/a",
-                                                   "token_url": "https://a.example.com/t"}},
+        {
+            "id": "rn-1",
+            "name": "runner",
+            "oauth": {
+                "client_id": "c",
+                "authorize_url": "https://a.example.com/a",
+                "token_url": "https://a.example.com/t",
+            },
+        },
     ]
     import_connectors(settings_for(items), tmp_path / "c")
     assert "token: ${C_GITHUB_TOKEN}" in (tmp_path / "c" / "github.yaml").read_text()

@@ -22,8 +22,13 @@ except SystemExit:
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 NEVER_IN_VALIDATE = {
-    "httpx", "deepdiff", "conn_reconcile.client", "conn_reconcile.applier", "conn_reconcile.planner",
-    "conn_reconcile.workflow", "conn_reconcile.statefile",
+    "httpx",
+    "deepdiff",
+    "conn_reconcile.client",
+    "conn_reconcile.applier",
+    "conn_reconcile.planner",
+    "conn_reconcile.workflow",
+    "conn_reconcile.statefile",
 }
 
 

@@ -73,7 +73,8 @@ def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project
     assert "created c1 (" in result.out and "created c2 (" in result.out
     rows = table(result.out)
     assert [row[:3] for row in rows] == [
-        ["c1", "create", "created"], ["c2", "create", "created"],
+        ["c1", "create", "created"],
+        ["c2", "create", "created"],
         *[[f"c{i}", "create", "skipped"] for i in range(3, 7)],
     ]
     assert all(row[3:] == ["-", "not started: interrupted"] for row in rows[2:])

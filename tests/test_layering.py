@@ -19,19 +19,63 @@ PACKAGE = "conn_reconcile"
 SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 CORE = (
-    "errors", "models", "diff", "plan", "planschema", "planner", "matching", "recovery", "recorder",
-    "results", "render", "escape", "secrets", "state", "config", "environments", "selection", "configview",
+    "errors",
+    "models",
+    "diff",
+    "plan",
+    "planschema",
+    "planner",
+    "matching",
+    "recovery",
+    "recorder",
+    "results",
+    "render",
+    "escape",
+    "secrets",
+    "state",
+    "config",
+    "environments",
+    "selection",
+    "configview",
 )
 EDGES = (
-    "client", "retry", "responses", "ratelimit", "loader", "discovery", "yamlsafe", "planfile", "statefile",
-    "lock", "importer", "applier", "workflow", "cli", "interrupt", "emulator", "configfile", "globalopts",
+    "client",
+    "retry",
+    "responses",
+    "ratelimit",
+    "loader",
+    "discovery",
+    "yamlsafe",
+    "planfile",
+    "statefile",
+    "lock",
+    "importer",
+    "applier",
+    "workflow",
+    "cli",
+    "interrupt",
+    "emulator",
+    "configfile",
+    "globalopts",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")
 # file I/O: the builtin, Path/file methods, and the os functions that touch files
 FORBIDDEN_CALLS = ("open",)
 FORBIDDEN_METHODS = ("open", "read_text", "write_text", "read_bytes", "write_bytes")
-FORBIDDEN_OS = ("open", "fdopen", "read", "write", "remove", "unlink", "rename", "replace", "mkdir", "makedirs", "fsync")
+FORBIDDEN_OS = (
+    "open",
+    "fdopen",
+    "read",
+    "write",
+    "remove",
+    "unlink",
+    "rename",
+    "replace",
+    "mkdir",
+    "makedirs",
+    "fsync",
+)
 
 
 def _imported(node: ast.AST, package: str, module: str) -> Iterable[tuple[str, str]]:
@@ -70,8 +114,14 @@ def _call_name(func: ast.expr) -> tuple[str | None, str | None]:
     return None, None
 
 
-def module_violations(source: str, module: str, *, package: str = PACKAGE,
-                      edges: Iterable[str] = EDGES, forbidden: Iterable[str] = FORBIDDEN_IMPORTS) -> list[str]:
+def module_violations(
+    source: str,
+    module: str,
+    *,
+    package: str = PACKAGE,
+    edges: Iterable[str] = EDGES,
+    forbidden: Iterable[str] = FORBIDDEN_IMPORTS,
+) -> list[str]:
     """What in ``source`` (the core module ``module``) breaks the layering, one line each."""
     edges, forbidden = set(edges), set(forbidden)
     problems = []

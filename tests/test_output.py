@@ -25,7 +25,9 @@ ESC = "\x1b["
 
 
 def sample_plan(n_creates: int = 1):
-    creates = [desired(name=f"new-{i:04d}", service_auth={"type": "bearer", "token": "${TOK}"}) for i in range(n_creates)]
+    creates = [
+        desired(name=f"new-{i:04d}", service_auth={"type": "bearer", "token": "${TOK}"}) for i in range(n_creates)
+    ]
     return build_plan(
         [*creates, desired(name="moved", url="https://b.example.com"), desired(name="same")],
         [remote("moved-1", "moved", url="https://a.example.com"), remote("same-1", "same"), remote("x-1", "unmanaged")],
@@ -44,8 +46,13 @@ def saved(tmp_path):
 def run_in_pty(args, env):
     """Run the CLI with stdout on a pseudo-terminal; returns what it printed."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "conn_reconcile", *args], stdout=follower, stderr=follower,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conn_reconcile", *args],
+        stdout=follower,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -78,8 +85,9 @@ def test_no_colours_on_a_tty_with_no_color(saved):
 
 
 def test_no_colours_when_piped(saved):
-    proc = subprocess.run([sys.executable, "-m", "conn_reconcile", "show", str(saved)], capture_output=True,
-                          text=True, env=clean_env())
+    proc = subprocess.run(
+        [sys.executable, "-m", "conn_reconcile", "show", str(saved)], capture_output=True, text=True, env=clean_env()
+    )
     assert proc.returncode == 0 and "~ update moved" in proc.stdout and ESC not in proc.stdout
 
 

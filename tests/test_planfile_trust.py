@@ -90,9 +90,20 @@ def test_a_signed_plan_applies_and_an_unsigned_one_is_refused_when_the_key_is_se
 
 def test_an_added_delete_of_an_unmanaged_connector_is_refused_even_with_prune(applied):
     doc = _load(applied)
-    legacy = {"action": "delete", "name": "legacy", "file": None, "remote_id": "legacy-abc123", "changes": [],
-              "reasons": ["x"], "payload": None, "remote": {"updated_at": None, "hash": None}, "applied": None,
-              "cause": "prune", "intent": None, "known_ids": []}
+    legacy = {
+        "action": "delete",
+        "name": "legacy",
+        "file": None,
+        "remote_id": "legacy-abc123",
+        "changes": [],
+        "reasons": ["x"],
+        "payload": None,
+        "remote": {"updated_at": None, "hash": None},
+        "applied": None,
+        "cause": "prune",
+        "intent": None,
+        "known_ids": [],
+    }
     doc["changes"].append(legacy)
     doc["meta"]["options"]["prune"] = True
     _fix_summary(doc)

@@ -49,7 +49,11 @@ def test_patch_resets_an_omitted_field_to_its_default():
 
 
 def test_secret_change_sends_the_whole_auth_object_with_references():
-    state = State(connectors={"x-1": ManagedRecord(id="x-1", name="x", fingerprints={"service_auth.token": fingerprint("k", "old")})})
+    state = State(
+        connectors={
+            "x-1": ManagedRecord(id="x-1", name="x", fingerprints={"service_auth.token": fingerprint("k", "old")})
+        }
+    )
     d = desired(name="x", service_auth={"type": "bearer", "token": "${TOK}"})
     fps = {d.file: {"service_auth.token": fingerprint("k", "new")}}
     (change,) = build_plan([d], [remote("x-1", "x", auth_type="service_auth")], state=state, fingerprints=fps).changes
@@ -67,7 +71,9 @@ def test_without_state_secrets_are_not_compared_and_a_note_says_so():
     assert plan.changes[0].action is Action.NOOP
     assert any("not compared" in n for n in plan.notes)
     rotated = build_plan([d], [remote("x-1", "x", auth_type="service_auth")], options=PlanOptions(rotate_secrets=True))
-    assert rotated.changes[0].action is Action.UPDATE and rotated.changes[0].payload["service_auth"]["token"] == "${TOK}"
+    assert (
+        rotated.changes[0].action is Action.UPDATE and rotated.changes[0].payload["service_auth"]["token"] == "${TOK}"
+    )
 
 
 def test_removing_auth_needs_replacement():
@@ -78,7 +84,8 @@ def test_removing_auth_needs_replacement():
 
 def test_rename_with_pinned_id_is_a_patch_of_name():
     plan = build_plan(
-        [desired(name="new-name", id="old-name-abc123", url="https://u")], [remote("old-name-abc123", "old-name", url="https://u")]
+        [desired(name="new-name", id="old-name-abc123", url="https://u")],
+        [remote("old-name-abc123", "old-name", url="https://u")],
     )
     (change,) = plan.changes
     assert change.action is Action.UPDATE and change.payload == {"name": "new-name"}
@@ -86,7 +93,9 @@ def test_rename_with_pinned_id_is_a_patch_of_name():
 
 def test_rename_via_state_matches_by_file():
     state = State(connectors={"a-1": ManagedRecord(id="a-1", name="a", file="connectors/a.yaml")})
-    plan = build_plan([desired("connectors/a.yaml", name="b", url="https://u")], [remote("a-1", "a", url="https://u")], state=state)
+    plan = build_plan(
+        [desired("connectors/a.yaml", name="b", url="https://u")], [remote("a-1", "a", url="https://u")], state=state
+    )
     assert [(c.action, c.payload) for c in plan.changes] == [(Action.UPDATE, {"name": "b"})]
 
 
@@ -103,11 +112,19 @@ def test_ambiguous_remote_names_are_an_error():
 
 def test_prune_deletes_only_managed_and_unprotected():
     state = State(connectors={i: ManagedRecord(id=i, name=i) for i in ("gone-1", "kept-1")})
-    remotes = [remote("gone-1", "gone"), remote("kept-1", "kept"), remote("foreign-1", "foreign"), remote("team-x-1", "team-x")]
+    remotes = [
+        remote("gone-1", "gone"),
+        remote("kept-1", "kept"),
+        remote("foreign-1", "foreign"),
+        remote("team-x-1", "team-x"),
+    ]
     opts = PlanOptions(prune=True, protect=("kept*",), manage_prefix="team-")
     plan = build_plan([desired(name="keep-me")], remotes, state=state, options=opts)
     assert {c.remote_id for c in plan.changes if c.action is Action.DELETE} == {"gone-1", "team-x-1"}
-    assert {u.id: u.reason for u in plan.unmanaged} == {"kept-1": "protected", "foreign-1": "not managed by conn-reconcile"}
+    assert {u.id: u.reason for u in plan.unmanaged} == {
+        "kept-1": "protected",
+        "foreign-1": "not managed by conn-reconcile",
+    }
     no_prune = build_plan([desired(name="keep-me")], remotes, state=state)
     assert not any(c.action is Action.DELETE for c in no_prune.changes)
 
@@ -125,7 +142,10 @@ def test_prune_safeguards():
 
 def test_plan_round_trips_through_its_dict_form():
     plan = build_plan(
-        [desired(name="a", excludes=["x"], service_auth={"type": "basic", "token": "${T}"}), desired(name="b", description="d")],
+        [
+            desired(name="a", excludes=["x"], service_auth={"type": "basic", "token": "${T}"}),
+            desired(name="b", description="d"),
+        ],
         [remote("b-1", "b", description="old")],
         meta={"api_url": "http://x"},
     )

@@ -32,8 +32,7 @@ HOOK_NAME = "conn-reconcile validate"
 
 MODELINE = "# yaml-language-server: $schema=../docs/connector.schema.json\n"
 VALID_SERVICE = (
-    MODELINE
-    + "name: {name}\n"
+    MODELINE + "name: {name}\n"
     "description: Search the engineering handbook.\n"
     "url: https://docs.example.com/search\n"
     "service_auth:\n"
@@ -41,8 +40,7 @@ VALID_SERVICE = (
     "  token: ${{DOCS_TOKEN}}\n"
 )
 VALID_OAUTH = (
-    MODELINE
-    + "name: team-drive\n"
+    MODELINE + "name: team-drive\n"
     "url: https://drive.example.com/search\n"
     "oauth:\n"
     "  client_id: demo\n"
@@ -178,9 +176,7 @@ def test_hook_reports_unknown_field_with_file_line_and_field(
     assert "docs.yaml" not in hook_out, hook_out
 
 
-def test_hook_reports_duplicate_names_naming_both_files(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
-) -> None:
+def test_hook_reports_duplicate_names_naming_both_files(consumer: Path, hook_repo: Path, env: dict[str, str]) -> None:
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
     _write(consumer, "connectors/b.yaml", VALID_SERVICE.format(name="shared-search"))
 
@@ -192,9 +188,7 @@ def test_hook_reports_duplicate_names_naming_both_files(
     assert "connectors/a.yaml" in hook_out and "connectors/b.yaml" in hook_out, hook_out
 
 
-def test_hook_checks_a_new_file_against_unchanged_ones(
-    consumer: Path, hook_repo: Path, env: dict[str, str]
-) -> None:
+def test_hook_checks_a_new_file_against_unchanged_ones(consumer: Path, hook_repo: Path, env: dict[str, str]) -> None:
     """Without --all-files pre-commit only knows the staged file: the reason for pass_filenames: false."""
     _write(consumer, "connectors/a.yaml", VALID_SERVICE.format(name="shared-search"))
     _git(consumer, "add", "-A", env=env)

@@ -25,7 +25,11 @@ def sample_plan():
             desired(name="moved", url="https://b"),
             desired(name="described", description="new"),
         ],
-        [remote("moved-1", "moved", url="https://a"), remote("described-1", "described", description="old"), remote("o-1", "other")],
+        [
+            remote("moved-1", "moved", url="https://a"),
+            remote("described-1", "described", description="old"),
+            remote("o-1", "other"),
+        ],
         options=PlanOptions(rotate_secrets=True),
     )
 
@@ -50,14 +54,25 @@ def test_no_changes_line():
 def test_redactor_masks_values_in_text_and_secret_fields_in_data():
     r = Redactor([CANARY, "abc"])  # too short to replace in free text
     assert r(f"token={CANARY}!") == "token=(sensitive)!"
-    data = r.data({"service_auth": {"type": "bearer", "token": "literal"}, "oauth": {"client_secret": "${S}"}, "x": [CANARY]})
-    assert data == {"service_auth": {"type": "bearer", "token": "(sensitive)"}, "oauth": {"client_secret": "${S}"}, "x": ["(sensitive)"]}
+    data = r.data(
+        {"service_auth": {"type": "bearer", "token": "literal"}, "oauth": {"client_secret": "${S}"}, "x": [CANARY]}
+    )
+    assert data == {
+        "service_auth": {"type": "bearer", "token": "(sensitive)"},
+        "oauth": {"client_secret": "${S}"},
+        "x": ["(sensitive)"],
+    }
 
 
 def test_every_format_goes_through_the_redactor():
     plan = build_plan([desired(name="x", description=f"has {CANARY} inside")], [])
     r = Redactor([CANARY])
-    for out in (render_text(plan, redactor=r), render_json(plan, redactor=r), render_markdown(plan, redactor=r), render_github(plan, redactor=r)):
+    for out in (
+        render_text(plan, redactor=r),
+        render_json(plan, redactor=r),
+        render_markdown(plan, redactor=r),
+        render_github(plan, redactor=r),
+    ):
         assert CANARY not in out
 
 
@@ -95,7 +110,7 @@ def hostile_plan():
 
 
 def unsafe(text):
-    return [c for c in text if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 or c in "\u202e\u200b")]
+    return [c for c in text if c != "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u200b")]
 
 
 def test_text_markdown_and_github_never_print_data_raw():
@@ -107,7 +122,10 @@ def test_text_markdown_and_github_never_print_data_raw():
         commands = [line for line in lines if line.lstrip().startswith("::")]
         assert all(line.startswith(("::notice file=", "::warning file=")) for line in commands), commands
     text = render_text(plan)
-    assert "  \\x3a:error::x\\x1b[2J\\x07\\u202e\\u200b\\n::warning file=a::pwned #\\x23[error]y @org/team | <b> ``` (u-1)" in text
+    assert (
+        "  \\x3a:error::x\\x1b[2J\\x07\\u202e\\u200b\\n::warning file=a::pwned #\\x23[error]y @org/team | <b> ``` (u-1)"
+        in text
+    )
     assert '~ name = "x\\u001b[2J\\u0007\\u202e\\u200b\\n::warning file=a::pwned #\\x23[error]y' in text
 
 

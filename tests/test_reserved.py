@@ -11,9 +11,19 @@ from click.testing import CliRunner
 from conn_reconcile.cli import cli
 from conn_reconcile.models import parse_spec
 
-RESERVED = ["CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "CONN_RECONCILE_X", "GITHUB_TOKEN",
-            "GITHUB_X", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "RUNNER_TEMP", "github_token",
-            "Co_Api_Key"]
+RESERVED = [
+    "CO_API_KEY",
+    "CO_API_URL",
+    "CONN_RECONCILE_FINGERPRINT_KEY",
+    "CONN_RECONCILE_X",
+    "GITHUB_TOKEN",
+    "GITHUB_X",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "RUNNER_TEMP",
+    "github_token",
+    "Co_Api_Key",
+]
 ALLOWED = ["CO_API_KEY_FOR_DOCS", "MY_CO_API_KEY", "GITHUBX", "DOCS_TOKEN", "RUNNERS", "CONN_TOKEN"]
 MESSAGE = "is reserved: a connector secret may not reference the Cohere API key or CI variables"
 
@@ -23,14 +33,19 @@ def service(var: str) -> str:
 
 
 def oauth(var: str) -> str:
-    return ("name: drive\nurl: https://drive.example.com/s\noauth:\n  client_id: c\n"
-            f"  client_secret: ${{{var}}}\n  authorize_url: https://a.example.com/a\n"
-            "  token_url: https://a.example.com/t\n")
+    return (
+        "name: drive\nurl: https://drive.example.com/s\noauth:\n  client_id: c\n"
+        f"  client_secret: ${{{var}}}\n  authorize_url: https://a.example.com/a\n"
+        "  token_url: https://a.example.com/t\n"
+    )
 
 
 @pytest.mark.parametrize("var", RESERVED)
-@pytest.mark.parametrize(("body", "where"), [(service, "5:3: service_auth.token"), (oauth, "5:3: oauth.client_secret")],
-                         ids=["service_auth", "oauth"])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [(service, "5:3: service_auth.token"), (oauth, "5:3: oauth.client_secret")],
+    ids=["service_auth", "oauth"],
+)
 def test_validate_refuses_reserved_variables_at_the_field(tmp_path: Path, var: str, body, where: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(body(var), encoding="utf-8")
@@ -42,8 +57,9 @@ def test_validate_refuses_reserved_variables_at_the_field(tmp_path: Path, var: s
 
 @pytest.mark.parametrize("var", ALLOWED)
 def test_other_variables_are_fine(var: str) -> None:
-    spec, problems = parse_spec({"name": "d", "url": "https://d.example.com", "service_auth": {"type": "bearer",
-                                                                                                 "token": f"${{{var}}}"}})
+    spec, problems = parse_spec(
+        {"name": "d", "url": "https://d.example.com", "service_auth": {"type": "bearer", "token": f"${{{var}}}"}}
+    )
     assert problems == [] and spec is not None
 
 

@@ -95,8 +95,18 @@ def test_plan_takes_no_lock(project, held):
 def test_force_unlock_needs_the_lock_id_and_removes_a_lock_file(project):
     lock = project.root / ".conn-reconcile" / "state.json.lock"
     lock.parent.mkdir(parents=True)
-    lock.write_text(json.dumps({"id": "abc123", "operation": "apply", "who": "ci", "host": "runner-1",
-                                "pid": 1, "created": "2026-01-01T00:00:00Z"}))
+    lock.write_text(
+        json.dumps(
+            {
+                "id": "abc123",
+                "operation": "apply",
+                "who": "ci",
+                "host": "runner-1",
+                "pid": 1,
+                "created": "2026-01-01T00:00:00Z",
+            }
+        )
+    )
     wrong = project.run("force-unlock", "nope")
     assert wrong.code == 1 and "lock id mismatch" in wrong.err and lock.exists()
     done = project.run("force-unlock", "abc123")
@@ -132,8 +142,9 @@ def test_kill_9_during_a_create_then_an_immediate_reapply_never_leaves_a_silent_
     assert f"2 connectors in the org are named 'docs'" in plan.out
     assert f"created by conn-reconcile, deleted by --prune: {late}" in plan.out
     doc = json.loads(project.run("plan", "--format", "json").out)
-    assert doc["twins"] == [{"name": "docs", "ids": sorted([late, mine["id"]]), "managed": mine["id"],
-                             "ours": [late], "foreign": []}]
+    assert doc["twins"] == [
+        {"name": "docs", "ids": sorted([late, mine["id"]]), "managed": mine["id"], "ours": [late], "foreign": []}
+    ]
     md = project.run("plan", "--format", "markdown").out
     assert "[!WARNING]" in md and late in md
 

@@ -30,8 +30,9 @@ def strict_emulator():
 
 def sdk(emu: Emulator, api_key: str, **kwargs):
     # trust_env=False: a proxy configured in the environment must not see loopback traffic.
-    return cohere.Client(api_key=api_key, base_url=emu.url, httpx_client=httpx.Client(trust_env=False, timeout=10),
-                         **kwargs)
+    return cohere.Client(
+        api_key=api_key, base_url=emu.url, httpx_client=httpx.Client(trust_env=False, timeout=10), **kwargs
+    )
 
 
 @pytest.fixture
@@ -42,8 +43,12 @@ def co(strict_emulator):
 def test_sdk_connector_lifecycle(strict_emulator, co, make_endpoint):
     ep = make_endpoint(auth_type="bearer", token=TOKEN)
     created = co.connectors.create(
-        name="SDK Docs", url=ep.url + "/search", description="via the SDK", excludes=["raw"],
-        continue_on_failure=True, service_auth={"type": "bearer", "token": TOKEN},
+        name="SDK Docs",
+        url=ep.url + "/search",
+        description="via the SDK",
+        excludes=["raw"],
+        continue_on_failure=True,
+        service_auth={"type": "bearer", "token": TOKEN},
     ).connector
     assert created.id.startswith("sdk-docs-") and len(created.id) == len("sdk-docs-") + 6
     assert (created.name, created.description, created.url) == ("SDK Docs", "via the SDK", ep.url + "/search")
@@ -73,14 +78,22 @@ def test_sdk_connector_lifecycle(strict_emulator, co, make_endpoint):
 
 def test_sdk_oauth_connector_and_authorize(strict_emulator, co):
     created = co.connectors.create(
-        name="Drive", url="http://127.0.0.1:9/unreachable-but-oauth-is-not-tested",
-        oauth={"client_id": "cid", "client_secret": CLIENT_SECRET, "authorize_url": "https://idp.example.com/auth",
-               "token_url": "https://idp.example.com/token", "scope": "drive.read"},
+        name="Drive",
+        url="http://127.0.0.1:9/unreachable-but-oauth-is-not-tested",
+        oauth={
+            "client_id": "cid",
+            "client_secret": CLIENT_SECRET,
+            "authorize_url": "https://idp.example.com/auth",
+            "token_url": "https://idp.example.com/token",
+            "scope": "drive.read",
+        },
     ).connector
     assert created.auth_type == "oauth"
     assert created.oauth.client_id == "cid" and created.oauth.token_url == "https://idp.example.com/token"
     assert created.oauth.client_secret is None
-    redirect = co.connectors.o_auth_authorize(created.id, after_token_redirect="https://app.example.com/ok").redirect_url
+    redirect = co.connectors.o_auth_authorize(
+        created.id, after_token_redirect="https://app.example.com/ok"
+    ).redirect_url
     assert redirect.startswith("https://idp.example.com/auth?") and "client_id=cid" in redirect
     assert strict_emulator.connectors[0]["oauth"]["client_secret"] == CLIENT_SECRET
 

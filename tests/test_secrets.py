@@ -21,7 +21,9 @@ def test_resolve_replaces_references_and_leaves_the_input_alone():
 @pytest.mark.parametrize("env,word", [({}, "not set"), ({"TOK": ""}, "empty")])
 def test_unset_variable_names_file_field_and_variable(env, word):
     with pytest.raises(SecretError) as err:
-        resolve_payload({"service_auth": {"type": "bearer", "token": "${TOK}"}}, env, where="connectors/a.yaml", paths=PATHS)
+        resolve_payload(
+            {"service_auth": {"type": "bearer", "token": "${TOK}"}}, env, where="connectors/a.yaml", paths=PATHS
+        )
     assert str(err.value) == f"connectors/a.yaml: service_auth.token: environment variable TOK is {word}"
 
 
@@ -114,8 +116,18 @@ def test_data_masks_secret_fields_but_keeps_references():
     assert data == {"service_auth": {"token": MASK}, "oauth": {"client_secret": "${S}"}, "x": [MASK]}
 
 
-@pytest.mark.parametrize("var", ["CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "GITHUB_TOKEN",
-                                 "ACTIONS_RUNTIME_TOKEN", "RUNNER_TEMP", "github_token"])
+@pytest.mark.parametrize(
+    "var",
+    [
+        "CO_API_KEY",
+        "CO_API_URL",
+        "CONN_RECONCILE_FINGERPRINT_KEY",
+        "GITHUB_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "RUNNER_TEMP",
+        "github_token",
+    ],
+)
 def test_resolution_refuses_reserved_variables_even_from_a_plan_file(var):
     payload = {"service_auth": {"type": "bearer", "token": f"${{{var}}}"}}
     with pytest.raises(SecretError, match="is reserved") as err:

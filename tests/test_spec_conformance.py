@@ -34,9 +34,10 @@ def check_error(resp: httpx.Response, status: int) -> None:
 
 @pytest.fixture
 def api(endpoint):
-    with Emulator(api_key="spec-key") as emu, httpx.Client(
-        base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False
-    ) as http:
+    with (
+        Emulator(api_key="spec-key") as emu,
+        httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False) as http,
+    ):
         http.endpoint_url = endpoint.url
         yield http
 
@@ -63,8 +64,13 @@ def test_every_operation_in_the_spec_is_served_and_matches_its_schema(spec, api)
         json={
             "name": "drive",
             "url": url,
-            "oauth": {"client_id": "c", "client_secret": "s", "authorize_url": "https://a.example.com/authorize",
-                      "token_url": "https://a.example.com/token", "scope": "read"},
+            "oauth": {
+                "client_id": "c",
+                "client_secret": "s",
+                "authorize_url": "https://a.example.com/authorize",
+                "token_url": "https://a.example.com/token",
+                "scope": "read",
+            },
         },
     )
     check(spec, "CreateConnectorResponse", oauth.json())
@@ -76,8 +82,10 @@ def test_every_operation_in_the_spec_is_served_and_matches_its_schema(spec, api)
 
     check(spec, "GetConnectorResponse", api.get(f"/v1/connectors/{cid}").json())
     check(spec, "UpdateConnectorResponse", api.patch(f"/v1/connectors/{cid}", json={"active": False}).json())
-    authorize = api.post(f"/v1/connectors/{oauth.json()['connector']['id']}/oauth/authorize",
-                         params={"after_token_redirect": "https://app.example.com/done"})
+    authorize = api.post(
+        f"/v1/connectors/{oauth.json()['connector']['id']}/oauth/authorize",
+        params={"after_token_redirect": "https://app.example.com/done"},
+    )
     check(spec, "OAuthAuthorizeResponse", authorize.json())
     deleted = api.delete(f"/v1/connectors/{cid}")
     assert deleted.status_code == 200

@@ -148,8 +148,10 @@ def test_plan_workflow() -> None:
     assert "connectors/**" in wf["on"]["pull_request"]["paths"]
     assert wf["permissions"] == {"contents": "read"}
     jobs = wf["jobs"]
-    assert all(set(job.get("permissions", {}).items()) <= {("contents", "read"), ("pull-requests", "write")}
-               for job in jobs.values())
+    assert all(
+        set(job.get("permissions", {}).items()) <= {("contents", "read"), ("pull-requests", "write")}
+        for job in jobs.values()
+    )
     assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     commands = _commands(wf)
     assert ["validate", "--format", "github", "connectors"] in commands

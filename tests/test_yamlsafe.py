@@ -83,7 +83,10 @@ def test_the_c_parser_reads_plain_connector_files(c_only: None) -> None:
     assert yamlsafe._CParser is not None, "ruamel.yaml.clib is a dependency"
     parsed = _parse_all(VALID["block"])
     assert parsed.data == {
-        "name": "a", "url": "https://e.com/a", "excludes": ["x", "y", "z"], "active": True,
+        "name": "a",
+        "url": "https://e.com/a",
+        "excludes": ["x", "y", "z"],
+        "active": True,
     }
     assert parsed.locations["excludes.1"] == (5, 5)
 

@@ -137,7 +137,11 @@ class Applier:
             return
         self._noticed = count
         if count == 1:
-            wait = f"; waiting for {in_flight} call(s) in flight to finish (Ctrl-C again: stop waiting)" if in_flight else ""
+            wait = (
+                f"; waiting for {in_flight} call(s) in flight to finish (Ctrl-C again: stop waiting)"
+                if in_flight
+                else ""
+            )
             self.on_notice(f"Interrupted: no further changes will be started{wait}.")
         elif in_flight:
             self.on_notice(

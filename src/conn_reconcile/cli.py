@@ -145,7 +145,11 @@ def _settings(ctx: click.Context, *, require_env: bool = True) -> Settings:
 
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
     help="Output format.",
 )
 
@@ -183,20 +187,54 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
 
 def plan_options(f: Any) -> Any:
     options = [
-        click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("connectors"),
-                     show_default=True, help="Directory of connector files (or the config's dir)."),
-        click.option("--prune/--no-prune", default=False,
-                     help="Delete managed remote connectors that are no longer in git (or the config's prune)."),
-        click.option("--manage-prefix", default=None, help="With --prune: also treat connectors whose name starts with this as managed."),
-        click.option("--protect", multiple=True, metavar="PATTERN",
-                     help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's)."),
-        click.option("--max-deletes", type=click.IntRange(min=0), default=5, show_default=True, help="Refuse to prune more than this."),
+        click.option(
+            "--dir",
+            "directory",
+            type=click.Path(path_type=Path),
+            default=Path("connectors"),
+            show_default=True,
+            help="Directory of connector files (or the config's dir).",
+        ),
+        click.option(
+            "--prune/--no-prune",
+            default=False,
+            help="Delete managed remote connectors that are no longer in git (or the config's prune).",
+        ),
+        click.option(
+            "--manage-prefix",
+            default=None,
+            help="With --prune: also treat connectors whose name starts with this as managed.",
+        ),
+        click.option(
+            "--protect",
+            multiple=True,
+            metavar="PATTERN",
+            help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
+        ),
+        click.option(
+            "--max-deletes",
+            type=click.IntRange(min=0),
+            default=5,
+            show_default=True,
+            help="Refuse to prune more than this.",
+        ),
         click.option("--force", is_flag=True, help="Override the prune safeguards."),
         click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
-        click.option("--target", "targets", multiple=True, metavar="NAME|GLOB",
-                     help="Plan only connectors with this name (glob, repeatable); prune only those names."),
-        click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False), metavar="PATH",
-                     help="Plan only the connector in this file (repeatable)."),
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="NAME|GLOB",
+            help="Plan only connectors with this name (glob, repeatable); prune only those names.",
+        ),
+        click.option(
+            "--file",
+            "files",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            metavar="PATH",
+            help="Plan only the connector in this file (repeatable).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -208,8 +246,12 @@ def _options(ctx: click.Context, kw: dict[str, Any]) -> PlanOptions:
 
     eff = globalopts.effective(ctx, require_env=False)
     return PlanOptions(
-        prune=bool(eff["prune"]), manage_prefix=eff["manage_prefix"], protect=tuple(eff["protect"]),  # type: ignore[arg-type]
-        max_deletes=int(eff["max_deletes"]), force=kw["force"], rotate_secrets=kw["rotate_secrets"],  # type: ignore[call-overload]
+        prune=bool(eff["prune"]),
+        manage_prefix=eff["manage_prefix"],
+        protect=tuple(eff["protect"]),  # type: ignore[arg-type]
+        max_deletes=int(eff["max_deletes"]),
+        force=kw["force"],
+        rotate_secrets=kw["rotate_secrets"],  # type: ignore[call-overload]
         targets=tuple(kw["targets"]),
     )
 
@@ -230,20 +272,34 @@ def _render_plan(console: Console, plan: Plan, fmt: str) -> None:
     elif fmt == "github":
         console.out(render.render_github(plan, redactor=redactor), nl=False)
     else:
-        console.out(render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False)
+        console.out(
+            render.render_text(plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet), nl=False
+        )
 
 
 @cli.command()
 @plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply.")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply."
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--allow-unbound", is_flag=True,
-              help="Plan even when a secret the apply would send has its variable unset (a note, not an error).")
+@click.option(
+    "--allow-unbound",
+    is_flag=True,
+    help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
+)
 @format_option
 @click.pass_context
-def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str,
-         allow_unbound: bool, **kw: Any) -> None:
+def plan(
+    ctx: click.Context,
+    detailed_exitcode: bool,
+    out: Path | None,
+    as_json: bool,
+    fmt: str,
+    allow_unbound: bool,
+    **kw: Any,
+) -> None:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile import planfile
     from conn_reconcile.workflow import compute_plan
@@ -251,8 +307,9 @@ def plan(ctx: click.Context, detailed_exitcode: bool, out: Path | None, as_json:
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    result = compute_plan(settings, [settings.directory], _options(ctx, kw), files=kw["files"],
-                          allow_unbound=allow_unbound)
+    result = compute_plan(
+        settings, [settings.directory], _options(ctx, kw), files=kw["files"], allow_unbound=allow_unbound
+    )
     _render_plan(ctx.obj, result, fmt)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
@@ -282,8 +339,15 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
 @click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
 @click.pass_context
-def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, parallelism: int, fail_fast: bool,
-          rate_limit: float | None, **kw: Any) -> None:
+def apply(
+    ctx: click.Context,
+    planfile: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+    **kw: Any,
+) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
     from conn_reconcile.interrupt import Interrupt
@@ -297,8 +361,11 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
     # the second stops waiting; either way the summary is printed and the exit code is 130.
     interrupt = Interrupt()
     run = ApplyRun(
-        parallelism=parallelism, fail_fast=fail_fast, rate_limit=rate_limit,
-        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)), on_notice=console.err,
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+        rate_limit=rate_limit,
+        on_outcome=lambda o: console.out(render.render_outcome(o, colour=colour)),
+        on_notice=console.err,
         interrupt=interrupt,
     )
 
@@ -312,8 +379,15 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
             raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
         report = apply_saved(settings, planfile, options, run)
     else:
-        report = apply_files(settings, [settings.directory], options, run, show=show, files=kw["files"],
-                             confirm=lambda plan: None if auto_approve else _confirm(console))
+        report = apply_files(
+            settings,
+            [settings.directory],
+            options,
+            run,
+            show=show,
+            files=kw["files"],
+            confirm=lambda plan: None if auto_approve else _confirm(console),
+        )
         if report is None:
             return
     console.out(render.render_report(report, colour=colour), nl=False)
@@ -327,15 +401,22 @@ def apply(ctx: click.Context, planfile: Path | None, auto_approve: bool, paralle
 def _confirm(console: Console) -> None:
     if not sys.stdin.isatty():
         raise RefusedError("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
-    answer = click.prompt("\nDo you want to perform these actions? Only 'yes' will be accepted", default="",
-                          show_default=False)
+    answer = click.prompt(
+        "\nDo you want to perform these actions? Only 'yes' will be accepted", default="", show_default=False
+    )
     if answer.strip() != "yes":
         raise RefusedError("apply cancelled; nothing was changed")
 
 
 @cli.command(name="import")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("connectors"),
-              show_default=True, help="Directory to write connector files into.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("connectors"),
+    show_default=True,
+    help="Directory to write connector files into.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
 @click.pass_context
 def import_(ctx: click.Context, directory: Path, overwrite: bool) -> None:
@@ -386,8 +467,14 @@ def config_(ctx: click.Context, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github-env"]), default="text", show_default=True,
-              help="github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github-env"]),
+    default="text",
+    show_default=True,
+    help="github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.",
+)
 @click.pass_context
 def secrets(ctx: click.Context, fmt: str) -> None:
     """List every variable the connector files need (and the API key's), per environment
@@ -404,8 +491,13 @@ def secrets(ctx: click.Context, fmt: str) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Persist the emulated org in this JSON file.")
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Persist the emulated org in this JSON file.",
+)
 @click.option("--api-key", "emulator_key", default=None, help="Accept only this API key (default: any).")
 def emulator(host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:
     """Run the local Cohere connectors API emulator (for tests and demos)."""

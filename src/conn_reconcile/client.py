@@ -262,8 +262,11 @@ class CohereClient:
             reply = self._request("GET", CONNECTORS, params=params)
             page, total = parse_page(self._ok(reply, "GET", CONNECTORS), self._redact, offset=offset)
             if len(page) > self.page_size:
-                raise ApiError(f"the connector list sent {len(page)} items for a page of {self.page_size}",
-                               method="GET", path=CONNECTORS)
+                raise ApiError(
+                    f"the connector list sent {len(page)} items for a page of {self.page_size}",
+                    method="GET",
+                    path=CONNECTORS,
+                )
             totals.append(total)
             check_listing(found, page, offset, totals, done=False)
             offset += len(page)
@@ -348,8 +351,9 @@ class CohereClient:
             raise self._status_error(reply.response, method, path, reply.attempts, redact)
         return reply.response
 
-    def _connector(self, response: httpx.Response, method: str, path: str, expected_id: str | None = None
-                   ) -> RemoteConnector:
+    def _connector(
+        self, response: httpx.Response, method: str, path: str, expected_id: str | None = None
+    ) -> RemoteConnector:
         return parse_connector(response, method, path, self._redact, expected_id=expected_id)
 
     def _status_error(

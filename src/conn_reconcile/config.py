@@ -210,8 +210,11 @@ def select_environment(config: LoadedConfig | None, given: Setting | None, *, re
             )
         return None
     if given.value not in envs:
-        where = f"{config.file} defines: {', '.join(sorted(envs))}" if envs else (
-            f"{config.file} defines none" if config is not None else "no conn-reconcile.yaml was found")
+        where = (
+            f"{config.file} defines: {', '.join(sorted(envs))}"
+            if envs
+            else (f"{config.file} defines none" if config is not None else "no conn-reconcile.yaml was found")
+        )
         raise ConfigError(f"unknown environment {given.value!r} ({given.source}); {where}")
     return given
 

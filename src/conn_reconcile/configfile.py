@@ -142,14 +142,20 @@ def effective(given: Mapping[str, Setting], env: Mapping[str, str], *, require_e
     return Effective(settings, config, env_context(config, name))
 
 
-def load_environments(eff: Effective, paths: Sequence[str | Path] = (), *, require_files: bool = False
-                      ) -> dict[str | None, list[Desired]]:
+def load_environments(
+    eff: Effective, paths: Sequence[str | Path] = (), *, require_files: bool = False
+) -> dict[str | None, list[Desired]]:
     """The connector files in each environment to check (see :meth:`Effective.contexts`)."""
     from conn_reconcile.environments import check_key_refs
     from conn_reconcile.loader import load_each
 
-    by_env = load_each(paths or (eff.directory,), eff.contexts(), require_files=require_files,
-                       exclude=eff.exclude, exclude_root=eff.directory.as_posix())
+    by_env = load_each(
+        paths or (eff.directory,),
+        eff.contexts(),
+        require_files=require_files,
+        exclude=eff.exclude,
+        exclude_root=eff.directory.as_posix(),
+    )
     for desired in by_env.values():
         check_key_refs(desired, eff.key_vars)
     return by_env

@@ -18,8 +18,23 @@ from conn_reconcile.models import Desired
 
 #: the order ``config`` lists settings in (anything else follows, sorted)
 ORDER = (
-    "config", "environment", "api_url", "api_key_env", "api_key", "state", "dir", "exclude", "prune", "protect",
-    "max_deletes", "manage_prefix", "parallelism", "probe", "timeout", "deadline", "lock_timeout",
+    "config",
+    "environment",
+    "api_url",
+    "api_key_env",
+    "api_key",
+    "state",
+    "dir",
+    "exclude",
+    "prune",
+    "protect",
+    "max_deletes",
+    "manage_prefix",
+    "parallelism",
+    "probe",
+    "timeout",
+    "deadline",
+    "lock_timeout",
 )
 
 

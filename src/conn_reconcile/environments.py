@@ -105,8 +105,12 @@ def check_key_refs(desired: Sequence[Desired], key_vars: Sequence[str]) -> None:
     send that org's key to the connector's URL."""
     keys = {v.upper() for v in key_vars}
     problems = [
-        d.diagnostic(path, f"${{{var}}} holds an API key in conn-reconcile.yaml: a connector secret may not reference it")
-        for d in desired for path, var in sorted(d.spec.secret_refs().items()) if var.upper() in keys
+        d.diagnostic(
+            path, f"${{{var}}} holds an API key in conn-reconcile.yaml: a connector secret may not reference it"
+        )
+        for d in desired
+        for path, var in sorted(d.spec.secret_refs().items())
+        if var.upper() in keys
     ]
     if problems:
         raise InputError(problems)

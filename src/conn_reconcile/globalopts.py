@@ -26,8 +26,12 @@ GIVEN = "conn_reconcile.given"
 _KEEP_DEFAULT = ("timeout", "lock_timeout")
 #: the command options that are settings of conn-reconcile.yaml: parameter name -> setting
 COMMAND_SETTINGS = {
-    "directory": "dir", "prune": "prune", "manage_prefix": "manage_prefix", "protect": "protect",
-    "max_deletes": "max_deletes", "parallelism": "parallelism",
+    "directory": "dir",
+    "prune": "prune",
+    "manage_prefix": "manage_prefix",
+    "protect": "protect",
+    "max_deletes": "max_deletes",
+    "parallelism": "parallelism",
 }
 
 
@@ -65,37 +69,78 @@ def _options(command: bool) -> list[click.Option]:
 
     def opt(*decls: str, envvar: str | None = None, default: Any = None, **kw: Any) -> click.Option:
         return click.Option(
-            list(decls), callback=_remember, expose_value=False, hidden=command,
-            envvar=None if command else envvar, default=None if command else default,
-            show_default=not command and isinstance(default, float), **kw,
+            list(decls),
+            callback=_remember,
+            expose_value=False,
+            hidden=command,
+            envvar=None if command else envvar,
+            default=None if command else default,
+            show_default=not command and isinstance(default, float),
+            **kw,
         )
 
     return [
-        opt("--config", "config", envvar="CONN_RECONCILE_CONFIG", metavar="PATH",
+        opt(
+            "--config",
+            "config",
+            envvar="CONN_RECONCILE_CONFIG",
+            metavar="PATH",
             help="conn-reconcile.yaml to use (env CONN_RECONCILE_CONFIG; default: found in this directory "
-                 "or a parent, up to the git root)."),
-        opt("--env", "env", envvar="CONN_RECONCILE_ENV", metavar="NAME",
-            help="The environment of conn-reconcile.yaml to use (env CONN_RECONCILE_ENV)."),
+            "or a parent, up to the git root).",
+        ),
+        opt(
+            "--env",
+            "env",
+            envvar="CONN_RECONCILE_ENV",
+            metavar="NAME",
+            help="The environment of conn-reconcile.yaml to use (env CONN_RECONCILE_ENV).",
+        ),
         opt("--api-url", "api_url", help="Cohere API base URL (env CO_API_URL; default https://api.cohere.com)."),
-        opt("--api-key", "api_key", help="Cohere API key (env CO_API_KEY, or the environment's api_key_env; "
-                                         "prefer the variable: arguments are visible to other users)."),
-        opt("--state", "state", type=click.Path(dir_okay=False),
-            help="State file (default .conn-reconcile/state.json, or the config's state)."),
+        opt(
+            "--api-key",
+            "api_key",
+            help="Cohere API key (env CO_API_KEY, or the environment's api_key_env; "
+            "prefer the variable: arguments are visible to other users).",
+        ),
+        opt(
+            "--state",
+            "state",
+            type=click.Path(dir_okay=False),
+            help="State file (default .conn-reconcile/state.json, or the config's state).",
+        ),
         opt("-q", "--quiet", "quiet", is_flag=True, default=False, help="Only print errors and the summary."),
-        opt("--color/--no-color", "colour",
-            help="Force colours on or off (default: on a TTY, unless NO_COLOR is set)."),
-        opt("--lock-timeout", "lock_timeout", type=click.FloatRange(min=0), envvar="CONN_RECONCILE_LOCK_TIMEOUT",
-            default=0.0, metavar="SECONDS",
-            help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder)."),
-        opt("--timeout", "timeout", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_TIMEOUT",
-            default=30.0, metavar="SECONDS",
+        opt(
+            "--color/--no-color", "colour", help="Force colours on or off (default: on a TTY, unless NO_COLOR is set)."
+        ),
+        opt(
+            "--lock-timeout",
+            "lock_timeout",
+            type=click.FloatRange(min=0),
+            envvar="CONN_RECONCILE_LOCK_TIMEOUT",
+            default=0.0,
+            metavar="SECONDS",
+            help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).",
+        ),
+        opt(
+            "--timeout",
+            "timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            envvar="CONN_RECONCILE_TIMEOUT",
+            default=30.0,
+            metavar="SECONDS",
             help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-                 "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
-                 "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30."),
-        opt("--deadline", "deadline", type=click.FloatRange(min=0, min_open=True), envvar="CONN_RECONCILE_DEADLINE",
+            "retried with backoff and jitter, up to 5 attempts; the first wait is up to "
+            "CONN_RECONCILE_BACKOFF_BASE seconds (default 0.5), doubling each time, capped at 30.",
+        ),
+        opt(
+            "--deadline",
+            "deadline",
+            type=click.FloatRange(min=0, min_open=True),
+            envvar="CONN_RECONCILE_DEADLINE",
             metavar="SECONDS",
             help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
-                 "request starts, retries stop and the command fails."),
+            "request starts, retries stop and the command fails.",
+        ),
     ]
 
 
@@ -121,7 +166,9 @@ def given(ctx: click.Context) -> dict[str, Setting]:
         if name is not None and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
             value = ctx.params[param.name or ""]
             value = tuple(value) if isinstance(value, list | tuple) else value
-            out[name] = Setting(str(value) if isinstance(value, Path) else value, _label(param, ParameterSource.COMMANDLINE))
+            out[name] = Setting(
+                str(value) if isinstance(value, Path) else value, _label(param, ParameterSource.COMMANDLINE)
+            )
     return out
 
 

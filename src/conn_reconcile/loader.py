@@ -50,8 +50,9 @@ def load(
     connectors and are skipped. Finding no file at all returns ``[]``, unless
     ``require_files``. Raises :class:`InputError` with every problem found.
     """
-    return load_each(paths, (context,), require_files=require_files, exclude=exclude,
-                     exclude_root=exclude_root)[context.name]
+    return load_each(paths, (context,), require_files=require_files, exclude=exclude, exclude_root=exclude_root)[
+        context.name
+    ]
 
 
 def load_each(
@@ -119,7 +120,7 @@ def is_excluded(display: str, patterns: Sequence[str], root: str | None) -> bool
         if base == ".":
             rel = path
         elif path.startswith(base + "/"):
-            rel = path[len(base) + 1:]
+            rel = path[len(base) + 1 :]
     for pattern in patterns:
         if "/" in pattern:
             if rel is not None and fnmatch.fnmatchcase(rel, pattern.strip("/")):

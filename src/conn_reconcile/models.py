@@ -72,9 +72,7 @@ def _secret_ref(value: str) -> str:
     name = env_ref_name(value)
     if name is None:
         # Never include the value: it may be a real secret pasted by mistake.
-        raise ValueError(
-            "literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}"
-        )
+        raise ValueError("literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}")
     if reserved_var(name):
         raise ValueError(
             f"${{{name}}} is reserved: a connector secret may not reference the Cohere API key or CI variables"
@@ -253,9 +251,7 @@ def check_unique(desired: Iterable[Desired]) -> list[Diagnostic]:
         if d.spec.id is not None:
             first = by_id.setdefault(d.spec.id, d)
             if first is not d:
-                problems.append(
-                    d.diagnostic("id", f"duplicate pinned id {d.spec.id!r}: also pinned in {first.file}")
-                )
+                problems.append(d.diagnostic("id", f"duplicate pinned id {d.spec.id!r}: also pinned in {first.file}"))
     return problems
 
 

@@ -198,8 +198,8 @@ class Plan:
     @property
     def needs_attention(self) -> bool:
         """Changes, twins, or intents still open: ``plan --detailed-exitcode`` exits 2."""
-        return self.has_changes or bool(self.twins) or any(
-            r.resolution not in ("settled", "watch") for r in self.recovery
+        return (
+            self.has_changes or bool(self.twins) or any(r.resolution not in ("settled", "watch") for r in self.recovery)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,7 +223,9 @@ class Plan:
             notes=tuple(data.get("notes", ())),
             seen_ids=tuple(data.get("seen_ids", ())),
             twins=tuple(
-                Twin(t["name"], tuple(t["ids"]), t.get("managed"), tuple(t.get("ours", ())), tuple(t.get("foreign", ())))
+                Twin(
+                    t["name"], tuple(t["ids"]), t.get("managed"), tuple(t.get("ours", ())), tuple(t.get("foreign", ()))
+                )
                 for t in data.get("twins", ())
             ),
             recovery=tuple(Recovery(**r) for r in data.get("recovery", ())),
@@ -280,5 +282,7 @@ def check_fresh(plan: Plan, remote: Sequence[RemoteConnector]) -> list[str]:
         if c.action in (Action.CREATE, Action.REPLACE):
             appeared = [r.id for r in remote if r.name == c.name and r.id not in seen]
             if appeared:
-                problems.append(f"a connector named {c.name!r} appeared remotely since the plan ({', '.join(appeared)})")
+                problems.append(
+                    f"a connector named {c.name!r} appeared remotely since the plan ({', '.join(appeared)})"
+                )
     return problems

@@ -116,7 +116,9 @@ def _check_signature(path: Path, data: dict[str, Any], key: str | None) -> None:
                 "refusing a plan that may have been edited (make it again with the key set)"
             )
         if not hmac.compare_digest(signature, sign(data, key)):
-            raise PlanFileError(f"{path}: the plan file's signature does not match: it was edited, or signed with another key")
+            raise PlanFileError(
+                f"{path}: the plan file's signature does not match: it was edited, or signed with another key"
+            )
     elif signature is not None:
         raise PlanFileError(f"{path}: the plan file is signed: set CONN_RECONCILE_FINGERPRINT_KEY to verify it")
 
@@ -166,7 +168,9 @@ def verify(plan: Plan, state: State, options: PlanOptions, remote: Sequence[Remo
 def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
     what = f"delete of {c.name} ({c.remote_id})"
     intent = state.intents.get(c.intent) if c.intent else None
-    protected = any(fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.remote_id or "", p) for p in options.protect)
+    protected = any(
+        fnmatch.fnmatchcase(c.name, p) or fnmatch.fnmatchcase(c.remote_id or "", p) for p in options.protect
+    )
     if protected:
         return [f"{what}: it is protected by --protect"]
     if c.cause == "replace":
@@ -179,7 +183,9 @@ def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
         if intent is None or intent.op not in ("create", "replace"):
             return [f"{what}: no intent in the state proves this tool created it"]
         return []
-    managed = c.remote_id in state.connectors or bool(options.manage_prefix and c.name.startswith(options.manage_prefix))
+    managed = c.remote_id in state.connectors or bool(
+        options.manage_prefix and c.name.startswith(options.manage_prefix)
+    )
     return [] if managed else [f"{what}: the state does not record it as managed by conn-reconcile"]
 
 

@@ -108,7 +108,11 @@ def decide_create(d: Desired) -> ResourceChange:
     created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.split(".")[0] in set_fields]
     secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
     return ResourceChange(
-        Action.CREATE, d.spec.name, d.file, changes=tuple(created + secrets), payload=create_body(d.spec),
+        Action.CREATE,
+        d.spec.name,
+        d.file,
+        changes=tuple(created + secrets),
+        payload=create_body(d.spec),
         applied=plain(view),
     )
 
@@ -180,10 +184,15 @@ def build_plan(
     changes = [_with_known_ids(c, matcher.named) for c in changes]
 
     claimed = {rid: d.file for rid, d in matcher.claimed.items()}
-    by_key = {key: (r.id if r else None) for d in ordered for key in (d.file, f"name:{d.spec.name}")
-              for r in [matched[d.file]]}
-    planned = {key for c in changes if c.action in (Action.CREATE, Action.REPLACE)
-               for key in (c.file or "", f"name:{c.name}")}
+    by_key = {
+        key: (r.id if r else None)
+        for d in ordered
+        for key in (d.file, f"name:{d.spec.name}")
+        for r in [matched[d.file]]
+    }
+    planned = {
+        key for c in changes if c.action in (Action.CREATE, Action.REPLACE) for key in (c.file or "", f"name:{c.name}")
+    }
     after_matching(ex, claimed, by_key, planned)
 
     finishing = {k: c for k, c in _finish_deletes(ex, {r.id: r for r in remote}).items() if options.targeted(c.name)}
@@ -194,8 +203,10 @@ def build_plan(
     changes.extend(deletes)
     notes = []
     if options.targets:
-        notes.append(f"targeted: {len(targeted)} of {len(ordered)} connectors (a partial plan; prune considers "
-                     "only remote connectors whose name matches a target)")
+        notes.append(
+            f"targeted: {len(targeted)} of {len(ordered)} connectors (a partial plan; prune considers "
+            "only remote connectors whose name matches a target)"
+        )
     if uncompared:
         notes.append(
             f"secrets of {uncompared} connector(s) were not compared (write-only: no state fingerprint "
@@ -221,15 +232,27 @@ def _with_known_ids(change: ResourceChange, named: Mapping[str, Sequence[RemoteC
 
 def _delete(r: RemoteConnector, file: str | None, cause: str, reason: str, intent: str | None = None) -> ResourceChange:
     return ResourceChange(
-        Action.DELETE, r.name, file, remote_id=r.id, reasons=(reason,), remote_updated_at=r.updated_at,
-        remote_hash=remote_hash(r), cause=cause, intent=intent,
+        Action.DELETE,
+        r.name,
+        file,
+        remote_id=r.id,
+        reasons=(reason,),
+        remote_updated_at=r.updated_at,
+        remote_hash=remote_hash(r),
+        cause=cause,
+        intent=intent,
     )
 
 
 def _finish_deletes(ex: Examined, by_id: Mapping[str, RemoteConnector]) -> dict[str, ResourceChange]:
     return {
-        old: _delete(by_id[old], intent.file, "replace",
-                     f"finishes a replacement an earlier apply left unfinished (intent {intent.id})", intent.id)
+        old: _delete(
+            by_id[old],
+            intent.file,
+            "replace",
+            f"finishes a replacement an earlier apply left unfinished (intent {intent.id})",
+            intent.id,
+        )
         for old, intent in ex.finish.items()
         if old in by_id
     }

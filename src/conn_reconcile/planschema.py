@@ -192,4 +192,3 @@ class PlanDocument(BaseModel):
         if self.summary != counts:
             raise ValueError("summary does not match the changes")
         return self
-

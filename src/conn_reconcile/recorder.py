@@ -168,8 +168,10 @@ class StateRecorder:
         gone = []
         for rid in sorted(self._unseen):
             rec = self.state.connectors.get(rid)
-            if rid != new_id and rec is not None and (
-                (change.file is not None and rec.file == change.file) or rec.name == change.name
+            if (
+                rid != new_id
+                and rec is not None
+                and ((change.file is not None and rec.file == change.file) or rec.name == change.name)
             ):
                 gone.append(rid)
                 self._unseen.discard(rid)

@@ -81,8 +81,14 @@ def examine(state: State | None, remote: Sequence[RemoteConnector], now: _dt.dat
         if intent.op in ("update", "delete"):
             what = "updating" if intent.op == "update" else "deleting"
             out.recovery.append(
-                Recovery(intent.id, intent.op, intent.name, "settled",
-                         f"an earlier apply stopped while {what} it; this plan compares it afresh", intent.remote_id)
+                Recovery(
+                    intent.id,
+                    intent.op,
+                    intent.name,
+                    "settled",
+                    f"an earlier apply stopped while {what} it; this plan compares it afresh",
+                    intent.remote_id,
+                )
             )
             continue
         if intent.op == "replace" and intent.new_id is not None:
@@ -99,8 +105,13 @@ def examine(state: State | None, remote: Sequence[RemoteConnector], now: _dt.dat
         started = parse_time(intent.started_at)
         if started is not None and (now - started).total_seconds() > WATCH_SECONDS:
             out.recovery.append(
-                Recovery(intent.id, intent.op, intent.name, "settled",
-                         f"the {intent.op} started {intent.started_at} never produced a connector; stopped watching")
+                Recovery(
+                    intent.id,
+                    intent.op,
+                    intent.name,
+                    "settled",
+                    f"the {intent.op} started {intent.started_at} never produced a connector; stopped watching",
+                )
             )
             continue
         out.missing.append(intent)
@@ -112,14 +123,25 @@ def _finish(out: Examined, intent: Intent, by_id: Mapping[str, RemoteConnector])
     if old is not None and old in by_id:
         out.finish[old] = intent
         out.recovery.append(
-            Recovery(intent.id, "replace", intent.name, "finish",
-                     f"an earlier apply created {intent.new_id} but stopped before deleting {old}; "
-                     "this plan deletes it", old)
+            Recovery(
+                intent.id,
+                "replace",
+                intent.name,
+                "finish",
+                f"an earlier apply created {intent.new_id} but stopped before deleting {old}; this plan deletes it",
+                old,
+            )
         )
     else:
         out.recovery.append(
-            Recovery(intent.id, "replace", intent.name, "settled",
-                     f"the replacement by {intent.new_id} is complete", intent.new_id)
+            Recovery(
+                intent.id,
+                "replace",
+                intent.name,
+                "settled",
+                f"the replacement by {intent.new_id} is complete",
+                intent.new_id,
+            )
         )
 
 
@@ -132,27 +154,45 @@ def after_matching(
     for key, (rid, intent) in sorted(ex.adopt.items()):
         if claimed.get(rid) is not None:
             ex.recovery.append(
-                Recovery(intent.id, intent.op, intent.name, "adopted",
-                         f"the {intent.op} whose outcome was unknown did create {rid}: it is adopted", rid)
+                Recovery(
+                    intent.id,
+                    intent.op,
+                    intent.name,
+                    "adopted",
+                    f"the {intent.op} whose outcome was unknown did create {rid}: it is adopted",
+                    rid,
+                )
             )
         else:
             ex.ours[rid] = intent
     for rid, intent in sorted(ex.ours.items()):
         ex.recovery.append(
-            Recovery(intent.id, intent.op, intent.name, "twin",
-                     f"{rid} was created by an interrupted apply next to the connector managed for this file; "
-                     "--prune deletes it", rid)
+            Recovery(
+                intent.id,
+                intent.op,
+                intent.name,
+                "twin",
+                f"{rid} was created by an interrupted apply next to the connector managed for this file; "
+                "--prune deletes it",
+                rid,
+            )
         )
     for intent in ex.missing:
         key = intent_key(intent)
         if key in planned_create:
-            resolution, detail = "retry", (
-                f"the {intent.op} started {intent.started_at} has an unknown outcome and no such connector is in "
-                "the org: it is done again, and a late arrival will show as a twin"
+            resolution, detail = (
+                "retry",
+                (
+                    f"the {intent.op} started {intent.started_at} has an unknown outcome and no such connector is in "
+                    "the org: it is done again, and a late arrival will show as a twin"
+                ),
             )
         else:
-            resolution, detail = "watch", (
-                f"the {intent.op} started {intent.started_at} has an unknown outcome; watching for a late arrival "
-                "(a twin would be reported)"
+            resolution, detail = (
+                "watch",
+                (
+                    f"the {intent.op} started {intent.started_at} has an unknown outcome; watching for a late arrival "
+                    "(a twin would be reported)"
+                ),
             )
         ex.recovery.append(Recovery(intent.id, intent.op, intent.name, resolution, detail, matched_by_key.get(key)))

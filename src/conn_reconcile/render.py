@@ -31,7 +31,11 @@ _VERB = {
     Action.NOOP: "no change",
 }
 _COLOUR = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35", Action.DELETE: "31", Action.NOOP: "2"}
-_ORIGIN = {"git": "changed in git", "remote": "changed remotely since last apply", "both": "changed in git and remotely"}
+_ORIGIN = {
+    "git": "changed in git",
+    "remote": "changed remotely since last apply",
+    "both": "changed in git and remotely",
+}
 
 
 def _fmt(value: Any) -> str:
@@ -129,7 +133,9 @@ def twin_line(twin: Twin) -> str:
     if twin.ours:
         parts.append(f"; created by conn-reconcile, deleted by --prune: {', '.join(twin.ours)}")
     if twin.foreign:
-        parts.append(f"; not created by conn-reconcile, delete by hand (or pin one with 'id:'): {', '.join(twin.foreign)}")
+        parts.append(
+            f"; not created by conn-reconcile, delete by hand (or pin one with 'id:'): {', '.join(twin.foreign)}"
+        )
     return "".join(parts) + "."
 
 
@@ -176,7 +182,9 @@ def render_markdown(plan: Plan, *, redactor: Redactor | None = None, max_chars: 
         if c.action is Action.NOOP:
             continue
         fields = ", ".join(md_code(f.path) for f in c.changes) or "-"
-        rows.append(f"| `{_SYMBOL[c.action]}` {_VERB[c.action]} | {md_text(c.name)} | {md_text(c.file or '')} | {fields} |")
+        rows.append(
+            f"| `{_SYMBOL[c.action]}` {_VERB[c.action]} | {md_text(c.name)} | {md_text(c.file or '')} | {fields} |"
+        )
     warnings = [f"> [!WARNING]\n> {md_text(line)}\n" for line in attention_lines(plan)]
     body = head + warnings + (rows if len(rows) > 2 else ["No changes."]) + [""]
     details = render_text(plan, redactor=redact).rstrip("\n")
@@ -265,7 +273,13 @@ def render_report(report: Any, *, colour: bool = False) -> str:
     for row in rows:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     counts = {s: report.count(s) for s in ("created", "updated", "replaced", "deleted", "failed", "unknown", "skipped")}
-    head = "Apply interrupted" if report.interrupted else "Apply complete" if not report.failed else "Apply finished with errors"
+    head = (
+        "Apply interrupted"
+        if report.interrupted
+        else "Apply complete"
+        if not report.failed
+        else "Apply finished with errors"
+    )
     total = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("failed",)) or "nothing to do"
     lines.append("")
     code = "1;31" if report.failed or report.interrupted else "1;32"

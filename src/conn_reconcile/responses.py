@@ -119,7 +119,9 @@ def check_listing(
         )
     for index, item in enumerate(page):
         if item.id in found:
-            raise IncompleteList(f"the connector list has connector id {item.id!r} twice (again as item {offset + index})")
+            raise IncompleteList(
+                f"the connector list has connector id {item.id!r} twice (again as item {offset + index})"
+            )
         found[item.id] = item
     if total is None:
         return
@@ -130,8 +132,7 @@ def check_listing(
         )
     if done and len(found) != total:
         raise IncompleteList(
-            f"the connector list is incomplete: {len(found)} distinct connectors read, "
-            f"total_count says {_count(total)}"
+            f"the connector list is incomplete: {len(found)} distinct connectors read, total_count says {_count(total)}"
         )
 
 

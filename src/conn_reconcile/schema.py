@@ -12,9 +12,12 @@ SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/connector.j
 def json_schema() -> dict[str, Any]:
     schema = ConnectorSpec.model_json_schema()
     defs = schema.get("$defs", {})
-    ref_rule = {"type": "string", "pattern": SECRET_REF_PATTERN,
-                "description": "an environment reference: ${VAR} (not CO_API_KEY, CO_API_URL, CONN_RECONCILE_*, "
-                               "GITHUB_*, ACTIONS_*, RUNNER_*)"}
+    ref_rule = {
+        "type": "string",
+        "pattern": SECRET_REF_PATTERN,
+        "description": "an environment reference: ${VAR} (not CO_API_KEY, CO_API_URL, CONN_RECONCILE_*, "
+        "GITHUB_*, ACTIONS_*, RUNNER_*)",
+    }
     for model, fieldname in (("OAuthSpec", "client_secret"), ("ServiceAuthSpec", "token")):
         props = defs.get(model, {}).get("properties", {})
         if fieldname in props:
@@ -26,7 +29,10 @@ def json_schema() -> dict[str, Any]:
             defs[model]["properties"][key]["pattern"] = "^https?://"
     schema["not"] = {"required": ["oauth", "service_auth"]}
     schema["properties"]["environments"] = {
-        "type": "array", "items": {"type": "string"}, "minItems": 1, "title": "Environments",
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "title": "Environments",
         "description": "only in these environments of conn-reconcile.yaml (not sent to the API)",
     }
     return {

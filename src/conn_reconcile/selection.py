@@ -14,8 +14,9 @@ from conn_reconcile.models import SECRET_PATHS, Desired, env_ref_name, get_path
 from conn_reconcile.plan import Action, Plan, PlanOptions
 
 
-def scope(options: PlanOptions, desired: Sequence[Desired], names: Sequence[str], files: Sequence[str | Path]
-          ) -> tuple[PlanOptions, dict[str, object] | None]:
+def scope(
+    options: PlanOptions, desired: Sequence[Desired], names: Sequence[str], files: Sequence[str | Path]
+) -> tuple[PlanOptions, dict[str, object] | None]:
     """``--target NAME|GLOB`` and ``--file PATH``: the options limited to them, and ``meta.targets``."""
     if not names and not files:
         return options, None

@@ -115,8 +115,7 @@ def render(state: State) -> str:
     records = {rid: json.dumps(r.model_dump(mode="json"), sort_keys=True) for rid, r in state.connectors.items()}
     intents = {iid: json.dumps(i.model_dump(mode="json"), sort_keys=True) for iid, i in state.intents.items()}
     return (
-        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n'
-        f'  "version": {json.dumps(2)}\n}}\n'
+        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n  "version": {json.dumps(2)}\n}}\n'
     )
 
 

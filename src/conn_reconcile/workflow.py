@@ -77,11 +77,18 @@ class Settings:
     def from_effective(cls, eff: Effective, redactor: Redactor, **kwargs: object) -> Settings:
         """The settings of a command from its effective configuration (see ``configfile``)."""
         return cls(
-            api_url=str(eff["api_url"]), api_key=eff["api_key"] or None,  # type: ignore[arg-type]
-            redactor=redactor, state_path=Path(str(eff["state"])), environment=eff.context.name,
-            api_key_env=str(eff["api_key_env"]), key_vars=eff.key_vars, probe=bool(eff["probe"]),
-            exclude=eff.exclude, directory=eff.directory,
-            context=eff.context, **kwargs,  # type: ignore[arg-type]
+            api_url=str(eff["api_url"]),
+            api_key=eff["api_key"] or None,  # type: ignore[arg-type]
+            redactor=redactor,
+            state_path=Path(str(eff["state"])),
+            environment=eff.context.name,
+            api_key_env=str(eff["api_key_env"]),
+            key_vars=eff.key_vars,
+            probe=bool(eff["probe"]),
+            exclude=eff.exclude,
+            directory=eff.directory,
+            context=eff.context,
+            **kwargs,  # type: ignore[arg-type]
         )
 
     @property
@@ -132,13 +139,15 @@ def load_desired(settings: Settings, paths: Sequence[str | Path], *, require_fil
     """The connector files as they are in the settings' environment (``exclude`` skipped)."""
     from conn_reconcile.loader import load
 
-    desired = load(paths, require_files=require_files, exclude=settings.exclude,
-                   exclude_root=settings.directory.as_posix(), context=settings.context)
+    desired = load(
+        paths,
+        require_files=require_files,
+        exclude=settings.exclude,
+        exclude_root=settings.directory.as_posix(),
+        context=settings.context,
+    )
     check_key_refs(desired, settings.key_vars)
     return desired
-
-
-
 
 
 def _secret_env(desired: Sequence[Desired], env: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -218,8 +227,10 @@ def plan_from(
     if not allow_unbound:
         missing = needed_unbound(plan, desired, settings.env)
         if missing:
-            raise SecretError("the plan needs variables that are not set (pass --allow-unbound to plan anyway):\n  "
-                              + "\n  ".join(missing))
+            raise SecretError(
+                "the plan needs variables that are not set (pass --allow-unbound to plan anyway):\n  "
+                + "\n  ".join(missing)
+            )
     extra = unbound_notes([d for d in desired if options.targeted(d.spec.name)], settings.env)
     return dataclasses.replace(plan, notes=plan.notes + tuple(extra)) if extra else plan
 
@@ -237,8 +248,9 @@ def compute_plan(
     ``options.targets`` (``--target``) and ``files`` (``--file``) limit the plan."""
     desired = load_desired(settings, paths)
     options, targets = scope(options, desired, options.targets, files)
-    return plan_from(settings, desired, options, load_state(settings), client, targets=targets,
-                     allow_unbound=allow_unbound)
+    return plan_from(
+        settings, desired, options, load_state(settings), client, targets=targets, allow_unbound=allow_unbound
+    )
 
 
 @dataclass
@@ -325,7 +337,6 @@ def apply_plan(
             report = _carry_out(settings, plan, state, client, run, lock.id)
     assert report is not None
     return report
-
 
 
 def resolve_secrets(plan: Plan, settings: Settings) -> None:

@@ -9,8 +9,9 @@ from conn_reconcile.emulator.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m conn_reconcile.emulator",
-                                     description="Run the local Cohere connectors API emulator.")
+    parser = argparse.ArgumentParser(
+        prog="python -m conn_reconcile.emulator", description="Run the local Cohere connectors API emulator."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--data", type=Path, default=None, help="persist the emulated org in this JSON file")

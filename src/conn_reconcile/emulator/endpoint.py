@@ -42,8 +42,16 @@ class ConnectorEndpoint(Served):
     bytes to make every query answer 200 with exactly those bytes (a misbehaving connector).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, auth_type: str | None = None,
-                 token: str | None = None, delay: float = 0.0, documents: list[dict] | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        auth_type: str | None = None,
+        token: str | None = None,
+        delay: float = 0.0,
+        documents: list[dict] | None = None,
+    ):
         if auth_type not in (None, "bearer", "basic", "noscheme"):
             raise ValueError("auth_type must be bearer, basic, noscheme or None")
         self.auth_type = auth_type
@@ -72,10 +80,7 @@ class ConnectorEndpoint(Served):
 
     def search(self, query: str) -> list[dict]:
         words = {w for w in query.casefold().split() if w}
-        hits = [
-            doc for doc in self.documents
-            if any(w in str(v).casefold() for v in doc.values() for w in words)
-        ]
+        hits = [doc for doc in self.documents if any(w in str(v).casefold() for v in doc.values() for w in words)]
         return hits or list(self.documents)
 
 
@@ -116,13 +121,19 @@ class _Handler(JsonHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conn_reconcile.emulator.endpoint",
-                                     description="Run an example Cohere connector endpoint on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="python -m conn_reconcile.emulator.endpoint",
+        description="Run an example Cohere connector endpoint on loopback.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--auth-type", choices=("bearer", "basic", "noscheme"), default=None)
-    parser.add_argument("--token-env", metavar="VAR", default=None,
-                        help="name of the environment variable holding the token the endpoint requires")
+    parser.add_argument(
+        "--token-env",
+        metavar="VAR",
+        default=None,
+        help="name of the environment variable holding the token the endpoint requires",
+    )
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")
     parser.add_argument("--documents", type=Path, default=None, help="JSON file with a list of documents")
     args = parser.parse_args(argv)
@@ -136,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         documents = json.loads(args.documents.read_text(encoding="utf-8"))
         if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
             parser.error("--documents must hold a JSON list of objects")
-    endpoint = ConnectorEndpoint(args.host, args.port, auth_type=args.auth_type, token=token,
-                                 delay=args.delay, documents=documents)
+    endpoint = ConnectorEndpoint(
+        args.host, args.port, auth_type=args.auth_type, token=token, delay=args.delay, documents=documents
+    )
     endpoint.serve_until_signalled("endpoint")
     return 0
 

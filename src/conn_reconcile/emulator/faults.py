@@ -113,16 +113,35 @@ class FaultRule:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "method": self.method, "path_regex": self.path_regex, "statuses": list(self.statuses),
-            "retry_after": self.retry_after, "delay": self.delay, "drop": self.drop,
-            "garbage": self.garbage, "times": self.times, "after": self.after,
-            "body": self.body, "dribble": self.dribble, "remaining": self.remaining,
+            "method": self.method,
+            "path_regex": self.path_regex,
+            "statuses": list(self.statuses),
+            "retry_after": self.retry_after,
+            "delay": self.delay,
+            "drop": self.drop,
+            "garbage": self.garbage,
+            "times": self.times,
+            "after": self.after,
+            "body": self.body,
+            "dribble": self.dribble,
+            "remaining": self.remaining,
         }
 
 
 #: Keys accepted by :meth:`Faults.add` (and by ``POST /_emulator/faults``).
-FAULT_KEYS = ("method", "path_regex", "statuses", "retry_after", "delay", "drop", "garbage", "times", "after",
-              "body", "dribble")
+FAULT_KEYS = (
+    "method",
+    "path_regex",
+    "statuses",
+    "retry_after",
+    "delay",
+    "drop",
+    "garbage",
+    "times",
+    "after",
+    "body",
+    "dribble",
+)
 
 
 class Faults:
@@ -147,8 +166,19 @@ class Faults:
         body: Any = None,
         dribble: float = 0,
     ) -> FaultRule:
-        rule = FaultRule(method, path_regex, list(statuses), retry_after, float(delay), drop, garbage, times, after,
-                         body, float(dribble))
+        rule = FaultRule(
+            method,
+            path_regex,
+            list(statuses),
+            retry_after,
+            float(delay),
+            drop,
+            garbage,
+            times,
+            after,
+            body,
+            float(dribble),
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -246,7 +276,8 @@ class RequestLog:
         """How many requests matched ``method`` (any when None) and ``path_regex`` (fullmatch)."""
         pattern = re.compile(path_regex) if path_regex is not None else None
         return sum(
-            1 for r in self.snapshot()
+            1
+            for r in self.snapshot()
             if (method is None or r.method == method.upper()) and (pattern is None or pattern.fullmatch(r.path))
         )
 

@@ -62,8 +62,9 @@ class Emulator(Served):
     so tests can assert on exactly what the tool sent. The HTTP API never returns them.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None,
-                 data_file: Path | None = None):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None, data_file: Path | None = None
+    ):
         self.api_key = api_key
         self.faults = Faults()
         self.requests = RequestLog()
@@ -186,8 +187,11 @@ class Emulator(Served):
         state = {"connector_id": connector_id, "nonce": secrets.token_urlsafe(12)}
         if query.get("after_token_redirect"):
             state["after_token_redirect"] = query["after_token_redirect"]
-        params = {"response_type": "code", "redirect_uri": OAUTH_REDIRECT_URI,
-                  "state": base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")}
+        params = {
+            "response_type": "code",
+            "redirect_uri": OAUTH_REDIRECT_URI,
+            "state": base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("="),
+        }
         if oauth.get("client_id"):
             params["client_id"] = oauth["client_id"]
         if oauth.get("scope"):
@@ -296,8 +300,9 @@ class _Handler(JsonHandler):
             self.send_json(fault.status or 200, fault.body, fault.retry_after_header())
         else:
             assert fault.status is not None
-            self.send_json(fault.status, {"message": f"injected fault: HTTP {fault.status}"},
-                           fault.retry_after_header())
+            self.send_json(
+                fault.status, {"message": f"injected fault: HTTP {fault.status}"}, fault.retry_after_header()
+            )
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = _any
 

@@ -196,8 +196,11 @@ class Store:
     def _persist(self) -> None:
         if self.data_file is None:
             return
-        payload = {"format": _DATA_FORMAT, "organization_id": self.organization_id,
-                   "connectors": list(self._records.values())}
+        payload = {
+            "format": _DATA_FORMAT,
+            "organization_id": self.organization_id,
+            "connectors": list(self._records.values()),
+        }
         write_atomic(self.data_file, json.dumps(payload, indent=1), mode=0o600)
 
     # -- internals -----------------------------------------------------------------------
@@ -296,7 +299,7 @@ class Store:
                     key=lambda i: (_parse_time(self._records[i]["created_at"]), self._seq[i]),
                     reverse=True,
                 )
-            ids = self._order[offset:offset + limit]
+            ids = self._order[offset : offset + limit]
             return [public_view(self._records[i]) for i in ids], len(self._records)
 
     def all(self) -> list[dict[str, Any]]:

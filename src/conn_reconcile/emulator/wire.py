@@ -132,8 +132,9 @@ class ServerThread:
             raise RuntimeError("the server is already started")
         self.server = LoopbackServer(self._address, self._handler, self._app)
         self._wake_r, self._wake_w = socket.socketpair()
-        self._thread = threading.Thread(target=self._run, args=(self.server, self._wake_r), daemon=True,
-                                        name=f"{type(self._app).__name__}-http")
+        self._thread = threading.Thread(
+            target=self._run, args=(self.server, self._wake_r), daemon=True, name=f"{type(self._app).__name__}-http"
+        )
         self._thread.start()
 
     @staticmethod

@@ -188,20 +188,32 @@ class Project:
         )
         return Background(proc, self.outputs)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> Run:
-        """Run the CLI to completion: in process unless ``in_process`` is off (``timeout``
-        applies to a subprocess only)."""
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
+    ) -> Run:
+        """Run the CLI to completion (in ``cwd``, default the project root): in process unless
+        ``in_process`` is off (``timeout`` applies to a subprocess only)."""
         if not self.in_process:
-            return self.run_process(*args, env=env, stdin=stdin, timeout=timeout)
-        return self.run_in_process(*args, env=env, stdin=stdin)
+            return self.run_process(*args, env=env, stdin=stdin, timeout=timeout, cwd=cwd)
+        return self.run_in_process(*args, env=env, stdin=stdin, cwd=cwd)
 
     def run_process(
-        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
     ) -> Run:
         """Run ``python -m conn_reconcile`` as a subprocess and wait for it."""
         proc = popen_cli(
             list(args),
-            cwd=self.root,
+            cwd=cwd or self.root,
             env=self.full_env(env),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -216,7 +228,9 @@ class Project:
         self.outputs.append(out + err)
         return Run(proc.returncode, out, err)
 
-    def run_in_process(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Run:
+    def run_in_process(
+        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None
+    ) -> Run:
         """Run the CLI's ``main`` in this process with click's ``CliRunner``: ``os.environ`` is
         exactly :meth:`full_env` during the run (and restored after it), the working directory
         is the project root, stdin/stdout/stderr are not terminals, as for a subprocess."""
@@ -230,7 +244,7 @@ class Project:
         overlay: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
         overlay.update(wanted)
         runner = CliRunner()
-        with contextlib.chdir(self.root), _no_os_exit():
+        with contextlib.chdir(cwd or self.root), _no_os_exit():
             result = runner.invoke(
                 cli, list(args), input=stdin, env=overlay, prog_name="conn-reconcile", catch_exceptions=False
             )

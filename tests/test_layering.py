@@ -36,6 +36,10 @@ CORE = (
     "registration",
     "preflight",
     "applyreport",
+    "config",
+    "environments",
+    "selection",
+    "configview",
 )
 EDGES = (
     "client",
@@ -57,6 +61,8 @@ EDGES = (
     "probe",
     "reimport",
     "applyout",
+    "configfile",
+    "globalopts",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conn_reconcile import __version__, defaults
-from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
+from conn_reconcile import __version__, defaults, globalopts
+from conn_reconcile.errors import ConfigError, ConnReconcileError, ExitCode, InputError, RefusedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -110,83 +110,17 @@ def _github_error(exc: ConnReconcileError) -> str:
 
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="conn-reconcile")
-@click.option(
-    "--api-url",
-    envvar="CO_API_URL",
-    default=defaults.API_URL,
-    show_default=True,
-    help="Cohere API base URL (env CO_API_URL).",
-)
-@click.option(
-    "--api-key",
-    envvar="CO_API_KEY",
-    default=None,
-    show_envvar=False,
-    help="Cohere API key (env CO_API_KEY; prefer the variable: arguments are visible to other users).",
-)
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=defaults.STATE_PATH,
-    show_default=True,
-    help="State file.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Only print errors and the summary.")
-@click.option(
-    "--color/--no-color",
-    "colour",
-    default=None,
-    help="Force colours on or off (default: on a TTY, unless NO_COLOR is set).",
-)
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    envvar="CONN_RECONCILE_LOCK_TIMEOUT",
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    envvar="CONN_RECONCILE_TIMEOUT",
-    default=defaults.TIMEOUT,
-    show_default=True,
-    metavar="SECONDS",
-    help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-    f"retried with backoff and jitter, up to {defaults.MAX_ATTEMPTS} attempts; the first wait is up to "
-    f"CONN_RECONCILE_BACKOFF_BASE seconds (default {defaults.BACKOFF_BASE:g}), doubling each time, "
-    f"capped at {defaults.BACKOFF_CAP:g}.",
-)
-@click.option(
-    "--deadline",
-    type=click.FloatRange(min=0, min_open=True),
-    envvar="CONN_RECONCILE_DEADLINE",
-    default=None,
-    metavar="SECONDS",
-    help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
-    "request starts, retries stop and the command fails.",
-)
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    api_url: str,
-    api_key: str | None,
-    state_path: Path,
-    quiet: bool,
-    colour: bool | None,
-    lock_timeout: float,
-    timeout: float,
-    deadline: float | None,
-) -> None:
+def cli(ctx: click.Context) -> None:
     """Reconcile Cohere connectors with the YAML files in git.
 
     \b
       conn-reconcile validate                 offline checks (also a pre-commit hook)
       conn-reconcile plan --out plan.json     what would change in the org, saved
       conn-reconcile apply plan.json          carry out exactly that plan
+
+    Settings come from conn-reconcile.yaml (see `conn-reconcile config`); flags override it.
+    Global options may also be given after the command (`conn-reconcile plan -q`).
 
     \b
     Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
@@ -195,23 +129,23 @@ def cli(
     from conn_reconcile.secrets import Redactor
 
     redactor = Redactor()
-    ctx.obj = Console(redactor, quiet=quiet, colour=colour)
-    ctx.meta["conn_reconcile.settings_args"] = dict(
-        api_url=api_url,
-        api_key=api_key,
-        state_path=state_path,
-        timeout=timeout,
-        deadline=deadline,
-        lock_timeout=lock_timeout,
-    )
+    api_key = globalopts.initial(ctx, "api_key")
+    redactor.add(api_key if isinstance(api_key, str) else None)
+    ctx.obj = Console(redactor, quiet=bool(globalopts.initial(ctx, "quiet")), colour=globalopts.initial(ctx, "colour"))
 
 
-def _settings(ctx: click.Context) -> Settings:
+globalopts.add_to_group(cli)
+
+
+def _settings(ctx: click.Context, *, require_env: bool = True) -> Settings:
+    """The command's settings: conn-reconcile.yaml, the environment, then flags."""
     from conn_reconcile.workflow import Settings
 
     console = ctx.find_object(Console)
     assert console is not None  # cli() puts it on the root context
-    return Settings(redactor=console.redactor, **ctx.meta["conn_reconcile.settings_args"])
+    eff = globalopts.effective(ctx, require_env=require_env)
+    timing = {k: eff[k] for k in ("timeout", "deadline", "lock_timeout") if k in eff.settings}
+    return Settings.from_effective(eff, console.redactor, **timing)
 
 
 format_option = click.option(
@@ -246,24 +180,30 @@ format_option = click.option(
 def validate(
     ctx: click.Context, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...], exclude: tuple[str, ...]
 ) -> None:
-    """Check connector files offline (default: connectors/). No API key or secrets needed."""
+    """Check connector files offline (default: the config's dir, else connectors/). No API key or
+    secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml."""
     import json
 
-    from conn_reconcile.loader import load  # not workflow: validate needs no HTTP client, planner or applier
+    from conn_reconcile.configfile import load_environments  # not workflow: no HTTP client, planner or applier
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     try:
-        desired = load(paths or (Path("connectors"),), require_files=True, against=against, exclude=exclude)
+        eff = globalopts.effective(ctx, require_env=False)
+        contexts = eff.contexts()
+        by_env = load_environments(eff, paths, require_files=True, against=against, exclude=exclude)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
             ctx.exit(ExitCode.ERROR)
         raise
+    files = sorted({d.file for desired in by_env.values() for d in desired})
     if fmt == "json":
-        console.out(json.dumps({"valid": True, "files": [d.file for d in desired]}, indent=2))
+        console.out(json.dumps({"valid": True, "files": files}, indent=2))
     else:
-        console.info(f"{len(desired)} connector file(s) valid.")
+        envs = [c.name for c in contexts if c.name is not None]
+        where = f" in {len(envs)} environment(s) ({', '.join(envs)})" if envs else ""
+        console.info(f"{len(files)} connector file(s) valid{where}.")
 
 
 def plan_options(f: Any) -> Any:
@@ -274,9 +214,13 @@ def plan_options(f: Any) -> Any:
             type=click.Path(path_type=Path),
             default=Path("connectors"),
             show_default=True,
-            help="Directory of connector files.",
+            help="Directory of connector files (or the config's dir).",
         ),
-        click.option("--prune", is_flag=True, help="Delete managed remote connectors that are no longer in git."),
+        click.option(
+            "--prune/--no-prune",
+            default=False,
+            help="Delete managed remote connectors that are no longer in git (or the config's prune).",
+        ),
         click.option(
             "--manage-prefix",
             default=None,
@@ -286,7 +230,7 @@ def plan_options(f: Any) -> Any:
             "--protect",
             multiple=True,
             metavar="PATTERN",
-            help="Never delete connectors whose name or id matches (glob, repeatable).",
+            help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
         ),
         click.option(
             "--max-deletes",
@@ -297,24 +241,41 @@ def plan_options(f: Any) -> Any:
         ),
         click.option("--force", is_flag=True, help="Override the prune safeguards."),
         click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="NAME|GLOB",
+            help="Plan only connectors with this name (glob, repeatable); prune only those names.",
+        ),
+        click.option(
+            "--file",
+            "files",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            metavar="PATH",
+            help="Plan only the connector in this file (repeatable).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _options(kw: dict[str, Any]) -> PlanOptions:
+def _options(ctx: click.Context, kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
+    eff = globalopts.effective(ctx, require_env=False)
     return PlanOptions(
-        prune=kw["prune"],
-        manage_prefix=kw["manage_prefix"],
-        protect=tuple(kw["protect"]),
-        max_deletes=kw["max_deletes"],
+        prune=bool(eff["prune"]),
+        manage_prefix=eff["manage_prefix"],  # type: ignore[arg-type]
+        protect=tuple(eff["protect"]),  # type: ignore[arg-type]
+        max_deletes=int(eff["max_deletes"]),  # type: ignore[call-overload]
         force=kw["force"],
         rotate_secrets=kw["rotate_secrets"],
         probe=kw.get("probe", False),
         probe_warn=kw.get("probe_warn", False),
+        targets=tuple(kw["targets"]),
     )
 
 
@@ -357,8 +318,22 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
     "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
 )
 @click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
+@click.option(
+    "--allow-unbound",
+    is_flag=True,
+    help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
+)
 @click.pass_context
-def plan(ctx: click.Context, /, detailed_exitcode: bool, out: Path | None, as_json: bool, fmt: str, **kw: Any) -> None:
+def plan(
+    ctx: click.Context,
+    /,
+    detailed_exitcode: bool,
+    out: Path | None,
+    as_json: bool,
+    fmt: str,
+    allow_unbound: bool,
+    **kw: Any,
+) -> None:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile import planfile
     from conn_reconcile.workflow import compute_plan
@@ -366,13 +341,13 @@ def plan(ctx: click.Context, /, detailed_exitcode: bool, out: Path | None, as_js
     fmt = "json" if as_json else fmt
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
-    options = _options(kw)
-    result = compute_plan(settings, [kw["directory"]], options)
+    options = _options(ctx, kw)
+    result = compute_plan(settings, [settings.directory], options, files=kw["files"], allow_unbound=allow_unbound)
     probes = None
-    if options.probe or options.probe_warn:
+    if options.probe or options.probe_warn or settings.probe:
         from conn_reconcile.probe import probe_plan
 
-        probes = probe_plan(settings, [kw["directory"]], result)
+        probes = probe_plan(settings, [settings.directory], result)
     _render_plan(ctx.obj, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
@@ -444,6 +419,7 @@ def apply(
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
     settings = _settings(ctx)
+    parallelism = int(globalopts.effective(ctx)["parallelism"])  # type: ignore[call-overload]
     document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
     say = console.err if document else console.out
     colour = console.use_colour() and not document
@@ -468,16 +444,20 @@ def apply(
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
     report: ApplyReport | None
+    options = _options(ctx, kw)
+    if planfile is not None and (kw["targets"] or kw["files"]):
+        raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
     try:
         if planfile is not None:
-            report = apply_saved(settings, planfile, _options(kw), run)
+            report = apply_saved(settings, planfile, options, run)
         else:
             report = apply_files(
                 settings,
-                [kw["directory"]],
-                _options(kw),
+                [settings.directory],
+                options,
                 run,
                 show=show,
+                files=kw["files"],
                 confirm=lambda plan: None if auto_approve else _confirm(console),
             )
     finally:
@@ -552,14 +532,50 @@ def force_unlock(ctx: click.Context, lock_id: str) -> None:
 
 
 @cli.command()
+@click.option("--config", "config_schema", is_flag=True, help="The schema of conn-reconcile.yaml instead.")
 @click.pass_context
-def schema(ctx: click.Context) -> None:
-    """Print the JSON Schema of the connector file format."""
+def schema(ctx: click.Context, config_schema: bool) -> None:
+    """Print the JSON Schema of the connector file format (or, with --config, of conn-reconcile.yaml)."""
     import json
 
-    from conn_reconcile.schema import json_schema
+    from conn_reconcile.schema import config_json_schema, json_schema
 
-    ctx.obj.out(json.dumps(json_schema(), indent=2))
+    ctx.obj.out(json.dumps(config_json_schema() if config_schema else json_schema(), indent=2))
+
+
+@cli.command(name="config")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def config_(ctx: click.Context, fmt: str) -> None:
+    """Show every effective setting and where it comes from (default, conn-reconcile.yaml:LINE,
+    environment variable, flag). The API key is shown as (set) or (unset), never its value."""
+    from conn_reconcile.configview import render_config
+
+    eff = globalopts.effective(ctx, require_env=False)
+    envs = sorted(eff.config.environments) if eff.config is not None else []
+    ctx.obj.out(render_config(eff.settings, envs, fmt), nl=False)
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github-env"]),
+    default="text",
+    show_default=True,
+    help="github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.",
+)
+@click.pass_context
+def secrets(ctx: click.Context, fmt: str) -> None:
+    """List every variable the connector files need (and the API key's), per environment
+    (--env: only that one). Offline; prints names, never values."""
+    from conn_reconcile.configfile import load_environments
+    from conn_reconcile.configview import EnvNeeds, render_secrets, uses_of
+
+    eff = globalopts.effective(ctx, require_env=False)
+    needs = [EnvNeeds(name, eff.key_env_of(name), uses_of(desired)) for name, desired in load_environments(eff).items()]
+    names = {n.api_key_env for n in needs} | {u.var for n in needs for u in n.uses}
+    ctx.obj.out(render_secrets(needs, fmt, {n for n in names if os.environ.get(n)}), nl=False)
 
 
 @cli.command()
@@ -578,6 +594,9 @@ def emulator(host: str, port: int, data_file: Path | None, emulator_key: str | N
     from conn_reconcile.emulator import serve
 
     serve(host, port, data_file, emulator_key)
+
+
+globalopts.add_to(validate, plan, show, apply, import_, force_unlock, config_, secrets)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import posixpath
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,12 +18,16 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from conn_reconcile.config import EnvContext
 from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
+from conn_reconcile.environments import needs_environments, prepare
 from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
-from conn_reconcile.yamlsafe import MAX_DEPTH, parse_yaml
+from conn_reconcile.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "discover", "load", "load_bytes"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "discover", "is_excluded", "load", "load_bytes", "load_each"]
+
+NO_ENV = EnvContext()
 
 #: Words YAML 1.1 read as booleans; YAML 1.2 (and so this tool) reads them as strings.
 _YAML11_BOOLS = frozenset({"y", "yes", "n", "no", "on", "off"})
@@ -35,78 +40,151 @@ def load(
     require_files: bool = False,
     against: Sequence[str | Path] = (),
     exclude: Sequence[str] = (),
+    exclude_root: str | None = None,
+    context: EnvContext = NO_ENV,
 ) -> list[Desired]:
-    """Load and validate every connector file under ``paths``.
+    """Load and validate every connector file under ``paths``, as it is in ``context``'s
+    environment.
 
     Each path is a directory (``*.yaml``/``*.yml`` found recursively, sorted) or a file
-    (taken as given). Finding no file at all returns ``[]``, unless ``require_files``.
-    Files whose path (as displayed) matches an ``exclude`` glob are skipped. With
-    ``against`` (directories), the other connector files there are loaded too, only for the
-    cross-file checks: a duplicate name or pinned id is reported on the file in ``paths``,
-    and problems of the other files are not reported at all.
+    (taken as given). Files matching an ``exclude`` glob (see :func:`is_excluded`) are not
+    connectors and are skipped. Finding no file at all returns ``[]``, unless
+    ``require_files``. With ``against`` (directories), the other connector files there are
+    loaded too, only for the cross-file checks: a duplicate name or pinned id is reported on
+    the file in ``paths``, and problems of the other files are not reported at all.
     Raises :class:`InputError` with every problem found.
     """
+    return load_each(
+        paths, (context,), require_files=require_files, against=against, exclude=exclude, exclude_root=exclude_root
+    )[context.name]
+
+
+def load_each(
+    paths: Sequence[str | Path] | str | Path,
+    contexts: Sequence[EnvContext],
+    *,
+    require_files: bool = False,
+    against: Sequence[str | Path] = (),
+    exclude: Sequence[str] = (),
+    exclude_root: str | None = None,
+) -> dict[str | None, list[Desired]]:
+    """:func:`load` for several environments at once (each file read and parsed once): the
+    connectors of each environment, by name. Raises one :class:`InputError` with every
+    problem of every environment."""
     if isinstance(paths, str | Path):
         paths = [paths]
     found, problems, dir_args = scan(paths)
+    found = [f for f in found if not is_excluded(f.display, exclude, exclude_root)]
     if require_files and not found:
         for shown in dir_args:
             problems.append(Diagnostic(shown, None, None, None, f"no connector files found under {shown}"))
         if not dir_args and not problems:
             problems.append(Diagnostic(".", None, None, None, "no connector files given"))
-    found = [f for f in found if not excluded(f.display, exclude)]
-    desired: list[Desired] = []
+    parsed: list[tuple[str, Parsed, bool]] = []
     for f in found:
         raw = read_bytes(f)
         if isinstance(raw, Diagnostic):
             problems.append(raw)
             continue
-        one, file_problems = load_bytes(raw, f.display)
-        problems.extend(file_problems)
-        if one is not None:
-            desired.append(one)
-    if against:
-        others = _others(against, {(f.dev, f.ino) for f in found}, exclude)
-        checked = {d.file for d in desired}
-        problems.extend(p for p in check_unique(others + desired, checked=checked) if p.file in checked)
-    else:
-        problems.extend(check_unique(desired))
+        one = parse_yaml(raw, f.display)
+        problems.extend(one.problems)
+        if one.data is not None:
+            parsed.append((f.display, one, needs_environments(raw)))
+    others = _others(against, {(f.dev, f.ino) for f in found}, exclude, exclude_root) if against else []
+    seen = set(problems)
+    result: dict[str | None, list[Desired]] = {}
+    for ctx in contexts:
+        desired: list[Desired] = []
+        found_problems: list[Diagnostic] = []
+        for file, one, envy in parsed:
+            d, file_problems = _build(file, one, ctx, envy)
+            found_problems.extend(file_problems)
+            if d is not None:
+                desired.append(d)
+        if against:
+            checked = {d.file for d in desired}
+            context_others = [d for d in (_build(f, o, ctx, e)[0] for f, o, e in others) if d is not None]
+            unique = check_unique(context_others + desired, checked=checked)
+            found_problems.extend(p for p in unique if p.file in checked)
+        else:
+            found_problems.extend(check_unique(desired))
+        for p in found_problems:
+            if p not in seen:
+                seen.add(p)
+                problems.append(p)
+        result[ctx.name] = desired
     if problems:
         raise InputError(problems)
-    return desired
+    return result
 
 
-def excluded(display: str, patterns: Sequence[str]) -> bool:
-    """Whether a file (its path as displayed, forward slashes) matches an ``exclude`` glob."""
-    return any(fnmatch.fnmatchcase(display, p) or fnmatch.fnmatchcase(display, f"*/{p}") for p in patterns)
-
-
-def _others(against: Sequence[str | Path], seen: set[tuple[int, int]], exclude: Sequence[str]) -> list[Desired]:
-    """The valid connector files under ``against`` that are not ``seen`` (device, inode):
+def _others(
+    against: Sequence[str | Path], seen: set[tuple[int, int]], exclude: Sequence[str], root: str | None
+) -> list[tuple[str, Parsed, bool]]:
+    """The parsed connector files under ``against`` that are not ``seen`` (device, inode):
     loaded only for the cross-file checks; their own problems are not reported here."""
     found, _, _ = scan(against)
-    others: list[Desired] = []
+    others: list[tuple[str, Parsed, bool]] = []
     for f in found:
-        if (f.dev, f.ino) in seen or excluded(f.display, exclude):
+        if (f.dev, f.ino) in seen or is_excluded(f.display, exclude, root):
             continue
         raw = read_bytes(f)
         if isinstance(raw, Diagnostic):
             continue
-        one, _ = load_bytes(raw, f.display)
-        if one is not None:
-            others.append(one)
+        one = parse_yaml(raw, f.display)
+        if one.data is not None and not one.problems:
+            others.append((f.display, one, needs_environments(raw)))
     return others
 
 
-def load_bytes(raw: bytes, file: str) -> tuple[Desired | None, list[Diagnostic]]:
+def is_excluded(display: str, patterns: Sequence[str], root: str | None = None) -> bool:
+    """Whether a file matches an ``exclude`` glob: a pattern without ``/`` is matched against
+    the file's name (at any depth, like ``.gitignore``), one with ``/`` against its path
+    relative to ``root`` (the connector directory); any pattern also against the path as
+    displayed, at its end (``drafts/*`` excludes ``connectors/drafts/wip.yaml``)."""
+    if not patterns:
+        return False
+    shown = display.replace("\\", "/")
+    if any(fnmatch.fnmatchcase(shown, p) or fnmatch.fnmatchcase(shown, f"*/{p}") for p in patterns):
+        return True
+    path = posixpath.normpath(display)
+    name = path.rpartition("/")[2]
+    rel = None
+    if root is not None:
+        base = posixpath.normpath(root)
+        if base == ".":
+            rel = path
+        elif path.startswith(base + "/"):
+            rel = path[len(base) + 1 :]
+    for pattern in patterns:
+        if "/" in pattern:
+            if rel is not None and fnmatch.fnmatchcase(rel, pattern.strip("/")):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
+
+
+def load_bytes(raw: bytes, file: str, context: EnvContext = NO_ENV) -> tuple[Desired | None, list[Diagnostic]]:
     """Parse and validate one file's content; ``file`` is only used to label diagnostics."""
     parsed = parse_yaml(raw, file)
-    problems = list(parsed.problems)
     if parsed.data is None:
-        return None, problems
-    spec, errors = parse_spec(parsed.data)
-    problems.extend(_diagnostic(file, parsed.data, parsed.locations, path, msg) for path, msg in errors)
-    if spec is None or problems:
+        return None, list(parsed.problems)
+    desired, problems = _build(file, parsed, context, needs_environments(raw))
+    return desired, list(parsed.problems) + problems
+
+
+def _build(file: str, parsed: Parsed, ctx: EnvContext, envy: bool) -> tuple[Desired | None, list[Diagnostic]]:
+    """One file's connector in ``ctx``'s environment (None when it does not exist there)."""
+    data = parsed.data
+    problems: list[Diagnostic] = []
+    if isinstance(data, dict) and (envy or ctx.overrides):
+        data, problems = prepare(data, parsed.locations, file, ctx)
+        if data is None or problems:
+            return None, problems
+    spec, errors = parse_spec(data)
+    problems.extend(_diagnostic(file, data, parsed.locations, path, msg) for path, msg in errors)
+    if spec is None or problems or parsed.problems:
         return None, problems
     return Desired(spec, file, parsed.locations), []
 

@@ -7,6 +7,7 @@ so a saved plan can be applied later without re-reading YAML, and refused when t
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections import Counter
@@ -161,6 +162,13 @@ class PlanOptions:
     probe: bool = False
     #: a failed probe is a warning, not exit 1 (``--probe-warn``)
     probe_warn: bool = False
+    #: ``--target``/``--file``: name globs; only matching connectors are planned and pruned
+    #: (recorded in ``meta.targets``, not in ``meta.options``)
+    targets: tuple[str, ...] = ()
+
+    def targeted(self, name: str) -> bool:
+        """Whether ``name`` is in the plan's scope (always, without targets)."""
+        return not self.targets or any(fnmatch.fnmatchcase(name, t) for t in self.targets)
 
     def to_dict(self) -> dict[str, Any]:
         return {

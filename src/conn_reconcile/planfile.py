@@ -51,14 +51,26 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return commit if out.returncode == 0 and commit else None
 
 
-def plan_meta(api_url: str, options: PlanOptions, *, cwd: Path | None = None) -> dict[str, Any]:
-    return {
+def plan_meta(
+    api_url: str,
+    options: PlanOptions,
+    *,
+    cwd: Path | None = None,
+    environment: str | None = None,
+    targets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``targets`` (a targeted plan only): ``{"names": [...], "files": [...], "planned": n, "total": m}``."""
+    meta: dict[str, Any] = {
         "tool_version": __version__,
         "git_commit": git_commit(cwd),
         "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "api_url": api_url.rstrip("/"),
         "options": options.to_dict(),
+        "environment": environment,
     }
+    if targets is not None:
+        meta["targets"] = targets
+    return meta
 
 
 def _canonical(doc: dict[str, Any]) -> bytes:

@@ -165,9 +165,12 @@ def build_plan(
     matched = matcher.match_all(ordered)
     adopted = {rid: intent.id for rid, intent in ex.adopt.values()}
 
+    # every file is matched (a file out of scope still claims its connector: never a prune
+    # candidate), but only targeted connectors are planned
+    targeted = [d for d in ordered if options.targeted(d.spec.name)]
     changes: list[ResourceChange] = []
     uncompared = 0
-    for d in ordered:
+    for d in targeted:
         r = matched[d.file]
         if r is None:
             changes.append(decide_create(d))
@@ -192,13 +195,18 @@ def build_plan(
     }
     after_matching(ex, claimed, by_key, planned)
 
-    finishing = _finish_deletes(ex, {r.id: r for r in remote})
-    twins = _twins(ordered, matched, matcher.named, state, ex, set(finishing))
+    finishing = {k: c for k, c in _finish_deletes(ex, {r.id: r for r in remote}).items() if options.targeted(c.name)}
+    twins = _twins(targeted, matched, matcher.named, state, ex, set(finishing))
     unmanaged, deletes = _unmatched(remote, set(matcher.claimed) | set(finishing), state, ex, options)
     _safeguards(desired, deletes, options)
     changes.extend(finishing.values())
     changes.extend(deletes)
     notes = []
+    if options.targets:
+        notes.append(
+            f"targeted: {len(targeted)} of {len(ordered)} connectors (a partial plan; prune considers "
+            "only remote connectors whose name matches a target)"
+        )
     if uncompared:
         notes.append(
             f"secrets of {uncompared} connector(s) were not compared (write-only: no state fingerprint "
@@ -280,7 +288,7 @@ def _unmatched(
     unmanaged: list[Unmanaged] = []
     deletes: list[ResourceChange] = []
     for r in sorted(remote, key=lambda r: (r.name.casefold(), r.id)):
-        if r.id in claimed:
+        if r.id in claimed or not options.targeted(r.name):
             continue
         twin = ex.ours.get(r.id)
         managed = (

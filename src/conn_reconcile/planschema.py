@@ -116,6 +116,18 @@ class OptionsDoc(BaseModel):
     rotate_secrets: bool
 
 
+class TargetsDoc(BaseModel):
+    """A targeted plan: the ``--target`` globs and ``--file`` paths, and how many of the
+    connector files they selected."""
+
+    model_config = _STRICT
+
+    names: list[Text]
+    files: list[Text]
+    planned: Annotated[int, Field(ge=0)]
+    total: Annotated[int, Field(ge=0)]
+
+
 class MetaDoc(BaseModel):
     model_config = _STRICT
 
@@ -124,6 +136,9 @@ class MetaDoc(BaseModel):
     created_at: Text
     api_url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
     options: OptionsDoc
+    #: the environment of conn-reconcile.yaml the plan was made for (apply refuses another)
+    environment: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = None
+    targets: TargetsDoc | None = None
 
 
 class TwinDoc(BaseModel):

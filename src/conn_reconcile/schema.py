@@ -28,10 +28,34 @@ def json_schema() -> dict[str, Any]:
         for key in ("authorize_url", "token_url"):
             defs[model]["properties"][key]["pattern"] = "^https?://"
     schema["not"] = {"required": ["oauth", "service_auth"]}
+    schema["properties"]["environments"] = {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "title": "Environments",
+        "description": "only in these environments of conn-reconcile.yaml (not sent to the API)",
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "conn-reconcile connector",
         "description": "One Cohere connector, as kept in connectors/*.yaml. Secrets only as ${VAR} references.",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+CONFIG_SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/config.json"
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``conn-reconcile.yaml``."""
+    from conn_reconcile.config import ConfigFile
+
+    schema = ConfigFile.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": CONFIG_SCHEMA_ID,
+        "title": "conn-reconcile configuration",
+        "description": "conn-reconcile.yaml: settings plan and apply share; paths relative to this file.",
         **{k: v for k, v in schema.items() if k != "title"},
     }

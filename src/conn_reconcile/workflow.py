@@ -11,14 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conn_reconcile import defaults
+from conn_reconcile.config import DEFAULT_API_KEY_ENV, EnvContext
+from conn_reconcile.environments import check_key_refs
 from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
 from conn_reconcile.models import Desired, RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
+from conn_reconcile.selection import check_plan_key_refs, needed_unbound, scope
 from conn_reconcile.state import State
 
 if TYPE_CHECKING:
     from conn_reconcile.client import CohereClient
+    from conn_reconcile.configfile import Effective
     from conn_reconcile.interrupt import Interrupt
     from conn_reconcile.lock import FileLock
     from conn_reconcile.results import ApplyReport, Outcome
@@ -49,9 +53,41 @@ class Settings:
     started_at: float = field(default_factory=time.monotonic)
     #: seconds to wait for the state lock (0: fail at once when another run holds it)
     lock_timeout: float = 0.0
+    #: the environment of conn-reconcile.yaml (None: none defined); a plan file records it
+    environment: str | None = None
+    #: the variable the API key was read from (named in errors)
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    #: every environment's API key variable: no connector secret may reference one
+    key_vars: tuple[str, ...] = ()
+    #: ``probe:`` of conn-reconcile.yaml, carried through for the probe
+    probe: bool = False
+    #: globs of YAML files under the connector directory that are not connectors
+    exclude: tuple[str, ...] = ()
+    directory: Path = Path("connectors")
+    #: the environment's vars and overrides, with which connector files are read
+    context: EnvContext = field(default_factory=EnvContext)
 
     def __post_init__(self) -> None:
         self.redactor.add(self.api_key, self.env.get(FINGERPRINT_KEY_VAR))
+        self.redactor.add(*(self.env.get(var) for var in self.key_vars))
+
+    @classmethod
+    def from_effective(cls, eff: Effective, redactor: Redactor, **kwargs: object) -> Settings:
+        """The settings of a command from its effective configuration (see ``configfile``)."""
+        return cls(
+            api_url=str(eff["api_url"]),
+            api_key=eff["api_key"] or None,  # type: ignore[arg-type]
+            redactor=redactor,
+            state_path=Path(str(eff["state"])),
+            environment=eff.context.name,
+            api_key_env=str(eff["api_key_env"]),
+            key_vars=eff.key_vars,
+            probe=bool(eff["probe"]),
+            exclude=eff.exclude,
+            directory=eff.directory,
+            context=eff.context,
+            **kwargs,  # type: ignore[arg-type]
+        )
 
     @property
     def fingerprint_key(self) -> str | None:
@@ -72,7 +108,7 @@ class Settings:
 
     def client(self, **kwargs: object) -> CohereClient:
         if not self.api_key:
-            raise ConfigError("no API key: set CO_API_KEY or pass --api-key")
+            raise ConfigError(f"no API key: set {self.api_key_env} or pass --api-key")
         if not self.timeout > 0:
             raise ConfigError("the timeout must be a positive number of seconds")
         kwargs.setdefault("timeout", self.timeout)
@@ -95,6 +131,21 @@ def validate(paths: Sequence[str | Path], *, require_files: bool = False) -> lis
     from conn_reconcile.loader import load
 
     return load(paths, require_files=require_files)
+
+
+def load_desired(settings: Settings, paths: Sequence[str | Path], *, require_files: bool = False) -> list[Desired]:
+    """The connector files as they are in the settings' environment (``exclude`` skipped)."""
+    from conn_reconcile.loader import load
+
+    desired = load(
+        paths,
+        require_files=require_files,
+        exclude=settings.exclude,
+        exclude_root=settings.directory.as_posix(),
+        context=settings.context,
+    )
+    check_key_refs(desired, settings.key_vars)
+    return desired
 
 
 def _secret_env(desired: Sequence[Desired], env: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -150,8 +201,12 @@ def plan_from(
     options: PlanOptions,
     state: State | None,
     client: CohereClient | None = None,
+    *,
+    targets: dict[str, object] | None = None,
+    allow_unbound: bool = True,
 ) -> Plan:
-    """List the org and plan ``desired`` against it and ``state``."""
+    """List the org and plan ``desired`` against it and ``state``. Without ``allow_unbound``,
+    a plan whose apply would send a secret whose variable is unset is an error."""
     import dataclasses
 
     from conn_reconcile.planfile import plan_meta
@@ -165,18 +220,35 @@ def plan_from(
     if key and state is not None:
         fingerprints = {f: {p: fingerprint(key, v) for p, v in vals.items()} for f, vals in values.items()}
     remote = _list(settings, client)
-    meta = plan_meta(settings.api_url, options)
+    meta = plan_meta(settings.api_url, options, environment=settings.environment, targets=targets)
     plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
-    extra = unbound_notes(desired, settings.env)
+    if not allow_unbound:
+        missing = needed_unbound(plan, desired, settings.env)
+        if missing:
+            raise SecretError(
+                "the plan needs variables that are not set (pass --allow-unbound to plan anyway):\n  "
+                + "\n  ".join(missing)
+            )
+    extra = unbound_notes([d for d in desired if options.targeted(d.spec.name)], settings.env)
     return dataclasses.replace(plan, notes=plan.notes + tuple(extra)) if extra else plan
 
 
 def compute_plan(
-    settings: Settings, paths: Sequence[str | Path], options: PlanOptions, client: CohereClient | None = None
+    settings: Settings,
+    paths: Sequence[str | Path],
+    options: PlanOptions,
+    client: CohereClient | None = None,
+    *,
+    files: Sequence[str | Path] = (),
+    allow_unbound: bool = False,
 ) -> Plan:
-    """``plan``: load the files and the state (no lock: plan writes nothing) and plan."""
-    desired = validate(paths)
-    return plan_from(settings, desired, options, load_state(settings), client)
+    """``plan``: load the files and the state (no lock: plan writes nothing) and plan.
+    ``options.targets`` (``--target``) and ``files`` (``--file``) limit the plan."""
+    desired = load_desired(settings, paths)
+    options, targets = scope(options, desired, options.targets, files)
+    return plan_from(
+        settings, desired, options, load_state(settings), client, targets=targets, allow_unbound=allow_unbound
+    )
 
 
 @dataclass
@@ -201,15 +273,17 @@ def apply_files(
     *,
     show: Callable[[Plan], None] = lambda plan: None,
     confirm: Callable[[Plan], None] = lambda plan: None,
+    files: Sequence[str | Path] = (),
 ) -> ApplyReport | None:
     """``apply`` without a plan file: under the state lock, plan, show, confirm, carry out.
     Returns None when there was nothing to change (adopted connectors are still recorded)."""
-    desired = validate(paths)
-    require_bound(desired, settings.env)
+    desired = load_desired(settings, paths)
+    options, targets = scope(options, desired, options.targets, files)
+    require_bound([d for d in desired if options.targeted(d.spec.name)], settings.env)
     with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
         state = load_state(settings) or State()
         with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
-            plan = plan_from(settings, desired, options, state, client)
+            plan = plan_from(settings, desired, options, state, client, targets=targets)
             show(plan)
             if plan.has_changes:
                 confirm(plan)
@@ -237,6 +311,13 @@ def apply_plan(
     planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
     if planned_url != settings.api_url.rstrip("/"):
         raise StalePlanError(f"stale plan: it was made against {planned_url}, not {settings.api_url}")
+    planned_env = plan.meta.get("environment")
+    if planned_env != settings.environment:
+        raise StalePlanError(
+            f"the plan was made for environment {planned_env or '(none)'}, not {settings.environment or '(none)'}; "
+            "nothing was applied"
+        )
+    check_plan_key_refs(plan, settings.key_vars)
     resolve_secrets(plan, settings)  # every variable before any remote call
     with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
         state = load_state(settings) or State()

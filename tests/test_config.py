@@ -1,0 +1,146 @@
+"""conn-reconcile.yaml: the strict model, setting resolution and its sources, the checked-in
+schema, and connector files in environments (vars, overrides, environments:)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePath
+
+import pytest
+
+from conn_reconcile.config import EnvContext, LoadedConfig, Setting, parse_config, resolve, select_environment
+from conn_reconcile.errors import ConfigError, InputError
+from conn_reconcile.loader import is_excluded, load_bytes
+from conn_reconcile.schema import config_json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def loaded(data: dict, locations: dict | None = None) -> LoadedConfig:
+    model, errors = parse_config(data)
+    assert model is not None, errors
+    return LoadedConfig(model, "conn-reconcile.yaml", PurePath("/p"), locations or {})
+
+
+def test_checked_in_config_schema_is_current() -> None:
+    expected = json.dumps(config_json_schema(), indent=2) + "\n"
+    assert (ROOT / "docs" / "config.schema.json").read_text(encoding="utf-8") == expected, (
+        "docs/config.schema.json is stale; regenerate it with: conn-reconcile schema --config > docs/config.schema.json"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "message"),
+    [
+        ({"prnue": True}, "prnue", "unknown field"),
+        ({"prune": "yes"}, "prune", "Input should be a valid boolean"),
+        ({"max_deletes": -1}, "max_deletes", "greater than or equal to 0"),
+        ({"environments": {"s": {"api_key_env": "1BAD"}}}, "environments.s.api_key_env", "environment variable name"),
+        ({"environments": {"s": {"vars": {"x": "${X}"}}}}, "environments.s.vars.x", "only allowed in secret fields"),
+        (
+            {"environments": {"s": {"overrides": {"docs": {"service_auth": {}}}}}},
+            "environments.s.overrides.docs.service_auth",
+            "unknown field",
+        ),
+    ],
+)
+def test_strict_model_names_the_field(data, path, message) -> None:
+    model, errors = parse_config(data)
+    assert model is None
+    assert any(p == path and message in m for p, m in errors), errors
+
+
+def test_resolution_order_and_sources() -> None:
+    cfg = loaded(
+        {
+            "api_url": "https://top.example.com",
+            "state": "s.json",
+            "protect": ["a*"],
+            "environments": {"st": {"api_url": "https://st.example.com", "api_key_env": "ST_KEY", "state": "st.json"}},
+        },
+        {
+            "api_url": (1, 1),
+            "state": (2, 1),
+            "protect": (3, 1),
+            "environments.st.api_url": (5, 5),
+            "environments.st.state": (7, 5),
+        },
+    )
+    env = select_environment(cfg, Setting("st", "flag --env"), required=True)
+    out = resolve(cfg, {"protect": Setting(("b",), "flag --protect")}, {"ST_KEY": "k"}, env)
+    assert out["api_url"] == Setting("https://st.example.com", "conn-reconcile.yaml:5")
+    assert out["state"] == Setting("/p/st.json", "conn-reconcile.yaml:7")
+    assert out["api_key"] == Setting("k", "environment variable ST_KEY")
+    assert out["protect"] == Setting(("a*", "b"), "conn-reconcile.yaml:3 + flag --protect")
+    assert out["max_deletes"] == Setting(5, "default")
+    over = resolve(
+        cfg,
+        {"api_url": Setting("https://f.example.com", "flag --api-url")},
+        {"CO_API_URL": "https://e.example.com"},
+        env,
+    )
+    assert over["api_url"].source == "flag --api-url"
+    assert (
+        resolve(cfg, {}, {"CO_API_URL": "https://e.example.com"}, env)["api_url"].source
+        == "environment variable CO_API_URL"
+    )
+    with pytest.raises(ConfigError, match=r"defines environments \(st\): choose one with --env"):
+        select_environment(cfg, None, required=True)
+    with pytest.raises(ConfigError, match="unknown environment 'prod'"):
+        select_environment(cfg, Setting("prod", "flag --env"), required=True)
+    assert select_environment(cfg, None, required=False) is None
+
+
+DOC = b"""name: docs
+url: https://${vars.host}/search
+description: d
+environments: [staging]
+service_auth: {type: bearer, token: "${DOCS_TOKEN}"}
+"""
+
+
+def test_vars_overrides_and_environments_in_a_connector_file() -> None:
+    cfg = loaded(
+        {
+            "environments": {
+                "staging": {"vars": {"host": "s.example.com"}, "overrides": {"docs": {"description": "S"}}},
+                "prod": {"vars": {"host": "p.example.com"}},
+            }
+        }
+    )
+    staging = EnvContext(
+        "staging", {"host": "s.example.com"}, cfg.environments["staging"].overrides, ("prod", "staging")
+    )
+    d, problems = load_bytes(DOC, "docs.yaml", staging)
+    assert problems == [] and d is not None
+    assert d.spec.url == "https://s.example.com/search" and d.spec.description == "S"
+    assert "environments" not in d.spec.model_dump()  # never part of a payload or a diff
+    prod = EnvContext("prod", {"host": "p.example.com"}, {}, ("prod", "staging"))
+    assert load_bytes(DOC, "docs.yaml", prod) == (None, [])  # staging only
+    _, problems = load_bytes(DOC.replace(b"[staging]", b"[stagin]"), "docs.yaml", staging)
+    assert [p.format() for p in problems] == [
+        "docs.yaml:4:16: environments.0: unknown environment 'stagin' (defined: prod, staging)"
+    ]
+    _, problems = load_bytes(DOC.replace(b"[staging]", b"[staging]\nscope_x: ${vars.nope}"), "docs.yaml", staging)
+    assert any("unknown variable ${vars.nope} in environment 'staging'" in p.message for p in problems)
+    _, problems = load_bytes(DOC, "docs.yaml")
+    assert [p.field for p in problems] == ["environments", "url"]
+
+
+def test_exclude_globs() -> None:
+    assert is_excluded("connectors/team/OWNERS.yml", ["OWNERS.yml"], "connectors")
+    assert is_excluded("connectors/team/x.yaml", ["team/*"], "connectors")
+    assert not is_excluded("connectors/other/x.yaml", ["team/*"], "connectors")
+    assert not is_excluded("connectors/docs.yaml", ["OWNERS.yml"], "connectors")
+    assert not is_excluded("connectors/docs.yaml", [], "connectors")
+
+
+def test_a_connector_secret_may_not_reference_an_api_key_variable() -> None:
+    from conn_reconcile.environments import check_key_refs
+
+    d, _ = load_bytes(
+        b"name: a\nurl: https://a.example.com\nservice_auth: {type: bearer, token: '${PROD_KEY}'}\n", "a.yaml"
+    )
+    assert d is not None
+    with pytest.raises(InputError, match=r"a.yaml:3:30: service_auth.token: \$\{PROD_KEY\} holds an API key"):
+        check_key_refs([d], ["CO_API_KEY", "prod_key"])

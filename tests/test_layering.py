@@ -40,6 +40,7 @@ CORE = (
     "environments",
     "selection",
     "configview",
+    "statespec",
 )
 EDGES = (
     "client",
@@ -63,6 +64,9 @@ EDGES = (
     "applyout",
     "configfile",
     "globalopts",
+    "gitrepo",
+    "gitstate",
+    "gitlock",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")

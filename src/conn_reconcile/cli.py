@@ -527,6 +527,8 @@ def force_unlock(ctx: click.Context, lock_id: str) -> None:
 
     A local lock is released by the system when its holder exits, however it exits: use
     this only when the lock file must go (a lock held on a shared file system by a dead host).
+    With --state git:BRANCH:PATH the lock is a ref on the remote, which a killed run leaves
+    behind: this deletes it (only if it still holds LOCK_ID).
     """
     ctx.obj.out(_settings(ctx).lock().force_unlock(lock_id))
 

@@ -106,7 +106,9 @@ def _options(command: bool) -> list[click.Option]:
             "--state",
             "state",
             type=click.Path(dir_okay=False),
-            help="State file (default .conn-reconcile/state.json, or the config's state).",
+            help="State file (default .conn-reconcile/state.json, or the config's state), or git:BRANCH:PATH: file "
+            "PATH on branch BRANCH of the remote origin of the current repository (env "
+            "CONN_RECONCILE_STATE_REMOTE names another remote), locked across machines.",
         ),
         opt("-q", "--quiet", "quiet", is_flag=True, default=False, help="Only print errors and the summary."),
         opt(

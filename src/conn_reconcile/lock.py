@@ -20,8 +20,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,32 +43,57 @@ class LockInfo:
     host: str
     pid: int
     created: str
+    #: the CI run holding the lock (GitHub Actions), "" elsewhere
+    run_url: str = ""
 
     def describe(self) -> str:
-        return f"lock {self.id} held by {self.who}@{self.host} (pid {self.pid}, {self.operation}, since {self.created})"
+        run = f", run {self.run_url}" if self.run_url else ""
+        since = f"since {self.created}{run}"
+        return f"lock {self.id} held by {self.who}@{self.host} (pid {self.pid}, {self.operation}, {since})"
 
     @classmethod
-    def new(cls, operation: str) -> LockInfo:
+    def new(cls, operation: str, env: Mapping[str, str] | None = None) -> LockInfo:
         try:
             who = getpass.getuser()
         except (KeyError, OSError):
             who = str(os.getuid())
         now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return cls(uuid.uuid4().hex[:16], operation, who, socket.gethostname(), os.getpid(), now)
+        return cls(
+            uuid.uuid4().hex[:16],
+            operation,
+            who,
+            socket.gethostname(),
+            os.getpid(),
+            now,
+            run_url(os.environ if env is None else env),
+        )
 
     @classmethod
     def parse(cls, raw: bytes) -> LockInfo | None:
         try:
             data = json.loads(raw)
-            return cls(**{k: data[k] for k in ("id", "operation", "who", "host", "pid", "created")})
-        except (ValueError, TypeError, KeyError):
+            fields = {k: data[k] for k in ("id", "operation", "who", "host", "pid", "created")}
+            fields["run_url"] = data.get("run_url", "")
+            if not isinstance(fields["pid"], int) or not all(
+                isinstance(v, str) for k, v in fields.items() if k != "pid"
+            ):
+                return None
+            return cls(**fields)
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
+
+
+def run_url(env: Mapping[str, str]) -> str:
+    """The URL of the GitHub Actions run, when running in one."""
+    parts = [env.get(k, "").strip() for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    return f"{parts[0].rstrip('/')}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else ""
 
 
 class StateLock(Protocol):
     def acquire(self, operation: str, *, timeout: float = 0.0) -> LockInfo: ...
     def release(self) -> None: ...
     def force_unlock(self, lock_id: str) -> str: ...
+    def held(self, operation: str, *, timeout: float = 0.0) -> AbstractContextManager[LockInfo]: ...
 
 
 class FileLock:

@@ -13,20 +13,24 @@ from typing import TYPE_CHECKING, Any
 from conn_reconcile import defaults
 from conn_reconcile.config import DEFAULT_API_KEY_ENV, EnvContext
 from conn_reconcile.environments import check_key_refs
-from conn_reconcile.errors import ConfigError, SecretError, StalePlanError
+from conn_reconcile.errors import ConfigError, ConnReconcileError, SecretError, StalePlanError
 from conn_reconcile.models import Desired, RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
 from conn_reconcile.selection import check_plan_key_refs, needed_unbound, scope
 from conn_reconcile.state import State
+from conn_reconcile.statespec import REMOTE_VAR, GitStateSpec
+from conn_reconcile.statespec import parse as parse_state_spec
 
 if TYPE_CHECKING:
     from conn_reconcile.client import CohereClient
     from conn_reconcile.configfile import Effective
     from conn_reconcile.interrupt import Interrupt
-    from conn_reconcile.lock import FileLock
+    from conn_reconcile.lock import StateLock
     from conn_reconcile.results import ApplyReport, Outcome
 
+#: the git backend's scratch repository and local copies of the state (see gitstate)
+GIT_SCRATCH_DIR = defaults.STATE_PATH.parent / "git"
 #: overrides :data:`defaults.BACKOFF_BASE` (seconds; tests and CI use it for quick retries)
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
@@ -67,9 +71,15 @@ class Settings:
     #: the environment's vars and overrides, with which connector files are read
     context: EnvContext = field(default_factory=EnvContext)
 
+    #: ``--state git:BRANCH:PATH``: the state on a git branch; ``state_path`` is then its local copy
+    git_state: GitStateSpec | None = field(default=None, init=False)
+
     def __post_init__(self) -> None:
         self.redactor.add(self.api_key, self.env.get(FINGERPRINT_KEY_VAR))
         self.redactor.add(*(self.env.get(var) for var in self.key_vars))
+        self.git_state = parse_state_spec(str(self.state_path), self.env.get(REMOTE_VAR))
+        if self.git_state is not None:
+            self.state_path = GIT_SCRATCH_DIR / self.git_state.local_name()
 
     @classmethod
     def from_effective(cls, eff: Effective, redactor: Redactor, **kwargs: object) -> Settings:
@@ -121,7 +131,11 @@ class Settings:
             kwargs.setdefault("backoff_base", base)
         return self.client_factory(self.api_url, self.api_key, **kwargs)
 
-    def lock(self) -> FileLock:
+    def lock(self) -> StateLock:
+        if self.git_state is not None:
+            from conn_reconcile.gitlock import GitLock
+
+            return GitLock(self.git_state, GIT_SCRATCH_DIR, env=self.env)
         from conn_reconcile.lock import FileLock, lock_path
 
         return FileLock(lock_path(self.state_path))
@@ -185,7 +199,27 @@ def require_bound(desired: Sequence[Desired], env: Mapping[str, str]) -> None:
 def load_state(settings: Settings) -> State | None:
     from conn_reconcile import statefile
 
+    if settings.git_state is not None:
+        from conn_reconcile.gitstate import pull
+
+        pull(settings.git_state, GIT_SCRATCH_DIR, settings.state_path)
     return statefile.load(settings.state_path)
+
+
+def publish_state(settings: Settings, run: ApplyRun, run_id: str, *, failing: bool) -> None:
+    """With a git state: push the local state to its branch. When the apply is already
+    failing, a failed push is reported as a notice and the first error goes on."""
+    if settings.git_state is None:
+        return
+    from conn_reconcile.gitstate import publish
+
+    try:
+        publish(settings.git_state, GIT_SCRATCH_DIR, settings.state_path, run_id)
+    except ConnReconcileError as exc:
+        if not failing:
+            raise
+        if run.on_notice is not None:
+            run.on_notice(f"Error: {exc}")
 
 
 def _list(settings: Settings, client: CohereClient | None) -> list[RemoteConnector]:
@@ -367,10 +401,12 @@ def _carry_out(
     journal = statefile.Journal(settings.state_path)
     recorder = StateRecorder(state, journal.append, fingerprint_key=settings.fingerprint_key, run=run_id)
     report: ApplyReport | None = None
+    done = False
     try:
         if record_only:
             recorder.start(plan)
             recorder.adopt_unchanged(plan)
+            done = True
             return None
         resolve_secrets(plan, settings)
         if run.on_start is not None:
@@ -386,8 +422,11 @@ def _carry_out(
             on_notice=run.on_notice,
         )
         report = applier.apply(plan)
+        done = True
         return report
     finally:
         if report is None or not report.abandoned:
             journal.close()
             statefile.compact(settings.state_path, recorder.state)
+        # (abandoned calls may still run: the CLI ends the process at once, so only report there too)
+        publish_state(settings, run, run_id, failing=not done or (report is not None and report.abandoned))

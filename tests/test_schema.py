@@ -112,6 +112,13 @@ CASES = [
     ("missing url", {"name": "docs"}, [], "required"),
     ("non-http url", {**BASE, "url": "ftp://docs.example.com/"}, ["url"], "pattern"),
     ("string for a boolean", {**BASE, "active": "yes"}, ["active"], "anyOf"),  # boolean or null
+    ("empty name", {**BASE, "name": ""}, ["name"], "pattern"),
+    ("name with leading space", {**BASE, "name": " docs"}, ["name"], "pattern"),
+    ("name with trailing space", {**BASE, "name": "docs "}, ["name"], "pattern"),
+    ("reference in the name", {**BASE, "name": "docs-${ENV}"}, ["name"], "pattern"),
+    ("url without a host", {**BASE, "url": "https://"}, ["url"], "pattern"),
+    ("reference in the url", {**BASE, "url": "https://${HOST}/search"}, ["url"], "pattern"),
+    ("reference in excludes", {**BASE, "excludes": ["a", "${X}"]}, ["excludes", 1], "pattern"),
 ]
 
 

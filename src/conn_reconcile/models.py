@@ -99,10 +99,28 @@ def _http_url(value: str) -> str:
     return value
 
 
+# The same rules as JSON Schema patterns (ECMA-262), for editors: written next to the
+# validators so that the checked-in schema and `validate` agree. A file may hold
+# ``${vars.NAME}`` (substituted per environment before validation), never another ``${...}``.
+_PLAIN_BODY = r"(?:[^$]|\$(?!\{)|\$\{vars\.)*"
+PLAIN_PATTERN = f"^{_PLAIN_BODY}$"
+NAME_PATTERN = rf"^(?=\S)(?=[\s\S]*\S$){_PLAIN_BODY}$"
+URL_PATTERN = rf"^https?://(?:[^/?#$\s]|\$\{{vars\.){_PLAIN_BODY}$"
+
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-PlainStr = Annotated[str, AfterValidator(_plain)]
-Name = Annotated[str, AfterValidator(_non_blank), AfterValidator(_plain), Field(max_length=256)]
-HttpUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_plain)]
+PlainStr = Annotated[str, AfterValidator(_plain), Field(json_schema_extra={"pattern": PLAIN_PATTERN})]
+Name = Annotated[
+    str,
+    AfterValidator(_non_blank),
+    AfterValidator(_plain),
+    Field(max_length=256, json_schema_extra={"pattern": NAME_PATTERN}),
+]
+HttpUrl = Annotated[
+    str,
+    AfterValidator(_http_url),
+    AfterValidator(_plain),
+    Field(json_schema_extra={"pattern": URL_PATTERN, "format": "uri"}),
+]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
 

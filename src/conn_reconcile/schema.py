@@ -22,11 +22,6 @@ def json_schema() -> dict[str, Any]:
         props = defs.get(model, {}).get("properties", {})
         if fieldname in props:
             props[fieldname] = {**ref_rule, "title": props[fieldname].get("title", fieldname)}
-    schema["properties"]["url"]["pattern"] = "^https?://"
-    schema["properties"]["url"]["format"] = "uri"
-    for model in ("OAuthSpec",):
-        for key in ("authorize_url", "token_url"):
-            defs[model]["properties"][key]["pattern"] = "^https?://"
     schema["not"] = {"required": ["oauth", "service_auth"]}
     schema["properties"]["environments"] = {
         "type": "array",

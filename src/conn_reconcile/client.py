@@ -32,6 +32,7 @@ Safety rules this module keeps (the server may be hostile or broken):
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -119,25 +120,50 @@ class CohereClient:
         self._limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep) if rate_limit else None
         self._api_key = api_key
         self._redact = Redactor([api_key])
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.Client(
-            base_url=self.api_url,
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "X-Client-Name": "conn-reconcile",
-                "User-Agent": f"conn-reconcile/{__version__}",
-                "Accept": "application/json",
-            },
-            timeout=httpx.Timeout(self.timeout),
-            limits=limits,
-            transport=transport or deadline_transport(self.api_url, limits),
-            follow_redirects=False,
-        )
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "X-Client-Name": "conn-reconcile",
+            "User-Agent": f"conn-reconcile/{__version__}",
+            "Accept": "application/json",
+        }
+        self._transport = transport
+        # One httpx client (and connection) per thread: workers of a parallel apply never wait
+        # on each other for a shared pool's lock. At most ``max_connections`` threads call at
+        # once (the caller's parallelism), so that bounds the connections too.
+        self.max_connections = max_connections
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def _http(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "http", None)
+        if client is None:
+            if self._closed:
+                raise RuntimeError("the client is closed")
+            limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+            client = httpx.Client(
+                base_url=self.api_url,
+                headers=self._headers,
+                timeout=httpx.Timeout(self.timeout),
+                limits=limits,
+                transport=self._transport or deadline_transport(self.api_url, limits),
+                follow_redirects=False,
+            )
+            self._local.http = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        self._http.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+            self._closed = True
+        for client in clients:
+            client.close()
 
     def __enter__(self) -> CohereClient:
         return self

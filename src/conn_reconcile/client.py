@@ -79,7 +79,7 @@ class _Reply:
 class CohereClient:
     """``timeout``: seconds per request as a whole. ``deadline_at``: a ``time.monotonic()``
     value after which nothing more is sent (None: no command-wide deadline).
-    ``max_connections``: the connection pool's size (give it the caller's parallelism)."""
+    ``max_connections``: the most threads expected to call at once (the caller's parallelism)."""
 
     def __init__(
         self,

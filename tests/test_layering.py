@@ -41,6 +41,7 @@ CORE = (
     "selection",
     "configview",
     "statespec",
+    "planmatch",
 )
 EDGES = (
     "client",

@@ -17,7 +17,10 @@ class FakeGitHub:
         self.repo, self.token = repo, token
         self.comments: dict[int, dict[str, Any]] = {}  # id -> {"issue": n, "body": ..., "user": ...}
         self.issues: dict[int, dict[str, Any]] = {}  # number -> {"title", "body", "labels", "state"}
+        self.pulls: dict[str, list[dict[str, Any]]] = {}  # commit sha -> pull requests
+        self.artifacts: list[dict[str, Any]] = []  # {"id", "name", "created_at", "expired", "zip": bytes}
         self.requests: list[tuple[str, str, dict[str, list[str]], Any]] = []
+        self.storage_auth: list[str | None] = []
         self._next = 1000
         fake = self
 
@@ -30,12 +33,28 @@ class FakeGitHub:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 fake.requests.append((self.command, parts.path, parse_qs(parts.query), body))
+                if parts.path.startswith("/storage/"):
+                    fake.storage_auth.append(self.headers.get("Authorization"))
+                    art = next(a for a in fake.artifacts if a["id"] == int(parts.path.rsplit("/", 1)[1]))
+                    return self._send(200, art["zip"])
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"message": "Bad credentials"})
                 status, doc = fake.route(self.command, parts.path, parse_qs(parts.query), body)
                 self._send(status, doc)
 
             def _send(self, status: int, doc: Any) -> None:
+                if isinstance(doc, bytes):  # an artifact's storage: no token expected there
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(doc)))
+                    self.end_headers()
+                    self.wfile.write(doc)
+                    return
+                if status == 302:
+                    self.send_response(302)
+                    self.send_header("Location", doc)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = json.dumps(doc).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -72,6 +91,15 @@ class FakeGitHub:
         def paged(items: list[Any]) -> tuple[int, Any]:
             return 200, items[(page - 1) * per_page : page * per_page]
 
+        if rest[:1] == ["commits"] and rest[2:] == ["pulls"]:
+            return 200, self.pulls.get(rest[1], [])
+        if rest == ["actions", "artifacts"]:
+            found = [
+                {k: v for k, v in a.items() if k != "zip"} for a in self.artifacts if a["name"] == query["name"][0]
+            ]
+            return 200, {"total_count": len(found), "artifacts": found}
+        if rest[:2] == ["actions", "artifacts"] and rest[3:] == ["zip"]:
+            return 302, f"{self.url}/storage/{int(rest[2])}"
         if rest[:1] == ["issues"] and len(rest) == 3 and rest[2] == "comments":
             number = int(rest[1])
             if method == "GET":

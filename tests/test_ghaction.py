@@ -4,10 +4,12 @@ payload, the emulator as the Cohere org and a fake GitHub API on loopback."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ def action(
     event: dict[str, Any] | None = None,
     github: FakeGitHub | None = None,
     token: str | None = None,
+    sha: str | None = None,
     **inputs: str,
 ) -> ActionRun:
     gh = project.root.parent / "gh"
@@ -58,6 +61,8 @@ def action(
     )
     if github is not None:
         env.update(GITHUB_API_URL=github.url, GITHUB_TOKEN=token or github.token)
+    if sha:
+        env["GITHUB_SHA"] = sha
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     proc = subprocess.run(
         [sys.executable, "-m", "conn_reconcile.ghaction", command],
@@ -167,6 +172,59 @@ def test_apply_refuses_when_the_org_drifted(project: Project) -> None:
     run = action(project, "apply", reviewed_plan="reviewed.json")
     assert run.code == 1 and run.outputs["applied"] == "false"
     assert count(project, "PATCH", f"/v1/connectors/{docs['id']}") == patches
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_apply_on_a_push_fetches_the_plan_reviewed_on_the_merged_pull_request(
+    project: Project, github: FakeGitHub
+) -> None:
+    _reviewed(project)
+    reviewed = (project.root / "reviewed.json").read_bytes()
+    github.pulls[SHA] = [{"number": 3, "merge_commit_sha": "f" * 40}, {"number": 9, "merge_commit_sha": SHA}]
+    github.artifacts = [
+        {
+            "id": 1,
+            "name": "conn-reconcile-plan-pr9",
+            "created_at": "2026-01-01T00:00:00Z",
+            "expired": False,
+            "zip": _zip("conn-reconcile-plan.json", b"{}"),
+        },
+        {
+            "id": 2,
+            "name": "conn-reconcile-plan-pr9",
+            "created_at": "2026-01-02T00:00:00Z",
+            "expired": False,
+            "zip": _zip("conn-reconcile-plan.json", reviewed),
+        },
+        {
+            "id": 3,
+            "name": "conn-reconcile-plan-pr3",
+            "created_at": "2026-01-03T00:00:00Z",
+            "expired": False,
+            "zip": _zip("conn-reconcile-plan.json", b"{}"),
+        },
+    ]
+    run = action(project, "apply", github=github, sha=SHA)
+    assert run.code == 0, run
+    assert "artifact conn-reconcile-plan-pr9 (pull request #9)" in run.out
+    assert set(remote_by_name(project)) == {"docs", "wiki"}
+    assert github.storage_auth == [None], "the token must not follow the redirect to the artifact storage"
+
+
+def test_apply_on_a_push_without_a_merged_pull_request_fails(project: Project, github: FakeGitHub) -> None:
+    project.write("docs.yaml", project.service("docs"))
+    run = action(project, "apply", github=github, sha=SHA)
+    assert run.code == 1 and f"no pull request was merged as {SHA}" in run.err
+    github.pulls[SHA] = [{"number": 9, "merge_commit_sha": SHA}]
+    run = action(project, "apply", github=github, sha=SHA)
+    assert run.code == 1 and "no artifact conn-reconcile-plan-pr9" in run.err
+    assert project.emulator.connectors == []
 
 
 def test_apply_without_a_reviewed_plan_fails(project: Project) -> None:

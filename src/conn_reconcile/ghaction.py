@@ -195,8 +195,28 @@ def plan(env: Mapping[str, str]) -> int:
     return 0
 
 
+def fetch_reviewed(env: Mapping[str, str], dest: str) -> None:
+    """On a push, the plan reviewed on the pull request merged as this commit: the newest
+    ``INPUT_ARTIFACT_PREFIX``NUMBER artifact of the plan workflow (``plan`` uploads it)."""
+    github = _github(env)
+    sha = env.get("GITHUB_SHA", "")
+    if github is None or not re.fullmatch(r"[0-9a-f]{40}", sha):
+        return
+    number = github.pull_request_of(sha)
+    if number is None:
+        raise ActionError(f"no pull request was merged as {sha}: there is no reviewed plan to apply")
+    artifact = _input(env, "ARTIFACT_PREFIX", "conn-reconcile-plan-pr") + str(number)
+    data = github.download_file(artifact, Path(dest).name)
+    if data is None:
+        raise ActionError(f"no artifact {artifact}: the plan of pull request #{number} is gone or was never made")
+    Path(dest).write_bytes(data)
+    print(f"The reviewed plan: {Path(dest).name} of artifact {artifact} (pull request #{number}).")
+
+
 def apply(env: Mapping[str, str]) -> int:
     reviewed = _input(env, "REVIEWED_PLAN") or _input(env, "PLAN_PATH", "conn-reconcile-plan.json")
+    if not Path(reviewed).is_file() and not _input(env, "REVIEWED_PLAN"):
+        fetch_reviewed(env, reviewed)
     if not Path(reviewed).is_file():
         raise ActionError(f"no reviewed plan at {reviewed}: plan first, review, then apply that plan")
     proc = run_cli([*global_args(env), "plan", "--compare", reviewed, "--format", "json"], env)

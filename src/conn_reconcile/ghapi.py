@@ -7,6 +7,8 @@ works): list/create/update issue comments, list/create/update issues.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,7 @@ import httpx
 BOT = "github-actions[bot]"
 PAGE = 100
 MAX_PAGES = 50
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
 
 class GitHubError(Exception):
@@ -82,3 +85,42 @@ class GitHub:
             self._call("POST", f"/issues/{number}/comments", json={"body": "The org is in sync again: closing."})
             self._call("PATCH", f"/issues/{number}", json={"state": "closed", "state_reason": "completed"})
         return f"closed {len(issues)}"
+
+    def pull_request_of(self, sha: str) -> int | None:
+        """The pull request merged as commit ``sha`` (or, failing that, the first one listing it)."""
+        pulls = self._call("GET", f"/commits/{sha}/pulls")
+        if not isinstance(pulls, list):
+            return None
+        merged = [p for p in pulls if isinstance(p, dict) and p.get("merge_commit_sha") == sha]
+        for pull in merged or [p for p in pulls if isinstance(p, dict)]:
+            number = pull.get("number")
+            if isinstance(number, int) and not isinstance(number, bool):
+                return number
+        return None
+
+    def download_file(self, artifact: str, name: str) -> bytes | None:
+        """File ``name`` from the newest unexpired artifact called ``artifact``, or None."""
+        found = self._call("GET", "/actions/artifacts", params={"name": artifact, "per_page": PAGE})
+        items = [a for a in (found or {}).get("artifacts", []) if isinstance(a, dict) and not a.get("expired")]
+        if not items:
+            return None
+        newest = max(items, key=lambda a: str(a.get("created_at") or ""))
+        path = f"/actions/artifacts/{int(newest['id'])}/zip"
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json"}
+        url = f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
+        try:  # GitHub answers with a redirect to short-lived storage: the token is not sent there
+            resp = httpx.get(url, headers=headers, timeout=self.timeout, follow_redirects=False)
+            if resp.is_redirect:
+                resp = httpx.get(resp.headers["location"], timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise GitHubError(f"GitHub API GET {path}: {type(exc).__name__}") from None
+        if resp.status_code >= 400:
+            raise GitHubError(f"GitHub API GET {path}: HTTP {resp.status_code}")
+        try:
+            with zipfile.ZipFile(io.BytesIO(resp.content)) as archive:
+                info = archive.getinfo(name)
+                if info.file_size > MAX_ARTIFACT_BYTES:
+                    raise GitHubError(f"artifact {artifact}: {name} is too large")
+                return archive.read(info)
+        except (zipfile.BadZipFile, KeyError):
+            raise GitHubError(f"artifact {artifact} holds no {name}") from None

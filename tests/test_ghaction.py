@@ -158,6 +158,7 @@ def test_apply_refuses_before_any_write_when_another_change_was_merged(project: 
     assert run.code == 1 and "the reviewed plan is out of date" in run.err
     assert run.outputs == {"applied": "false", "plan_matches": "false"}
     assert "is out of date" in run.summary and "| wiki |" in run.summary
+    assert "~ wiki: payload" in run.out and "edited after the review" in run.out
     assert count(project, "POST") == 0 and project.emulator.connectors == []
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from conn_reconcile.escape import gh_data, md_code
-from conn_reconcile.planmatch import Difference, render_markdown
+from conn_reconcile.planmatch import Difference, render_markdown, render_text
 
 PLAN_MARKER = "<!-- conn-reconcile-plan -->"
 DRIFT_MARKER = "<!-- conn-reconcile-drift -->"
@@ -157,7 +157,10 @@ def _github(env: Mapping[str, str]) -> Any:
         return None
     from conn_reconcile.ghapi import GitHub
 
-    return GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), env["GITHUB_TOKEN"], env["GITHUB_REPOSITORY"])
+    repo = env.get("GITHUB_REPOSITORY", "")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise ActionError("GITHUB_REPOSITORY is not set to OWNER/NAME: cannot post")
+    return GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), env["GITHUB_TOKEN"], repo)
 
 
 # -- the commands ---------------------------------------------------------------------------------
@@ -226,6 +229,7 @@ def apply(env: Mapping[str, str]) -> int:
     except (ValueError, KeyError, TypeError):
         raise ActionError(f"conn-reconcile plan --compare failed (exit code {proc.returncode})") from None
     if differences or proc.returncode != 0:
+        sys.stdout.write(render_text(differences))
         _append(env, "GITHUB_STEP_SUMMARY", render_markdown(differences))
         set_outputs(env, {"applied": "false", "plan_matches": "false"})
         raise ActionError(

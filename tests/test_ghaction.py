@@ -211,7 +211,9 @@ def test_apply_on_a_push_fetches_the_plan_reviewed_on_the_merged_pull_request(
             "zip": _zip("conn-reconcile-plan.json", b"{}"),
         },
     ]
-    run = action(project, "apply", github=github, sha=SHA)
+    # a plan file committed to the repository is never taken for the reviewed one
+    (project.root / "conn-reconcile-plan.json").write_text("planted", encoding="utf-8")
+    run = action(project, "apply", github=github, sha=SHA, post="false")
     assert run.code == 0, run
     assert "artifact conn-reconcile-plan-pr9 (pull request #9)" in run.out
     assert set(remote_by_name(project)) == {"docs", "wiki"}
@@ -230,8 +232,11 @@ def test_apply_on_a_push_without_a_merged_pull_request_fails(project: Project, g
 
 def test_apply_without_a_reviewed_plan_fails(project: Project) -> None:
     project.write("docs.yaml", project.service("docs"))
+    assert action(project, "plan").code == 0  # a plan, but nobody said it was reviewed
     run = action(project, "apply")
-    assert run.code == 1 and "no reviewed plan at conn-reconcile-plan.json" in run.err
+    assert run.code == 1 and "no reviewed plan: give the reviewed-plan input" in run.err
+    run = action(project, "apply", reviewed_plan="missing.json")
+    assert run.code == 1 and "no reviewed plan at missing.json" in run.err
     assert project.emulator.connectors == []
 
 

@@ -151,9 +151,9 @@ def _run_url(env: Mapping[str, str]) -> str:
     return ""
 
 
-def _github(env: Mapping[str, str]) -> Any:
-    """The API client when posting is on and a token is there, else None."""
-    if not _flag(env, "POST", True) or not env.get("GITHUB_TOKEN"):
+def _github(env: Mapping[str, str], *, posting: bool = True) -> Any:
+    """The API client when a token is there (and, to post, posting is on), else None."""
+    if (posting and not _flag(env, "POST", True)) or not env.get("GITHUB_TOKEN"):
         return None
     from conn_reconcile.ghapi import GitHub
 
@@ -201,10 +201,13 @@ def plan(env: Mapping[str, str]) -> int:
 def fetch_reviewed(env: Mapping[str, str], dest: str) -> None:
     """On a push, the plan reviewed on the pull request merged as this commit: the newest
     ``INPUT_ARTIFACT_PREFIX``NUMBER artifact of the plan workflow (``plan`` uploads it)."""
-    github = _github(env)
+    github = _github(env, posting=False)
     sha = env.get("GITHUB_SHA", "")
     if github is None or not re.fullmatch(r"[0-9a-f]{40}", sha):
-        return
+        raise ActionError(
+            "no reviewed plan: give the reviewed-plan input, or run on a push to main with a token "
+            "(the plan of the merged pull request is downloaded)"
+        )
     number = github.pull_request_of(sha)
     if number is None:
         raise ActionError(f"no pull request was merged as {sha}: there is no reviewed plan to apply")
@@ -217,8 +220,10 @@ def fetch_reviewed(env: Mapping[str, str], dest: str) -> None:
 
 
 def apply(env: Mapping[str, str]) -> int:
-    reviewed = _input(env, "REVIEWED_PLAN") or _input(env, "PLAN_PATH", "conn-reconcile-plan.json")
-    if not Path(reviewed).is_file() and not _input(env, "REVIEWED_PLAN"):
+    # Never a file that happens to be in the checkout: the given reviewed plan, or the artifact.
+    reviewed = _input(env, "REVIEWED_PLAN")
+    if not reviewed:
+        reviewed = _input(env, "PLAN_PATH", "conn-reconcile-plan.json")
         fetch_reviewed(env, reviewed)
     if not Path(reviewed).is_file():
         raise ActionError(f"no reviewed plan at {reviewed}: plan first, review, then apply that plan")

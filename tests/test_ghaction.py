@@ -47,7 +47,7 @@ def action(
     sha: str | None = None,
     **inputs: str,
 ) -> ActionRun:
-    gh = project.root.parent / "gh"
+    gh = project.root / ".github-runner"  # under the project: the canary check reads these files too
     gh.mkdir(exist_ok=True)
     for name in ("output", "summary"):
         (gh / name).write_text("", encoding="utf-8")

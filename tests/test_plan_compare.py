@@ -120,3 +120,17 @@ def test_the_listing_escapes_remote_data() -> None:
     assert "<img" not in md and "@team" not in md
     row = next(line for line in md.splitlines() if line.startswith("| evil"))
     assert row.count(" | ") == 3, row
+
+
+def test_a_signed_reviewed_plan_that_was_edited_is_refused(project: Project) -> None:
+    from e2e import FP_KEY
+
+    project.env["CONN_RECONCILE_FINGERPRINT_KEY"] = FP_KEY
+    _reviewed(project)
+    assert project.run("plan", "--compare", "reviewed.json").code == 0
+    path = project.root / "reviewed.json"
+    doc = json.loads(path.read_text())
+    doc["changes"][0]["reasons"] = ["edited"]
+    path.write_text(json.dumps(doc))
+    run = project.run("plan", "--compare", "reviewed.json")
+    assert run.code == 1 and "signature does not match" in run.err

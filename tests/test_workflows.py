@@ -317,3 +317,10 @@ def test_ci_workflow() -> None:
     assert job["runs-on"] == "ubuntu-latest"
     assert job["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
     assert any(s.get("run") == "bash .ci/run" for s in job["steps"])
+
+
+def test_the_example_pre_commit_config_uses_the_published_hook() -> None:
+    hooks = YAML(typ="safe").load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    config = YAML(typ="safe").load((EXAMPLE / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    (repo,) = config["repos"]
+    assert {h["id"] for h in repo["hooks"]} <= {h["id"] for h in hooks}

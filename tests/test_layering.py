@@ -41,6 +41,7 @@ CORE = (
     "selection",
     "configview",
     "statespec",
+    "planmatch",
 )
 EDGES = (
     "client",
@@ -67,6 +68,8 @@ EDGES = (
     "gitrepo",
     "gitstate",
     "gitlock",
+    "ghaction",
+    "ghapi",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")

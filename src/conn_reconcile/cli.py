@@ -323,6 +323,15 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
     is_flag=True,
     help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
 )
+@click.option(
+    "--compare",
+    "compare_with",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="REVIEWED.json",
+    help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
+    "match, 1 when they differ (the differences in --format text, markdown or json).",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -332,6 +341,7 @@ def plan(
     as_json: bool,
     fmt: str,
     allow_unbound: bool,
+    compare_with: Path | None,
     **kw: Any,
 ) -> None:
     """Show what apply would change in the Cohere org."""
@@ -348,6 +358,8 @@ def plan(
         from conn_reconcile.probe import probe_plan
 
         probes = probe_plan(settings, [settings.directory], result)
+    if compare_with is not None:
+        _compare(ctx, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
     _render_plan(ctx.obj, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
@@ -360,6 +372,24 @@ def plan(
         ctx.exit(ExitCode.ERROR)
     if detailed_exitcode and result.needs_attention:
         ctx.exit(ExitCode.CHANGES)
+
+
+def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> None:
+    """``plan --compare``: print the differences and exit 0 (same) or 1 (different)."""
+    import json
+
+    from conn_reconcile import planmatch
+
+    differences = planmatch.compare(reviewed, current)
+    if fmt == "json":
+        doc = {"match": not differences, "differences": [d.to_dict() for d in differences]}
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif fmt == "markdown":
+        text = planmatch.render_markdown(differences)
+    else:
+        text = planmatch.render_text(differences)
+    ctx.obj.out(ctx.obj.redactor(text), nl=False)
+    ctx.exit(ExitCode.ERROR if differences else ExitCode.OK)
 
 
 @cli.command()

@@ -80,16 +80,8 @@ def examine(state: State | None, remote: Sequence[RemoteConnector], now: _dt.dat
     for intent in state.unresolved():
         if intent.op in ("update", "delete"):
             what = "updating" if intent.op == "update" else "deleting"
-            out.recovery.append(
-                Recovery(
-                    intent.id,
-                    intent.op,
-                    intent.name,
-                    "settled",
-                    f"an earlier apply stopped while {what} it; this plan compares it afresh",
-                    intent.remote_id,
-                )
-            )
+            detail = f"an earlier apply stopped while {what} it; this plan compares it afresh"
+            out.recovery.append(_settled(intent, detail, intent.remote_id))
             continue
         if intent.op == "replace" and intent.new_id is not None:
             _finish(out, intent, by_id)
@@ -104,18 +96,16 @@ def examine(state: State | None, remote: Sequence[RemoteConnector], now: _dt.dat
             continue
         started = parse_time(intent.started_at)
         if started is not None and (now - started).total_seconds() > WATCH_SECONDS:
-            out.recovery.append(
-                Recovery(
-                    intent.id,
-                    intent.op,
-                    intent.name,
-                    "settled",
-                    f"the {intent.op} started {intent.started_at} never produced a connector; stopped watching",
-                )
-            )
+            detail = f"the {intent.op} started {intent.started_at} never produced a connector; stopped watching"
+            out.recovery.append(_settled(intent, detail))
             continue
         out.missing.append(intent)
     return out
+
+
+def _settled(intent: Intent, detail: str, remote_id: str | None = None) -> Recovery:
+    """Nothing left to do for ``intent``: the next apply clears it."""
+    return Recovery(intent.id, intent.op, intent.name, "settled", detail, remote_id)
 
 
 def _finish(out: Examined, intent: Intent, by_id: Mapping[str, RemoteConnector]) -> None:

@@ -229,6 +229,17 @@ def _md_row(c: ResourceChange) -> str:
     return f"| `{_SYMBOL[c.action]}` {_VERB[c.action]} | {md_text(c.name)} | {md_text(c.file or '')} | {fields} |"
 
 
+def _fill(out: list[str], lines: Sequence[str], redact: Redactor, used: int, budget: int) -> int:
+    """Append whole lines (made safe) while they fit in ``budget`` characters; the new total."""
+    for line in lines:
+        line = _md_safe(line, redact)
+        if used + len(line) + 1 > budget:
+            break
+        out.append(line)
+        used += len(line) + 1
+    return used
+
+
 def _md_safe(text: str, redact: Redactor) -> str:
     return guard_lines(redact(text))
 
@@ -246,21 +257,10 @@ def _md_capped(top: list[str], rows: list[str], probe_lines: list[str], redact: 
 
     budget = max_chars - len(note(0)) - 16  # the note's numbers can only get shorter
     out: list[str] = []
-    used = 0
-    for line in top:
-        line = _md_safe(line, redact)
-        if used + len(line) + 1 > budget:
-            break
-        out.append(line)
-        used += len(line) + 1
-    shown = 0
-    for row in rows:
-        row = _md_safe(row, redact)
-        if used + len(row) + 1 > budget:
-            break
-        out.append(row)
-        used += len(row) + 1
-        shown += 1
+    used = _fill(out, top, redact, 0, budget)
+    before = len(out)
+    used = _fill(out, rows, redact, used, budget)
+    shown = len(out) - before
     probes = [_md_safe(p, redact) for p in ["", *probe_lines]]
     if shown == len(rows) and used + sum(len(p) + 1 for p in probes) <= budget:
         out.extend(probes)

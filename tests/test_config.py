@@ -4,6 +4,7 @@ schema, and connector files in environments (vars, overrides, environments:)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path, PurePath
 
 import pytest
@@ -144,3 +145,27 @@ def test_a_connector_secret_may_not_reference_an_api_key_variable() -> None:
     assert d is not None
     with pytest.raises(InputError, match=r"a.yaml:3:30: service_auth.token: \$\{PROD_KEY\} holds an API key"):
         check_key_refs([d], ["CO_API_KEY", "prod_key"])
+
+
+def test_a_git_state_in_the_config_is_not_made_relative_to_its_directory(tmp_path: Path) -> None:
+    """Paths in the config are relative to its directory; ``git:BRANCH:PATH`` is a file of the
+    branch, so it must reach the state backend unchanged from any subdirectory."""
+    import subprocess
+    import sys
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "conn-reconcile.yaml").write_text("state: git:conn-reconcile-state:state.json\ndir: connectors\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "CONN_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "conn_reconcile", "config", "--format", "json"],
+        cwd=sub,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    state = json.loads(out)["settings"]["state"]
+    assert state["value"] == "git:conn-reconcile-state:state.json"
+    assert state["source"] == "../conn-reconcile.yaml:1"

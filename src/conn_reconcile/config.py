@@ -279,4 +279,8 @@ def _one(
 
 
 def _path(config: LoadedConfig, name: str, value: Any) -> Any:
-    return str(config.base / value) if name in _PATHS else value
+    """A path setting relative to the config file's directory; a state on a git branch
+    (``git:BRANCH:PATH``) names a file of the branch, not a local path, and is kept as it is."""
+    if name not in _PATHS or (name == "state" and str(value).startswith("git:")):
+        return value
+    return str(config.base / value)

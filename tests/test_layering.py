@@ -65,6 +65,7 @@ EDGES = (
     "applyout",
     "configfile",
     "globalopts",
+    "console",
     "gitrepo",
     "gitstate",
     "gitlock",

@@ -59,7 +59,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def _console_type() -> type:
-    from conn_reconcile.cli import Console
+    from conn_reconcile.console import Console
 
     return Console
 

@@ -45,6 +45,7 @@ def action(
     github: FakeGitHub | None = None,
     token: str | None = None,
     sha: str | None = None,
+    event_name: str | None = None,
     **inputs: str,
 ) -> ActionRun:
     gh = project.root / ".github-runner"  # under the project: the canary check reads these files too
@@ -63,6 +64,8 @@ def action(
         env.update(GITHUB_API_URL=github.url, GITHUB_TOKEN=token or github.token)
     if sha:
         env["GITHUB_SHA"] = sha
+    if event_name:
+        env["GITHUB_EVENT_NAME"] = event_name
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     proc = subprocess.run(
         [sys.executable, "-m", "conn_reconcile.ghaction", command],
@@ -277,3 +280,16 @@ def test_no_absolute_path_of_the_runner_leaks_into_outputs(project: Project) -> 
     run = action(project, "plan")
     assert all(not os.path.isabs(v) for v in run.outputs.values()), run.outputs
     assert not Path(run.outputs["plan_path"]).is_absolute()
+
+
+def test_a_manual_apply_needs_the_typed_confirmation_then_applies_a_fresh_plan(project: Project) -> None:
+    project.write("docs.yaml", project.service("docs"))
+    refused = action(project, "apply", event_name="workflow_dispatch", confirm="yes")
+    assert refused.code != 0
+    assert "type 'apply a fresh plan' into the confirm input" in refused.err
+    assert count(project, "POST") == 0 and project.emulator.connectors == []
+
+    done = action(project, "apply", event_name="workflow_dispatch", confirm="apply a fresh plan")
+    assert done.code == 0, done.out + done.err
+    assert done.outputs["applied"] == "true" and done.outputs["plan_matches"] == "false"
+    assert set(remote_by_name(project)) == {"docs"}

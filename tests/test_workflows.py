@@ -307,7 +307,13 @@ def test_apply_workflow() -> None:
     assert job["environment"] == "production"
     assert job["permissions"] == {"contents": "write", "pull-requests": "read", "actions": "read"}
     (apply,) = _action_steps(wf, "apply")
-    assert apply["with"] == {"command": "apply", "state": "git:conn-reconcile-state:state.json"}
+    assert apply["with"] == {
+        "command": "apply",
+        "state": "git:conn-reconcile-state:state.json",
+        "confirm": "${{ inputs.confirm }}",
+    }
+    # a manual run applies a fresh plan only with the typed confirmation (checked by the action)
+    assert wf["on"]["workflow_dispatch"]["inputs"]["confirm"]["required"] is True
 
 
 def test_ci_workflow() -> None:

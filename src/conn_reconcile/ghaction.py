@@ -219,7 +219,28 @@ def fetch_reviewed(env: Mapping[str, str], dest: str) -> None:
     print(f"The reviewed plan: {Path(dest).name} of artifact {artifact} (pull request #{number}).")
 
 
+#: What a person types into the manual run's ``confirm`` input to apply a plan nobody reviewed.
+FRESH_CONFIRMATION = "apply a fresh plan"
+
+
+def apply_fresh(env: Mapping[str, str]) -> int:
+    """A manual run (``workflow_dispatch``): plan now and apply that plan, only when the person
+    who started the run typed :data:`FRESH_CONFIRMATION` (there is no reviewed plan)."""
+    if _input(env, "CONFIRM").strip() != FRESH_CONFIRMATION:
+        raise ActionError(
+            f"a manual apply carries out a plan nobody reviewed: type {FRESH_CONFIRMATION!r} into the "
+            "confirm input to do so; nothing was applied"
+        )
+    print("Manual run, confirmed: planning now and applying that plan.")
+    result = run_cli([*global_args(env), "apply", "--auto-approve", "--format", "markdown"], env)
+    sys.stdout.write(result.stdout)
+    set_outputs(env, {"applied": str(result.returncode == 0).lower(), "plan_matches": "false"})
+    return result.returncode
+
+
 def apply(env: Mapping[str, str]) -> int:
+    if env.get("GITHUB_EVENT_NAME") == "workflow_dispatch":
+        return apply_fresh(env)
     # Never a file that happens to be in the checkout: the given reviewed plan, or the artifact.
     reviewed = _input(env, "REVIEWED_PLAN")
     if not reviewed:

@@ -4,6 +4,7 @@ payload, the emulator as the Cohere org and a fake GitHub API on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -46,6 +47,7 @@ def action(
     token: str | None = None,
     sha: str | None = None,
     event_name: str | None = None,
+    unset: tuple[str, ...] = (),
     **inputs: str,
 ) -> ActionRun:
     gh = project.root / ".github-runner"  # under the project: the canary check reads these files too
@@ -66,6 +68,8 @@ def action(
         env["GITHUB_SHA"] = sha
     if event_name:
         env["GITHUB_EVENT_NAME"] = event_name
+    for name in unset:
+        env.pop(name, None)
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
     proc = subprocess.run(
         [sys.executable, "-m", "conn_reconcile.ghaction", command],
@@ -293,3 +297,41 @@ def test_a_manual_apply_needs_the_typed_confirmation_then_applies_a_fresh_plan(p
     assert done.code == 0, done.out + done.err
     assert done.outputs["applied"] == "true" and done.outputs["plan_matches"] == "false"
     assert set(remote_by_name(project)) == {"docs"}
+
+
+def test_secrets_are_mapped_by_name_from_the_workflows_secrets(project: Project) -> None:
+    """Without one env line per variable: the step passes toJSON(secrets); the action takes the
+    variables the files need (and the API key) by name, and nothing else reaches the CLI."""
+    from e2e import API_KEY, TOKEN
+
+    project.write("docs.yaml", project.service("docs"))
+    secrets = {"CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "UNRELATED": "CANARY-unrelated-3f9a", "github_token": "x"}
+    missing = action(project, "plan", unset=("CO_API_KEY", "CONN_TOKEN"))
+    assert missing.code != 0  # no key and no token: strict secrets (or the missing key) stop it
+
+    run = action(
+        project,
+        "apply",
+        event_name="workflow_dispatch",
+        confirm="apply a fresh plan",
+        unset=("CO_API_KEY", "CONN_TOKEN"),
+        secrets=json.dumps(secrets),
+    )
+    assert run.code == 0, run.out + run.err
+    assert set(remote_by_name(project)) == {"docs"}  # created: the endpoint accepted CONN_TOKEN
+    assert "CANARY-unrelated-3f9a" not in run.out + run.err
+
+    # what the CLI gets: the needed names only, and never the input itself
+    from conn_reconcile.ghaction import map_secrets
+
+    base = {k: v for k, v in project.full_env().items() if k not in ("CO_API_KEY", "CONN_TOKEN")}
+    with contextlib.chdir(project.root):
+        mapped = map_secrets({**base, "INPUT_SECRETS": json.dumps(secrets)})
+    assert mapped["CO_API_KEY"] == API_KEY and mapped["CONN_TOKEN"] == TOKEN
+    assert "UNRELATED" not in mapped and "github_token" not in mapped and "INPUT_SECRETS" not in mapped
+
+
+def test_a_secrets_input_that_is_not_a_json_object_is_refused(project: Project) -> None:
+    project.write("docs.yaml", project.service("docs"))
+    run = action(project, "plan", secrets="[1, 2]")
+    assert run.code != 0 and "not a JSON object" in run.err

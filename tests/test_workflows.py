@@ -293,7 +293,9 @@ def test_plan_workflow() -> None:
     assert validate["with"] == {"command": "validate", "paths": "connectors"}
     (plan,) = _action_steps(wf, "plan")
     assert plan["with"]["command"] == "plan" and plan["with"]["state"] == "git:conn-reconcile-state:state.json"
-    assert plan["env"]["CO_API_KEY"] == "${{ secrets.CO_API_KEY }}"
+    # secrets by name from the workflow's secrets (the action keeps only those the files need)
+    assert plan["with"]["secrets"] == "${{ toJSON(secrets) }}" and "env" not in plan
+    assert jobs["plan"]["environment"] == "production"  # environment-scoped secrets reach the plan
     assert "secrets" not in str(validate)
 
 
@@ -311,6 +313,7 @@ def test_apply_workflow() -> None:
         "command": "apply",
         "state": "git:conn-reconcile-state:state.json",
         "confirm": "${{ inputs.confirm }}",
+        "secrets": "${{ toJSON(secrets) }}",
     }
     # a manual run applies a fresh plan only with the typed confirmation (checked by the action)
     assert wf["on"]["workflow_dispatch"]["inputs"]["confirm"]["required"] is True

@@ -292,6 +292,39 @@ COMMANDS: dict[str, Callable[[Mapping[str, str]], int]] = {
 }
 
 
+def needed_variables(env: Mapping[str, str]) -> set[str]:
+    """The variables the connector files (and the API key) need, from ``conn-reconcile secrets``."""
+    proc = run_cli([*global_args(env), "secrets", "--format", "json"], env)
+    try:
+        doc = json.loads(proc.stdout)
+        names = {e["api_key_env"] for e in doc["environments"]}
+        names |= {v["name"] for e in doc["environments"] for v in e["variables"]}
+    except (ValueError, KeyError, TypeError):
+        raise ActionError(f"conn-reconcile secrets failed (exit code {proc.returncode})") from None
+    return {n for n in names if isinstance(n, str)} | {"CONN_RECONCILE_FINGERPRINT_KEY"}
+
+
+def map_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus, from the ``secrets`` input (the workflow's ``toJSON(secrets)``), every
+    secret whose name is a variable the files need and that the step's env does not set
+    already. The others never reach conn-reconcile; the input itself is dropped."""
+    raw = env.get("INPUT_SECRETS", "")
+    out = {k: v for k, v in env.items() if k != "INPUT_SECRETS"}
+    if not raw.strip():
+        return out
+    try:
+        available = json.loads(raw)
+    except ValueError:
+        raise ActionError("the secrets input is not JSON: pass ${{ toJSON(secrets) }}") from None
+    if not isinstance(available, dict):
+        raise ActionError("the secrets input is not a JSON object: pass ${{ toJSON(secrets) }}")
+    for name in sorted(needed_variables(out)):
+        value = available.get(name)
+        if isinstance(value, str) and value and not out.get(name):
+            out[name] = value
+    return out
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ if env is None else env)
@@ -301,7 +334,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     from conn_reconcile.ghapi import GitHubError
 
     try:
-        return COMMANDS[args[0]](env)
+        return COMMANDS[args[0]](map_secrets(env))
     except (ActionError, GitHubError) as exc:
         sys.stdout.flush()
         print(f"::error::{gh_data(str(exc))}", file=sys.stderr)

@@ -335,3 +335,27 @@ def test_a_secrets_input_that_is_not_a_json_object_is_refused(project: Project) 
     project.write("docs.yaml", project.service("docs"))
     run = action(project, "plan", secrets="[1, 2]")
     assert run.code != 0 and "not a JSON object" in run.err
+
+
+def test_a_refused_apply_comments_the_differences_on_the_merged_pull_request(
+    project: Project, github: FakeGitHub
+) -> None:
+    _reviewed(project)
+    reviewed = (project.root / "reviewed.json").read_bytes()
+    github.pulls[SHA] = [{"number": 9, "merge_commit_sha": SHA}]
+    github.artifacts = [
+        {
+            "id": 1,
+            "name": "conn-reconcile-plan-pr9",
+            "created_at": "2026-01-02T00:00:00Z",
+            "expired": False,
+            "zip": _zip("conn-reconcile-plan.json", reviewed),
+        }
+    ]
+    project.write("wiki.yaml", project.service("wiki", description="merged after the review"))
+    run = action(project, "apply", github=github, sha=SHA)
+    assert run.code == 1 and "the reviewed plan is out of date" in run.err
+    (comment,) = github.comments.values()
+    assert comment["issue"] == 9 and "conn-reconcile apply refused" in comment["body"]
+    assert "| wiki |" in comment["body"]
+    assert project.emulator.connectors == []  # nothing applied

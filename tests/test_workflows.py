@@ -307,7 +307,7 @@ def test_apply_workflow() -> None:
     assert wf["permissions"] == {}
     (job,) = wf["jobs"].values()
     assert job["environment"] == "production"
-    assert job["permissions"] == {"contents": "write", "pull-requests": "read", "actions": "read"}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write", "actions": "read"}
     (apply,) = _action_steps(wf, "apply")
     assert apply["with"] == {
         "command": "apply",

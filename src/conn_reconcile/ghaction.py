@@ -198,7 +198,7 @@ def plan(env: Mapping[str, str]) -> int:
     return 0
 
 
-def fetch_reviewed(env: Mapping[str, str], dest: str) -> None:
+def fetch_reviewed(env: Mapping[str, str], dest: str) -> int:
     """On a push, the plan reviewed on the pull request merged as this commit: the newest
     ``INPUT_ARTIFACT_PREFIX``NUMBER artifact of the plan workflow (``plan`` uploads it)."""
     github = _github(env, posting=False)
@@ -217,6 +217,7 @@ def fetch_reviewed(env: Mapping[str, str], dest: str) -> None:
         raise ActionError(f"no artifact {artifact}: the plan of pull request #{number} is gone or was never made")
     Path(dest).write_bytes(data)
     print(f"The reviewed plan: {Path(dest).name} of artifact {artifact} (pull request #{number}).")
+    return int(number)
 
 
 #: What a person types into the manual run's ``confirm`` input to apply a plan nobody reviewed.
@@ -238,14 +239,32 @@ def apply_fresh(env: Mapping[str, str]) -> int:
     return result.returncode
 
 
+REFUSED_MARKER = "<!-- conn-reconcile-apply-refused -->"
+
+
+def _comment_refusal(env: Mapping[str, str], number: int | None, differences_md: str) -> None:
+    """Tell the merged pull request why its plan was not applied (one comment, kept up to date)."""
+    github = _github(env)
+    if number is None or github is None:
+        return
+    run = _run_url(env)
+    where = f" ([run]({run}))" if run else ""
+    body = cap(
+        f"{REFUSED_MARKER}\n**conn-reconcile apply refused**: the plan reviewed on this pull request no longer "
+        f"matches the org and the files{where}; nothing was applied.\n\n{differences_md}"
+    )
+    print(f"Refusal comment {github.sticky_comment(number, body, REFUSED_MARKER)} on pull request #{number}.")
+
+
 def apply(env: Mapping[str, str]) -> int:
     if env.get("GITHUB_EVENT_NAME") == "workflow_dispatch":
         return apply_fresh(env)
     # Never a file that happens to be in the checkout: the given reviewed plan, or the artifact.
     reviewed = _input(env, "REVIEWED_PLAN")
+    merged: int | None = None
     if not reviewed:
         reviewed = _input(env, "PLAN_PATH", "conn-reconcile-plan.json")
-        fetch_reviewed(env, reviewed)
+        merged = fetch_reviewed(env, reviewed)
     if not Path(reviewed).is_file():
         raise ActionError(f"no reviewed plan at {reviewed}: plan first, review, then apply that plan")
     proc = run_cli([*global_args(env), "plan", "--compare", reviewed, "--format", "json"], env)
@@ -257,6 +276,7 @@ def apply(env: Mapping[str, str]) -> int:
     if differences or proc.returncode != 0:
         sys.stdout.write(render_text(differences))
         _append(env, "GITHUB_STEP_SUMMARY", render_markdown(differences))
+        _comment_refusal(env, merged, render_markdown(differences))
         set_outputs(env, {"applied": "false", "plan_matches": "false"})
         raise ActionError(
             f"the reviewed plan is out of date ({len(differences)} difference(s)); nothing was applied: "

@@ -441,3 +441,21 @@ def test_in_process_runs_see_only_the_project_environment_and_leave_nothing_behi
     assert runs[0].out == runs[1].out and runs[0].err == runs[1].err  # in process == subprocess, byte for byte
     assert not (project.root / "outer-summary.md").exists()
     assert "CANARY-outer" not in runs[0].both + runs[1].both
+
+
+def test_only_saved_and_json_plans_carry_the_git_commit(project):
+    """A saved plan and the JSON one say which commit planned (the text plan skips that git call)."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=project.root, check=True)
+    project.write("docs.yaml", project.service("docs"))
+    subprocess.run(["git", "add", "-A"], cwd=project.root, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c"],
+        cwd=project.root,
+        check=True,
+    )
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True).stdout.strip()
+    assert project.run("plan", "--out", "plan.json").code == 0
+    assert json.loads((project.root / "plan.json").read_text())["meta"]["git_commit"] == head
+    assert json.loads(project.run("plan", "--json").out)["meta"]["git_commit"] == head

@@ -279,6 +279,8 @@ def plan(
         probes = probe_plan(settings, [settings.directory], result)
     if compare_with is not None:
         _compare(ctx, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
+    if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit
+        result = planfile.stamped(result)
     _render_plan(ctx.obj, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)

@@ -10,6 +10,7 @@ edited, deletes a connector the tool does not manage.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import fnmatch
 import hashlib
@@ -55,14 +56,15 @@ def plan_meta(
     api_url: str,
     options: PlanOptions,
     *,
-    cwd: Path | None = None,
     environment: str | None = None,
     targets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``targets`` (a targeted plan only): ``{"names": [...], "files": [...], "planned": n, "total": m}``."""
+    """``targets`` (a targeted plan only): ``{"names": [...], "files": [...], "planned": n, "total": m}``.
+    ``git_commit`` is left None: :func:`stamped` fills it in for the outputs that carry it (a saved
+    plan, JSON), so a text plan runs no ``git``."""
     meta: dict[str, Any] = {
         "tool_version": __version__,
-        "git_commit": git_commit(cwd),
+        "git_commit": None,
         "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "api_url": api_url.rstrip("/"),
         "options": options.to_dict(),
@@ -71,6 +73,13 @@ def plan_meta(
     if targets is not None:
         meta["targets"] = targets
     return meta
+
+
+def stamped(plan: Plan, cwd: Path | None = None) -> Plan:
+    """``plan`` with ``meta.git_commit``: the HEAD of the checkout that planned (None outside git)."""
+    if plan.meta.get("git_commit") is not None:
+        return plan
+    return dataclasses.replace(plan, meta={**plan.meta, "git_commit": git_commit(cwd)})
 
 
 def _canonical(doc: dict[str, Any]) -> bytes:

@@ -156,3 +156,16 @@ def test_diagnostics_are_one_escaped_line_each():
         InputError([Diagnostic("a\x1b.yaml", 1, 2, "name", "bad\n::error::x"), Diagnostic("b.yaml", message="x")])
     )
     assert out == "a\\x1b.yaml:1:2: name: bad\\n::error::x\nb.yaml: x"
+
+
+def test_text_lists_changes_in_the_order_apply_runs_them() -> None:
+    from conn_reconcile.plan import Action, phases
+
+    plan = sample_plan()
+    text = render_text(plan)
+    headings = [line for line in text.splitlines() if line[:4].strip() in ("+", "~", "-/+", "-", "=")]
+    order = [c.name for _, work in phases(plan) for _, c in work]
+    order += [c.name for c in plan.changes if c.action is Action.NOOP]
+    names = [h.split()[3] if h.split()[1:3] == ["no", "change"] else h.split()[2] for h in headings]
+    assert names == order and len(order) == len(plan.changes)
+    assert text.startswith("conn-reconcile will perform the following actions, in this order:")

@@ -13,7 +13,7 @@ from typing import Any
 from conn_reconcile import __version__, preflight
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.escape import escape, gh_data, gh_property, guard_lines, md_code, md_fence, md_text
-from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin
+from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin, phases
 from conn_reconcile.preflight import ProbeResult
 from conn_reconcile.secrets import Redactor
 
@@ -112,9 +112,11 @@ def render_text(
             out.append("")
 
     if plan.has_changes and not quiet:
-        out.append("conn-reconcile will perform the following actions:")
+        out.append("conn-reconcile will perform the following actions, in this order:")
         out.append("")
-    for change in plan.changes:
+    # changes in the order apply carries them out (plan.phases), then the connectors left as they are
+    ordered = [c for _, work in phases(plan) for _, c in work]
+    for change in ordered + [c for c in plan.changes if c.action is Action.NOOP]:
         if change.action is Action.NOOP:
             if not quiet:
                 out.append(_paint(_heading(change), _COLOUR[change.action], colour))

@@ -155,22 +155,31 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
     return Plan.from_dict(data)
 
 
-def verify(plan: Plan, state: State, options: PlanOptions, remote: Sequence[RemoteConnector] | None = None) -> None:
-    """Refuse a plan file whose deletes or targets the state and the apply's own safeguards
-    do not back. ``options`` are the apply command's (not the file's)."""
+def verify(plan: Plan, state: State, options: PlanOptions) -> None:
+    """Refuse a plan file whose deletes the state and the apply's own safeguards do not back.
+    ``options`` are the apply command's (not the file's)."""
     problems: list[str] = []
     prunes = 0
     for c in plan.changes:
         if c.action is Action.DELETE:
             prunes += c.cause in ("prune", "twin")
             problems.extend(_delete_problems(c, state, options))
-        elif c.action in (Action.UPDATE, Action.REPLACE, Action.NOOP) and remote is not None:
-            problems.extend(_target_problems(c, state, remote))
     if prunes > options.max_deletes and not options.force:
         problems.append(
             f"the plan deletes {prunes} connectors, more than --max-deletes {options.max_deletes}; "
             "raise the limit or pass --force"
         )
+    _refuse(problems)
+
+
+def verify_targets(plan: Plan, state: State, remote: Sequence[RemoteConnector]) -> None:
+    """Refuse a plan file whose updates or replacements target a connector that is neither
+    managed nor carries the planned name (checked once the org is listed)."""
+    changes = (c for c in plan.changes if c.action in (Action.UPDATE, Action.REPLACE, Action.NOOP))
+    _refuse([p for c in changes for p in _target_problems(c, state, remote)])
+
+
+def _refuse(problems: list[str]) -> None:
     if problems:
         raise RefusedError("refusing the plan file; nothing was applied:\n  " + "\n  ".join(problems))
 

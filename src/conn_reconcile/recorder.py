@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -77,10 +77,6 @@ class StateRecorder:
             commit(Mutation(clear=settled))
 
     # ---- around each call --------------------------------------------------------------
-
-    def begin(self, change: ResourceChange, known_ids: Collection[str] = ()) -> str:
-        """Open one intent (durable when this returns); see :meth:`begin_all`."""
-        return self.begin_all([change])[0]
 
     def begin_all(self, changes: Sequence[ResourceChange]) -> list[str]:
         """Open an intent for each change about to be sent, in one journal entry (one sync

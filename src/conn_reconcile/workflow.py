@@ -361,7 +361,7 @@ def apply_plan(
             problems: list[str] = []
             if verify_with is not None:  # a plan from a file: the org may have moved since
                 remote = client.list_connectors()
-                planfile.verify(plan, state, verify_with, remote)
+                planfile.verify_targets(plan, state, remote)
                 problems = check_fresh(plan, remote)
             if problems:
                 raise StalePlanError(
@@ -392,8 +392,10 @@ def _carry_out(
     record_only: bool = False,
 ) -> ApplyReport | None:
     """Run the plan (or, with ``record_only``, just record what it adopts), journaling every
-    change; then fold the journal into a new snapshot - unless calls were abandoned in flight
-    (a second Ctrl-C): they may still append, and the next run replays the journal."""
+    change, then fold the journal into a new snapshot - unless calls were abandoned in flight
+    (a second Ctrl-C): they may still append, and the next run replays the journal. The
+    caller has checked every variable the plan sends and taught the redactor their values
+    (:func:`require_bound` and :func:`plan_from`, or :func:`resolve_secrets`)."""
     from conn_reconcile import statefile
     from conn_reconcile.applier import Applier
     from conn_reconcile.recorder import StateRecorder
@@ -408,7 +410,6 @@ def _carry_out(
             recorder.adopt_unchanged(plan)
             done = True
             return None
-        resolve_secrets(plan, settings)
         if run.on_start is not None:
             run.on_start(plan)
         applier = Applier(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -269,7 +269,7 @@ class Applier:
     ) -> str | None:
         """One change, bracketed by its intent (opened for the whole phase before any call
         of it was sent), settled right after the call."""
-        known = change.known_ids or tuple(known_ids)
+        known: Collection[str] = change.known_ids or known_ids  # the set itself: no copy per call
         try:
             if change.action is Action.DELETE:
                 assert change.remote_id is not None

@@ -58,6 +58,8 @@ EDGES = (
     "applier",
     "workflow",
     "cli",
+    "commands_plan",
+    "commands_tools",
     "interrupt",
     "emulator",
     "probe",

@@ -20,6 +20,7 @@ from click.core import ParameterSource
 if TYPE_CHECKING:
     from conn_reconcile.config import Setting
     from conn_reconcile.configfile import Effective
+    from conn_reconcile.workflow import Settings
 
 GIVEN = "conn_reconcile.given"
 #: options whose value counts even when it is the default (shown by ``config``)
@@ -182,6 +183,17 @@ def effective(ctx: click.Context, *, require_env: bool = True) -> Effective:
     if require_env not in cache:
         cache[require_env] = resolve(given(ctx), os.environ, require_env=require_env)
     return cache[require_env]
+
+
+def settings(ctx: click.Context, *, require_env: bool = True) -> Settings:
+    """The command's workflow settings: conn-reconcile.yaml, the environment, then flags."""
+    from conn_reconcile.workflow import Settings
+
+    console = ctx.find_object(_console_type())
+    assert console is not None  # cli() puts it on the root context
+    eff = effective(ctx, require_env=require_env)
+    timing = {k: eff[k] for k in ("timeout", "deadline", "lock_timeout") if k in eff.settings}
+    return Settings.from_effective(eff, console.redactor, **timing)
 
 
 def initial(ctx: click.Context, name: str) -> Any:

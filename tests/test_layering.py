@@ -37,6 +37,7 @@ CORE = (
     "preflight",
     "applyreport",
     "config",
+    "configmodel",
     "environments",
     "selection",
     "configview",

@@ -16,7 +16,6 @@ import click
 
 from conn_reconcile import defaults, globalopts
 from conn_reconcile.console import Console, confirm
-from conn_reconcile.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -174,6 +173,7 @@ def plan(
 ) -> None:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile import planfile
+    from conn_reconcile.errors import ExitCode
     from conn_reconcile.workflow import compute_plan
 
     fmt = "json" if as_json else fmt
@@ -209,6 +209,7 @@ def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> Non
     import json
 
     from conn_reconcile import planmatch
+    from conn_reconcile.errors import ExitCode
 
     differences = planmatch.compare(reviewed, current)
     if fmt == "json":
@@ -272,6 +273,7 @@ def apply(
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
     from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
+    from conn_reconcile.errors import ConfigError
     from conn_reconcile.interrupt import Interrupt
     from conn_reconcile.results import ApplyReport
     from conn_reconcile.workflow import ApplyRun, apply_files, apply_saved

@@ -14,7 +14,6 @@ import click
 
 from conn_reconcile import globalopts
 from conn_reconcile.console import Console
-from conn_reconcile.errors import ExitCode, InputError
 
 
 @click.command()
@@ -44,6 +43,7 @@ def validate(
     import json
 
     from conn_reconcile.configfile import load_environments  # not workflow: no HTTP client, planner or applier
+    from conn_reconcile.errors import ExitCode, InputError
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from conn_reconcile import defaults, globalopts
 from conn_reconcile.console import Console, confirm
+from conn_reconcile.globalopts import PathParam
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from conn_reconcile.plan import Plan, PlanOptions
     from conn_reconcile.preflight import ProbeResult
@@ -38,8 +39,8 @@ def plan_options(f: Any) -> Any:
         click.option(
             "--dir",
             "directory",
-            type=click.Path(path_type=Path),
-            default=Path("connectors"),
+            type=PathParam(),
+            default="connectors",
             show_default=True,
             help="Directory of connector files (or the config's dir).",
         ),
@@ -133,9 +134,7 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 @click.command()
 @plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
-@click.option(
-    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to this file for apply."
-)
+@click.option("--out", "out", type=PathParam(dir_okay=False), help="Save the plan to this file for apply.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.option(
@@ -153,7 +152,7 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 @click.option(
     "--compare",
     "compare_with",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathParam(dir_okay=False),
     default=None,
     metavar="REVIEWED.json",
     help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
@@ -224,7 +223,7 @@ def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> Non
 
 
 @click.command()
-@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("planfile", type=PathParam(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.pass_context
@@ -236,7 +235,7 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 
 
 @click.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("planfile", required=False, type=PathParam(dir_okay=False))
 @plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(

@@ -8,22 +8,26 @@ Parse, call one function, render, exit code. What a command needs is imported in
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from conn_reconcile import globalopts
 from conn_reconcile.console import Console
+from conn_reconcile.globalopts import PathParam
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=PathParam())
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
 @click.option(
     "--against",
     "against",
     multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=PathParam(file_okay=False),
     help="Also load the other connector files of this directory, only to check that names and pinned "
     "ids stay unique (clashes are reported on the files given). Repeatable.",
 )
@@ -69,8 +73,8 @@ def validate(
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("connectors"),
+    type=PathParam(file_okay=False),
+    default="connectors",
     show_default=True,
     help="Directory to write connector files into.",
 )
@@ -167,7 +171,7 @@ def secrets(ctx: click.Context, fmt: str) -> None:
 @click.option(
     "--data",
     "data_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathParam(dir_okay=False),
     default=None,
     help="Persist the emulated org in this JSON file.",
 )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conn_reconcile.config import Setting
     from conn_reconcile.configfile import Effective
     from conn_reconcile.workflow import Settings
@@ -34,6 +35,23 @@ COMMAND_SETTINGS = {
     "max_deletes": "max_deletes",
     "parallelism": "parallelism",
 }
+
+
+if TYPE_CHECKING:
+    _PathBase = click.Path[Path]
+else:
+    _PathBase = click.Path  # not subscripted at run time: an older click's Path is not generic
+
+
+class PathParam(_PathBase):
+    """``click.Path(path_type=pathlib.Path)``, without importing pathlib until a value is
+    converted (``--help`` never does): defaults are given as strings and converted too."""
+
+    def convert(self, value: str | os.PathLike[str], param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from pathlib import Path
+
+        converted = super().convert(value, param, ctx)
+        return converted if isinstance(converted, Path) else Path(converted)
 
 
 def _label(param: click.Parameter, source: ParameterSource | None) -> str:
@@ -161,6 +179,8 @@ def add_to(*commands: click.Command) -> None:
 def given(ctx: click.Context) -> dict[str, Setting]:
     """The settings given to this command: global options and the command's own
     conn-reconcile.yaml settings (``--dir``, ``--prune``...) given on the command line."""
+    from pathlib import Path
+
     from conn_reconcile.config import Setting
 
     out: dict[str, Setting] = {k: v for k, v in ctx.meta.get(GIVEN, {}).items() if k not in ("quiet", "colour")}

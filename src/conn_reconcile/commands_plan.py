@@ -15,7 +15,7 @@ import click
 
 from conn_reconcile import defaults, globalopts
 from conn_reconcile.console import Console, confirm
-from conn_reconcile.globalopts import PathParam
+from conn_reconcile.globalopts import ANY_PATH, FILE_NAME, FILE_PATH
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,7 +39,7 @@ def plan_options(f: Any) -> Any:
         click.option(
             "--dir",
             "directory",
-            type=PathParam(),
+            type=ANY_PATH,
             default="connectors",
             show_default=True,
             help="Directory of connector files (or the config's dir).",
@@ -80,7 +80,7 @@ def plan_options(f: Any) -> Any:
             "--file",
             "files",
             multiple=True,
-            type=click.Path(dir_okay=False),
+            type=FILE_NAME,
             metavar="PATH",
             help="Plan only the connector in this file (repeatable).",
         ),
@@ -134,7 +134,7 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 @click.command()
 @plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
-@click.option("--out", "out", type=PathParam(dir_okay=False), help="Save the plan to this file for apply.")
+@click.option("--out", "out", type=FILE_PATH, help="Save the plan to this file for apply.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.option(
@@ -152,7 +152,7 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 @click.option(
     "--compare",
     "compare_with",
-    type=PathParam(dir_okay=False),
+    type=FILE_PATH,
     default=None,
     metavar="REVIEWED.json",
     help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
@@ -223,7 +223,7 @@ def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> Non
 
 
 @click.command()
-@click.argument("planfile", type=PathParam(dir_okay=False))
+@click.argument("planfile", type=FILE_PATH)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @format_option
 @click.pass_context
@@ -235,7 +235,7 @@ def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
 
 
 @click.command()
-@click.argument("planfile", required=False, type=PathParam(dir_okay=False))
+@click.argument("planfile", required=False, type=FILE_PATH)
 @plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(

@@ -14,20 +14,20 @@ import click
 
 from conn_reconcile import globalopts
 from conn_reconcile.console import Console
-from conn_reconcile.globalopts import PathParam
+from conn_reconcile.globalopts import ANY_PATH, DIR_PATH, FILE_PATH
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=PathParam())
+@click.argument("paths", nargs=-1, type=ANY_PATH)
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
 @click.option(
     "--against",
     "against",
     multiple=True,
-    type=PathParam(file_okay=False),
+    type=DIR_PATH,
     help="Also load the other connector files of this directory, only to check that names and pinned "
     "ids stay unique (clashes are reported on the files given). Repeatable.",
 )
@@ -73,7 +73,7 @@ def validate(
 @click.option(
     "--dir",
     "directory",
-    type=PathParam(file_okay=False),
+    type=DIR_PATH,
     default="connectors",
     show_default=True,
     help="Directory to write connector files into.",
@@ -171,7 +171,7 @@ def secrets(ctx: click.Context, fmt: str) -> None:
 @click.option(
     "--data",
     "data_file",
-    type=PathParam(dir_okay=False),
+    type=FILE_PATH,
     default=None,
     help="Persist the emulated org in this JSON file.",
 )

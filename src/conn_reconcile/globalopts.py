@@ -54,6 +54,18 @@ class PathParam(_PathBase):
         return converted if isinstance(converted, Path) else Path(converted)
 
 
+# The path types of the options, one instance of each, shared: creating a click.Path looks
+# up the translation of its name (gettext searches the locale directories every time).
+#: a file name, as a string (--state, --file)
+FILE_NAME = click.Path(dir_okay=False)
+#: a file or directory, as a Path
+ANY_PATH = PathParam()
+#: a file (not a directory), as a Path
+FILE_PATH = PathParam(dir_okay=False)
+#: a directory (not a file), as a Path
+DIR_PATH = PathParam(file_okay=False)
+
+
 def _label(param: click.Parameter, source: ParameterSource | None) -> str:
     if source is ParameterSource.ENVIRONMENT:
         return f"environment variable {param.envvar}"
@@ -124,7 +136,7 @@ def _options(command: bool) -> list[click.Option]:
         opt(
             "--state",
             "state",
-            type=click.Path(dir_okay=False),
+            type=FILE_NAME,
             help="State file (default .conn-reconcile/state.json, or the config's state), or git:BRANCH:PATH: file "
             "PATH on branch BRANCH of the remote origin of the current repository (env "
             "CONN_RECONCILE_STATE_REMOTE names another remote), locked across machines.",

@@ -9,7 +9,8 @@ from pathlib import Path, PurePath
 
 import pytest
 
-from conn_reconcile.config import EnvContext, LoadedConfig, Setting, parse_config, resolve, select_environment
+from conn_reconcile.config import EnvContext, LoadedConfig, Setting, resolve, select_environment
+from conn_reconcile.configmodel import parse_config
 from conn_reconcile.errors import ConfigError, InputError
 from conn_reconcile.loader import is_excluded, load_bytes
 from conn_reconcile.schema import config_json_schema

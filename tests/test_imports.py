@@ -1,7 +1,9 @@
 """What each fast path imports (not how long it takes: timings live in bench/).
 
 ``validate`` is the pre-commit hook, run on every commit: it must not pay for the HTTP
-client, the planner or the applier. ``--help`` must not even import pydantic or ruamel.
+client, the planner or the applier, nor for the model of conn-reconcile.yaml when there is
+no such file. ``--help`` must not even import pydantic or ruamel. The budgets below pin the
+package's modules each path loads: a new import on a fast path shows up here first.
 """
 
 from __future__ import annotations
@@ -30,11 +32,52 @@ NEVER_IN_VALIDATE = {
     "conn_reconcile.workflow",
     "conn_reconcile.statefile",
 }
+#: every module of the package that --help loads: the group, its commands, their options
+HELP_BUDGET = {
+    "conn_reconcile",
+    "conn_reconcile.cli",
+    "conn_reconcile.commands_plan",
+    "conn_reconcile.commands_tools",
+    "conn_reconcile.console",
+    "conn_reconcile.defaults",
+    "conn_reconcile.globalopts",
+}
+#: ... and validate, without a conn-reconcile.yaml: discovery, YAML, the connector model
+VALIDATE_BUDGET = HELP_BUDGET | {
+    "conn_reconcile.config",
+    "conn_reconcile.configfile",
+    "conn_reconcile.discovery",
+    "conn_reconcile.environments",
+    "conn_reconcile.errors",
+    "conn_reconcile.escape",
+    "conn_reconcile.loader",
+    "conn_reconcile.models",
+    "conn_reconcile.secrets",
+    "conn_reconcile.yamlsafe",
+}
+CONNECTOR = "name: a\nurl: https://example.com/search\nservice_auth:\n  type: bearer\n  token: ${A_TOKEN}\n"
 
 
-def imported(*args: str) -> set[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=REPO, capture_output=True, text=True, check=True)
+def imported(*args: str, cwd: Path = REPO) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, check=True)
     return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def third_party(modules: set[str]) -> set[str]:
+    """The top-level packages outside the standard library, and outside what the interpreter
+    loads before any import of ours (site's .pth hooks)."""
+    bare = subprocess.run(
+        [sys.executable, "-c", "import json, sys; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    startup = set(json.loads(bare.stdout))
+    return {m.split(".")[0] for m in modules - startup} - set(sys.stdlib_module_names)
+
+
+def own(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] == "conn_reconcile"}
 
 
 def test_validate_imports_no_client_planner_or_applier() -> None:
@@ -43,6 +86,29 @@ def test_validate_imports_no_client_planner_or_applier() -> None:
     assert not modules & NEVER_IN_VALIDATE
 
 
+def test_validate_without_a_config_file_stays_within_its_budget(tmp_path: Path) -> None:
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
+    modules = imported("validate", cwd=tmp_path)
+    assert "conn_reconcile.models" in modules  # it did validate
+    assert own(modules) == VALIDATE_BUDGET, sorted(own(modules) ^ VALIDATE_BUDGET)
+    assert "conn_reconcile.configmodel" not in modules  # no file: the config's model is never built
+    assert not modules & NEVER_IN_VALIDATE
+
+
+def test_validate_builds_the_config_model_only_when_there_is_a_config_file(tmp_path: Path) -> None:
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
+    (tmp_path / "conn-reconcile.yaml").write_text("dir: connectors\nprune: true\n", encoding="utf-8")
+    modules = imported("validate", cwd=tmp_path)
+    assert own(modules) == VALIDATE_BUDGET | {"conn_reconcile.configmodel"}
+    assert not modules & NEVER_IN_VALIDATE
+
+
 def test_help_imports_neither_pydantic_nor_ruamel() -> None:
     modules = imported("--help")
     assert not {m for m in modules if m.split(".")[0] in {"pydantic", "ruamel", "httpx", "deepdiff"}}
+    assert own(modules) == HELP_BUDGET, sorted(own(modules) ^ HELP_BUDGET)
+    assert third_party(modules) == {"click", "conn_reconcile"}
+    # nor these, which its options do not need: errors and escape, pathlib (paths are converted on use)
+    assert not modules & {"conn_reconcile.errors", "conn_reconcile.escape", "pathlib"}

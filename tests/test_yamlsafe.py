@@ -114,3 +114,16 @@ def test_one_pure_yaml_instance_is_reused(pure_only: None) -> None:
     for _ in range(3):
         assert _parse_all(VALID["block"]).data["name"] == "a"
     assert yamlsafe._pure_yaml is not None and not yamlsafe._pure_yaml.doc_infos
+
+
+def test_non_printable_is_exactly_the_complement_of_yamls_printable_set() -> None:
+    """The forbidden characters are written as ranges (fast to compile): every code point is
+    checked against the negation of YAML 1.2's printable set, c-printable, as the spec writes it."""
+    import re
+
+    not_printable = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    every = "".join(map(chr, range(0x110000)))
+    forbidden = [m.start() for m in yamlsafe._NON_PRINTABLE_RE.finditer(every)]
+    assert forbidden == [m.start() for m in not_printable.finditer(every)]
+    assert len(forbidden) == 2111 and forbidden[:3] == [0, 1, 2] and forbidden[-1] == 0xFFFF
+    assert 0x09 not in forbidden and 0x85 not in forbidden and 0xD800 in forbidden

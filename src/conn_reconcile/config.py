@@ -2,24 +2,24 @@
 
 The file holds what ``plan`` and ``apply`` must agree on (directory, API URL, state file,
 prune safeguards, environments...). It is parsed by the hardened YAML parser (edge:
-:mod:`conn_reconcile.configfile`) into :class:`ConfigFile`, a strict model: unknown keys and
-wrong types are errors at ``file:line:col``. :func:`resolve` then merges, per setting, the
-command line (flags, then environment variables), the selected environment's entry, the
-file's top level and the defaults, remembering where each value came from.
+:mod:`conn_reconcile.configfile`) into :class:`~conn_reconcile.configmodel.ConfigFile`, a
+strict model: unknown keys and wrong types are errors at ``file:line:col``. :func:`resolve`
+then merges, per setting, the command line (flags, then environment variables), the selected
+environment's entry, the file's top level and the defaults, remembering where each value came
+from. Nothing here imports pydantic: without a config file, no model is ever built.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from conn_reconcile.errors import ConfigError
-from conn_reconcile.models import HttpUrl, Name, PlainStr
+
+if TYPE_CHECKING:
+    from conn_reconcile.configmodel import ConfigFile, ConnectorOverride, EnvironmentConfig
 
 CONFIG_NAME = "conn-reconcile.yaml"
 CONFIG_ENV = "CONN_RECONCILE_CONFIG"
@@ -40,108 +40,6 @@ DEFAULTS: dict[str, Any] = {
     "probe": False,
     "api_key_env": DEFAULT_API_KEY_ENV,
 }
-
-_VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _var_name(value: str) -> str:
-    if not _VAR_NAME_RE.fullmatch(value):
-        raise ValueError("must be an environment variable name (letters, digits, _; not starting with a digit)")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not _ENV_NAME_RE.fullmatch(value):
-        raise ValueError("environment names are letters, digits, '.', '_' and '-' (at most 64)")
-    return value
-
-
-def _rel_path(value: str) -> str:
-    if not value.strip() or "\x00" in value:
-        raise ValueError("must be a non-empty path")
-    return value
-
-
-VarName = Annotated[str, AfterValidator(_var_name)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-PathStr = Annotated[str, AfterValidator(_rel_path), Field(max_length=4096)]
-Glob = Annotated[str, Field(min_length=1, max_length=1024)]
-
-_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
-
-
-class OAuthOverride(BaseModel):
-    """The non-secret OAuth fields an environment may override."""
-
-    model_config = _STRICT
-
-    client_id: PlainStr | None = None
-    authorize_url: HttpUrl | None = None
-    token_url: HttpUrl | None = None
-    scope: PlainStr | None = None
-
-
-class ConnectorOverride(BaseModel):
-    """Non-secret fields of one connector, overridden in one environment."""
-
-    model_config = _STRICT
-
-    description: PlainStr | None = None
-    url: HttpUrl | None = None
-    excludes: list[PlainStr] | None = None
-    active: bool | None = None
-    continue_on_failure: bool | None = None
-    oauth: OAuthOverride | None = None
-
-
-class EnvironmentConfig(BaseModel):
-    """One org: its API, the variable holding its key, its own state, vars and overrides."""
-
-    model_config = _STRICT
-
-    api_url: HttpUrl | None = None
-    api_key_env: VarName = DEFAULT_API_KEY_ENV
-    state: PathStr | None = None
-    vars: dict[VarName, PlainStr] = Field(default_factory=dict)
-    overrides: dict[Name, ConnectorOverride] = Field(default_factory=dict)
-
-
-class ConfigFile(BaseModel):
-    """conn-reconcile.yaml: the settings plan and apply share. Paths are relative to its directory."""
-
-    model_config = _STRICT
-
-    dir: PathStr | None = None
-    api_url: HttpUrl | None = None
-    state: PathStr | None = None
-    prune: bool | None = None
-    protect: list[Glob] | None = None
-    max_deletes: Annotated[int, Field(ge=0)] | None = None
-    manage_prefix: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    parallelism: Annotated[int, Field(ge=1, le=64)] | None = None
-    exclude: list[Glob] | None = None
-    probe: bool | None = None
-    environments: dict[EnvName, EnvironmentConfig] | None = None
-
-
-def parse_config(data: Any) -> tuple[ConfigFile | None, list[tuple[str, str]]]:
-    """Validate raw config data: the model, or the errors as (dotted path, message)."""
-    from pydantic import ValidationError
-
-    try:
-        return ConfigFile.model_validate(data), []
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            path = ".".join(str(p) for p in err["loc"] if p != "[key]")
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif err["type"] in ("model_type", "dict_type"):
-                msg = "expected a mapping"
-            problems.append((path, msg))
-        return None, problems
 
 
 @dataclass(frozen=True)

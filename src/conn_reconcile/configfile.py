@@ -23,7 +23,6 @@ from conn_reconcile.config import (
     LoadedConfig,
     Setting,
     env_context,
-    parse_config,
     resolve,
     select_environment,
 )
@@ -66,6 +65,8 @@ def load(path: Path) -> LoadedConfig:
     parsed = parse_yaml(raw, display)
     if parsed.problems or parsed.data is None:
         raise InputError(parsed.problems or [Diagnostic(display, None, None, None, "empty config file")])
+    from conn_reconcile.configmodel import parse_config  # pydantic: only when there is a file
+
     model, errors = parse_config(parsed.data)
     if model is None:
         diagnostics = []

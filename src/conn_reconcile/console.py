@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conn_reconcile.errors import ConnReconcileError, ExitCode, InputError, RefusedError
-
 if TYPE_CHECKING:
+    from conn_reconcile.errors import ConnReconcileError
     from conn_reconcile.secrets import Redactor
 
 
@@ -56,6 +55,8 @@ class Group(click.Group):
     """Maps our errors to one clean message and an exit code; never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from conn_reconcile.errors import ConnReconcileError, ExitCode  # not for --help: it never gets here
+
         try:
             return super().invoke(ctx)
         except ConnReconcileError as exc:
@@ -86,11 +87,13 @@ class Group(click.Group):
 
 
 def _error_text(exc: ConnReconcileError) -> str:
+    from conn_reconcile.errors import InputError
+
     return str(exc) if isinstance(exc, InputError) else f"Error: {exc}"
 
 
 def _github_error(exc: ConnReconcileError) -> str:
-    from conn_reconcile.errors import Diagnostic
+    from conn_reconcile.errors import Diagnostic, InputError
     from conn_reconcile.render import render_github_diagnostics
 
     diagnostics = exc.diagnostics if isinstance(exc, InputError) else [Diagnostic("", message=str(exc))]
@@ -98,6 +101,8 @@ def _github_error(exc: ConnReconcileError) -> str:
 
 
 def confirm(console: Console) -> None:
+    from conn_reconcile.errors import RefusedError
+
     if not sys.stdin.isatty():
         raise RefusedError("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
     answer = click.prompt(

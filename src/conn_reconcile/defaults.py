@@ -3,13 +3,13 @@ written once. Pure core: constants only."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
 #: the Cohere API base URL (``--api-url``, env ``CO_API_URL``)
 API_URL: Final = "https://api.cohere.com"
-#: the state file (``--state``), relative to the working directory
-STATE_PATH: Final = Path(".conn-reconcile/state.json")
+#: the state file (``--state``), relative to the working directory (a string: the CLI's
+#: ``--help`` imports this module, and not pathlib)
+STATE_PATH: Final = ".conn-reconcile/state.json"
 #: seconds per HTTP request as a whole (``--timeout``)
 TIMEOUT: Final = 30.0
 #: attempts per request, the first included

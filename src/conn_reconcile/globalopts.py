@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conn_reconcile.config import Setting
     from conn_reconcile.configfile import Effective
+    from conn_reconcile.workflow import Settings
 
 GIVEN = "conn_reconcile.given"
 #: options whose value counts even when it is the default (shown by ``config``)
@@ -33,6 +35,35 @@ COMMAND_SETTINGS = {
     "max_deletes": "max_deletes",
     "parallelism": "parallelism",
 }
+
+
+if TYPE_CHECKING:
+    _PathBase = click.Path[Path]
+else:
+    _PathBase = click.Path  # not subscripted at run time: an older click's Path is not generic
+
+
+class PathParam(_PathBase):
+    """``click.Path(path_type=pathlib.Path)``, without importing pathlib until a value is
+    converted (``--help`` never does): defaults are given as strings and converted too."""
+
+    def convert(self, value: str | os.PathLike[str], param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from pathlib import Path
+
+        converted = super().convert(value, param, ctx)
+        return converted if isinstance(converted, Path) else Path(converted)
+
+
+# The path types of the options, one instance of each, shared: creating a click.Path looks
+# up the translation of its name (gettext searches the locale directories every time).
+#: a file name, as a string (--state, --file)
+FILE_NAME = click.Path(dir_okay=False)
+#: a file or directory, as a Path
+ANY_PATH = PathParam()
+#: a file (not a directory), as a Path
+FILE_PATH = PathParam(dir_okay=False)
+#: a directory (not a file), as a Path
+DIR_PATH = PathParam(file_okay=False)
 
 
 def _label(param: click.Parameter, source: ParameterSource | None) -> str:
@@ -105,7 +136,7 @@ def _options(command: bool) -> list[click.Option]:
         opt(
             "--state",
             "state",
-            type=click.Path(dir_okay=False),
+            type=FILE_NAME,
             help="State file (default .conn-reconcile/state.json, or the config's state), or git:BRANCH:PATH: file "
             "PATH on branch BRANCH of the remote origin of the current repository (env "
             "CONN_RECONCILE_STATE_REMOTE names another remote), locked across machines.",
@@ -160,6 +191,8 @@ def add_to(*commands: click.Command) -> None:
 def given(ctx: click.Context) -> dict[str, Setting]:
     """The settings given to this command: global options and the command's own
     conn-reconcile.yaml settings (``--dir``, ``--prune``...) given on the command line."""
+    from pathlib import Path
+
     from conn_reconcile.config import Setting
 
     out: dict[str, Setting] = {k: v for k, v in ctx.meta.get(GIVEN, {}).items() if k not in ("quiet", "colour")}
@@ -182,6 +215,17 @@ def effective(ctx: click.Context, *, require_env: bool = True) -> Effective:
     if require_env not in cache:
         cache[require_env] = resolve(given(ctx), os.environ, require_env=require_env)
     return cache[require_env]
+
+
+def settings(ctx: click.Context, *, require_env: bool = True) -> Settings:
+    """The command's workflow settings: conn-reconcile.yaml, the environment, then flags."""
+    from conn_reconcile.workflow import Settings
+
+    console = ctx.find_object(_console_type())
+    assert console is not None  # cli() puts it on the root context
+    eff = effective(ctx, require_env=require_env)
+    timing = {k: eff[k] for k in ("timeout", "deadline", "lock_timeout") if k in eff.settings}
+    return Settings.from_effective(eff, console.redactor, **timing)
 
 
 def initial(ctx: click.Context, name: str) -> Any:

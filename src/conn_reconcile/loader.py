@@ -8,7 +8,6 @@ mistake must not reach a terminal or a CI log.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import posixpath
 import types
@@ -203,6 +202,8 @@ def _diagnostic(
 def _hint(data: Any, path: str, message: str) -> str:
     parent, _, last = path.rpartition(".")
     if message == "unknown field":
+        import difflib  # only for a file with an unknown key
+
         known = [name for t in _types_at(parent) if _is_model(t) for name in t.model_fields]
         close = difflib.get_close_matches(last, known, n=1, cutoff=0.6)
         return f" (did you mean {close[0]!r}?)" if close else ""

@@ -178,8 +178,13 @@ class ConnectorSpec(BaseModel):
         return out
 
 
+# The remote models are built on first use (by the client), not on import: ``validate``
+# never needs them.
+_REMOTE = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+
 class RemoteOAuth(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = _REMOTE
 
     client_id: str | None = None
     authorize_url: str | None = None
@@ -190,7 +195,7 @@ class RemoteOAuth(BaseModel):
 class RemoteConnector(BaseModel):
     """A connector as the API returns it. Tolerates fields the API may add later."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = _REMOTE
 
     id: Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)]
     name: str

@@ -44,7 +44,7 @@ CONFIG_SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/conf
 
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``conn-reconcile.yaml``."""
-    from conn_reconcile.config import ConfigFile
+    from conn_reconcile.configmodel import ConfigFile
 
     schema = ConfigFile.model_json_schema()
     return {

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from conn_reconcile.results import ApplyReport, Outcome
 
 #: the git backend's scratch repository and local copies of the state (see gitstate)
-GIT_SCRATCH_DIR = defaults.STATE_PATH.parent / "git"
+GIT_SCRATCH_DIR = Path(defaults.STATE_PATH).parent / "git"
 #: overrides :data:`defaults.BACKOFF_BASE` (seconds; tests and CI use it for quick retries)
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
@@ -47,7 +47,7 @@ class Settings:
     api_key: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     redactor: Redactor = field(default_factory=Redactor)
-    state_path: Path = defaults.STATE_PATH
+    state_path: Path = Path(defaults.STATE_PATH)
     client_factory: Callable[..., CohereClient] = _client_factory
     #: seconds per HTTP request as a whole (connect, send, the complete answer)
     timeout: float = defaults.TIMEOUT

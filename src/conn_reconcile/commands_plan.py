@@ -1,0 +1,335 @@
+"""The commands of the plan cycle: ``plan``, ``show`` and ``apply``, their shared options
+(the prune safeguards, ``--target``/``--file``, ``--format``) and the rendering of a plan.
+
+Parse, call one workflow function, render, exit code. Heavy modules (httpx, deepdiff, the
+planner, the applier) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from conn_reconcile import defaults, globalopts
+from conn_reconcile.console import Console, confirm
+from conn_reconcile.globalopts import ANY_PATH, FILE_NAME, FILE_PATH
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from conn_reconcile.plan import Plan, PlanOptions
+    from conn_reconcile.preflight import ProbeResult
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+
+
+def plan_options(f: Any) -> Any:
+    options = [
+        click.option(
+            "--dir",
+            "directory",
+            type=ANY_PATH,
+            default="connectors",
+            show_default=True,
+            help="Directory of connector files (or the config's dir).",
+        ),
+        click.option(
+            "--prune/--no-prune",
+            default=False,
+            help="Delete managed remote connectors that are no longer in git (or the config's prune).",
+        ),
+        click.option(
+            "--manage-prefix",
+            default=None,
+            help="With --prune: also treat connectors whose name starts with this as managed.",
+        ),
+        click.option(
+            "--protect",
+            multiple=True,
+            metavar="PATTERN",
+            help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
+        ),
+        click.option(
+            "--max-deletes",
+            type=click.IntRange(min=0),
+            default=defaults.MAX_DELETES,
+            show_default=True,
+            help="Refuse to prune more than this.",
+        ),
+        click.option("--force", is_flag=True, help="Override the prune safeguards."),
+        click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="NAME|GLOB",
+            help="Plan only connectors with this name (glob, repeatable); prune only those names.",
+        ),
+        click.option(
+            "--file",
+            "files",
+            multiple=True,
+            type=FILE_NAME,
+            metavar="PATH",
+            help="Plan only the connector in this file (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def plan_options_of(ctx: click.Context, kw: dict[str, Any]) -> PlanOptions:
+    from conn_reconcile.plan import PlanOptions
+
+    eff = globalopts.effective(ctx, require_env=False)
+    return PlanOptions(
+        prune=bool(eff["prune"]),
+        manage_prefix=eff["manage_prefix"],  # type: ignore[arg-type]
+        protect=tuple(eff["protect"]),  # type: ignore[arg-type]
+        max_deletes=int(eff["max_deletes"]),  # type: ignore[call-overload]
+        force=kw["force"],
+        rotate_secrets=kw["rotate_secrets"],
+        probe=kw.get("probe", False),
+        probe_warn=kw.get("probe_warn", False),
+        targets=tuple(kw["targets"]),
+    )
+
+
+def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeResult] | None = None) -> None:
+    from conn_reconcile import render
+
+    redactor = console.redactor
+    if fmt == "json":
+        console.out(render.render_json(plan, redactor=redactor, probes=probes), nl=False)
+    elif fmt == "markdown":
+        text = render.render_markdown(plan, redactor=redactor, probes=probes or ())
+        console.out(text, nl=False)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(text)
+    elif fmt == "github":
+        console.out(render.render_github(plan, redactor=redactor, probes=probes or ()), nl=False)
+    else:
+        console.out(
+            render.render_text(
+                plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet, probes=probes or ()
+            ),
+            nl=False,
+        )
+
+
+@click.command()
+@plan_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
+@click.option("--out", "out", type=FILE_PATH, help="Save the plan to this file for apply.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_option
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Run Cohere's registration test now against each service_auth connector being created, replaced "
+    "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
+)
+@click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
+@click.option(
+    "--allow-unbound",
+    is_flag=True,
+    help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
+)
+@click.option(
+    "--compare",
+    "compare_with",
+    type=FILE_PATH,
+    default=None,
+    metavar="REVIEWED.json",
+    help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
+    "match, 1 when they differ (the differences in --format text, markdown or json).",
+)
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    /,
+    detailed_exitcode: bool,
+    out: Path | None,
+    as_json: bool,
+    fmt: str,
+    allow_unbound: bool,
+    compare_with: Path | None,
+    **kw: Any,
+) -> None:
+    """Show what apply would change in the Cohere org."""
+    from conn_reconcile import planfile
+    from conn_reconcile.errors import ExitCode
+    from conn_reconcile.workflow import compute_plan
+
+    fmt = "json" if as_json else fmt
+    ctx.meta["conn_reconcile.format"] = fmt
+    settings = globalopts.settings(ctx)
+    options = plan_options_of(ctx, kw)
+    result = compute_plan(settings, [settings.directory], options, files=kw["files"], allow_unbound=allow_unbound)
+    probes = None
+    if options.probe or options.probe_warn or settings.probe:
+        from conn_reconcile.probe import probe_plan
+
+        probes = probe_plan(settings, [settings.directory], result)
+    if compare_with is not None:
+        _compare(ctx, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
+    if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit
+        result = planfile.stamped(result)
+    _render_plan(ctx.obj, result, fmt, probes)
+    if out is not None:
+        planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
+        signed = " (signed)" if settings.fingerprint_key else ""
+        ctx.obj.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+    if probes and not options.probe_warn and not all(p.ok for p in probes):
+        from conn_reconcile.preflight import failure_message
+
+        ctx.obj.err(failure_message(probes))
+        ctx.exit(ExitCode.ERROR)
+    if detailed_exitcode and result.needs_attention:
+        ctx.exit(ExitCode.CHANGES)
+
+
+def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> None:
+    """``plan --compare``: print the differences and exit 0 (same) or 1 (different)."""
+    import json
+
+    from conn_reconcile import planmatch
+    from conn_reconcile.errors import ExitCode
+
+    differences = planmatch.compare(reviewed, current)
+    if fmt == "json":
+        doc = {"match": not differences, "differences": [d.to_dict() for d in differences]}
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif fmt == "markdown":
+        text = planmatch.render_markdown(differences)
+    else:
+        text = planmatch.render_text(differences)
+    ctx.obj.out(ctx.obj.redactor(text), nl=False)
+    ctx.exit(ExitCode.ERROR if differences else ExitCode.OK)
+
+
+@click.command()
+@click.argument("planfile", type=FILE_PATH)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_option
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
+    """Render a saved plan file."""
+    from conn_reconcile import planfile as pf
+
+    _render_plan(ctx.obj, pf.load(planfile, check_signature=False), "json" if as_json else fmt)
+
+
+@click.command()
+@click.argument("planfile", required=False, type=FILE_PATH)
+@plan_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=defaults.PARALLELISM,
+    show_default=True,
+    help="Concurrent API calls.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
+@click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
+    help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+    "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+    "annotation per failed connector).",
+)
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    /,
+    planfile: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+    fmt: str,
+    **kw: Any,
+) -> None:
+    """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
+    from conn_reconcile import render
+    from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
+    from conn_reconcile.errors import ConfigError
+    from conn_reconcile.interrupt import Interrupt
+    from conn_reconcile.results import ApplyReport
+    from conn_reconcile.workflow import ApplyRun, apply_files, apply_saved
+
+    console: Console = ctx.obj
+    ctx.meta["conn_reconcile.format"] = fmt
+    settings = globalopts.settings(ctx)
+    parallelism = int(globalopts.effective(ctx)["parallelism"])  # type: ignore[call-overload]
+    document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
+    say = console.err if document else console.out
+    colour = console.use_colour() and not document
+    progress = Progress(
+        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
+    )
+    # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
+    # the second stops waiting; either way the summary is printed and the exit code is 130.
+    interrupt = Interrupt()
+    run = ApplyRun(
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+        rate_limit=rate_limit,
+        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),
+        on_notice=console.err,
+        interrupt=interrupt,
+        on_start=progress.start,
+    )
+
+    def show(plan: Plan) -> None:
+        say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
+
+    # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
+    report: ApplyReport | None
+    options = plan_options_of(ctx, kw)
+    if planfile is not None and (kw["targets"] or kw["files"]):
+        raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
+    try:
+        if planfile is not None:
+            report = apply_saved(settings, planfile, options, run)
+        else:
+            report = apply_files(
+                settings,
+                [settings.directory],
+                options,
+                run,
+                show=show,
+                files=kw["files"],
+                confirm=lambda plan: None if auto_approve else confirm(console),
+            )
+    finally:
+        progress.stop()
+    if report is None:  # nothing to change
+        if fmt != "text":
+            console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
+        return
+    console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
+    if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
+    ctx.exit(report.exit_code)

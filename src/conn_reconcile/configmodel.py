@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from conn_reconcile.config import DEFAULT_API_KEY_ENV
-from conn_reconcile.models import HttpUrl, Name, PlainStr
+from conn_reconcile.models import STRICT, HttpUrl, Name, PlainStr
 
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,13 +42,11 @@ EnvName = Annotated[str, AfterValidator(_env_name)]
 PathStr = Annotated[str, AfterValidator(_rel_path), Field(max_length=4096)]
 Glob = Annotated[str, Field(min_length=1, max_length=1024)]
 
-_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
-
 
 class OAuthOverride(BaseModel):
     """The non-secret OAuth fields an environment may override."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     client_id: PlainStr | None = None
     authorize_url: HttpUrl | None = None
@@ -59,7 +57,7 @@ class OAuthOverride(BaseModel):
 class ConnectorOverride(BaseModel):
     """Non-secret fields of one connector, overridden in one environment."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     description: PlainStr | None = None
     url: HttpUrl | None = None
@@ -72,7 +70,7 @@ class ConnectorOverride(BaseModel):
 class EnvironmentConfig(BaseModel):
     """One org: its API, the variable holding its key, its own state, vars and overrides."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     api_url: HttpUrl | None = None
     api_key_env: VarName = DEFAULT_API_KEY_ENV
@@ -84,7 +82,7 @@ class EnvironmentConfig(BaseModel):
 class ConfigFile(BaseModel):
     """conn-reconcile.yaml: the settings plan and apply share. Paths are relative to its directory."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     dir: PathStr | None = None
     api_url: HttpUrl | None = None

@@ -122,11 +122,13 @@ HttpUrl = Annotated[
     Field(json_schema_extra={"pattern": URL_PATTERN, "format": "uri"}),
 ]
 
-_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+#: Every strict model (connector files and conn-reconcile.yaml): unknown keys and wrong types are errors,
+#: values are never echoed in an error (they may be secrets).
+STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
 
 
 class OAuthSpec(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
     client_id: PlainStr | None = None
     client_secret: SecretRef | None = None
@@ -136,7 +138,7 @@ class OAuthSpec(BaseModel):
 
 
 class ServiceAuthSpec(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
     type: AuthTokenType
     token: SecretRef
@@ -145,7 +147,7 @@ class ServiceAuthSpec(BaseModel):
 class ConnectorSpec(BaseModel):
     """One connector file: exactly the create-body fields, plus an optional pinned ``id``."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     id: Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)] | None = None
     name: Name

@@ -25,7 +25,7 @@ it. Without the C extension every file goes that way. Not thread-safe (one pure 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +36,10 @@ from ruamel.yaml.events import (
     CollectionStartEvent,
     DocumentEndEvent,
     DocumentStartEvent,
+    MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
+    SequenceEndEvent,
     SequenceStartEvent,
     StreamEndEvent,
     StreamStartEvent,
@@ -57,16 +59,17 @@ _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
-_NULL_RE = re.compile(r"(?:~|null|Null|NULL|)")
-_BOOL_RE = re.compile(r"(?:true|True|TRUE|false|False|FALSE)")
+# null and the booleans: the plain scalars that are not strings and do not start like a number
+_WORDS: dict[str, Any] = {w: None for w in ("", "~", "null", "Null", "NULL")}
+_WORDS.update({w: w.lower() == "true" for w in ("true", "True", "TRUE", "false", "False", "FALSE")})
 _INT10_RE = re.compile(r"[-+]?[0-9]+")
 _INT8_RE = re.compile(r"0o[0-7]+")
 _INT16_RE = re.compile(r"0x[0-9a-fA-F]+")
 _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _INF_RE = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
 _NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)")
-# The first characters of every plain scalar that the patterns above can match ("" is null).
-_NON_STR_START = frozenset("~nNtTfF0123456789+-.")
+# The first characters of every plain scalar that the number patterns above can match.
+_NUMBER_START = frozenset("0123456789+-.")
 
 # Characters YAML forbids in a stream (everything outside its printable set).
 _NON_PRINTABLE_RE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -96,13 +99,19 @@ class Parsed:
     problems: list[Diagnostic] = field(default_factory=list)
 
 
-@dataclass
 class _Frame:
-    container: dict[str, Any] | list[Any]
-    path: str
-    key: str | None = None  # mappings: the key whose value comes next
-    skip: bool = False  # mappings: drop that value (duplicate or merge key)
-    key_lines: dict[str, int] = field(default_factory=dict)
+    """An open mapping or sequence. Mappings: ``key`` is the key whose value comes next,
+    ``skip`` drops that value (duplicate or merge key), ``key_lines`` the line of each key."""
+
+    __slots__ = ("container", "is_map", "key", "key_lines", "path", "skip")
+
+    def __init__(self, container: dict[str, Any] | list[Any], path: str, is_map: bool):
+        self.container = container
+        self.path = path
+        self.is_map = is_map
+        self.key: str | None = None
+        self.skip = False
+        self.key_lines: dict[str, int] = {}
 
 
 def _child(prefix: str, part: str | int) -> str:
@@ -157,12 +166,8 @@ def decode(raw: bytes) -> str:
 
 
 def _resolve_plain(value: str) -> Any:
-    if value and value[0] not in _NON_STR_START:  # most plain scalars: no regex needed
-        return value
-    if _NULL_RE.fullmatch(value):
-        return None
-    if _BOOL_RE.fullmatch(value):
-        return value.lower() == "true"
+    if not value or value[0] not in _NUMBER_START:  # most plain scalars: no regex needed
+        return _WORDS.get(value, value)
     if _INT10_RE.fullmatch(value):
         return int(value, 10)
     if _INT8_RE.fullmatch(value):
@@ -220,7 +225,7 @@ _TAG_MESSAGE = (
 _pure_yaml: Any = None
 
 
-def _pure_events(text: str) -> Iterator[Any]:
+def _pure_events(text: str) -> Generator[Any, None, None]:
     """ruamel's pure-Python YAML 1.2 parser; one ``YAML()`` (it scans for plug-ins) reused."""
     global _pure_yaml
     if _pure_yaml is None:
@@ -233,16 +238,36 @@ def _pure_events(text: str) -> Iterator[Any]:
         getattr(_pure_yaml, "doc_infos", []).clear()  # parse() appends one per call (ruamel >= 0.18.7)
 
 
-def _c_events(text: str) -> Iterator[Any]:
+def _c_events(text: str) -> Generator[Any, None, None]:
     parser = _CParser(text)
     try:
-        while True:
-            ev = parser.get_event()
-            yield ev
-            if type(ev) is StreamEndEvent:
-                return
+        yield from iter(parser.get_event, None)  # None: after the stream's end
     finally:
         parser.dispose()
+
+
+#: The events the walk handles inline, by exact type (anything else goes through ``_Builder.other``).
+_SCALAR, _START, _END = 1, 2, 3
+_KINDS: dict[type, int] = {
+    ScalarEvent: _SCALAR,
+    MappingStartEvent: _START,
+    SequenceStartEvent: _START,
+    MappingEndEvent: _END,
+    SequenceEndEvent: _END,
+}
+
+
+def _kind(ev: Any) -> int:
+    """The kind of an event whose exact type is not in :data:`_KINDS` (0: handled by ``other``)."""
+    if isinstance(ev, ScalarEvent):
+        return _SCALAR
+    if isinstance(ev, CollectionStartEvent):
+        return _START
+    return _END if isinstance(ev, CollectionEndEvent) else 0
+
+
+def _anchor_error(ev: Any) -> _Fatal:
+    return _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
 
 
 class _Builder:
@@ -256,26 +281,53 @@ class _Builder:
         self.documents = 0
         self.prev_end = 0
 
-    def run(self, events: Callable[[str], Iterator[Any]]) -> None:
-        for ev in events(self.text):
-            self.event(ev)
-
-    def event(self, ev: Any) -> None:
-        if isinstance(ev, (ScalarEvent, CollectionStartEvent)):  # the most frequent first
-            if ev.anchor is not None:
-                raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
-            if self.frames and self.frames[-1].key is None and isinstance(self.frames[-1].container, dict):
-                self.key(ev)
+    def run(self, events: Iterator[Any]) -> None:
+        """The walk. Scalars (most events) are placed here, without a call per event."""
+        frames = self.frames
+        locations = self.locations
+        for ev in events:
+            kind = _KINDS.get(type(ev)) or _kind(ev)
+            if kind is _SCALAR:
+                if ev.anchor is not None:
+                    raise _anchor_error(ev)
+                if not frames:
+                    self.node(ev)
+                    continue
+                top = frames[-1]
+                if top.is_map:
+                    if top.key is None:
+                        self.key(top, ev)
+                        continue
+                    value = _scalar(ev)
+                    if not top.skip:
+                        top.container[top.key] = value  # type: ignore[call-overload]
+                    top.key = None
+                else:
+                    container = top.container
+                    path = f"{top.path}.{len(container)}" if top.path else str(len(container))
+                    if path not in locations:
+                        locations[path] = _pos(ev.start_mark)
+                    container.append(_scalar(ev))  # type: ignore[union-attr]
+            elif kind is _START:
+                if ev.anchor is not None:
+                    raise _anchor_error(ev)
+                if frames and frames[-1].is_map and frames[-1].key is None:
+                    self.key(frames[-1], ev)
+                else:
+                    self.node(ev)
+            elif kind is _END:
+                frames.pop()
             else:
-                self.node(ev)
-        elif isinstance(ev, CollectionEndEvent):
-            self.frames.pop()
-        elif isinstance(ev, (StreamStartEvent, DocumentEndEvent)):
+                self.other(ev)
+
+    def other(self, ev: Any) -> None:
+        """The events that come once per file or not at all."""
+        if isinstance(ev, (StreamStartEvent, DocumentEndEvent)):
             self.prev_end = ev.end_mark.index
         elif isinstance(ev, DocumentStartEvent):
             self.document(ev)
         elif isinstance(ev, AliasEvent):
-            raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
+            raise _anchor_error(ev)
         elif not isinstance(ev, StreamEndEvent):  # pragma: no cover - ruamel has no other events
             raise _Fatal(*_pos(ev.start_mark), "unsupported YAML construct")
 
@@ -289,16 +341,15 @@ class _Builder:
         if self.documents > 1:
             raise _Fatal(*_pos(ev.start_mark), "one connector per file: found a second YAML document (---)")
 
-    def key(self, ev: Any) -> None:
-        frame = self.frames[-1]
-        assert isinstance(frame.container, dict)
-        line, col = _pos(ev.start_mark)
+    def key(self, frame: _Frame, ev: Any) -> None:
+        mark = ev.start_mark
+        line, col = mark.line + 1, mark.column + 1
         if not isinstance(ev, ScalarEvent):
             raise _Fatal(line, col, "field names must be plain strings, not lists or mappings")
         key = _scalar(ev)
         if not isinstance(key, str) or not key:
             raise _Fatal(line, col, "field names must be non-empty strings")
-        path = _child(frame.path, key)
+        path = f"{frame.path}.{key}" if frame.path else key
         frame.key, frame.skip = key, False
         if key == "<<" and not ev.style:
             frame.skip = True
@@ -309,14 +360,16 @@ class _Builder:
             self.problems.append((line, col, path, f"duplicate key {key!r}: first defined at line {first}"))
         else:
             frame.key_lines[key] = line
-        self.locations.setdefault(path, (line, col))
+        if path not in self.locations:
+            self.locations[path] = (line, col)
 
     def node(self, ev: Any) -> None:
+        """A collection (or the document's root scalar) where a value goes."""
         parent = self.frames[-1] if self.frames else None
         if parent is None:
             path = ""
             self.root_pos = _pos(ev.start_mark)
-        elif isinstance(parent.container, list):
+        elif not parent.is_map:
             path = _child(parent.path, len(parent.container))
             self.locations.setdefault(path, _pos(ev.start_mark))
         else:
@@ -325,12 +378,12 @@ class _Builder:
         value: Any = _scalar(ev) if isinstance(ev, ScalarEvent) else self.collection(ev, path)
         if parent is None:
             self.root = value
-        elif isinstance(parent.container, list):
-            parent.container.append(value)
+        elif not parent.is_map:
+            parent.container.append(value)  # type: ignore[union-attr]
         else:
             if not parent.skip:
                 assert parent.key is not None  # a mapping's value always follows its key
-                parent.container[parent.key] = value
+                parent.container[parent.key] = value  # type: ignore[call-overload]
             parent.key = None
 
     def collection(self, ev: Any, path: str) -> dict[str, Any] | list[Any]:
@@ -341,16 +394,19 @@ class _Builder:
         if len(self.frames) >= MAX_DEPTH:
             raise _Fatal(*_pos(ev.start_mark), f"nested more than {MAX_DEPTH} levels deep")
         container: dict[str, Any] | list[Any] = {} if is_map else []
-        self.frames.append(_Frame(container, path))
+        self.frames.append(_Frame(container, path, is_map))
         return container
 
 
-def _walk(text: str, events: Callable[[str], Iterator[Any]]) -> tuple[_Builder, Exception | None]:
+def _walk(text: str, events: Callable[[str], Generator[Any, None, None]]) -> tuple[_Builder, Exception | None]:
     builder = _Builder(text)
+    stream = events(text)
     try:
-        builder.run(events)
+        builder.run(stream)
     except (_Fatal, YAMLError) as exc:
         return builder, exc
+    finally:
+        stream.close()  # now, not when the traceback goes: the pure parser is reused
     return builder, None
 
 

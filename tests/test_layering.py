@@ -51,6 +51,7 @@ EDGES = (
     "loader",
     "discovery",
     "yamlsafe",
+    "yamltext",
     "planfile",
     "statefile",
     "lock",

@@ -46,6 +46,11 @@ from ruamel.yaml.events import (
 )
 
 from conn_reconcile.errors import Diagnostic
+from conn_reconcile.yamltext import Fatal as _Fatal
+from conn_reconcile.yamltext import decode
+from conn_reconcile.yamltext import line_col as _line_col
+from conn_reconcile.yamltext import pos as _pos
+from conn_reconcile.yamltext import syntax_error as _syntax_error
 
 try:  # ruamel.yaml.clib: libyaml's C parser
     from _ruamel_yaml import CParser as _CParser
@@ -53,7 +58,6 @@ except ImportError:  # pragma: no cover - depends on the installation; tests for
     _CParser = None
 
 MAX_DEPTH = 20
-BOM = b"\xef\xbb\xbf"
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
@@ -71,23 +75,8 @@ _NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)")
 # The first characters of every plain scalar that the number patterns above can match.
 _NUMBER_START = frozenset("0123456789+-.")
 
-# Characters YAML forbids in a stream (everything outside its printable set).
-_NON_PRINTABLE_RE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Quoted fragments of ruamel's problem text: keep token names ('<block end>') and single
-# characters ('\t', ':'), drop anything longer, which could be a piece of the input.
-_QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-_TOKEN_NAME_RE = re.compile(r"<[a-z ]+>")
-_TUPLE_RE = re.compile(r"\(('[^']*'),\)")
 # Line breaks in YAML 1.1 (libyaml) but ordinary characters in YAML 1.2.
 _YAML11_BREAK_RE = re.compile("[\x85\u2028\u2029]")
-
-
-class _Fatal(Exception):
-    """A problem that stops the parsing of one file."""
-
-    def __init__(self, line: int | None, col: int | None, message: str, field: str | None = None):
-        super().__init__(message)
-        self.line, self.col, self.message, self.field = line, col, message, field
 
 
 @dataclass
@@ -116,53 +105,6 @@ class _Frame:
 
 def _child(prefix: str, part: str | int) -> str:
     return f"{prefix}.{part}" if prefix else str(part)
-
-
-def _pos(mark: Any) -> tuple[int, int]:
-    return mark.line + 1, mark.column + 1
-
-
-def _line_col(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
-def _sanitize(problem: str) -> str:
-    def keep(m: re.Match[str]) -> str:
-        inner = m.group(1) if m.group(1) is not None else m.group(2)
-        return m.group(0) if len(inner) <= 2 or _TOKEN_NAME_RE.fullmatch(inner) else "'...'"
-
-    problem = _TUPLE_RE.sub(r"\1", " ".join(problem.split()))
-    return _QUOTED_RE.sub(keep, problem)
-
-
-def _syntax_error(exc: MarkedYAMLError) -> _Fatal:
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or exc.context or "invalid YAML"
-    line, col = _pos(mark) if mark is not None else (None, None)
-    if "'\\t'" in problem:
-        return _Fatal(line, col, "tab character where YAML does not allow one; indent with spaces, not tabs")
-    message = f"YAML syntax error: {_sanitize(problem)}"
-    if exc.context and exc.problem and exc.context_mark is not None and exc.context_mark.line + 1 != line:
-        message += f" ({_sanitize(exc.context)} started at line {exc.context_mark.line + 1})"
-    return _Fatal(line, col, message)
-
-
-def decode(raw: bytes) -> str:
-    """UTF-8 without BOM and without characters YAML forbids, or :class:`_Fatal`."""
-    if raw.startswith(BOM):
-        raise _Fatal(1, 1, "starts with a byte-order mark; save as UTF-8 without BOM")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        col = len(raw[line_start : exc.start].decode("utf-8")) + 1
-        raise _Fatal(raw.count(b"\n", 0, exc.start) + 1, col, "not valid UTF-8; save the file as UTF-8") from None
-    bad = _NON_PRINTABLE_RE.search(text)
-    if bad:
-        line, col = _line_col(text, bad.start())
-        raise _Fatal(line, col, f"contains a control character (U+{ord(bad.group()):04X}) that YAML does not allow")
-    return text
 
 
 def _resolve_plain(value: str) -> Any:

@@ -52,6 +52,7 @@ EDGES = (
     "discovery",
     "yamlsafe",
     "yamltext",
+    "gcpause",
     "planfile",
     "statefile",
     "lock",

@@ -18,6 +18,7 @@ is isolated in :func:`install_deadline_backend`, which fails loudly if httpx cha
 from __future__ import annotations
 
 import contextvars
+import os
 import ssl
 import time
 import urllib.request
@@ -131,6 +132,10 @@ def env_proxy(url: str) -> str | None:
     """The proxy the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``)
     sets for ``url``, or None. httpx ignores the environment once it is given a transport."""
     parts = urlsplit(url)
+    # urllib reads every variable's name and value, twice (thousands with one secret variable
+    # per connector); it finds nothing when no name ends in _proxy, whatever its case
+    if not any(name[-6:].lower() == "_proxy" for name in os.environ):
+        return None
     proxies = urllib.request.getproxies_environment()
     # typeshed omits proxy_bypass_environment (CPython has it, undocumented, since 3.4)
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]

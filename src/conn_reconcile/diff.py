@@ -143,12 +143,12 @@ STATE_ONLY: tuple[str, ...] = ("service_auth.type",)
 
 def diff_flat(old: Flat, new: Flat, *, ignore: tuple[str, ...] = ()) -> list[FieldChange]:
     """Changes that turn ``old`` into ``new``, sorted by path."""
-    from deepdiff import DeepDiff
-
     old = {k: v for k, v in old.items() if k not in ignore}
     new = {k: v for k, v in new.items() if k not in ignore}
-    if old == new:  # the common case (no change) needs no deepdiff report
+    if old == new:  # the common case (no change) needs no deepdiff report, nor its import
         return []
+    from deepdiff import DeepDiff
+
     report = DeepDiff(old, new, verbose_level=2, view="tree")
     paths = {
         _leaf_key(level.path(output_format="list"))

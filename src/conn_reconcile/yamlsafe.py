@@ -103,10 +103,6 @@ class _Frame:
         self.key_lines: dict[str, int] = {}
 
 
-def _child(prefix: str, part: str | int) -> str:
-    return f"{prefix}.{part}" if prefix else str(part)
-
-
 def _resolve_plain(value: str) -> Any:
     if not value or value[0] not in _NUMBER_START:  # most plain scalars: no regex needed
         return _WORDS.get(value, value)
@@ -137,10 +133,13 @@ def _matches_tag(value: object, name: str) -> bool:
 def _scalar(ev: ScalarEvent) -> Any:
     tag = ev.tag
     if tag is None:  # the common case first, without computing a position
+        value = ev.value
         if ev.style:  # quoted or block; plain is None (pure parser) or "" (libyaml)
-            return ev.value
+            return value
+        if value and value[0] not in _NUMBER_START:  # _resolve_plain's first case, without a call
+            return _WORDS.get(value, value)
         try:
-            return _resolve_plain(ev.value)
+            return _resolve_plain(value)
         except ValueError:  # more digits than int() accepts
             raise _Fatal(*_pos(ev.start_mark), "number is too large") from None
     line, col = _pos(ev.start_mark)
@@ -189,23 +188,27 @@ def _c_events(text: str) -> Generator[Any, None, None]:
 
 
 #: The events the walk handles inline, by exact type (anything else goes through ``_Builder.other``).
-_SCALAR, _START, _END = 1, 2, 3
+_SCALAR, _START, _END, _OTHER = 1, 2, 3, 4
 _KINDS: dict[type, int] = {
     ScalarEvent: _SCALAR,
     MappingStartEvent: _START,
     SequenceStartEvent: _START,
     MappingEndEvent: _END,
     SequenceEndEvent: _END,
+    StreamStartEvent: _OTHER,
+    DocumentStartEvent: _OTHER,
+    DocumentEndEvent: _OTHER,
+    StreamEndEvent: _OTHER,
 }
 
 
 def _kind(ev: Any) -> int:
-    """The kind of an event whose exact type is not in :data:`_KINDS` (0: handled by ``other``)."""
+    """The kind of an event whose exact type is not in :data:`_KINDS` (aliases, subclasses)."""
     if isinstance(ev, ScalarEvent):
         return _SCALAR
     if isinstance(ev, CollectionStartEvent):
         return _START
-    return _END if isinstance(ev, CollectionEndEvent) else 0
+    return _END if isinstance(ev, CollectionEndEvent) else _OTHER
 
 
 def _anchor_error(ev: Any) -> _Fatal:
@@ -312,11 +315,12 @@ class _Builder:
             path = ""
             self.root_pos = _pos(ev.start_mark)
         elif not parent.is_map:
-            path = _child(parent.path, len(parent.container))
+            index = len(parent.container)
+            path = f"{parent.path}.{index}" if parent.path else str(index)
             self.locations.setdefault(path, _pos(ev.start_mark))
         else:
             assert parent.key is not None
-            path = _child(parent.path, parent.key)
+            path = f"{parent.path}.{parent.key}" if parent.path else parent.key
         value: Any = _scalar(ev) if isinstance(ev, ScalarEvent) else self.collection(ev, path)
         if parent is None:
             self.root = value

@@ -75,6 +75,8 @@ _NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)")
 # The first characters of every plain scalar that the number patterns above can match.
 _NUMBER_START = frozenset("0123456789+-.")
 
+# A directive: "%" at the start of a line (of the text before a document starts).
+_DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
 # Line breaks in YAML 1.1 (libyaml) but ordinary characters in YAML 1.2.
 _YAML11_BREAK_RE = re.compile("[\x85\u2028\u2029]")
 
@@ -189,17 +191,9 @@ def _c_events(text: str) -> Generator[Any, None, None]:
 
 #: The events the walk handles inline, by exact type (anything else goes through ``_Builder.other``).
 _SCALAR, _START, _END, _OTHER = 1, 2, 3, 4
-_KINDS: dict[type, int] = {
-    ScalarEvent: _SCALAR,
-    MappingStartEvent: _START,
-    SequenceStartEvent: _START,
-    MappingEndEvent: _END,
-    SequenceEndEvent: _END,
-    StreamStartEvent: _OTHER,
-    DocumentStartEvent: _OTHER,
-    DocumentEndEvent: _OTHER,
-    StreamEndEvent: _OTHER,
-}
+_KINDS: dict[type, int] = {ScalarEvent: _SCALAR, MappingStartEvent: _START, SequenceStartEvent: _START}
+_KINDS.update({MappingEndEvent: _END, SequenceEndEvent: _END})
+_KINDS.update(dict.fromkeys((StreamStartEvent, DocumentStartEvent, DocumentEndEvent, StreamEndEvent), _OTHER))
 
 
 def _kind(ev: Any) -> int:
@@ -277,7 +271,8 @@ class _Builder:
             raise _Fatal(*_pos(ev.start_mark), "unsupported YAML construct")
 
     def document(self, ev: DocumentStartEvent) -> None:
-        for m in re.finditer(r"(?m)^%", self.text[self.prev_end : ev.end_mark.index]):
+        m = _DIRECTIVE_RE.search(self.text[self.prev_end : ev.end_mark.index])
+        if m is not None:
             line, col = _line_col(self.text, self.prev_end + m.start())
             raise _Fatal(line, col, "YAML directives (%YAML, %TAG) are not allowed; files are read as YAML 1.2")
         if ev.version is not None or ev.tags:

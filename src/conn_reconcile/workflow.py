@@ -248,8 +248,7 @@ def plan_from(
     from conn_reconcile.planner import build_plan
 
     values = _secret_env(desired, settings.env)
-    for per_file in values.values():
-        settings.redactor.add(*per_file.values())
+    settings.redactor.add(*(value for per_file in values.values() for value in per_file.values()))
     key = settings.fingerprint_key
     fingerprints = None
     if key and state is not None:

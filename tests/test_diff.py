@@ -74,3 +74,19 @@ def test_with_origin_tells_git_from_remote_drift():
     changes = with_origin(diff_connector(desired_now, rem(url="https://a", active=False)), remote_now, last)
     origins = {c.path: c.origin for c in changes}
     assert origins == {"active": "remote", "url": "git"}
+
+
+def test_equal_views_need_no_deepdiff_import() -> None:
+    """A plan without changes (the usual one) does not pay for importing deepdiff."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from conn_reconcile.diff import diff_flat; "
+        "assert diff_flat({'a': 1, 'b': ('x',)}, {'a': 1, 'b': ('x',)}) == []; "
+        "print('deepdiff' in sys.modules); "
+        "assert [c.path for c in diff_flat({'a': 1}, {'a': 2})] == ['a']; "
+        "print('deepdiff' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

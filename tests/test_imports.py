@@ -50,10 +50,12 @@ VALIDATE_BUDGET = HELP_BUDGET | {
     "conn_reconcile.environments",
     "conn_reconcile.errors",
     "conn_reconcile.escape",
+    "conn_reconcile.gcpause",
     "conn_reconcile.loader",
     "conn_reconcile.models",
     "conn_reconcile.secrets",
     "conn_reconcile.yamlsafe",
+    "conn_reconcile.yamltext",
 }
 CONNECTOR = "name: a\nurl: https://example.com/search\nservice_auth:\n  type: bearer\n  token: ${A_TOKEN}\n"
 

@@ -52,6 +52,8 @@ EDGES = (
     "loader",
     "discovery",
     "yamlsafe",
+    "yamltext",
+    "gcpause",
     "planfile",
     "statefile",
     "lock",

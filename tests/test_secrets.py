@@ -82,6 +82,24 @@ def test_secret_forms_cover_urls_and_base64_variants():
     assert {"a b/c+d", "a%20b%2Fc%2Bd", "a+b%2Fc%2Bd", "YSBiL2MrZA==", "YSBiL2MrZA"} <= forms
 
 
+def _every_form(value: str) -> set[str]:
+    """secret_forms the long way: every encoding computed, whatever the value."""
+    raw = value.encode("utf-8", "surrogateescape")
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], escape(value)}
+    forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(raw).decode("ascii")
+        forms |= {encoded, encoded.rstrip("=")}
+    return {f for f in forms if len(f) >= MIN_REDACT_LEN}
+
+
+@pytest.mark.parametrize(
+    "value", ["tok00001x9e3779b1", "A-b_c.d~e0", "::x", "a b", "caf\u00e9-tok", "x/y+z=", 'q"uote', "tab\tbed"]
+)
+def test_secret_forms_are_every_form_also_for_plain_tokens(value: str) -> None:
+    assert secret_forms(value) == _every_form(value)
+
+
 def test_short_values_are_not_masked_in_free_text():
     r = Redactor(["abc", None, ""])
     assert r("abc abcdef") == "abc abcdef"

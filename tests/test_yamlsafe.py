@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_loader import BAD_FILES, errors, put, test_canary_secrets_never_appear_in_any_diagnostic
 
-from conn_reconcile import yamlsafe
+from conn_reconcile import yamlsafe, yamltext
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_non_printable_is_exactly_the_complement_of_yamls_printable_set() -> Non
 
     not_printable = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
     every = "".join(map(chr, range(0x110000)))
-    forbidden = [m.start() for m in yamlsafe._NON_PRINTABLE_RE.finditer(every)]
+    forbidden = [m.start() for m in yamltext._NON_PRINTABLE_RE.finditer(every)]
     assert forbidden == [m.start() for m in not_printable.finditer(every)]
     assert len(forbidden) == 2111 and forbidden[:3] == [0, 1, 2] and forbidden[-1] == 0xFFFF
     assert 0x09 not in forbidden and 0x85 not in forbidden and 0xD800 in forbidden

@@ -88,16 +88,18 @@ def _auth_type(oauth: Any, service_auth: Any) -> str | None:
     return None
 
 
-def _flatten(prefix: str, value: Any, out: Flat) -> None:
-    # exact types first: model dumps hold plain dicts and lists (an ABC check costs more)
-    kind = type(value)
-    if kind is dict or (kind not in _LEAVES and isinstance(value, Mapping)):
-        for key, sub in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, sub, out)
-    elif value is None or (value == "" and prefix.startswith("oauth.")):
-        return  # absent, null and (inside oauth) empty all mean "not set"
-    else:
-        out[prefix] = tuple(value) if kind is list else value
+def _flatten(prefix: str, mapping: Mapping[str, Any], out: Flat) -> None:
+    """Each leaf under ``mapping`` into ``out`` at its dotted path (``prefix``: the mapping's)."""
+    for key, value in mapping.items():
+        path = f"{prefix}.{key}" if prefix else key
+        # exact types first: model dumps hold plain dicts and lists (an ABC check costs more)
+        kind = type(value)
+        if kind is dict or (kind not in _LEAVES and isinstance(value, Mapping)):
+            _flatten(path, value, out)
+        elif value is None or (value == "" and path.startswith("oauth.")):
+            continue  # absent, null and (inside oauth) empty all mean "not set"
+        else:
+            out[path] = tuple(value) if kind is list else value
 
 
 _LEAVES = frozenset({str, int, float, bool, tuple, list, type(None)})
@@ -141,12 +143,12 @@ STATE_ONLY: tuple[str, ...] = ("service_auth.type",)
 
 def diff_flat(old: Flat, new: Flat, *, ignore: tuple[str, ...] = ()) -> list[FieldChange]:
     """Changes that turn ``old`` into ``new``, sorted by path."""
-    from deepdiff import DeepDiff
-
     old = {k: v for k, v in old.items() if k not in ignore}
     new = {k: v for k, v in new.items() if k not in ignore}
-    if old == new:  # the common case (no change) needs no deepdiff report
+    if old == new:  # the common case (no change) needs no deepdiff report, nor its import
         return []
+    from deepdiff import DeepDiff
+
     report = DeepDiff(old, new, verbose_level=2, view="tree")
     paths = {
         _leaf_key(level.path(output_format="list"))

@@ -56,7 +56,11 @@ def _defuse(match: re.Match[str]) -> str:
 
 def escape(text: str) -> str:
     """``text`` with every unsafe character made visible and workflow commands defused."""
-    return _WORKFLOW_RE.sub(_defuse, _UNSAFE_RE.sub(lambda m: _visible(m.group(0)), text))
+    if _UNSAFE_RE.search(text) is not None:
+        text = _UNSAFE_RE.sub(lambda m: _visible(m.group(0)), text)
+    if "::" in text or "##[" in text:  # what _WORKFLOW_RE can match; most text holds neither
+        text = _WORKFLOW_RE.sub(_defuse, text)
+    return text
 
 
 def neutralise(text: str) -> str:

@@ -21,6 +21,7 @@ from conn_reconcile.config import EnvContext
 from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
 from conn_reconcile.environments import needs_environments, prepare
 from conn_reconcile.errors import Diagnostic, InputError
+from conn_reconcile.gcpause import paused
 from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
 from conn_reconcile.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
 
@@ -70,6 +71,18 @@ def load_each(
     """:func:`load` for several environments at once (each file read and parsed once): the
     connectors of each environment, by name. Raises one :class:`InputError` with every
     problem of every environment."""
+    with paused():  # thousands of files' data, built in bulk and free of cycles (see gcpause)
+        return _load_each(paths, contexts, require_files, against, exclude, exclude_root)
+
+
+def _load_each(
+    paths: Sequence[str | Path] | str | Path,
+    contexts: Sequence[EnvContext],
+    require_files: bool,
+    against: Sequence[str | Path],
+    exclude: Sequence[str],
+    exclude_root: str | None,
+) -> dict[str | None, list[Desired]]:
     if isinstance(paths, str | Path):
         paths = [paths]
     found, problems, dir_args = scan(paths)

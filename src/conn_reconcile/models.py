@@ -168,15 +168,15 @@ class ConnectorSpec(BaseModel):
     def secret_refs(self) -> dict[str, str]:
         """Secret field path -> variable name, for the secrets this spec references."""
         out: dict[str, str] = {}
-        values = (
-            ("oauth.client_secret", self.oauth.client_secret if self.oauth is not None else None),
-            ("service_auth.token", self.service_auth.token if self.service_auth is not None else None),
-        )
-        assert tuple(path for path, _ in values) == SECRET_PATHS
-        for path, value in values:
-            name = env_ref_name(value) if isinstance(value, str) else None
+        oauth, service_auth = self.oauth, self.service_auth  # the two SECRET_PATHS, in their order
+        if oauth is not None and oauth.client_secret is not None:
+            name = env_ref_name(oauth.client_secret)
             if name:
-                out[path] = name
+                out["oauth.client_secret"] = name
+        if service_auth is not None:
+            name = env_ref_name(service_auth.token)
+            if name:
+                out["service_auth.token"] = name
         return out
 
 

@@ -259,19 +259,23 @@ def plain(value: Any) -> Any:
     if kind in _SCALARS:  # the common case, without an ABC check
         return value
     if kind is dict or isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [v if type(v) in _SCALARS else plain(v) for v in value]
     return value
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
+#: ``json.dumps(data, sort_keys=True, separators=(",", ":"))``, without a new encoder per call
+_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def remote_hash(remote: RemoteConnector) -> str:
     """A stable hash of what the API says about a connector (per-user auth_status excluded)."""
     data = remote.model_dump(mode="json", exclude={"auth_status"}, exclude_none=True)
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    blob = _HASH_JSON.encode(data).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 

@@ -28,7 +28,6 @@ from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
-from conn_reconcile.planschema import PlanDocument
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
@@ -144,6 +143,8 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
         )
     if check_signature:
         _check_signature(path, data, key)
+    from conn_reconcile.planschema import PlanDocument  # its models are built only when a plan file is read
+
     try:
         PlanDocument.model_validate(data)
     except ValidationError as exc:

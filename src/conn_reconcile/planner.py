@@ -105,7 +105,7 @@ def _secret_change(d: Desired, path: str, origin: Origin | None = None) -> Field
 def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.model_fields_set
-    created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.split(".")[0] in set_fields]
+    created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
     secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
     return ResourceChange(
         Action.CREATE,

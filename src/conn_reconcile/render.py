@@ -49,7 +49,11 @@ _ORIGIN = {
 def _fmt(value: Any) -> str:
     if isinstance(value, tuple):
         value = list(value)
-    return escape(json.dumps(value, ensure_ascii=False))
+    return escape(_JSON.encode(value))
+
+
+#: ``json.dumps(value, ensure_ascii=False)``, without a new encoder per value
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _paint(text: str, code: str, colour: bool) -> str:

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,6 +31,9 @@ MASK = "(sensitive)"
 #: Values shorter than this are not replaced in free text (it would mangle ordinary words);
 #: they are still masked wherever they appear in a known secret field.
 MIN_REDACT_LEN = 4
+#: Characters that JSON strings, URL-encoding (``quote``, ``quote_plus``) and :func:`escape` all
+#: leave as they are: a value made only of them has no other form than itself and its base64.
+_UNCHANGED_RE = re.compile(r"[A-Za-z0-9_.~-]+")
 
 FINGERPRINT_KEY_VAR = "CONN_RECONCILE_FINGERPRINT_KEY"
 FINGERPRINT_PREFIX = "hmac-sha256:"
@@ -98,13 +102,19 @@ def secret_forms(value: str) -> set[str]:
     (``quote`` and ``quote_plus``), base64 (standard and URL-safe, with and without padding),
     and as our own output escaping prints it. Forms shorter than :data:`MIN_REDACT_LEN` are
     left out."""
-    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], escape(value)}
-    try:  # an environment value may hold lone surrogates (undecodable bytes): skip byte forms then
-        raw = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = None
+    raw: bytes | None
+    if _UNCHANGED_RE.fullmatch(value):  # the usual token: JSON, URL and our escaping keep it as it is
+        forms = {value}
+        raw = value.encode("ascii")
+    else:
+        forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], escape(value)}
+        try:  # an environment value may hold lone surrogates (undecodable bytes): skip byte forms then
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = None
+        if raw is not None:
+            forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
     if raw is not None:
-        forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(raw).decode("ascii")
             forms |= {encoded, encoded.rstrip("=")}

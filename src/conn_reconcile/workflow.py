@@ -14,6 +14,7 @@ from conn_reconcile import defaults
 from conn_reconcile.config import DEFAULT_API_KEY_ENV, EnvContext
 from conn_reconcile.environments import check_key_refs
 from conn_reconcile.errors import ConfigError, ConnReconcileError, SecretError, StalePlanError
+from conn_reconcile.gcpause import paused
 from conn_reconcile.models import Desired, RemoteConnector
 from conn_reconcile.plan import Plan, PlanOptions, check_fresh
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
@@ -247,15 +248,15 @@ def plan_from(
     from conn_reconcile.planner import build_plan
 
     values = _secret_env(desired, settings.env)
-    for per_file in values.values():
-        settings.redactor.add(*per_file.values())
+    settings.redactor.add(*(value for per_file in values.values() for value in per_file.values()))
     key = settings.fingerprint_key
     fingerprints = None
     if key and state is not None:
         fingerprints = {f: {p: fingerprint(key, v) for p, v in vals.items()} for f, vals in values.items()}
-    remote = _list(settings, client)
-    meta = plan_meta(settings.api_url, options, environment=settings.environment, targets=targets)
-    plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
+    with paused():  # thousands of connectors listed and planned, free of cycles (see gcpause)
+        remote = _list(settings, client)
+        meta = plan_meta(settings.api_url, options, environment=settings.environment, targets=targets)
+        plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
     if not allow_unbound:
         missing = needed_unbound(plan, desired, settings.env)
         if missing:

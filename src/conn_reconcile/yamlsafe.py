@@ -25,7 +25,7 @@ it. Without the C extension every file goes that way. Not thread-safe (one pure 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +36,21 @@ from ruamel.yaml.events import (
     CollectionStartEvent,
     DocumentEndEvent,
     DocumentStartEvent,
+    MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
+    SequenceEndEvent,
     SequenceStartEvent,
     StreamEndEvent,
     StreamStartEvent,
 )
 
 from conn_reconcile.errors import Diagnostic
+from conn_reconcile.yamltext import Fatal as _Fatal
+from conn_reconcile.yamltext import decode
+from conn_reconcile.yamltext import line_col as _line_col
+from conn_reconcile.yamltext import pos as _pos
+from conn_reconcile.yamltext import syntax_error as _syntax_error
 
 try:  # ruamel.yaml.clib: libyaml's C parser
     from _ruamel_yaml import CParser as _CParser
@@ -51,43 +58,27 @@ except ImportError:  # pragma: no cover - depends on the installation; tests for
     _CParser = None
 
 MAX_DEPTH = 20
-BOM = b"\xef\xbb\xbf"
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
-_NULL_RE = re.compile(r"(?:~|null|Null|NULL|)")
-_BOOL_RE = re.compile(r"(?:true|True|TRUE|false|False|FALSE)")
+# null and the booleans: the plain scalars that are not strings and do not start like a number
+_WORDS: dict[str, Any] = {w: None for w in ("", "~", "null", "Null", "NULL")}
+_WORDS.update({w: w.lower() == "true" for w in ("true", "True", "TRUE", "false", "False", "FALSE")})
 _INT10_RE = re.compile(r"[-+]?[0-9]+")
 _INT8_RE = re.compile(r"0o[0-7]+")
 _INT16_RE = re.compile(r"0x[0-9a-fA-F]+")
 _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _INF_RE = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
 _NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)")
-# The first characters of every plain scalar that the patterns above can match ("" is null).
-_NON_STR_START = frozenset("~nNtTfF0123456789+-.")
+# The first characters of every plain scalar that the number patterns above can match.
+_NUMBER_START = frozenset("0123456789+-.")
 
-# Characters YAML forbids in a stream: everything outside its printable set
-# ``[\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]``, written as the
-# complement's ranges (tests/test_yamlsafe.py checks every code point): the negated class
-# reaching U+10FFFF takes re 20 times longer to compile, on every start of the tool.
-_NON_PRINTABLE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-# Quoted fragments of ruamel's problem text: keep token names ('<block end>') and single
-# characters ('\t', ':'), drop anything longer, which could be a piece of the input.
-_QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-_TOKEN_NAME_RE = re.compile(r"<[a-z ]+>")
-_TUPLE_RE = re.compile(r"\(('[^']*'),\)")
+# A directive: "%" at the start of a line (of the text before a document starts).
+_DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
 # Line breaks in YAML 1.1 (libyaml) but ordinary characters in YAML 1.2.
 _YAML11_BREAK_RE = re.compile("[\x85\u2028\u2029]")
-
-
-class _Fatal(Exception):
-    """A problem that stops the parsing of one file."""
-
-    def __init__(self, line: int | None, col: int | None, message: str, field: str | None = None):
-        super().__init__(message)
-        self.line, self.col, self.message, self.field = line, col, message, field
 
 
 @dataclass
@@ -99,73 +90,24 @@ class Parsed:
     problems: list[Diagnostic] = field(default_factory=list)
 
 
-@dataclass
 class _Frame:
-    container: dict[str, Any] | list[Any]
-    path: str
-    key: str | None = None  # mappings: the key whose value comes next
-    skip: bool = False  # mappings: drop that value (duplicate or merge key)
-    key_lines: dict[str, int] = field(default_factory=dict)
+    """An open mapping or sequence. Mappings: ``key`` is the key whose value comes next,
+    ``skip`` drops that value (duplicate or merge key), ``key_lines`` the line of each key."""
 
+    __slots__ = ("container", "is_map", "key", "key_lines", "path", "skip")
 
-def _child(prefix: str, part: str | int) -> str:
-    return f"{prefix}.{part}" if prefix else str(part)
-
-
-def _pos(mark: Any) -> tuple[int, int]:
-    return mark.line + 1, mark.column + 1
-
-
-def _line_col(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
-def _sanitize(problem: str) -> str:
-    def keep(m: re.Match[str]) -> str:
-        inner = m.group(1) if m.group(1) is not None else m.group(2)
-        return m.group(0) if len(inner) <= 2 or _TOKEN_NAME_RE.fullmatch(inner) else "'...'"
-
-    problem = _TUPLE_RE.sub(r"\1", " ".join(problem.split()))
-    return _QUOTED_RE.sub(keep, problem)
-
-
-def _syntax_error(exc: MarkedYAMLError) -> _Fatal:
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or exc.context or "invalid YAML"
-    line, col = _pos(mark) if mark is not None else (None, None)
-    if "'\\t'" in problem:
-        return _Fatal(line, col, "tab character where YAML does not allow one; indent with spaces, not tabs")
-    message = f"YAML syntax error: {_sanitize(problem)}"
-    if exc.context and exc.problem and exc.context_mark is not None and exc.context_mark.line + 1 != line:
-        message += f" ({_sanitize(exc.context)} started at line {exc.context_mark.line + 1})"
-    return _Fatal(line, col, message)
-
-
-def decode(raw: bytes) -> str:
-    """UTF-8 without BOM and without characters YAML forbids, or :class:`_Fatal`."""
-    if raw.startswith(BOM):
-        raise _Fatal(1, 1, "starts with a byte-order mark; save as UTF-8 without BOM")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        col = len(raw[line_start : exc.start].decode("utf-8")) + 1
-        raise _Fatal(raw.count(b"\n", 0, exc.start) + 1, col, "not valid UTF-8; save the file as UTF-8") from None
-    bad = _NON_PRINTABLE_RE.search(text)
-    if bad:
-        line, col = _line_col(text, bad.start())
-        raise _Fatal(line, col, f"contains a control character (U+{ord(bad.group()):04X}) that YAML does not allow")
-    return text
+    def __init__(self, container: dict[str, Any] | list[Any], path: str, is_map: bool):
+        self.container = container
+        self.path = path
+        self.is_map = is_map
+        self.key: str | None = None
+        self.skip = False
+        self.key_lines: dict[str, int] = {}
 
 
 def _resolve_plain(value: str) -> Any:
-    if value and value[0] not in _NON_STR_START:  # most plain scalars: no regex needed
-        return value
-    if _NULL_RE.fullmatch(value):
-        return None
-    if _BOOL_RE.fullmatch(value):
-        return value.lower() == "true"
+    if not value or value[0] not in _NUMBER_START:  # most plain scalars: no regex needed
+        return _WORDS.get(value, value)
     if _INT10_RE.fullmatch(value):
         return int(value, 10)
     if _INT8_RE.fullmatch(value):
@@ -193,10 +135,13 @@ def _matches_tag(value: object, name: str) -> bool:
 def _scalar(ev: ScalarEvent) -> Any:
     tag = ev.tag
     if tag is None:  # the common case first, without computing a position
+        value = ev.value
         if ev.style:  # quoted or block; plain is None (pure parser) or "" (libyaml)
-            return ev.value
+            return value
+        if value and value[0] not in _NUMBER_START:  # _resolve_plain's first case, without a call
+            return _WORDS.get(value, value)
         try:
-            return _resolve_plain(ev.value)
+            return _resolve_plain(value)
         except ValueError:  # more digits than int() accepts
             raise _Fatal(*_pos(ev.start_mark), "number is too large") from None
     line, col = _pos(ev.start_mark)
@@ -223,7 +168,7 @@ _TAG_MESSAGE = (
 _pure_yaml: Any = None
 
 
-def _pure_events(text: str) -> Iterator[Any]:
+def _pure_events(text: str) -> Generator[Any, None, None]:
     """ruamel's pure-Python YAML 1.2 parser; one ``YAML()`` (it scans for plug-ins) reused."""
     global _pure_yaml
     if _pure_yaml is None:
@@ -236,16 +181,32 @@ def _pure_events(text: str) -> Iterator[Any]:
         getattr(_pure_yaml, "doc_infos", []).clear()  # parse() appends one per call (ruamel >= 0.18.7)
 
 
-def _c_events(text: str) -> Iterator[Any]:
+def _c_events(text: str) -> Generator[Any, None, None]:
     parser = _CParser(text)
     try:
-        while True:
-            ev = parser.get_event()
-            yield ev
-            if type(ev) is StreamEndEvent:
-                return
+        yield from iter(parser.get_event, None)  # None: after the stream's end
     finally:
         parser.dispose()
+
+
+#: The events the walk handles inline, by exact type (anything else goes through ``_Builder.other``).
+_SCALAR, _START, _END, _OTHER = 1, 2, 3, 4
+_KINDS: dict[type, int] = {ScalarEvent: _SCALAR, MappingStartEvent: _START, SequenceStartEvent: _START}
+_KINDS.update({MappingEndEvent: _END, SequenceEndEvent: _END})
+_KINDS.update(dict.fromkeys((StreamStartEvent, DocumentStartEvent, DocumentEndEvent, StreamEndEvent), _OTHER))
+
+
+def _kind(ev: Any) -> int:
+    """The kind of an event whose exact type is not in :data:`_KINDS` (aliases, subclasses)."""
+    if isinstance(ev, ScalarEvent):
+        return _SCALAR
+    if isinstance(ev, CollectionStartEvent):
+        return _START
+    return _END if isinstance(ev, CollectionEndEvent) else _OTHER
+
+
+def _anchor_error(ev: Any) -> _Fatal:
+    return _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
 
 
 class _Builder:
@@ -259,31 +220,59 @@ class _Builder:
         self.documents = 0
         self.prev_end = 0
 
-    def run(self, events: Callable[[str], Iterator[Any]]) -> None:
-        for ev in events(self.text):
-            self.event(ev)
-
-    def event(self, ev: Any) -> None:
-        if isinstance(ev, (ScalarEvent, CollectionStartEvent)):  # the most frequent first
-            if ev.anchor is not None:
-                raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
-            if self.frames and self.frames[-1].key is None and isinstance(self.frames[-1].container, dict):
-                self.key(ev)
+    def run(self, events: Iterator[Any]) -> None:
+        """The walk. Scalars (most events) are placed here, without a call per event."""
+        frames = self.frames
+        locations = self.locations
+        for ev in events:
+            kind = _KINDS.get(type(ev)) or _kind(ev)
+            if kind is _SCALAR:
+                if ev.anchor is not None:
+                    raise _anchor_error(ev)
+                if not frames:
+                    self.node(ev)
+                    continue
+                top = frames[-1]
+                if top.is_map:
+                    if top.key is None:
+                        self.key(top, ev)
+                        continue
+                    value = _scalar(ev)
+                    if not top.skip:
+                        top.container[top.key] = value  # type: ignore[call-overload]
+                    top.key = None
+                else:
+                    container = top.container
+                    path = f"{top.path}.{len(container)}" if top.path else str(len(container))
+                    if path not in locations:
+                        locations[path] = _pos(ev.start_mark)
+                    container.append(_scalar(ev))  # type: ignore[union-attr]
+            elif kind is _START:
+                if ev.anchor is not None:
+                    raise _anchor_error(ev)
+                if frames and frames[-1].is_map and frames[-1].key is None:
+                    self.key(frames[-1], ev)
+                else:
+                    self.node(ev)
+            elif kind is _END:
+                frames.pop()
             else:
-                self.node(ev)
-        elif isinstance(ev, CollectionEndEvent):
-            self.frames.pop()
-        elif isinstance(ev, (StreamStartEvent, DocumentEndEvent)):
+                self.other(ev)
+
+    def other(self, ev: Any) -> None:
+        """The events that come once per file or not at all."""
+        if isinstance(ev, (StreamStartEvent, DocumentEndEvent)):
             self.prev_end = ev.end_mark.index
         elif isinstance(ev, DocumentStartEvent):
             self.document(ev)
         elif isinstance(ev, AliasEvent):
-            raise _Fatal(*_pos(ev.start_mark), "anchors and aliases are not allowed")
+            raise _anchor_error(ev)
         elif not isinstance(ev, StreamEndEvent):  # pragma: no cover - ruamel has no other events
             raise _Fatal(*_pos(ev.start_mark), "unsupported YAML construct")
 
     def document(self, ev: DocumentStartEvent) -> None:
-        for m in re.finditer(r"(?m)^%", self.text[self.prev_end : ev.end_mark.index]):
+        m = _DIRECTIVE_RE.search(self.text[self.prev_end : ev.end_mark.index])
+        if m is not None:
             line, col = _line_col(self.text, self.prev_end + m.start())
             raise _Fatal(line, col, "YAML directives (%YAML, %TAG) are not allowed; files are read as YAML 1.2")
         if ev.version is not None or ev.tags:
@@ -292,16 +281,15 @@ class _Builder:
         if self.documents > 1:
             raise _Fatal(*_pos(ev.start_mark), "one connector per file: found a second YAML document (---)")
 
-    def key(self, ev: Any) -> None:
-        frame = self.frames[-1]
-        assert isinstance(frame.container, dict)
-        line, col = _pos(ev.start_mark)
+    def key(self, frame: _Frame, ev: Any) -> None:
+        mark = ev.start_mark
+        line, col = mark.line + 1, mark.column + 1
         if not isinstance(ev, ScalarEvent):
             raise _Fatal(line, col, "field names must be plain strings, not lists or mappings")
         key = _scalar(ev)
         if not isinstance(key, str) or not key:
             raise _Fatal(line, col, "field names must be non-empty strings")
-        path = _child(frame.path, key)
+        path = f"{frame.path}.{key}" if frame.path else key
         frame.key, frame.skip = key, False
         if key == "<<" and not ev.style:
             frame.skip = True
@@ -312,28 +300,31 @@ class _Builder:
             self.problems.append((line, col, path, f"duplicate key {key!r}: first defined at line {first}"))
         else:
             frame.key_lines[key] = line
-        self.locations.setdefault(path, (line, col))
+        if path not in self.locations:
+            self.locations[path] = (line, col)
 
     def node(self, ev: Any) -> None:
+        """A collection (or the document's root scalar) where a value goes."""
         parent = self.frames[-1] if self.frames else None
         if parent is None:
             path = ""
             self.root_pos = _pos(ev.start_mark)
-        elif isinstance(parent.container, list):
-            path = _child(parent.path, len(parent.container))
+        elif not parent.is_map:
+            index = len(parent.container)
+            path = f"{parent.path}.{index}" if parent.path else str(index)
             self.locations.setdefault(path, _pos(ev.start_mark))
         else:
             assert parent.key is not None
-            path = _child(parent.path, parent.key)
+            path = f"{parent.path}.{parent.key}" if parent.path else parent.key
         value: Any = _scalar(ev) if isinstance(ev, ScalarEvent) else self.collection(ev, path)
         if parent is None:
             self.root = value
-        elif isinstance(parent.container, list):
-            parent.container.append(value)
+        elif not parent.is_map:
+            parent.container.append(value)  # type: ignore[union-attr]
         else:
             if not parent.skip:
                 assert parent.key is not None  # a mapping's value always follows its key
-                parent.container[parent.key] = value
+                parent.container[parent.key] = value  # type: ignore[call-overload]
             parent.key = None
 
     def collection(self, ev: Any, path: str) -> dict[str, Any] | list[Any]:
@@ -344,16 +335,19 @@ class _Builder:
         if len(self.frames) >= MAX_DEPTH:
             raise _Fatal(*_pos(ev.start_mark), f"nested more than {MAX_DEPTH} levels deep")
         container: dict[str, Any] | list[Any] = {} if is_map else []
-        self.frames.append(_Frame(container, path))
+        self.frames.append(_Frame(container, path, is_map))
         return container
 
 
-def _walk(text: str, events: Callable[[str], Iterator[Any]]) -> tuple[_Builder, Exception | None]:
+def _walk(text: str, events: Callable[[str], Generator[Any, None, None]]) -> tuple[_Builder, Exception | None]:
     builder = _Builder(text)
+    stream = events(text)
     try:
-        builder.run(events)
+        builder.run(stream)
     except (_Fatal, YAMLError) as exc:
         return builder, exc
+    finally:
+        stream.close()  # now, not when the traceback goes: the pure parser is reused
     return builder, None
 
 

@@ -2,7 +2,7 @@
 connectors repo with ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, an event payload, the emulator as
 the Cohere org and a fake GitHub API on loopback.
 
-In tests marked ``cli_subprocess`` the module is a real child process, whose CLI runs are child
+In the test marked ``cli_subprocess`` the module is a real child process, whose CLI runs are child
 processes too, exactly as on a runner. The other tests call the module's ``main`` in this process
 (same arguments, environment and working directory), with each CLI run it makes in process too
 (``e2e.invoke_cli``): the logic under test is the same, without two Python start-ups per step."""
@@ -298,7 +298,6 @@ def test_drift_opens_updates_and_closes_one_labelled_issue(project: Project, git
     assert run.outputs["issue"] == "close" and issue["state"] == "closed"
 
 
-@pytest.mark.cli_subprocess  # the whole chain as on a runner: the module and its CLI runs as processes
 def test_a_bad_token_fails_without_printing_it(project: Project, github: FakeGitHub) -> None:
     project.write("docs.yaml", project.service("docs"))
     run = action(project, "plan", event=pr_event(), github=github, token="ghs-a-wrong-token")

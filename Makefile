@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# pytest-xdist: 4 workers (more than 2 cores pays: many tests wait on loopback servers or child
+# processes). Bytecode is written even when PYTHONDONTWRITEBYTECODE is set in the environment:
+# otherwise every worker re-rewrites the tests' assertions and every CLI child process compiles
+# the package again (__pycache__/ is ignored by git).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 4
 
 # ruff's settings and mypy's (strict, pydantic plugin, files = src) are in pyproject.toml
 lint: $(STAMP)

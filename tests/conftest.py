@@ -106,7 +106,10 @@ def precommit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def precommit_env(precommit_dir: Path) -> dict[str, str]:
     """An environment isolated from the developer's git config and API credentials."""
     gitconfig = precommit_dir / "gitconfig"
-    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
+    # written whole, then renamed: another xdist worker's git may be reading it
+    partial = precommit_dir / f"gitconfig.{os.getpid()}"
+    partial.write_text("[init]\n\tdefaultBranch = main\n")
+    partial.replace(gitconfig)
     out = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
     # Prove the hook is offline: no API key, no API URL, no secret values.
     for name in ("CO_API_KEY", "CO_API_URL", "CONN_RECONCILE_FINGERPRINT_KEY", "DOCS_TOKEN", "DRIVE_SECRET"):
@@ -171,6 +174,12 @@ def hook_build(
 @pytest.fixture(scope="session", autouse=True)
 def _start_the_hook_build_early(request: pytest.FixtureRequest) -> None:
     """Building the hook's environment takes a while (mostly pip): start it before the first
-    test, in the background, when any selected test will need it."""
+    test, in the background, when any selected test will need it. Under pytest-xdist every
+    worker sees every selected test, and all share one ``PRE_COMMIT_HOME``: only the first
+    worker starts the build early; another worker that runs a hook test starts its own
+    ``pre-commit install-hooks`` then, which waits for pre-commit's lock on that home and
+    finds the environment built (pre-commit checks again under its lock)."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        return
     if any("hook_installed" in getattr(item, "fixturenames", ()) for item in request.session.items):
         request.getfixturevalue("hook_build")

@@ -135,6 +135,24 @@ def _no_os_exit() -> Iterator[None]:
         os._exit = real
 
 
+def invoke_cli(args: list[str], env: dict[str, str], *, stdin: str | None = None, cwd: Path) -> Run:
+    """Run the CLI's ``main`` in this process with click's ``CliRunner``: ``os.environ`` is
+    exactly ``env`` during the run (and restored after it), the working directory is ``cwd``,
+    stdin/stdout/stderr are not terminals, as for a subprocess."""
+    from click.testing import CliRunner
+
+    from conn_reconcile.cli import cli
+
+    # CliRunner sets the given variables and removes those mapped to None: the rest of
+    # os.environ must go too, so the CLI sees the same environment as a subprocess.
+    overlay: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    overlay.update(env)
+    runner = CliRunner()
+    with contextlib.chdir(cwd), _no_os_exit():
+        result = runner.invoke(cli, args, input=stdin, env=overlay, prog_name="conn-reconcile", catch_exceptions=False)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
 @dataclass
 class Project:
     root: Path
@@ -231,26 +249,11 @@ class Project:
     def run_in_process(
         self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None
     ) -> Run:
-        """Run the CLI's ``main`` in this process with click's ``CliRunner``: ``os.environ`` is
-        exactly :meth:`full_env` during the run (and restored after it), the working directory
-        is the project root, stdin/stdout/stderr are not terminals, as for a subprocess."""
-        from click.testing import CliRunner
-
-        from conn_reconcile.cli import cli
-
-        wanted = self.full_env(env)
-        # CliRunner sets the given variables and removes those mapped to None: the rest of
-        # os.environ must go too, so the CLI sees the same environment as a subprocess.
-        overlay: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
-        overlay.update(wanted)
-        runner = CliRunner()
-        with contextlib.chdir(cwd or self.root), _no_os_exit():
-            result = runner.invoke(
-                cli, list(args), input=stdin, env=overlay, prog_name="conn-reconcile", catch_exceptions=False
-            )
-        out, err = result.stdout, result.stderr
-        self.outputs.append(out + err)
-        return Run(result.exit_code, out, err)
+        """Run the CLI's ``main`` in this process (see :func:`invoke_cli`) with :meth:`full_env`,
+        in ``cwd`` (default the project root)."""
+        run = invoke_cli(list(args), self.full_env(env), stdin=stdin, cwd=cwd or self.root)
+        self.outputs.append(run.out + run.err)
+        return run
 
     def remote_patch(self, connector_id: str, body: dict[str, Any]) -> None:
         """Change a connector behind the tool's back, through the API (drift)."""

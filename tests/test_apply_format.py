@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from e2e import TOKEN
+from test_safety import HeldEndpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -113,12 +114,14 @@ def test_markdown_goes_to_the_job_summary_and_github_annotates_the_name_line(pro
 
 
 def test_heartbeat_while_a_call_is_slow_when_not_on_a_tty(project):
-    project.write("good.yaml", project.service("good"))
-    project.emulator.faults.add("POST", r"^/v1/connectors$", delay=5)
-
-    bg = project.start("apply", "--auto-approve", "--format", "json", env={"CONN_RECONCILE_HEARTBEAT": "0.2"})
-    bg.wait_until(lambda: "... still applying: 0/1 change(s) finished" in bg.err_so_far, "a heartbeat line")
-    run = bg.finish()
+    with HeldEndpoint() as held:  # the create is slow: its registration test is held until released
+        project.write("good.yaml", project.service("good", url=f"{held.url}/good/search"))
+        bg = project.start("apply", "--auto-approve", "--format", "json", env={"CONN_RECONCILE_HEARTBEAT": "0.2"})
+        bg.wait_until(lambda: held.held == 1, "the create in flight")
+        # the create cannot finish before the gate is opened: the heartbeat comes while it is in flight
+        bg.wait_until(lambda: "... still applying: 0/1 change(s) finished" in bg.err_so_far, "a heartbeat line")
+        held.gate.set()
+        run = bg.finish()
 
     assert run.code == 0, run.both
     assert json.loads(run.out)["totals"]["created"] == 1  # the heartbeat never reaches the document

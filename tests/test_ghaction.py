@@ -1,6 +1,11 @@
-"""The action's logic (``python -m conn_reconcile.ghaction``), run as the action runs it: a
-child process in the connectors repo with ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, an event
-payload, the emulator as the Cohere org and a fake GitHub API on loopback."""
+"""The action's logic (``python -m conn_reconcile.ghaction``), run as the action runs it: in the
+connectors repo with ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, an event payload, the emulator as
+the Cohere org and a fake GitHub API on loopback.
+
+In the test marked ``cli_subprocess`` the module is a real child process, whose CLI runs are child
+processes too, exactly as on a runner. The other tests call the module's ``main`` in this process
+(same arguments, environment and working directory), with each CLI run it makes in process too
+(``e2e.invoke_cli``): the logic under test is the same, without two Python start-ups per step."""
 
 from __future__ import annotations
 
@@ -11,13 +16,13 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import Project, count, remote_by_name
+from e2e import Project, count, invoke_cli, remote_by_name
 from fakegithub import FakeGitHub
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -71,21 +76,46 @@ def action(
     for name in unset:
         env.pop(name, None)
     env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
-    proc = subprocess.run(
-        [sys.executable, "-m", "conn_reconcile.ghaction", command],
-        cwd=project.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    if project.in_process:
+        proc = _in_process(command, env, project.root)
+    else:
+        proc = subprocess.run(
+            [sys.executable, "-m", "conn_reconcile.ghaction", command],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     project.outputs.append(proc.stdout + proc.stderr)
     lines = (gh / "output").read_text(encoding="utf-8").splitlines()
     outputs = dict(line.split("=", 1) for line in lines)
     if github is not None:
         assert env["GITHUB_TOKEN"] not in proc.stdout + proc.stderr
     return ActionRun(proc.returncode, proc.stdout, proc.stderr, outputs, (gh / "summary").read_text(encoding="utf-8"))
+
+
+def _in_process(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``ghaction.main`` in this process, its CLI runs in process too (``run_cli``: stdout
+    returned, stderr straight to the log, as in the child process)."""
+    from conn_reconcile import ghaction
+
+    def run_cli(args: Sequence[str], cli_env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        run = invoke_cli(list(args), dict(cli_env), cwd=Path.cwd())
+        sys.stderr.write(run.err)
+        return subprocess.CompletedProcess(list(args), run.code, run.out, None)
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        mp.setattr(ghaction, "run_cli", run_cli)
+        code = ghaction.main([command], env)
+    return subprocess.CompletedProcess([command], code, out.getvalue(), err.getvalue())
 
 
 def pr_event(number: int = 7) -> dict[str, Any]:
@@ -189,6 +219,7 @@ def _zip(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.cli_subprocess  # the whole chain as on a runner: the module and its CLI runs as processes
 def test_apply_on_a_push_fetches_the_plan_reviewed_on_the_merged_pull_request(
     project: Project, github: FakeGitHub
 ) -> None:

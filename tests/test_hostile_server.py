@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from e2e import converged, count, names, state_matches_remote, table, wait_for
+from test_safety import HeldEndpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -174,12 +175,14 @@ def test_apply_deadline_during_a_create_is_unknown_then_converges(project):
 
 
 def test_apply_parallelism_above_32_really_runs_that_many_requests_at_once(project):
-    for i in range(40):
-        project.write(f"c{i:02d}.yaml", project.service(f"c{i:02d}"))
-    project.emulator.faults.add("POST", LIST, delay=3.0, times=40)  # hold every create open a while
-    run = project.start("apply", "--auto-approve", "--parallelism", "40")
-    run.wait_until(lambda: count(project, "POST") == 40, "40 creates in flight at once", timeout=20)
-    result = run.finish()
+    with HeldEndpoint() as held:  # every create is held (its registration test) until all 40 are in flight
+        for i in range(40):
+            project.write(f"c{i:02d}.yaml", project.service(f"c{i:02d}", url=f"{held.url}/c{i:02d}/search"))
+        run = project.start("apply", "--auto-approve", "--parallelism", "40")
+        run.wait_until(lambda: held.held == 40, "40 creates in flight at once", timeout=20)
+        assert count(project, "POST") == 40
+        held.gate.set()
+        result = run.finish()
     assert result.code == 0, result.both
     assert names(project) == {f"c{i:02d}": 1 for i in range(40)}
     state_matches_remote(project)

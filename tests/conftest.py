@@ -10,9 +10,11 @@
   test session (see tests/test_precommit.py): an isolated environment with one
   ``PRE_COMMIT_HOME``, a committed snapshot of this checkout, and the hook environment's
   build, started in the background as soon as the session begins if a selected test needs it.
-* ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI in
-  process, except in the modules listed in ``SUBPROCESS_MODULES`` and in tests marked
-  ``cli_subprocess``, where every run is a real ``python -m conn_reconcile`` process.
+* ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI to
+  completion in process, except in tests marked ``cli_subprocess``, where every run is a real
+  ``python -m conn_reconcile`` process. A run that is signalled, killed or raced against another
+  process for the state lock is started as a real process with ``project.start`` (tests/test_safety.py,
+  tests/test_interrupt.py); the runs around it (setting up, checking the result) need no process.
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ from helpers import HookBuild, git, init_repo
 
 from conn_reconcile.emulator import Emulator
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-
-# Tests that send signals, kill the CLI, race two processes for the state lock or need real
-# processes otherwise: every CLI run in them is a subprocess.
-SUBPROCESS_MODULES = frozenset({"test_safety.py", "test_interrupt.py"})
 
 
 @pytest.fixture
@@ -75,9 +73,7 @@ def project(tmp_path, request):
     with ConnectorEndpoint(auth_type="bearer", token=TOKEN) as endpoint, Emulator(api_key=API_KEY) as emu:
         root = tmp_path / "repo"
         root.mkdir()
-        in_process = (
-            request.path.name not in SUBPROCESS_MODULES and request.node.get_closest_marker("cli_subprocess") is None
-        )
+        in_process = request.node.get_closest_marker("cli_subprocess") is None
         p = Project(root, emu.url, endpoint.url, in_process=in_process)
         p.emulator = emu
         p.endpoint = endpoint

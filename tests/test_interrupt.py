@@ -1,5 +1,6 @@
-"""Ctrl-C during apply and parallel apply (end to end): the CLI as a subprocess against the
-emulator and real connector endpoints on loopback. Remote state and state.json are checked
+"""Ctrl-C during apply and parallel apply (end to end) against the emulator and real connector
+endpoints on loopback: every run that gets a signal is a real CLI process (``project.start``); the
+runs that set up or check the result run in process. Remote state and state.json are checked
 after each run; requests are counted, never timed."""
 
 from __future__ import annotations

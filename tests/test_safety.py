@@ -1,7 +1,9 @@
 """The central promise under overlapping runs and kill -9: one connector per name, nothing
-lost. End to end: the CLI as a subprocess against the emulator and real connector endpoints
-on loopback. Timing is driven by endpoints that hold a registration test until released and
-by emulator faults; the tests wait for requests to arrive, never sleep."""
+lost. End to end against the emulator and real connector endpoints on loopback: every run that
+is killed, or holds the state lock while another run tries it, is a real CLI process
+(``project.start``); the runs that set up, contend or check the result run in process (the lock
+is between processes either way). Timing is driven by endpoints that hold a registration test
+until released and by emulator faults; the tests wait for requests to arrive, never sleep."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ Safety rules this module keeps (the server may be hostile or broken):
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -120,50 +121,68 @@ class CohereClient:
         self._limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep) if rate_limit else None
         self._api_key = api_key
         self._redact = Redactor([api_key])
-        self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "X-Client-Name": "conn-reconcile",
-            "User-Agent": f"conn-reconcile/{__version__}",
-            "Accept": "application/json",
-        }
+        # every request's headers: httpx's client defaults, then ours (as an httpx.Client sends them)
+        self._headers = httpx.Headers(
+            {
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+                "Connection": "keep-alive",
+                "User-Agent": f"conn-reconcile/{__version__}",
+                "Authorization": f"Bearer {api_key}",
+                "X-Client-Name": "conn-reconcile",
+            }
+        )
+        base = httpx.URL(self.api_url)
+        self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
+        self._list_url = self._join(CONNECTORS)
         self._transport = transport
-        # One httpx client (and connection) per thread: workers of a parallel apply never wait
-        # on each other for a shared pool's lock. At most ``max_connections`` threads call at
-        # once (the caller's parallelism), so that bounds the connections too.
+        self._ssl_context: ssl.SSLContext | None = None
+        # One transport (and connection) per thread: workers of a parallel apply never wait on
+        # each other for a shared pool's lock. At most ``max_connections`` threads call at once
+        # (the caller's parallelism), so that bounds the connections too. Requests go to the
+        # transport directly: an httpx.Client's layers (URL merging, cookies, auth and redirect
+        # hooks) cost more CPU than the request itself and do nothing this client needs.
         self.max_connections = max_connections
         self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._clients_lock = threading.Lock()
+        self._transports: list[httpx.BaseTransport] = []
+        self._transports_lock = threading.Lock()
         self._closed = False
 
-    @property
-    def _http(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "http", None)
-        if client is None:
-            if self._closed:
-                raise RuntimeError("the client is closed")
-            limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-            client = httpx.Client(
-                base_url=self.api_url,
-                headers=self._headers,
-                timeout=httpx.Timeout(self.timeout),
-                limits=limits,
-                transport=self._transport or deadline_transport(self.api_url, limits),
-                follow_redirects=False,
-            )
-            self._local.http = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
+    def _transport_here(self) -> httpx.BaseTransport:
+        """This thread's transport: the injected one (tests), else its own connection pool
+        whose requests honour :func:`~conn_reconcile.deadline.request_deadline`."""
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)
+        if transport is None:
+            with self._transports_lock:
+                if self._closed:
+                    raise RuntimeError("the client is closed")
+                if self._transport is not None:
+                    transport = self._transport
+                else:
+                    if self._ssl_context is None:  # one per client: loading the CA bundle costs
+                        self._ssl_context = httpx.create_ssl_context()
+                    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+                    transport = deadline_transport(self.api_url, limits, ssl_context=self._ssl_context)
+                    self._transports.append(transport)
+            self._local.transport = transport
+        return transport
+
+    def _join(self, path: str) -> httpx.URL:
+        """``path`` under the API URL (joined as an httpx.Client joins it to its base_url)."""
+        return self._base.copy_with(raw_path=self._base.raw_path + path.lstrip("/").encode("ascii"))
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
+        with self._transports_lock:
+            transports, self._transports = self._transports, []
             self._closed = True
-        for client in clients:
-            client.close()
+        if self._transport is not None:
+            transports.append(self._transport)
+        for transport in transports:
+            transport.close()
 
     def __enter__(self) -> CohereClient:
         return self
@@ -329,7 +348,9 @@ class CohereClient:
             raise self._cut_off(method, path, attempts)
         self._sleep(seconds)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response | httpx.TransportError:
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response | httpx.TransportError:
         """One attempt, paced by the rate limiter and bounded as a whole by the timeout and
         the deadline. Transport failures are returned, not raised."""
         if self._limiter is not None and not self._deadline_passed():
@@ -342,11 +363,27 @@ class CohereClient:
                     f"deadline exceeded: the --deadline passed before {method} {path} could be sent"
                 )
             end = min(end, self.deadline_at)
+        url = self._list_url if path == CONNECTORS else self._join(path)
+        request = httpx.Request(
+            method, url, params=params, headers=self._headers, json=json, extensions=self._timeout_ext(end - now)
+        )
         with request_deadline(end):
             try:
-                return self._http.request(method, path, timeout=end - now, **kwargs)
+                response = self._transport_here().handle_request(request)
             except httpx.TransportError as exc:
                 return exc
+            response.request = request
+            try:
+                response.read()  # the complete answer, within the deadline
+            except httpx.TransportError as exc:
+                return exc
+            finally:
+                response.close()
+        return response
+
+    @staticmethod
+    def _timeout_ext(seconds: float) -> dict[str, Any]:
+        return {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}}
 
     def _request(self, method: str, path: str, *, redact: Redactor | None = None, **kwargs: Any) -> _Reply:
         """Send with retries (for idempotent calls). Returns the final response, whatever its

@@ -142,9 +142,13 @@ def env_proxy(url: str) -> str | None:
     return proxy or None
 
 
-def deadline_transport(url: str, limits: httpx.Limits) -> httpx.HTTPTransport:
+def deadline_transport(
+    url: str, limits: httpx.Limits, *, ssl_context: ssl.SSLContext | None = None
+) -> httpx.HTTPTransport:
     """An ``httpx.HTTPTransport`` for ``url`` (through the environment's proxy, if any)
-    whose requests honour :func:`request_deadline`."""
-    transport = httpx.HTTPTransport(limits=limits, proxy=env_proxy(url))
+    whose requests honour :func:`request_deadline`. ``ssl_context``: one made by
+    ``httpx.create_ssl_context()`` to share between transports (default: a new one)."""
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+    transport = httpx.HTTPTransport(verify=verify, limits=limits, proxy=env_proxy(url))
     install_deadline_backend(transport)
     return transport

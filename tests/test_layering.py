@@ -63,6 +63,7 @@ EDGES = (
     "probe",
     "reimport",
     "applyout",
+    "http11",
     "configfile",
     "globalopts",
     "console",

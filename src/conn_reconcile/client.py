@@ -32,7 +32,6 @@ Safety rules this module keeps (the server may be hostile or broken):
 from __future__ import annotations
 
 import random
-import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -43,7 +42,7 @@ from urllib.parse import quote
 import httpx
 
 from conn_reconcile import __version__, defaults
-from conn_reconcile.deadline import deadline_transport, request_deadline
+from conn_reconcile.deadline import request_deadline
 from conn_reconcile.errors import (
     ApiError,
     ConfigError,
@@ -51,6 +50,7 @@ from conn_reconcile.errors import (
     DeadlineExceededError,
     OutcomeUnknownError,
 )
+from conn_reconcile.http11 import api_transports
 from conn_reconcile.models import REMOTE_ID_RE, SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.ratelimit import TokenBucket
 from conn_reconcile.responses import (
@@ -136,7 +136,7 @@ class CohereClient:
         self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
         self._list_url = self._join(CONNECTORS)
         self._transport = transport
-        self._ssl_context: ssl.SSLContext | None = None
+        self._new_transport: Callable[[], httpx.BaseTransport] | None = None
         # One transport (and connection) per thread: workers of a parallel apply never wait on
         # each other for a shared pool's lock. At most ``max_connections`` threads call at once
         # (the caller's parallelism), so that bounds the connections too. Requests go to the
@@ -161,10 +161,10 @@ class CohereClient:
                 if self._transport is not None:
                     transport = self._transport
                 else:
-                    if self._ssl_context is None:  # one per client: loading the CA bundle costs
-                        self._ssl_context = httpx.create_ssl_context()
-                    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-                    transport = deadline_transport(self.api_url, limits, ssl_context=self._ssl_context)
+                    if self._new_transport is None:  # one SSL context per client: loading the CA bundle costs
+                        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+                        self._new_transport = api_transports(self.api_url, limits, httpx.create_ssl_context())
+                    transport = self._new_transport()
                     self._transports.append(transport)
             self._local.transport = transport
         return transport

@@ -44,8 +44,9 @@ def request_deadline(at: float | None) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
-def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
-    """``timeout`` cut to the time left; raises ``expired`` when no time is left."""
+def bounded(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` cut to the time left until the current thread's :func:`request_deadline`;
+    raises ``expired`` when no time is left."""
     at = _DEADLINE.get()
     if at is None:
         return timeout
@@ -60,11 +61,11 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+        return self._inner.read(max_bytes, bounded(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         # one write of a large body is bounded as a whole by the socket timeout of httpcore
-        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+        self._inner.write(buffer, bounded(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()
@@ -72,8 +73,8 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+        limit = bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, limit))
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -94,16 +95,16 @@ class DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        stream = self.inner.connect_tcp(host, port, bounded, local_address, socket_options)
+        limit = bounded(timeout, httpcore.ConnectTimeout)
+        stream = self.inner.connect_tcp(host, port, limit, local_address, socket_options)
         self.connections += 1
         return _DeadlineStream(stream)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        stream = self.inner.connect_unix_socket(path, bounded, socket_options)
+        limit = bounded(timeout, httpcore.ConnectTimeout)
+        stream = self.inner.connect_unix_socket(path, limit, socket_options)
         self.connections += 1
         return _DeadlineStream(stream)
 

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from json import dumps as json_dumps
 from typing import Any
 from urllib.parse import quote
 
@@ -124,12 +125,12 @@ class CohereClient:
         # every request's headers: httpx's client defaults, then ours (as an httpx.Client sends them)
         self._headers = httpx.Headers(
             {
-                "Accept": "application/json",
                 "Accept-Encoding": "gzip, deflate",
                 "Connection": "keep-alive",
-                "User-Agent": f"conn-reconcile/{__version__}",
                 "Authorization": f"Bearer {api_key}",
                 "X-Client-Name": "conn-reconcile",
+                "User-Agent": f"conn-reconcile/{__version__}",
+                "Accept": "application/json",
             }
         )
         base = httpx.URL(self.api_url)
@@ -363,10 +364,7 @@ class CohereClient:
                     f"deadline exceeded: the --deadline passed before {method} {path} could be sent"
                 )
             end = min(end, self.deadline_at)
-        url = self._list_url if path == CONNECTORS else self._join(path)
-        request = httpx.Request(
-            method, url, params=params, headers=self._headers, json=json, extensions=self._timeout_ext(end - now)
-        )
+        request = self._build(method, path, params, json, end - now)
         with request_deadline(end):
             try:
                 response = self._transport_here().handle_request(request)
@@ -381,9 +379,26 @@ class CohereClient:
                 response.close()
         return response
 
-    @staticmethod
-    def _timeout_ext(seconds: float) -> dict[str, Any]:
-        return {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}}
+    def _build(
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, timeout: float
+    ) -> httpx.Request:
+        """The request as ``httpx.Request(method, url, params=, headers=, json=)`` builds it
+        (same URL, headers in the same order, same JSON encoding), built once instead of
+        having httpx normalise the headers twice."""
+        extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
+        url = self._list_url if path == CONNECTORS else self._join(path)
+        if params is not None:
+            return httpx.Request(method, url, params=params, headers=self._headers, json=json, extensions=extensions)
+        headers = [(b"Host", url.netloc), *self._headers.raw]
+        body = b""
+        if json is not None:
+            body = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            headers += [(b"Content-Length", str(len(body)).encode("ascii")), (b"Content-Type", b"application/json")]
+        elif method in ("POST", "PUT", "PATCH"):
+            headers.insert(1, (b"Content-Length", b"0"))
+        request = httpx.Request(method, url, headers=headers, stream=httpx.ByteStream(body), extensions=extensions)
+        request.read()
+        return request
 
     def _request(self, method: str, path: str, *, redact: Redactor | None = None, **kwargs: Any) -> _Reply:
         """Send with retries (for idempotent calls). Returns the final response, whatever its

@@ -1,7 +1,8 @@
-"""The API client's http.client transport against real loopback sockets: keep-alive reuse
-only of a live connection, failures sorted like httpcore's (the retry rules depend on it),
-whole-request deadlines, and the proxy fallback. Servers here synchronise on events and on
-socket reads, never on sleeps; time bounds are guards, never the thing measured."""
+"""The API client's own HTTP/1.1 transport against real loopback sockets: what it sends, how it
+reads answers (strictly), keep-alive reuse only of a live connection, failures sorted like
+httpcore's (the retry rules depend on it), whole-request deadlines, and the proxy fallback.
+Servers here synchronise on events and on socket reads, never on sleeps; time bounds are
+guards, never the thing measured."""
 
 from __future__ import annotations
 
@@ -173,6 +174,104 @@ def test_a_dribbled_answer_is_cut_off_at_the_deadline_as_a_whole(serve):
     finally:
         stop.set()
     assert time.monotonic() - started < 1.0 + MARGIN
+
+
+def answering(*answers: bytes) -> Callable[[socket.socket], None]:
+    """A server that reads a request and sends the next answer, for each answer in turn."""
+    queue = list(answers)
+
+    def handler(conn: socket.socket) -> None:
+        while queue and _read_request(conn):
+            conn.sendall(queue.pop(0))
+
+    return handler
+
+
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b'3;x=y\r\n{"a\r\n4\r\n": 1\r\n1\r\n}\r\n0\r\nTrailer: v\r\n\r\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "body", "reused"),
+    [
+        (CHUNKED, b'{"a": 1}', True),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n{}", b"{}", True),
+        (b"\r\nHTTP/1.1 200 OK\r\nX-Folded: a\r\n  b\r\nContent-Length: 2\r\n\r\n{}", b"{}", True),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", b"{}", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", b"{}", False),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}", b"{}", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", b"", True),
+    ],
+)
+def test_answers_are_read_whole_and_the_connection_kept_only_when_it_may_be(serve, answer, body, reused):
+    server = serve(answering(answer, OK))
+    transport = transport_for(server)
+    assert get(transport, server.port).content == body
+    assert get(transport, server.port).json() == {}
+    assert server.accepted == (1 if reused else 2)
+    transport.close()
+
+
+def test_a_body_up_to_the_end_of_the_connection_is_read_and_the_connection_dropped(serve):
+    def until_close(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b'HTTP/1.1 200 OK\r\n\r\n{"x": 1}')
+
+    server = serve(until_close)
+    transport = transport_for(server)
+    assert get(transport, server.port).json() == {"x": 1}
+    assert get(transport, server.port).json() == {"x": 1}
+    assert server.accepted == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # cut short
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        b"HTTP/2 200\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * (100 * 1024) + b"\r\n\r\n",
+    ],
+)
+def test_an_answer_that_is_not_valid_http_is_a_protocol_error(serve, answer):
+    server = serve(answering(answer))
+    with pytest.raises(httpx.RemoteProtocolError):
+        get(transport_for(server), server.port)
+
+
+def test_what_is_sent_and_a_request_that_is_not_valid_http_is_refused_before_connecting(serve):
+    seen: list[bytes] = []
+
+    def record(conn: socket.socket) -> None:
+        data = _read_request(conn)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        while len(rest) < 7:
+            rest += conn.recv(100)
+        seen.append(head + b"\r\n\r\n" + rest)
+        conn.sendall(OK)
+
+    server = serve(record)
+    transport = transport_for(server)
+    url = f"http://127.0.0.1:{server.port}/v1/connectors"
+    request = httpx.Request("POST", url, headers={"Authorization": "Bearer k"}, content=b'{"a":1}')
+    assert transport.handle_request(request).status_code == 200
+    assert seen == [
+        b"POST /v1/connectors HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer k\r\n"
+        b'Content-Length: 7\r\n\r\n{"a":1}' % server.port
+    ]
+    for bad in ({"Authorization": "Bearer k\r\nX-Injected: 1"}, {"Bad Name": "v"}, {"X": "a\x00"}):
+        with pytest.raises(httpx.LocalProtocolError):
+            transport.handle_request(httpx.Request("GET", url, headers=bad))
+    assert server.accepted == 1  # refused before any connection was made
 
 
 def test_a_proxy_in_the_environment_hands_requests_to_httpcore(monkeypatch):

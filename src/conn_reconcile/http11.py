@@ -1,9 +1,10 @@
-"""The API client's transport for a direct connection: HTTP/1.1 through the standard library's
-``http.client``, one keep-alive connection, every request bounded as a whole.
+"""The API client's transport for a direct connection: HTTP/1.1 over a plain (or TLS) socket,
+one keep-alive connection, every request bounded as a whole.
 
-httpx's default transport (httpcore and h11) costs several times the CPU of the request
-itself, and an apply of thousands of creates is CPU-bound. This one does the same job with
-``http.client`` and keeps every rule the client relies on:
+httpx's default transport (httpcore and h11, or even ``http.client`` and its e-mail header
+parser) costs several times the CPU of the request itself, and an apply of thousands of
+creates is CPU-bound. This one writes the request in one piece and reads the answer with a
+small strict parser, and keeps every rule the client relies on:
 
 * **Deadlines.** Each socket operation (connect with the TLS handshake, the send, each read)
   is bounded by ``min(the request's timeout, the time left until its deadline)``
@@ -12,11 +13,18 @@ itself, and an apply of thousands of creates is CPU-bound. This one does the sam
 * **Failures are httpx's exceptions, sorted as httpcore sorts them**: ``ConnectError`` and
   ``ConnectTimeout`` only while connecting (nothing was sent: the retry rules rely on it),
   ``WriteError``/``WriteTimeout`` while sending, ``ReadError``/``ReadTimeout`` while reading,
-  ``RemoteProtocolError`` for an answer that is not HTTP (or none at all), and
-  ``LocalProtocolError`` for a request ``http.client`` refuses to build.
+  ``RemoteProtocolError`` for an answer that is not HTTP/1.x (or none at all, or cut short),
+  and ``LocalProtocolError`` for a request that is not valid HTTP (h11's grammar: a header
+  value with a line break or NUL, a name that is not a token) before anything is sent.
+* **Strict answers**, h11's grammar and limits: status line ``HTTP/1.x NNN reason``; header
+  lines ``token: value`` (an obsolete folded line is joined to the one before), at most
+  :data:`MAX_HEADER_BYTES` of them in all; the body by ``Transfer-Encoding: chunked`` (no other coding), else
+  one ``Content-Length`` (all copies equal), else up to the end of the connection; no body
+  for 1xx, 204 and 304; interim 1xx answers skipped.
 * **Keep-alive** like httpcore: an idle connection is reused only when the server has not
   closed it (a socket readable while idle) and it has been idle less than
-  :data:`KEEPALIVE_EXPIRY`; any failure closes it.
+  :data:`KEEPALIVE_EXPIRY`; it is closed after any failure, and after an answer that says
+  ``Connection: close``, is HTTP/1.0 without ``keep-alive`` or ends with the connection.
 * **TLS** with the client's SSL context (``httpx.create_ssl_context()``: certificates and the
   host name verified, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured).
 
@@ -27,8 +35,8 @@ environment, and URL schemes other than http and https (refused there).
 
 from __future__ import annotations
 
-import http.client
 import io
+import re
 import select
 import socket
 import ssl
@@ -42,7 +50,15 @@ from conn_reconcile.deadline import bounded, deadline_transport, env_proxy
 
 #: seconds an idle connection is kept (httpcore's default keep-alive expiry)
 KEEPALIVE_EXPIRY = 5.0
-_VERSIONS = {10: b"HTTP/1.0", 11: b"HTTP/1.1"}
+#: the status line and header lines of one answer, in all (h11's default limit)
+MAX_HEADER_BYTES = 100 * 1024
+_MAX_CHUNK_LINE = 1024
+
+# h11's grammar (h11/_abnf.py), as bytes
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: ((?:[ \t]|[^\x00\s])*))?")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*")
 
 
 def api_transports(url: str, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Callable[[], httpx.BaseTransport]:
@@ -56,7 +72,7 @@ def api_transports(url: str, limits: httpx.Limits, ssl_context: ssl.SSLContext) 
 
 
 class _Reader(io.RawIOBase):
-    """The response side of a socket for ``http.client``: every read bounded."""
+    """A socket's incoming bytes, every read bounded by the request's timeout and deadline."""
 
     def __init__(self, sock: socket.socket, timeout: float | None):
         self._sock = sock
@@ -70,44 +86,6 @@ class _Reader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
-class _Socket:
-    """The connection's socket as ``http.client`` uses it (``sendall``, ``makefile``,
-    ``close``), each operation bounded by the current request's timeout and deadline."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.timeout: float | None = None  # the current request's, set before each one
-
-    def sendall(self, data: bytes) -> None:
-        # one sendall is bounded as a whole by the socket timeout (Python >= 3.5)
-        self.sock.settimeout(bounded(self.timeout, httpx.WriteTimeout))
-        self.sock.sendall(data)
-
-    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_Reader(self.sock, self.timeout))
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _connect(conn: http.client.HTTPConnection, connect: Callable[[], None]) -> None:
-    """Connect (for https, with the TLS handshake) within the time left; then every later
-    operation of the connection goes through a :class:`_Socket`."""
-    conn.timeout = bounded(conn.timeout, httpx.ConnectTimeout)
-    connect()
-    conn.sock = _Socket(conn.sock)
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        _connect(self, super().connect)
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        _connect(self, super().connect)
-
-
 def _readable(sock: socket.socket) -> bool:
     """True when an idle socket has something to read: the server closed it (or broke the
     protocol by talking unasked); either way it must not carry another request."""
@@ -118,71 +96,166 @@ def _readable(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0])
 
 
+def _request_head(request: httpx.Request) -> bytes:
+    """The request line and headers, checked against h11's grammar."""
+    target = request.url.raw_path
+    method = request.method.encode("ascii")
+    if not _TOKEN.fullmatch(method) or not target or any(c <= 0x20 or c == 0x7F for c in target):
+        raise httpx.LocalProtocolError("the request line is not valid HTTP")
+    lines = [method + b" " + target + b" HTTP/1.1"]
+    for name, value in request.headers.raw:
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            raise httpx.LocalProtocolError("a request header is not valid HTTP (name or value)")
+        lines.append(name + b": " + value)
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)
+
+
+class _Answer:
+    """Reads one answer from ``fp`` (see the module docstring); ``ValueError`` when it is
+    not valid HTTP/1.x, ``EOFError`` when it is cut short."""
+
+    def __init__(self, fp: io.BufferedReader, method: str):
+        self.fp = fp
+        self.method = method
+        self.budget = MAX_HEADER_BYTES
+
+    def line(self) -> bytes:
+        raw = self.fp.readline(self.budget + 1)
+        self.budget -= len(raw)
+        if self.budget < 0:
+            raise ValueError(f"the answer's headers are larger than {MAX_HEADER_BYTES} bytes")
+        if not raw.endswith(b"\n"):
+            raise EOFError("the connection ended in the answer's headers")
+        return raw.rstrip(b"\r\n") if raw.endswith(b"\r\n") else raw[:-1]
+
+    def head(self) -> tuple[int, int, bytes, list[tuple[bytes, bytes]]]:
+        """Status line and headers, interim 1xx answers skipped: (minor version, status,
+        reason, headers)."""
+        while True:
+            status_line = self.line()
+            while not status_line:  # empty lines before a status line are ignored (RFC 9112)
+                status_line = self.line()
+            match = _STATUS_LINE.fullmatch(status_line)
+            if match is None:
+                raise ValueError("the answer does not start with an HTTP/1.x status line")
+            status = int(match.group(2))
+            headers = self.headers()
+            if not 100 <= status < 200:
+                return int(match.group(1)), status, match.group(3) or b"", headers
+            if status == 101:
+                raise ValueError("the server switched protocols unasked")
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers: list[tuple[bytes, bytes]] = []
+        while line := self.line():
+            if line[:1] in (b" ", b"\t") and headers:  # obsolete line folding: part of the previous value
+                name, value = headers[-1]
+                headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" \t"))
+                continue
+            name, colon, value = line.partition(b":")
+            value = value.strip(b" \t")
+            if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+                raise ValueError("an answer's header line is not valid HTTP")
+            headers.append((name, value))
+        return headers
+
+    def body(self, status: int, headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
+        """The body and whether it ended with the connection."""
+        if self.method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return b"", False
+        codings = [v.strip().lower() for n, v in headers if n.lower() == b"transfer-encoding" for v in v.split(b",")]
+        if codings:
+            if codings != [b"chunked"]:  # as h11: no other transfer coding
+                raise ValueError("the answer's Transfer-Encoding is not chunked")
+            return self.chunked(), False
+        lengths = {v.strip() for n, v in headers if n.lower() == b"content-length" for v in v.split(b",")}
+        if len(lengths) > 1 or (lengths and not next(iter(lengths)).isdigit()):
+            raise ValueError("the answer's Content-Length is not one number")
+        if not lengths:
+            return self.fp.read(), True
+        return self.exactly(int(next(iter(lengths)))), False
+
+    def exactly(self, size: int) -> bytes:
+        data = self.fp.read(size)
+        if len(data) < size:
+            raise EOFError(f"the connection ended {size - len(data)} bytes before the end of the answer")
+        return data
+
+    def chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            raw = self.fp.readline(_MAX_CHUNK_LINE + 1)
+            if len(raw) > _MAX_CHUNK_LINE:
+                raise ValueError("a chunk header is too long")
+            if not raw.endswith(b"\n"):
+                raise EOFError("the connection ended in a chunk header")
+            match = _CHUNK_SIZE.fullmatch(raw.rstrip(b"\r\n"))
+            if match is None:
+                raise ValueError("a chunk header is not valid HTTP")
+            size = int(match.group(1), 16)
+            if size == 0:
+                self.headers()  # trailers, read and dropped
+                return b"".join(parts)
+            parts.append(self.exactly(size))
+            if self.exactly(2) != b"\r\n":
+                raise ValueError("a chunk does not end with CRLF")
+
+
+def _keeps_alive(minor: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    tokens = {t.strip().lower() for n, v in headers if n.lower() == b"connection" for t in v.split(b",")}
+    return b"close" not in tokens and (minor >= 1 or b"keep-alive" in tokens)
+
+
 class Http11Transport(httpx.BaseTransport):
     """One keep-alive HTTP/1.1 connection to one origin. Not thread-safe: one per thread."""
 
     def __init__(self, scheme: str, host: str, port: int | None, ssl_context: ssl.SSLContext):
         self._origin = (scheme, host, port)
-        self._ssl_context = ssl_context
-        self._conn: http.client.HTTPConnection | None = None
+        self._address = (host, port or (443 if scheme == "https" else 80))
+        self._ssl_context = ssl_context if scheme == "https" else None
+        self._sock: socket.socket | None = None
         self._idle_since = 0.0
 
-    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
-        conn = self._conn
-        if conn is not None:
-            sock = conn.sock
-            idle = time.monotonic() - self._idle_since
-            if not isinstance(sock, _Socket) or idle >= KEEPALIVE_EXPIRY or _readable(sock.sock):
-                self.close()
-                conn = None
-        if conn is None:
-            scheme, host, port = self._origin
-            if scheme == "https":
-                conn = _HTTPSConnection(host, port, timeout=timeout, context=self._ssl_context)
-            else:
-                conn = _HTTPConnection(host, port, timeout=timeout)
-            self._conn = conn
+    def _connection(self, timeout: float | None) -> socket.socket:
+        sock = self._sock
+        if sock is not None and (time.monotonic() - self._idle_since >= KEEPALIVE_EXPIRY or _readable(sock)):
+            self.close()
+            sock = None
+        if sock is None:
             try:
-                conn.connect()
+                sock = socket.create_connection(self._address, bounded(timeout, httpx.ConnectTimeout))
+                self._sock = sock
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._ssl_context is not None:
+                    sock = self._sock = self._ssl_context.wrap_socket(sock, server_hostname=self._address[0])
             except httpx.TimeoutException:
                 raise
             except TimeoutError as exc:
                 raise httpx.ConnectTimeout(str(exc) or "timed out connecting") from None
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError, UnicodeError) as exc:
                 raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
-        assert isinstance(conn.sock, _Socket)
-        conn.sock.timeout = timeout
-        return conn
+        return sock
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if (url.scheme, url.host, url.port) != self._origin:
             raise httpx.UnsupportedProtocol(f"this transport only serves {self._origin[0]}://{self._origin[1]}")
         timeouts = request.extensions.get("timeout", {})
+        message = _request_head(request) + request.content
         try:
-            conn = self._connection(timeouts.get("connect"))
-            assert isinstance(conn.sock, _Socket)
-            conn.sock.timeout = timeouts.get("write")
-            self._send(conn, request)
-            conn.sock.timeout = timeouts.get("read")
-            response = self._receive(conn)
+            sock = self._connection(timeouts.get("connect"))
+            self._send(sock, message, timeouts.get("write"))
+            return self._receive(sock, request.method, timeouts.get("read"))
         except BaseException:
             self.close()
             raise
-        return response
 
     @staticmethod
-    def _send(conn: http.client.HTTPConnection, request: httpx.Request) -> None:
+    def _send(sock: socket.socket, message: bytes, timeout: float | None) -> None:
         try:
-            conn.putrequest(
-                request.method, request.url.raw_path.decode("ascii"), skip_host=True, skip_accept_encoding=True
-            )
-            for name, value in request.headers.raw:
-                conn.putheader(name, value)
-        except (ValueError, http.client.HTTPException) as exc:
-            raise httpx.LocalProtocolError(str(exc)) from None
-        try:
-            conn.endheaders(request.content or None)
+            sock.settimeout(bounded(timeout, httpx.WriteTimeout))
+            sock.sendall(message)  # bounded as a whole by the socket timeout (Python >= 3.5)
         except httpx.TimeoutException:
             raise
         except TimeoutError as exc:
@@ -190,34 +263,31 @@ class Http11Transport(httpx.BaseTransport):
         except OSError as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from None
 
-    def _receive(self, conn: http.client.HTTPConnection) -> httpx.Response:
+    def _receive(self, sock: socket.socket, method: str, timeout: float | None) -> httpx.Response:
+        answer = _Answer(io.BufferedReader(_Reader(sock, timeout)), method)
         try:
-            answer = conn.getresponse()
-            body = answer.read()
+            minor, status, reason, headers = answer.head()
+            body, ended = answer.body(status, headers)
         except httpx.TimeoutException:
             raise
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out reading") from None
-        except (http.client.HTTPException, ValueError) as exc:  # RemoteDisconnected, BadStatusLine, ...
-            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from None
+        except (ValueError, EOFError) as exc:
+            raise httpx.RemoteProtocolError(str(exc)) from None
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from None
-        if answer.will_close:
+        if ended or not _keeps_alive(minor, headers):
             self.close()
         else:
             self._idle_since = time.monotonic()
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.getheaders()]
         return httpx.Response(
-            answer.status,
+            status,
             headers=headers,
             stream=httpx.ByteStream(body),
-            extensions={
-                "http_version": _VERSIONS.get(answer.version, b"HTTP/1.1"),
-                "reason_phrase": answer.reason.encode("latin-1", "replace"),
-            },
+            extensions={"http_version": b"HTTP/1.%d" % minor, "reason_phrase": reason},
         )
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()

@@ -233,7 +233,6 @@ class CohereClient:
         """
         name = body.get("name") if isinstance(body.get("name"), str) else None
         known = frozenset(known_ids)
-        redact = self._redactor_for(body)
         attempt = 0
         while True:
             attempt += 1
@@ -245,11 +244,11 @@ class CohereClient:
                 if result.status_code == 429 and not last:  # refused before doing anything
                     self._pause(self._backoff.delay(attempt, result), "POST", CONNECTORS, attempt)
                     continue
-                failure = self._status_error(result, "POST", CONNECTORS, attempt, redact)
+                failure = self._status_error(result, "POST", CONNECTORS, attempt, self._redactor_for(body))
                 if result.status_code < 500:  # definitive: the API refused it
                     raise failure
             else:
-                failure = self._transport_error(result, "POST", CONNECTORS, attempt, redact)
+                failure = self._transport_error(result, "POST", CONNECTORS, attempt, self._redactor_for(body))
                 if hopeless(result):
                     raise failure from None
                 if never_sent(result):

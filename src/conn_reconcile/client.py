@@ -150,8 +150,9 @@ class CohereClient:
         self._closed = False
 
     def _transport_here(self) -> httpx.BaseTransport:
-        """This thread's transport: the injected one (tests), else its own connection pool
-        whose requests honour :func:`~conn_reconcile.deadline.request_deadline`."""
+        """This thread's transport: the injected one (tests), else its own keep-alive
+        connection (:mod:`conn_reconcile.http11`), whose requests honour
+        :func:`~conn_reconcile.deadline.request_deadline`."""
         if self._closed:
             raise RuntimeError("the client is closed")
         transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)

@@ -32,11 +32,9 @@ Safety rules this module keeps (the server may be hostile or broken):
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from json import dumps as json_dumps
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +49,7 @@ from conn_reconcile.errors import (
     DeadlineExceededError,
     OutcomeUnknownError,
 )
-from conn_reconcile.http11 import api_transports
+from conn_reconcile.http11 import ThreadTransports, build_request
 from conn_reconcile.models import REMOTE_ID_RE, SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.ratelimit import TokenBucket
 from conn_reconcile.responses import (
@@ -136,40 +134,9 @@ class CohereClient:
         base = httpx.URL(self.api_url)
         self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
         self._list_url = self._join(CONNECTORS)
-        self._transport = transport
-        self._new_transport: Callable[[], httpx.BaseTransport] | None = None
-        # One transport (and connection) per thread: workers of a parallel apply never wait on
-        # each other for a shared pool's lock. At most ``max_connections`` threads call at once
-        # (the caller's parallelism), so that bounds the connections too. Requests go to the
-        # transport directly: an httpx.Client's layers (URL merging, cookies, auth and redirect
-        # hooks) cost more CPU than the request itself and do nothing this client needs.
+        # one transport (and connection) per thread, at most ``max_connections`` threads at once
         self.max_connections = max_connections
-        self._local = threading.local()
-        self._transports: list[httpx.BaseTransport] = []
-        self._transports_lock = threading.Lock()
-        self._closed = False
-
-    def _transport_here(self) -> httpx.BaseTransport:
-        """This thread's transport: the injected one (tests), else its own keep-alive
-        connection (:mod:`conn_reconcile.http11`), whose requests honour
-        :func:`~conn_reconcile.deadline.request_deadline`."""
-        if self._closed:
-            raise RuntimeError("the client is closed")
-        transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)
-        if transport is None:
-            with self._transports_lock:
-                if self._closed:
-                    raise RuntimeError("the client is closed")
-                if self._transport is not None:
-                    transport = self._transport
-                else:
-                    if self._new_transport is None:  # one SSL context per client: loading the CA bundle costs
-                        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-                        self._new_transport = api_transports(self.api_url, limits, httpx.create_ssl_context())
-                    transport = self._new_transport()
-                    self._transports.append(transport)
-            self._local.transport = transport
-        return transport
+        self._transports = ThreadTransports(self.api_url, transport)
 
     def _join(self, path: str) -> httpx.URL:
         """``path`` under the API URL (joined as an httpx.Client joins it to its base_url)."""
@@ -178,13 +145,7 @@ class CohereClient:
     # ---- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._transports_lock:
-            transports, self._transports = self._transports, []
-            self._closed = True
-        if self._transport is not None:
-            transports.append(self._transport)
-        for transport in transports:
-            transport.close()
+        self._transports.close()
 
     def __enter__(self) -> CohereClient:
         return self
@@ -364,10 +325,11 @@ class CohereClient:
                     f"deadline exceeded: the --deadline passed before {method} {path} could be sent"
                 )
             end = min(end, self.deadline_at)
-        request = self._build(method, path, params, json, end - now)
+        url = self._list_url if path == CONNECTORS else self._join(path)
+        request = build_request(method, url, self._headers, params=params, json=json, timeout=end - now)
         with request_deadline(end):
             try:
-                response = self._transport_here().handle_request(request)
+                response = self._transports.here().handle_request(request)
             except httpx.TransportError as exc:
                 return exc
             response.request = request
@@ -378,27 +340,6 @@ class CohereClient:
             finally:
                 response.close()
         return response
-
-    def _build(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, timeout: float
-    ) -> httpx.Request:
-        """The request as ``httpx.Request(method, url, params=, headers=, json=)`` builds it
-        (same URL, headers in the same order, same JSON encoding), built once instead of
-        having httpx normalise the headers twice."""
-        extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
-        url = self._list_url if path == CONNECTORS else self._join(path)
-        if params is not None:
-            return httpx.Request(method, url, params=params, headers=self._headers, json=json, extensions=extensions)
-        headers = [(b"Host", url.netloc), *self._headers.raw]
-        body = b""
-        if json is not None:
-            body = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-            headers += [(b"Content-Length", str(len(body)).encode("ascii")), (b"Content-Type", b"application/json")]
-        elif method in ("POST", "PUT", "PATCH"):
-            headers.insert(1, (b"Content-Length", b"0"))
-        request = httpx.Request(method, url, headers=headers, stream=httpx.ByteStream(body), extensions=extensions)
-        request.read()
-        return request
 
     def _request(self, method: str, path: str, *, redact: Redactor | None = None, **kwargs: Any) -> _Reply:
         """Send with retries (for idempotent calls). Returns the final response, whatever its

@@ -28,8 +28,10 @@ small strict parser, and keeps every rule the client relies on:
 * **TLS** with the client's SSL context (``httpx.create_ssl_context()``: certificates and the
   host name verified, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured).
 
-Not covered here, so :func:`api_transports` hands them to httpcore's transport with the same
-deadlines (:func:`~conn_reconcile.deadline.deadline_transport`): a proxy from the
+The client builds its requests with :func:`build_request` (exactly as an ``httpx.Client``
+would, without its per-request cost) and keeps one transport per thread
+(:class:`ThreadTransports`). Not covered here, so :func:`api_transports` hands them to
+httpcore's transport with the same deadlines (:func:`~conn_reconcile.deadline.deadline_transport`): a proxy from the
 environment, and URL schemes other than http and https (refused there).
 """
 
@@ -40,8 +42,10 @@ import re
 import select
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from json import dumps as json_dumps
 from typing import Any
 
 import httpx
@@ -59,6 +63,76 @@ _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: ((?:[ \t]|[^\x00\s])*))?")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*")
+
+
+def build_request(
+    method: str,
+    url: httpx.URL,
+    headers: httpx.Headers,
+    *,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    timeout: float,
+) -> httpx.Request:
+    """The request ``httpx.Client(headers=...).build_request(method, url, params=, json=,
+    timeout=)`` builds (same URL, headers in the same order, same JSON encoding), built once
+    instead of having httpx normalise the headers twice."""
+    extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
+    if params is not None:
+        return httpx.Request(method, url, params=params, headers=headers, json=json, extensions=extensions)
+    raw = [(b"Host", url.netloc), *headers.raw]
+    body = b""
+    if json is not None:
+        body = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        raw += [(b"Content-Length", str(len(body)).encode("ascii")), (b"Content-Type", b"application/json")]
+    elif method in ("POST", "PUT", "PATCH"):
+        raw.insert(1, (b"Content-Length", b"0"))
+    request = httpx.Request(method, url, headers=raw, stream=httpx.ByteStream(body), extensions=extensions)
+    request.read()
+    return request
+
+
+class ThreadTransports:
+    """The API client's transports, one per thread: workers of a parallel apply never wait on
+    each other for a shared pool's lock. An ``injected`` transport (tests) serves every thread."""
+
+    def __init__(self, url: str, injected: httpx.BaseTransport | None = None):
+        self._url = url
+        self._injected = injected
+        self._new: Callable[[], httpx.BaseTransport] | None = None
+        self._local = threading.local()
+        self._made: list[httpx.BaseTransport] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def here(self) -> httpx.BaseTransport:
+        """This thread's transport; after :meth:`close`, ``RuntimeError``."""
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)
+        if transport is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("the client is closed")
+                if self._injected is not None:
+                    transport = self._injected
+                else:
+                    if self._new is None:  # one SSL context for all: loading the CA bundle costs
+                        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+                        self._new = api_transports(self._url, limits, httpx.create_ssl_context())
+                    transport = self._new()
+                    self._made.append(transport)
+            self._local.transport = transport
+        return transport
+
+    def close(self) -> None:
+        with self._lock:
+            transports, self._made = self._made, []
+            self._closed = True
+        if self._injected is not None:
+            transports.append(self._injected)
+        for transport in transports:
+            transport.close()
 
 
 def api_transports(url: str, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Callable[[], httpx.BaseTransport]:

@@ -34,6 +34,26 @@ def test_headers_and_base_url() -> None:
     assert request.headers["Accept"] == "application/json"
 
 
+def test_requests_are_built_exactly_as_an_httpx_client_builds_them() -> None:
+    """The client hands requests to its transport itself: same URL, headers (in order) and body."""
+    client, rec, _ = make(lambda r: reply(200, {"connector": conn("a")}))
+    body = {"name": "a é", "url": "https://x.test/s", "excludes": ["b"], "continue_on_failure": True}
+    client.create_connector(body)
+    client.update_connector("a", {"description": "d"})
+    client.get_connector("a")
+    headers = {"Authorization": f"Bearer {KEY}", "X-Client-Name": "conn-reconcile"}
+    headers |= {"User-Agent": f"conn-reconcile/{__version__}", "Accept": "application/json"}
+    with httpx.Client(base_url=URL, headers=headers) as http:
+        expected = [
+            http.build_request("POST", "/v1/connectors", json=body),
+            http.build_request("PATCH", "/v1/connectors/a", json={"description": "d"}),
+            http.build_request("GET", "/v1/connectors/a"),
+        ]
+    for sent, built in zip(rec.requests, expected, strict=True):
+        assert (sent.method, str(sent.url), sent.content) == (built.method, str(built.url), built.content)
+        assert sent.headers.raw == built.headers.raw
+
+
 def test_update_sends_patch_body_and_parses_connector() -> None:
     client, rec, _ = make(lambda r: reply(200, {"connector": conn("a", description="new")}))
     remote = client.update_connector("a", {"description": "new"})

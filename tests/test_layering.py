@@ -68,6 +68,7 @@ EDGES = (
     "probe",
     "reimport",
     "applyout",
+    "http11",
     "configfile",
     "globalopts",
     "console",

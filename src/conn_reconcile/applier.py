@@ -19,10 +19,11 @@ flight as ``unknown`` (``ApplyReport.abandoned``).
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from conn_reconcile import defaults
@@ -115,7 +116,7 @@ class Applier:
             for _, work in phases(plan):
                 self._run_phase(work, bodies, known_ids, report)
             self.recorder.adopt_unchanged(plan)
-            self._announce(0)
+            self._announce(lambda: 0)
         report.interrupted = self.interrupt.count > 0
         report.abandoned = self._abandoned
         return report
@@ -132,22 +133,22 @@ class Applier:
             why = "not started: --fail-fast after an earlier failure"
         return Outcome(change.name, change.action, Status.SKIPPED, change.remote_id, why, file=change.file)
 
-    def _announce(self, in_flight: int) -> None:
-        """Tell the user, once per Ctrl-C, what happens now. Runs in the main thread."""
+    def _announce(self, in_flight: Callable[[], int]) -> None:
+        """Tell the user, once per Ctrl-C, what happens now. Runs in the main thread;
+        ``in_flight`` counts the calls running (only asked when there is news)."""
         count = self.interrupt.count
         if count <= self._noticed:
             return
         self._noticed = count
+        running = in_flight()
         if count == 1:
             wait = (
-                f"; waiting for {in_flight} call(s) in flight to finish (Ctrl-C again: stop waiting)"
-                if in_flight
-                else ""
+                f"; waiting for {running} call(s) in flight to finish (Ctrl-C again: stop waiting)" if running else ""
             )
             self.on_notice(f"Interrupted: no further changes will be started{wait}.")
-        elif in_flight:
+        elif running:
             self.on_notice(
-                f"Interrupted again: not waiting for {in_flight} call(s) in flight; "
+                f"Interrupted again: not waiting for {running} call(s) in flight; "
                 "their outcome is unknown (run plan to check)."
             )
 
@@ -170,28 +171,32 @@ class Applier:
                 self.on_outcome(outcome)
                 emitted += 1
 
-        self._announce(0)
+        self._announce(lambda: 0)
         if self._halted():  # nothing of this phase may start
             results.update((i, self._not_started(change)) for i, change in work)
             flush()
             return
         intents = dict(zip(order, self.recorder.begin_all([change for _, change in work]), strict=True))
         pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply")
-        futures = {
-            pool.submit(self._one, i, change, bodies.get(i), known_ids, intents[i]): (i, change) for i, change in work
-        }
+        # finished calls arrive on a queue: waiting costs the same whatever the number pending
+        finished: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
+        futures: dict[Future[Outcome], tuple[int, ResourceChange]] = {}
+        for i, change in work:
+            fut = pool.submit(self._one, i, change, bodies.get(i), known_ids, intents[i])
+            futures[fut] = (i, change)
+            fut.add_done_callback(finished.put)
         pending: set[Future[Outcome]] = set(futures)
+
+        def in_flight() -> int:
+            return sum(1 for fut in pending if futures[fut][0] in self._started)
+
         try:
             while pending:
-                try:
-                    done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt:  # only when no SIGINT handler could be installed
-                    self.interrupt.trigger()
-                    done = set()
-                for fut in done:
+                for fut in self._next_done(finished):
+                    pending.discard(fut)
                     results[futures[fut][0]] = fut.result()
                 flush()
-                self._announce(sum(1 for fut in pending if futures[fut][0] in self._started))
+                self._announce(in_flight)
                 if self.interrupt.count >= 2 and pending:
                     self._abandon(pending, futures, results)
                     pending = set()
@@ -200,6 +205,22 @@ class Applier:
             pool.shutdown(wait=not self._abandoned, cancel_futures=True)
             self.recorder.abandon(*(intents[i] for i in order if i not in self._started))
         flush()
+
+    def _next_done(self, finished: queue.SimpleQueue[Future[Outcome]]) -> list[Future[Outcome]]:
+        """The calls finished since the last look: waits up to :data:`POLL_SECONDS` for the
+        first (so that Ctrl-C is looked at that often), then takes every one already there."""
+        try:
+            done = [finished.get(timeout=POLL_SECONDS)]
+        except queue.Empty:
+            return []
+        except KeyboardInterrupt:  # only when no SIGINT handler could be installed
+            self.interrupt.trigger()
+            return []
+        while True:
+            try:
+                done.append(finished.get_nowait())
+            except queue.Empty:
+                return done
 
     def _abandon(
         self,

@@ -32,7 +32,6 @@ Safety rules this module keeps (the server may be hostile or broken):
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from urllib.parse import quote
 import httpx
 
 from conn_reconcile import __version__, defaults
-from conn_reconcile.deadline import deadline_transport, request_deadline
+from conn_reconcile.deadline import request_deadline
 from conn_reconcile.errors import (
     ApiError,
     ConfigError,
@@ -50,6 +49,7 @@ from conn_reconcile.errors import (
     DeadlineExceededError,
     OutcomeUnknownError,
 )
+from conn_reconcile.http11 import ThreadTransports, build_request
 from conn_reconcile.models import REMOTE_ID_RE, SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.ratelimit import TokenBucket
 from conn_reconcile.responses import (
@@ -120,50 +120,32 @@ class CohereClient:
         self._limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep) if rate_limit else None
         self._api_key = api_key
         self._redact = Redactor([api_key])
-        self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "X-Client-Name": "conn-reconcile",
-            "User-Agent": f"conn-reconcile/{__version__}",
-            "Accept": "application/json",
-        }
-        self._transport = transport
-        # One httpx client (and connection) per thread: workers of a parallel apply never wait
-        # on each other for a shared pool's lock. At most ``max_connections`` threads call at
-        # once (the caller's parallelism), so that bounds the connections too.
+        # every request's headers: httpx's client defaults, then ours (as an httpx.Client sends them)
+        self._headers = httpx.Headers(
+            {
+                "Accept-Encoding": "gzip, deflate",
+                "Connection": "keep-alive",
+                "Authorization": f"Bearer {api_key}",
+                "X-Client-Name": "conn-reconcile",
+                "User-Agent": f"conn-reconcile/{__version__}",
+                "Accept": "application/json",
+            }
+        )
+        base = httpx.URL(self.api_url)
+        self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
+        self._list_url = self._join(CONNECTORS)
+        # one transport (and connection) per thread, at most ``max_connections`` threads at once
         self.max_connections = max_connections
-        self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._clients_lock = threading.Lock()
-        self._closed = False
+        self._transports = ThreadTransports(self.api_url, transport)
 
-    @property
-    def _http(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "http", None)
-        if client is None:
-            if self._closed:
-                raise RuntimeError("the client is closed")
-            limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-            client = httpx.Client(
-                base_url=self.api_url,
-                headers=self._headers,
-                timeout=httpx.Timeout(self.timeout),
-                limits=limits,
-                transport=self._transport or deadline_transport(self.api_url, limits),
-                follow_redirects=False,
-            )
-            self._local.http = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
+    def _join(self, path: str) -> httpx.URL:
+        """``path`` under the API URL (joined as an httpx.Client joins it to its base_url)."""
+        return self._base.copy_with(raw_path=self._base.raw_path + path.lstrip("/").encode("ascii"))
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
-            self._closed = True
-        for client in clients:
-            client.close()
+        self._transports.close()
 
     def __enter__(self) -> CohereClient:
         return self
@@ -213,7 +195,6 @@ class CohereClient:
         """
         name = body.get("name") if isinstance(body.get("name"), str) else None
         known = frozenset(known_ids)
-        redact = self._redactor_for(body)
         attempt = 0
         while True:
             attempt += 1
@@ -225,11 +206,11 @@ class CohereClient:
                 if result.status_code == 429 and not last:  # refused before doing anything
                     self._pause(self._backoff.delay(attempt, result), "POST", CONNECTORS, attempt)
                     continue
-                failure = self._status_error(result, "POST", CONNECTORS, attempt, redact)
+                failure = self._status_error(result, "POST", CONNECTORS, attempt, self._redactor_for(body))
                 if result.status_code < 500:  # definitive: the API refused it
                     raise failure
             else:
-                failure = self._transport_error(result, "POST", CONNECTORS, attempt, redact)
+                failure = self._transport_error(result, "POST", CONNECTORS, attempt, self._redactor_for(body))
                 if hopeless(result):
                     raise failure from None
                 if never_sent(result):
@@ -329,7 +310,9 @@ class CohereClient:
             raise self._cut_off(method, path, attempts)
         self._sleep(seconds)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response | httpx.TransportError:
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response | httpx.TransportError:
         """One attempt, paced by the rate limiter and bounded as a whole by the timeout and
         the deadline. Transport failures are returned, not raised."""
         if self._limiter is not None and not self._deadline_passed():
@@ -342,11 +325,21 @@ class CohereClient:
                     f"deadline exceeded: the --deadline passed before {method} {path} could be sent"
                 )
             end = min(end, self.deadline_at)
+        url = self._list_url if path == CONNECTORS else self._join(path)
+        request = build_request(method, url, self._headers, params=params, json=json, timeout=end - now)
         with request_deadline(end):
             try:
-                return self._http.request(method, path, timeout=end - now, **kwargs)
+                response = self._transports.here().handle_request(request)
             except httpx.TransportError as exc:
                 return exc
+            response.request = request
+            try:
+                response.read()  # the complete answer, within the deadline
+            except httpx.TransportError as exc:
+                return exc
+            finally:
+                response.close()
+        return response
 
     def _request(self, method: str, path: str, *, redact: Redactor | None = None, **kwargs: Any) -> _Reply:
         """Send with retries (for idempotent calls). Returns the final response, whatever its

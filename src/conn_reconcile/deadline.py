@@ -45,8 +45,9 @@ def request_deadline(at: float | None) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
-def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
-    """``timeout`` cut to the time left; raises ``expired`` when no time is left."""
+def bounded(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` cut to the time left until the current thread's :func:`request_deadline`;
+    raises ``expired`` when no time is left."""
     at = _DEADLINE.get()
     if at is None:
         return timeout
@@ -61,11 +62,11 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+        return self._inner.read(max_bytes, bounded(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         # one write of a large body is bounded as a whole by the socket timeout of httpcore
-        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+        self._inner.write(buffer, bounded(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()
@@ -73,8 +74,8 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+        limit = bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, limit))
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -95,16 +96,16 @@ class DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        stream = self.inner.connect_tcp(host, port, bounded, local_address, socket_options)
+        limit = bounded(timeout, httpcore.ConnectTimeout)
+        stream = self.inner.connect_tcp(host, port, limit, local_address, socket_options)
         self.connections += 1
         return _DeadlineStream(stream)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        stream = self.inner.connect_unix_socket(path, bounded, socket_options)
+        limit = bounded(timeout, httpcore.ConnectTimeout)
+        stream = self.inner.connect_unix_socket(path, limit, socket_options)
         self.connections += 1
         return _DeadlineStream(stream)
 
@@ -147,18 +148,36 @@ def env_proxy(url: str) -> str | None:
     return proxy or None
 
 
-def deadline_transport(url: str, limits: httpx.Limits) -> httpx.HTTPTransport:
+def never_tls(url: str, proxy: str | None) -> bool:
+    """A plain ``http://`` URL reached directly or through an ``http://`` proxy never does TLS
+    (redirects are not followed): its transports need no CA bundle."""
+    return urlsplit(url).scheme == "http" and (proxy is None or urlsplit(proxy).scheme == "http")
+
+
+def shared_ssl_context(url: str) -> ssl.SSLContext:
+    """The SSL context a client's transports share: ``httpx.create_ssl_context()`` (loading the
+    CA bundle costs about 50 ms of CPU) only when a connection to ``url`` may use TLS; otherwise
+    one with no trust roots, which would fail any handshake."""
+    if never_tls(url, env_proxy(url)):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return httpx.create_ssl_context()
+
+
+def deadline_transport(
+    url: str, limits: httpx.Limits, *, ssl_context: ssl.SSLContext | None = None
+) -> httpx.HTTPTransport:
     """An ``httpx.HTTPTransport`` for ``url`` (through the environment's proxy, if any)
-    whose requests honour :func:`request_deadline`. A plain ``http://`` URL reached without a
-    proxy or through an ``http://`` one never does TLS (redirects are not followed): it gets
-    an SSL context with no trust roots, which would fail any handshake, instead of loading the
-    CA bundle (about 50 ms of CPU) for nothing."""
+    whose requests honour :func:`request_deadline`. ``ssl_context``: one made by
+    ``httpx.create_ssl_context()`` to share between transports (default: a new one). A plain
+    ``http://`` URL reached without a proxy or through an ``http://`` one never does TLS
+    (redirects are not followed): it gets an SSL context with no trust roots, which would fail
+    any handshake, instead of loading the CA bundle (about 50 ms of CPU) for nothing."""
     proxy = env_proxy(url)
-    plain = urlsplit(url).scheme == "http" and (proxy is None or urlsplit(proxy).scheme == "http")
-    if plain:
+    verify: ssl.SSLContext | bool = True
+    if never_tls(url, proxy):
         verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with nothing to trust
-        transport = httpx.HTTPTransport(limits=limits, proxy=proxy, verify=verify)
-    else:
-        transport = httpx.HTTPTransport(limits=limits, proxy=proxy)
+    elif ssl_context is not None:
+        verify = ssl_context
+    transport = httpx.HTTPTransport(limits=limits, proxy=proxy, verify=verify)
     install_deadline_backend(transport)
     return transport

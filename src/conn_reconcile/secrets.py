@@ -128,23 +128,30 @@ class Redactor:
     the automaton is rebuilt lazily after :meth:`add`."""
 
     def __init__(self, values: Iterable[str | None] = ()):
+        self._values: set[str] = set()
+        self._pending: list[str] = []  # values added since the forms were last computed
         self._forms: set[str] = set()
         self._automaton: Any = None
         self._lock = threading.Lock()
         self.add(*values)
 
     def add(self, *values: str | None) -> None:
-        fresh: set[str] = set()
-        for value in values:
-            if value and len(value) >= MIN_REDACT_LEN:
-                fresh |= secret_forms(value)
         with self._lock:
-            if not fresh <= self._forms:
-                self._forms |= fresh
-                self._automaton = None
+            for value in values:
+                if value and len(value) >= MIN_REDACT_LEN and value not in self._values:
+                    self._values.add(value)
+                    self._pending.append(value)
 
     def _compiled(self) -> Any:
+        """The automaton of every form of every value; forms are computed when first needed
+        (a redactor that never masks anything, like most of one request's, costs nothing)."""
         with self._lock:
+            if self._pending:
+                fresh = set().union(*(secret_forms(value) for value in self._pending))
+                self._pending.clear()
+                if not fresh <= self._forms:
+                    self._forms |= fresh
+                    self._automaton = None
             if self._automaton is None and self._forms:
                 automaton = ahocorasick.Automaton()
                 for form in self._forms:

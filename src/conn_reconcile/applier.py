@@ -107,8 +107,11 @@ class Applier:
 
     # ---- execution ---------------------------------------------------------------------
 
-    def apply(self, plan: Plan) -> ApplyReport:
-        bodies = resolve_all(plan, self.env)
+    def apply(self, plan: Plan, bodies: Mapping[int, dict[str, Any]] | None = None) -> ApplyReport:
+        """Carry out ``plan``. ``bodies``: its request bodies, secrets resolved, when the caller
+        resolved them already (:func:`resolve_all`); otherwise they are resolved here, before any call."""
+        if bodies is None:
+            bodies = resolve_all(plan, self.env)
         known_ids = frozenset(plan.seen_ids)
         self.recorder.start(plan)
         report = ApplyReport()
@@ -155,7 +158,7 @@ class Applier:
     def _run_phase(
         self,
         work: list[tuple[int, ResourceChange]],
-        bodies: dict[int, dict[str, Any]],
+        bodies: Mapping[int, dict[str, Any]],
         known_ids: frozenset[str],
         report: ApplyReport,
     ) -> None:

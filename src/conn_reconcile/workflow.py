@@ -353,7 +353,7 @@ def apply_plan(
             "nothing was applied"
         )
     check_plan_key_refs(plan, settings.key_vars)
-    resolve_secrets(plan, settings)  # every variable before any remote call
+    bodies = resolve_secrets(plan, settings)  # every variable before any remote call
     with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
         state = load_state(settings) or State()
         if verify_with is not None:
@@ -369,17 +369,19 @@ def apply_plan(
                     "stale plan: the org changed since the plan was made; nothing was applied. "
                     "Run plan again.\n  " + "\n  ".join(problems)
                 )
-            report = _carry_out(settings, plan, state, client, run, lock.id)
+            report = _carry_out(settings, plan, state, client, run, lock.id, bodies=bodies)
     assert report is not None
     return report
 
 
-def resolve_secrets(plan: Plan, settings: Settings) -> None:
-    """Check that every secret the plan sends is set, and teach the redactor its value."""
+def resolve_secrets(plan: Plan, settings: Settings) -> dict[int, dict[str, Any]]:
+    """The request bodies of the plan, every secret resolved (an unset one is an error), by plan
+    index; the redactor learns the values."""
     from conn_reconcile.applier import resolve_all, secret_values
 
-    resolve_all(plan, settings.env)
+    bodies = resolve_all(plan, settings.env)
     settings.redactor.add(*secret_values(plan, settings.env))
+    return bodies
 
 
 def _carry_out(
@@ -391,12 +393,14 @@ def _carry_out(
     run_id: str,
     *,
     record_only: bool = False,
+    bodies: Mapping[int, dict[str, Any]] | None = None,
 ) -> ApplyReport | None:
     """Run the plan (or, with ``record_only``, just record what it adopts), journaling every
     change, then fold the journal into a new snapshot - unless calls were abandoned in flight
     (a second Ctrl-C): they may still append, and the next run replays the journal. The
     caller has checked every variable the plan sends and taught the redactor their values
-    (:func:`require_bound` and :func:`plan_from`, or :func:`resolve_secrets`)."""
+    (:func:`require_bound` and :func:`plan_from`, or :func:`resolve_secrets`, whose ``bodies``
+    are then passed on, so that each secret is resolved once)."""
     from conn_reconcile import statefile
     from conn_reconcile.applier import Applier
     from conn_reconcile.recorder import StateRecorder
@@ -423,7 +427,7 @@ def _carry_out(
             interrupt=run.interrupt,
             on_notice=run.on_notice,
         )
-        report = applier.apply(plan)
+        report = applier.apply(plan, bodies)
         done = True
         return report
     finally:

@@ -82,6 +82,18 @@ def test_neutralise_keeps_newlines_and_sgr_colours_but_nothing_else():
     assert neutralise('{"name": "##[error]x"}') == '{"name": "#\\u0023[error]x"}'  # still the same JSON
 
 
+def test_neutralise_finds_every_ascii_control_in_a_long_ascii_output():
+    # plain ASCII text takes a quicker look for what to escape: every C0 control but the newline,
+    # and DEL, must still be found anywhere in it
+    body = "line of plain text\n" * 500
+    for code in [*range(0x0A), *range(0x0B, 0x20), 0x7F]:
+        ch = chr(code)
+        named = {"\r": "\\r", "\t": "\\t"}.get(ch, f"\\x{code:02x}")
+        assert neutralise(body + ch + body) == body + named + body
+    assert neutralise(body + "\x1b[1mbold\x1b[0m") == body + "\x1b[1mbold\x1b[0m"
+    assert neutralise(body) == body
+
+
 def test_markdown_text_has_no_markup_html_pipes_or_mentions():
     out = md_text("@org/team <img src=x> a|b [l](http://e) `c` *d* #12 &amp; \\")
     assert "@org" not in out and "@&#8203;org/team" in out and "#&#8203;12" in out

@@ -66,8 +66,15 @@ def escape(text: str) -> str:
 def neutralise(text: str) -> str:
     """Like :func:`escape` for a whole output: newlines and SGR colour sequences are kept, and
     ``##[`` becomes ``#\\u0023[`` (still the same string inside JSON, which may be printed)."""
-    text = _CONSOLE_RE.sub(lambda m: m.group(0) if len(m.group(0)) > 1 else _visible(m.group(0)), text)
+    # Every match starts with one character of the class; in ASCII text, one of _ASCII_CONSOLE.
+    # Looking for those few (memchr) is much cheaper than the regular expression over a long output.
+    if not text.isascii() or any(ch in text for ch in _ASCII_CONSOLE):
+        text = _CONSOLE_RE.sub(lambda m: m.group(0) if len(m.group(0)) > 1 else _visible(m.group(0)), text)
     return text.replace("##[", "#\\u0023[")
+
+
+#: the ASCII characters _CONSOLE_RE can match first: C0 controls but the newline (ESC included), and DEL
+_ASCII_CONSOLE = tuple(chr(c) for c in (*range(0x0A), *range(0x0B, 0x20), 0x7F))
 
 
 def guard_lines(text: str) -> str:

@@ -123,8 +123,9 @@ HttpUrl = Annotated[
 ]
 
 #: Every strict model (connector files and conn-reconcile.yaml): unknown keys and wrong types are errors,
-#: values are never echoed in an error (they may be secrets).
-STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+#: values are never echoed in an error (they may be secrets). Validators are built on first use: a
+#: command builds only those of the models it validates (a nested model is built inside its parent's).
+STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True, defer_build=True)
 
 
 class OAuthSpec(BaseModel):

@@ -106,7 +106,8 @@ def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.model_fields_set
     created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
-    secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
+    refs = d.spec.secret_refs()
+    secrets = [FieldChange(p, sensitive=True, ref=refs[p]) for p in sorted(refs)]
     return ResourceChange(
         Action.CREATE,
         d.spec.name,

@@ -47,6 +47,11 @@ _ORIGIN = {
 
 
 def _fmt(value: Any) -> str:
+    kind = type(value)
+    if kind is str:  # the common cases first, each exactly what the encoder writes
+        return escape(_JSON_STR(value))
+    if kind is bool:
+        return "true" if value else "false"
     if isinstance(value, tuple):
         value = list(value)
     return escape(_JSON.encode(value))
@@ -54,6 +59,8 @@ def _fmt(value: Any) -> str:
 
 #: ``json.dumps(value, ensure_ascii=False)``, without a new encoder per value
 _JSON = json.JSONEncoder(ensure_ascii=False)
+#: a string as ``_JSON`` encodes it (the encoder's own function for a top-level string)
+_JSON_STR = json.encoder.encode_basestring
 
 
 def _paint(text: str, code: str, colour: bool) -> str:
@@ -72,8 +79,9 @@ def summary_line(plan: Plan) -> str:
 
 def _field_lines(change: ResourceChange) -> list[str]:
     lines = []
-    width = max((len(escape(c.path)) for c in change.changes), default=0)
-    for c in change.changes:
+    paths = [escape(c.path) for c in change.changes]
+    width = max(map(len, paths), default=0)
+    for c, path in zip(change.changes, paths, strict=True):
         if c.sensitive:
             source = f", from ${{{c.ref}}}" if c.ref else ""
             value = f"(sensitive{source})" if change.action is Action.CREATE else f"(sensitive, changed{source})"
@@ -90,7 +98,7 @@ def _field_lines(change: ResourceChange) -> list[str]:
         if c.origin:
             note.append(_ORIGIN[c.origin])
         suffix = f"   # {', '.join(note)}" if note else ""
-        lines.append(f"      {sym} {escape(c.path).ljust(width)} = {value}{suffix}")
+        lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
     return lines
 
 

@@ -24,9 +24,12 @@ STATE_VERSION: Final = 2
 
 IntentOp = Literal["create", "replace", "update", "delete"]
 
+#: validators built on first use: a plan without a state file builds only State's, apply the rest
+_CONFIG = ConfigDict(extra="forbid", defer_build=True)
+
 
 class ManagedRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
 
     id: str
     name: str
@@ -45,7 +48,7 @@ class Intent(BaseModel):
     ``unknown``: the run saw the call fail in a way that may have acted (a timed-out create).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
 
     id: str
     op: IntentOp
@@ -65,7 +68,7 @@ class Intent(BaseModel):
 class Mutation(BaseModel):
     """One atomic change of the state: one journal line."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
 
     put: list[ManagedRecord] = Field(default_factory=list)
     drop: list[str] = Field(default_factory=list)
@@ -77,7 +80,7 @@ class Mutation(BaseModel):
 
 
 class State(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
 
     version: Literal[1, 2] = STATE_VERSION
     connectors: dict[str, ManagedRecord] = Field(default_factory=dict)

@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # pytest-xdist: 4 workers (more than 2 cores pays: many tests wait on loopback servers or child
-# processes). Bytecode is written even when PYTHONDONTWRITEBYTECODE is set in the environment:
-# otherwise every worker re-rewrites the tests' assertions and every CLI child process compiles
-# the package again (__pycache__/ is ignored by git).
+# processes). --dist worksteal: an idle worker takes tests queued on a busy one, so a run does not
+# end on one worker's tail of slow tests. Bytecode is written even when PYTHONDONTWRITEBYTECODE is
+# set in the environment: otherwise every worker re-rewrites the tests' assertions and every CLI
+# child process compiles the package again (__pycache__/ is ignored by git).
 test: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 4
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 4 --dist worksteal
 
 # ruff's settings and mypy's (strict, pydantic plugin, files = src) are in pyproject.toml
 lint: $(STAMP)

@@ -15,9 +15,10 @@ import httpx
 import pytest
 from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table
 
+from conn_reconcile.applyflow import apply_plan
 from conn_reconcile.plan import PlanOptions
 from conn_reconcile.secrets import Redactor
-from conn_reconcile.workflow import Settings, apply_plan, compute_plan
+from conn_reconcile.workflow import Settings, compute_plan
 
 pytestmark = pytest.mark.e2e
 

@@ -60,6 +60,7 @@ EDGES = (
     "importer",
     "applier",
     "workflow",
+    "applyflow",
     "cli",
     "commands_plan",
     "commands_tools",

@@ -271,11 +271,11 @@ def apply(
 ) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
+    from conn_reconcile.applyflow import ApplyRun, apply_files, apply_saved
     from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
     from conn_reconcile.errors import ConfigError
     from conn_reconcile.interrupt import Interrupt
     from conn_reconcile.results import ApplyReport
-    from conn_reconcile.workflow import ApplyRun, apply_files, apply_saved
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt

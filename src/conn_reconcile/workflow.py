@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from conn_reconcile import defaults
 from conn_reconcile.config import DEFAULT_API_KEY_ENV, EnvContext
 from conn_reconcile.environments import check_key_refs
-from conn_reconcile.errors import ConfigError, ConnReconcileError, SecretError, StalePlanError
+from conn_reconcile.errors import ConfigError, SecretError
 from conn_reconcile.gcpause import paused
 from conn_reconcile.models import Desired, RemoteConnector
-from conn_reconcile.plan import Plan, PlanOptions, check_fresh
+from conn_reconcile.plan import Plan, PlanOptions
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
-from conn_reconcile.selection import check_plan_key_refs, needed_unbound, scope
+from conn_reconcile.selection import needed_unbound, scope
 from conn_reconcile.state import State
 from conn_reconcile.statespec import REMOTE_VAR, GitStateSpec
 from conn_reconcile.statespec import parse as parse_state_spec
@@ -26,9 +26,7 @@ from conn_reconcile.statespec import parse as parse_state_spec
 if TYPE_CHECKING:
     from conn_reconcile.client import CohereClient
     from conn_reconcile.configfile import Effective
-    from conn_reconcile.interrupt import Interrupt
     from conn_reconcile.lock import StateLock
-    from conn_reconcile.results import ApplyReport, Outcome
 
 #: the git backend's scratch repository and local copies of the state (see gitstate)
 GIT_SCRATCH_DIR = Path(defaults.STATE_PATH).parent / "git"
@@ -207,22 +205,6 @@ def load_state(settings: Settings) -> State | None:
     return statefile.load(settings.state_path)
 
 
-def publish_state(settings: Settings, run: ApplyRun, run_id: str, *, failing: bool) -> None:
-    """With a git state: push the local state to its branch. When the apply is already
-    failing, a failed push is reported as a notice and the first error goes on."""
-    if settings.git_state is None:
-        return
-    from conn_reconcile.gitstate import publish
-
-    try:
-        publish(settings.git_state, GIT_SCRATCH_DIR, settings.state_path, run_id)
-    except ConnReconcileError as exc:
-        if not failing:
-            raise
-        if run.on_notice is not None:
-            run.on_notice(f"Error: {exc}")
-
-
 def _list(settings: Settings, client: CohereClient | None) -> list[RemoteConnector]:
     if client is not None:
         return client.list_connectors()
@@ -284,155 +266,3 @@ def compute_plan(
     return plan_from(
         settings, desired, options, load_state(settings), client, targets=targets, allow_unbound=allow_unbound
     )
-
-
-@dataclass
-class ApplyRun:
-    """How to run an apply: the callbacks the CLI gives (all optional)."""
-
-    parallelism: int = defaults.PARALLELISM
-    fail_fast: bool = False
-    rate_limit: float | None = None
-    on_outcome: Callable[[Outcome], None] | None = None
-    on_notice: Callable[[str], None] | None = None
-    interrupt: Interrupt | None = None
-    #: called with the plan right before its changes start (not when there is nothing to do)
-    on_start: Callable[[Plan], None] | None = None
-
-
-def apply_files(
-    settings: Settings,
-    paths: Sequence[str | Path],
-    options: PlanOptions,
-    run: ApplyRun,
-    *,
-    show: Callable[[Plan], None] = lambda plan: None,
-    confirm: Callable[[Plan], None] = lambda plan: None,
-    files: Sequence[str | Path] = (),
-) -> ApplyReport | None:
-    """``apply`` without a plan file: under the state lock, plan, show, confirm, carry out.
-    Returns None when there was nothing to change (adopted connectors are still recorded)."""
-    desired = load_desired(settings, paths)
-    options, targets = scope(options, desired, options.targets, files)
-    require_bound([d for d in desired if options.targeted(d.spec.name)], settings.env)
-    with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
-        state = load_state(settings) or State()
-        with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
-            plan = plan_from(settings, desired, options, state, client, targets=targets)
-            show(plan)
-            if plan.has_changes:
-                confirm(plan)
-            return _carry_out(settings, plan, state, client, run, lock.id, record_only=not plan.has_changes)
-
-
-def apply_saved(settings: Settings, path: Path, options: PlanOptions, run: ApplyRun) -> ApplyReport:
-    """``apply PLANFILE``: verify the file (signature, shape), then carry out exactly that plan,
-    after checking it against the state, the apply's own safeguards and the org."""
-    from conn_reconcile import planfile
-
-    plan = planfile.load(path, key=settings.fingerprint_key)
-    return apply_plan(settings, plan, run, verify_with=options)
-
-
-def apply_plan(
-    settings: Settings, plan: Plan, run: ApplyRun | None = None, *, verify_with: PlanOptions | None = None
-) -> ApplyReport:
-    """Carry out a plan made earlier, under the state lock. With ``verify_with`` (a plan that
-    came from a file), refuse it when the org moved since, or when its deletes and targets
-    are not backed by the state and by those options (the apply's own)."""
-    from conn_reconcile import planfile
-
-    run = run or ApplyRun()
-    planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
-    if planned_url != settings.api_url.rstrip("/"):
-        raise StalePlanError(f"stale plan: it was made against {planned_url}, not {settings.api_url}")
-    planned_env = plan.meta.get("environment")
-    if planned_env != settings.environment:
-        raise StalePlanError(
-            f"the plan was made for environment {planned_env or '(none)'}, not {settings.environment or '(none)'}; "
-            "nothing was applied"
-        )
-    check_plan_key_refs(plan, settings.key_vars)
-    bodies = resolve_secrets(plan, settings)  # every variable before any remote call
-    with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
-        state = load_state(settings) or State()
-        if verify_with is not None:
-            planfile.verify(plan, state, verify_with)
-        with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
-            problems: list[str] = []
-            if verify_with is not None:  # a plan from a file: the org may have moved since
-                remote = client.list_connectors()
-                planfile.verify_targets(plan, state, remote)
-                problems = check_fresh(plan, remote)
-            if problems:
-                raise StalePlanError(
-                    "stale plan: the org changed since the plan was made; nothing was applied. "
-                    "Run plan again.\n  " + "\n  ".join(problems)
-                )
-            report = _carry_out(settings, plan, state, client, run, lock.id, bodies=bodies)
-    assert report is not None
-    return report
-
-
-def resolve_secrets(plan: Plan, settings: Settings) -> dict[int, dict[str, Any]]:
-    """The request bodies of the plan, every secret resolved (an unset one is an error), by plan
-    index; the redactor learns the values."""
-    from conn_reconcile.applier import resolve_all, secret_values
-
-    bodies = resolve_all(plan, settings.env)
-    settings.redactor.add(*secret_values(plan, settings.env))
-    return bodies
-
-
-def _carry_out(
-    settings: Settings,
-    plan: Plan,
-    state: State,
-    client: CohereClient,
-    run: ApplyRun,
-    run_id: str,
-    *,
-    record_only: bool = False,
-    bodies: Mapping[int, dict[str, Any]] | None = None,
-) -> ApplyReport | None:
-    """Run the plan (or, with ``record_only``, just record what it adopts), journaling every
-    change, then fold the journal into a new snapshot - unless calls were abandoned in flight
-    (a second Ctrl-C): they may still append, and the next run replays the journal. The
-    caller has checked every variable the plan sends and taught the redactor their values
-    (:func:`require_bound` and :func:`plan_from`, or :func:`resolve_secrets`, whose ``bodies``
-    are then passed on, so that each secret is resolved once)."""
-    from conn_reconcile import statefile
-    from conn_reconcile.applier import Applier
-    from conn_reconcile.recorder import StateRecorder
-
-    journal = statefile.Journal(settings.state_path)
-    recorder = StateRecorder(state, journal.append, fingerprint_key=settings.fingerprint_key, run=run_id)
-    report: ApplyReport | None = None
-    done = False
-    try:
-        if record_only:
-            recorder.start(plan)
-            recorder.adopt_unchanged(plan)
-            done = True
-            return None
-        if run.on_start is not None:
-            run.on_start(plan)
-        applier = Applier(
-            client,
-            env=settings.env,
-            recorder=recorder,
-            parallelism=run.parallelism,
-            fail_fast=run.fail_fast,
-            on_outcome=run.on_outcome,
-            interrupt=run.interrupt,
-            on_notice=run.on_notice,
-        )
-        report = applier.apply(plan, bodies)
-        done = True
-        return report
-    finally:
-        if report is None or not report.abandoned:
-            journal.close()
-            statefile.compact(settings.state_path, recorder.state)
-        # (abandoned calls may still run: the CLI ends the process at once, so only report there too)
-        publish_state(settings, run, run_id, failing=not done or (report is not None and report.abandoned))

@@ -18,11 +18,15 @@ from conn_reconcile.console import Console, confirm
 from conn_reconcile.globalopts import ANY_PATH, FILE_NAME, FILE_PATH
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
+    from conn_reconcile.applyflow import ApplyRun
+    from conn_reconcile.applyout import Progress
     from conn_reconcile.plan import Plan, PlanOptions
     from conn_reconcile.preflight import ProbeResult
+    from conn_reconcile.results import ApplyReport
+    from conn_reconcile.workflow import Settings
 
 format_option = click.option(
     "--format",
@@ -271,11 +275,8 @@ def apply(
 ) -> None:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
-    from conn_reconcile.applyflow import ApplyRun, apply_files, apply_saved
-    from conn_reconcile.applyout import Progress, final_output, heartbeat_interval
+    from conn_reconcile.applyflow import apply_files, apply_saved
     from conn_reconcile.errors import ConfigError
-    from conn_reconcile.interrupt import Interrupt
-    from conn_reconcile.results import ApplyReport
 
     console: Console = ctx.obj
     ctx.meta["conn_reconcile.format"] = fmt
@@ -284,21 +285,7 @@ def apply(
     document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
     say = console.err if document else console.out
     colour = console.use_colour() and not document
-    progress = Progress(
-        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
-    )
-    # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
-    # the second stops waiting; either way the summary is printed and the exit code is 130.
-    interrupt = Interrupt()
-    run = ApplyRun(
-        parallelism=parallelism,
-        fail_fast=fail_fast,
-        rate_limit=rate_limit,
-        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),
-        on_notice=console.err,
-        interrupt=interrupt,
-        on_start=progress.start,
-    )
+    run, progress = _apply_run(console, settings, say, document, colour, parallelism, fail_fast, rate_limit)
 
     def show(plan: Plan) -> None:
         say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
@@ -323,6 +310,47 @@ def apply(
             )
     finally:
         progress.stop()
+    _finish(ctx, console, report, fmt, colour)
+
+
+def _apply_run(
+    console: Console,
+    settings: Settings,
+    say: Callable[[str], None],
+    document: bool,
+    colour: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+) -> tuple[ApplyRun, Progress]:
+    """How the apply runs and reports: progress lines (and the heartbeat) on the human stream."""
+    from conn_reconcile import render
+    from conn_reconcile.applyflow import ApplyRun
+    from conn_reconcile.applyout import Progress, heartbeat_interval
+    from conn_reconcile.interrupt import Interrupt
+
+    progress = Progress(
+        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
+    )
+    # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
+    # the second stops waiting; either way the summary is printed and the exit code is 130.
+    run = ApplyRun(
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+        rate_limit=rate_limit,
+        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),
+        on_notice=console.err,
+        interrupt=Interrupt(),
+        on_start=progress.start,
+    )
+    return run, progress
+
+
+def _finish(ctx: click.Context, console: Console, report: ApplyReport | None, fmt: str, colour: bool) -> None:
+    """The final output and the exit code; abandoned calls still in flight are not waited for."""
+    from conn_reconcile.applyout import final_output
+    from conn_reconcile.results import ApplyReport
+
     if report is None:  # nothing to change
         if fmt != "text":
             console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)

@@ -10,7 +10,7 @@ comes later, so it wins). :func:`effective` then merges them with ``conn-reconci
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -110,6 +110,11 @@ def _options(command: bool) -> list[click.Option]:
             **kw,
         )
 
+    return [*_where_options(opt), *_run_options(opt)]
+
+
+def _where_options(opt: Callable[..., click.Option]) -> list[click.Option]:
+    """Which configuration, org and state a command works with."""
     return [
         opt(
             "--config",
@@ -141,6 +146,12 @@ def _options(command: bool) -> list[click.Option]:
             "PATH on branch BRANCH of the remote origin of the current repository (env "
             "CONN_RECONCILE_STATE_REMOTE names another remote), locked across machines.",
         ),
+    ]
+
+
+def _run_options(opt: Callable[..., click.Option]) -> list[click.Option]:
+    """How a command runs: output, the state lock, time limits."""
+    return [
         opt("-q", "--quiet", "quiet", is_flag=True, default=False, help="Only print errors and the summary."),
         opt(
             "--color/--no-color", "colour", help="Force colours on or off (default: on a TTY, unless NO_COLOR is set)."

@@ -169,19 +169,7 @@ def build_plan(
     # every file is matched (a file out of scope still claims its connector: never a prune
     # candidate), but only targeted connectors are planned
     targeted = [d for d in ordered if options.targeted(d.spec.name)]
-    changes: list[ResourceChange] = []
-    uncompared = 0
-    for d in targeted:
-        r = matched[d.file]
-        if r is None:
-            changes.append(decide_create(d))
-            continue
-        record = state.connectors.get(r.id) if state is not None else None
-        change, compared = decide_pair(d, r, record, (fingerprints or {}).get(d.file), options.rotate_secrets)
-        uncompared += not compared
-        if r.id in adopted:
-            change = dataclasses.replace(change, intent=adopted[r.id])
-        changes.append(change)
+    changes, uncompared = _decide_all(targeted, matched, state, fingerprints or {}, options, adopted)
     changes = [_with_known_ids(c, matcher.named) for c in changes]
 
     claimed = {rid: d.file for rid, d in matcher.claimed.items()}
@@ -202,10 +190,48 @@ def build_plan(
     _safeguards(desired, deletes, options)
     changes.extend(finishing.values())
     changes.extend(deletes)
+    return Plan(
+        changes=tuple(sorted(changes, key=lambda c: (c.name.casefold(), c.action.value, c.remote_id or ""))),
+        unmanaged=tuple(unmanaged),
+        notes=_notes(options, len(targeted), len(ordered), uncompared),
+        seen_ids=tuple(sorted(r.id for r in remote)),
+        twins=twins,
+        recovery=tuple(ex.recovery),
+        meta=dict(meta or {}),
+    )
+
+
+def _decide_all(
+    targeted: Sequence[Desired],
+    matched: Mapping[str, RemoteConnector | None],
+    state: State | None,
+    fingerprints: Mapping[str, Mapping[str, str]],
+    options: PlanOptions,
+    adopted: Mapping[str, str],
+) -> tuple[list[ResourceChange], int]:
+    """Each targeted file's change (create, or what its matched connector needs), and how many
+    connectors' secrets could not be compared."""
+    changes: list[ResourceChange] = []
+    uncompared = 0
+    for d in targeted:
+        r = matched[d.file]
+        if r is None:
+            changes.append(decide_create(d))
+            continue
+        record = state.connectors.get(r.id) if state is not None else None
+        change, compared = decide_pair(d, r, record, fingerprints.get(d.file), options.rotate_secrets)
+        uncompared += not compared
+        if r.id in adopted:
+            change = dataclasses.replace(change, intent=adopted[r.id])
+        changes.append(change)
+    return changes, uncompared
+
+
+def _notes(options: PlanOptions, targeted: int, files: int, uncompared: int) -> tuple[str, ...]:
     notes = []
     if options.targets:
         notes.append(
-            f"targeted: {len(targeted)} of {len(ordered)} connectors (a partial plan; prune considers "
+            f"targeted: {targeted} of {files} connectors (a partial plan; prune considers "
             "only remote connectors whose name matches a target)"
         )
     if uncompared:
@@ -213,15 +239,7 @@ def build_plan(
             f"secrets of {uncompared} connector(s) were not compared (write-only: no state fingerprint "
             f"or CONN_RECONCILE_FINGERPRINT_KEY/variable unset); --rotate-secrets sends them"
         )
-    return Plan(
-        changes=tuple(sorted(changes, key=lambda c: (c.name.casefold(), c.action.value, c.remote_id or ""))),
-        unmanaged=tuple(unmanaged),
-        notes=tuple(notes),
-        seen_ids=tuple(sorted(r.id for r in remote)),
-        twins=twins,
-        recovery=tuple(ex.recovery),
-        meta=dict(meta or {}),
-    )
+    return tuple(notes)
 
 
 def _with_known_ids(change: ResourceChange, named: Mapping[str, Sequence[RemoteConnector]]) -> ResourceChange:

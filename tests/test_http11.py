@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from conn_reconcile.deadline import request_deadline, shared_ssl_context
-from conn_reconcile.http11 import Http11Transport, api_transports
+from conn_reconcile.http11 import MAX_BODY_BYTES, Http11Transport, api_transports
 from conn_reconcile.retry import never_sent
 
 MARGIN = 3.0
@@ -245,6 +245,20 @@ def test_a_body_up_to_the_end_of_the_connection_is_read_and_the_connection_dropp
 def test_an_answer_that_is_not_valid_http_is_a_protocol_error(serve, answer):
     server = serve(answering(answer))
     with pytest.raises(httpx.RemoteProtocolError):
+        get(transport_for(server), server.port)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [  # announced (refused before reading it), in chunks, up to the end of the connection
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n{}" % (MAX_BODY_BYTES + 1),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n{}" % (MAX_BODY_BYTES + 1),
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b" " * (MAX_BODY_BYTES + 1),
+    ],
+)
+def test_a_body_over_the_limit_is_refused_not_held(serve, answer):
+    server = serve(answering(answer))
+    with pytest.raises(httpx.RemoteProtocolError, match=f"larger than {MAX_BODY_BYTES} bytes"):
         get(transport_for(server), server.port)
 
 

@@ -20,7 +20,8 @@ small strict parser, and keeps every rule the client relies on:
   lines ``token: value`` (an obsolete folded line is joined to the one before), at most
   :data:`MAX_HEADER_BYTES` of them in all; the body by ``Transfer-Encoding: chunked`` (no other coding), else
   one ``Content-Length`` (all copies equal), else up to the end of the connection; no body
-  for 1xx, 204 and 304; interim 1xx answers skipped.
+  for 1xx, 204 and 304; interim 1xx answers skipped; a body over :data:`MAX_BODY_BYTES` is refused
+  before it is read (or as soon as it passes the limit), never held in memory.
 * **Keep-alive** like httpcore: an idle connection is reused only when the server has not
   closed it (a socket readable while idle) and it has been idle less than
   :data:`KEEPALIVE_EXPIRY`; it is closed after any failure, and after an answer that says
@@ -56,6 +57,9 @@ from conn_reconcile.deadline import bounded, deadline_transport, env_proxy, shar
 KEEPALIVE_EXPIRY = 5.0
 #: the status line and header lines of one answer, in all (h11's default limit)
 MAX_HEADER_BYTES = 100 * 1024
+#: the body of one answer (a page of 100 connectors is far below 1 MiB): a hostile or broken
+#: server cannot make the client hold more than this in memory
+MAX_BODY_BYTES = 16 * 1024 * 1024
 _MAX_CHUNK_LINE = 1024
 
 # h11's grammar (h11/_abnf.py), as bytes
@@ -247,8 +251,14 @@ class _Answer:
         if len(lengths) > 1 or (lengths and not next(iter(lengths)).isdigit()):
             raise ValueError("the answer's Content-Length is not one number")
         if not lengths:
-            return self.fp.read(), True
-        return self.exactly(int(next(iter(lengths)))), False
+            data = self.fp.read(MAX_BODY_BYTES + 1)
+            if len(data) > MAX_BODY_BYTES:
+                raise ValueError(f"the answer's body is larger than {MAX_BODY_BYTES} bytes")
+            return data, True
+        size = int(next(iter(lengths)))
+        if size > MAX_BODY_BYTES:
+            raise ValueError(f"the answer's body is larger than {MAX_BODY_BYTES} bytes")
+        return self.exactly(size), False
 
     def exactly(self, size: int) -> bytes:
         data = self.fp.read(size)
@@ -258,6 +268,7 @@ class _Answer:
 
     def chunked(self) -> bytes:
         parts: list[bytes] = []
+        total = 0
         while True:
             raw = self.fp.readline(_MAX_CHUNK_LINE + 1)
             if len(raw) > _MAX_CHUNK_LINE:
@@ -271,6 +282,9 @@ class _Answer:
             if size == 0:
                 self.headers()  # trailers, read and dropped
                 return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise ValueError(f"the answer's body is larger than {MAX_BODY_BYTES} bytes")
             parts.append(self.exactly(size))
             if self.exactly(2) != b"\r\n":
                 raise ValueError("a chunk does not end with CRLF")

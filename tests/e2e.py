@@ -27,6 +27,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+
 TOKEN = "CANARY-e2e-token-5f1b9a3c"
 CLIENT_SECRET = "CANARY-e2e-oauth-secret-77d0e2"
 API_KEY = "CANARY-e2e-api-key-c4a8"
@@ -315,3 +317,26 @@ def state_matches_remote(project: Project) -> None:
     """state.json records exactly the connectors that exist remotely, with their names."""
     remote = {c["id"]: c["name"] for c in project.emulator.connectors}
     assert {i: r["name"] for i, r in project.state()["connectors"].items()} == remote
+
+
+class HeldEndpoint(ConnectorEndpoint):
+    """A connector endpoint that holds its registration tests until ``gate`` is set, while
+    ``holding`` is true; otherwise it answers at once. ``held`` counts the tests it held."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(auth_type="bearer", token=TOKEN, **kwargs)
+        self.holding = True
+        self.gate = threading.Event()
+        self.held = 0
+        self._held_lock = threading.Lock()
+
+    def record(self, body: dict[str, Any]) -> None:
+        super().record(body)
+        if self.holding:
+            with self._held_lock:
+                self.held += 1
+            self.gate.wait(60)
+
+    def stop(self) -> None:
+        self.gate.set()
+        super().stop()

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from e2e import TOKEN
-from test_safety import HeldEndpoint
+from e2e import TOKEN, HeldEndpoint
 
 pytestmark = pytest.mark.e2e
 

@@ -9,14 +9,10 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from e2e import CLIENT_SECRET, FP_KEY, TOKEN, converged, remote_by_name, restore_default_sigint, table
-
-from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+from e2e import CLIENT_SECRET, FP_KEY, TOKEN, HeldEndpoint, converged, remote_by_name, restore_default_sigint, table
 
 pytestmark = pytest.mark.e2e
 
@@ -382,37 +378,17 @@ def test_children_inherit_an_ignored_sigint_unless_the_launcher_restores_it():
     assert launched.stdout == "False\n"
 
 
-class HeldEndpoint(ConnectorEndpoint):
-    """Registration tests wait for ``release`` (at most 60 s); ``entered`` counts them."""
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.release = threading.Event()
-        self.entered = 0
-        self._lock = threading.Lock()
-
-    def record(self, body: dict[str, Any]) -> None:
-        super().record(body)
-        with self._lock:
-            self.entered += 1
-        self.release.wait(60)
-
-    def stop(self) -> None:
-        self.release.set()
-        super().stop()
-
-
 def test_ctrl_c_works_when_the_test_runner_ignores_sigint(project):
     """The Ctrl-C scenario of test_interrupt.py, from a parent that ignores SIGINT."""
-    with HeldEndpoint(auth_type="bearer", token=TOKEN) as held:
+    with HeldEndpoint() as held:
         for i in (1, 2, 3):
             project.write(f"c{i}.yaml", project.service(f"c{i}", url=f"{held.url}/c{i}/search"))
         with sigint_ignored():
             run = project.start("apply", "--auto-approve", "--parallelism", "1")
-        run.wait_until(lambda: held.entered == 1, "a create in flight")
+        run.wait_until(lambda: held.held == 1, "a create in flight")
         run.proc.send_signal(signal.SIGINT)
         run.wait_until(lambda: "waiting for 1 call(s) in flight" in run.err_so_far, "the interrupt notice")
-        held.release.set()
+        held.gate.set()
         result = run.finish()
     assert result.code == 130, result.both
     assert [row[:3] for row in table(result.out)] == [

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e import Project, count, names, wait_for
+from e2e import HeldEndpoint, Project, count, names, wait_for
 from gitfixtures import BRANCH, LOCK_REF, STATE, branch_commit, git, git_env, make_clone, origin_repo  # noqa: F401
-from test_safety import HeldEndpoint
 
 from conn_reconcile import statefile
 from conn_reconcile.state import State

@@ -14,8 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from e2e import converged, count, names, state_matches_remote, table, wait_for
-from test_safety import HeldEndpoint
+from e2e import HeldEndpoint, converged, count, names, state_matches_remote, table, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -8,41 +8,16 @@ until released and by emulator faults; the tests wait for requests to arrive, ne
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pytest
-from e2e import TOKEN, converged, count, names, state_matches_remote, wait_for
+from e2e import HeldEndpoint, converged, count, names, state_matches_remote, wait_for
 
 from conn_reconcile import statefile
-from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 
 pytestmark = pytest.mark.e2e
 
 ITEM = "/v1/connectors/.+"
-
-
-class HeldEndpoint(ConnectorEndpoint):
-    """A connector endpoint that holds its registration tests until ``gate`` is set, while
-    ``holding`` is true; otherwise it answers at once. ``held`` counts the tests it held."""
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(auth_type="bearer", token=TOKEN, **kwargs)
-        self.holding = True
-        self.gate = threading.Event()
-        self.held = 0
-        self._held_lock = threading.Lock()
-
-    def record(self, body: dict[str, Any]) -> None:
-        super().record(body)
-        if self.holding:
-            with self._held_lock:
-                self.held += 1
-            self.gate.wait(60)
-
-    def stop(self) -> None:
-        self.gate.set()
-        super().stop()
 
 
 @pytest.fixture

@@ -27,12 +27,17 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 EXPECTED = ("ci.yml", "plan.yml", "apply.yml")
 
 
-def _actionlint() -> str:
+def _tool(name: str) -> str:
+    """A linter the test extra installs (this interpreter's bin directory first, then PATH)."""
     venv_bin = str(Path(sys.executable).parent)
-    found = shutil.which("actionlint", path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
+    found = shutil.which(name, path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
     if found is None:
-        pytest.fail("actionlint not found: install the test extra (pip install -e '.[test]')")
+        pytest.fail(f"{name} not found: install the test extra (pip install -e '.[test]')")
     return found
+
+
+def _actionlint() -> str:
+    return _tool("actionlint")
 
 
 def _run_actionlint(*files: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -178,11 +183,7 @@ def test_actionlint_checks_the_inputs_of_the_local_action(tmp_path: Path) -> Non
 
 
 def _shellcheck() -> str:
-    venv_bin = str(Path(sys.executable).parent)
-    found = shutil.which("shellcheck", path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
-    if found is None:
-        pytest.fail("shellcheck not found: install the test extra (pip install -e '.[test]')")
-    return found
+    return _tool("shellcheck")
 
 
 def test_shellcheck_passes_on_the_actions_shell_steps(tmp_path: Path) -> None:
@@ -200,12 +201,8 @@ def test_shellcheck_passes_on_the_actions_shell_steps(tmp_path: Path) -> None:
 
 
 def _zizmor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    venv_bin = str(Path(sys.executable).parent)
-    found = shutil.which("zizmor", path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
-    if found is None:
-        pytest.fail("zizmor not found: install the test extra (pip install -e '.[test]')")
     return subprocess.run(
-        [found, "--offline", "--no-progress", "--format", "plain", *args],
+        [_tool("zizmor"), "--offline", "--no-progress", "--format", "plain", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

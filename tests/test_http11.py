@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from conn_reconcile.deadline import request_deadline, shared_ssl_context
+from conn_reconcile.deadline import env_proxy, request_deadline, ssl_context_for
 from conn_reconcile.http11 import MAX_BODY_BYTES, Http11Transport, api_transports
 from conn_reconcile.retry import never_sent
 
@@ -307,7 +307,7 @@ def test_the_ca_bundle_is_loaded_only_when_a_connection_may_use_tls(monkeypatch)
     monkeypatch.delenv("http_proxy", raising=False)
 
     def cas(url: str) -> int:
-        return shared_ssl_context(url).cert_store_stats()["x509_ca"]
+        return ssl_context_for(url, env_proxy(url)).cert_store_stats()["x509_ca"]
 
     assert cas("http://127.0.0.1:8080") == 0  # plain HTTP, direct: nothing to trust, nothing loaded
     assert cas("https://api.example.test") > 0

@@ -148,18 +148,13 @@ def env_proxy(url: str) -> str | None:
     return proxy or None
 
 
-def never_tls(url: str, proxy: str | None) -> bool:
-    """A plain ``http://`` URL reached directly or through an ``http://`` proxy never does TLS
-    (redirects are not followed): its transports need no CA bundle."""
-    return urlsplit(url).scheme == "http" and (proxy is None or urlsplit(proxy).scheme == "http")
-
-
-def shared_ssl_context(url: str) -> ssl.SSLContext:
-    """The SSL context a client's transports share: ``httpx.create_ssl_context()`` (loading the
-    CA bundle costs about 50 ms of CPU) only when a connection to ``url`` may use TLS; otherwise
-    one with no trust roots, which would fail any handshake."""
-    if never_tls(url, env_proxy(url)):
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+def ssl_context_for(url: str, proxy: str | None) -> ssl.SSLContext:
+    """The SSL context for connections to ``url`` (through ``proxy``): ``httpx.create_ssl_context()``
+    (loading the CA bundle costs about 50 ms of CPU) only when one may use TLS. A plain ``http://``
+    URL reached directly or through an ``http://`` proxy never does (redirects are not followed):
+    it gets a context with no trust roots, which would fail any handshake."""
+    if urlsplit(url).scheme == "http" and (proxy is None or urlsplit(proxy).scheme == "http"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with nothing to trust
     return httpx.create_ssl_context()
 
 
@@ -167,17 +162,10 @@ def deadline_transport(
     url: str, limits: httpx.Limits, *, ssl_context: ssl.SSLContext | None = None
 ) -> httpx.HTTPTransport:
     """An ``httpx.HTTPTransport`` for ``url`` (through the environment's proxy, if any)
-    whose requests honour :func:`request_deadline`. ``ssl_context``: one made by
-    ``httpx.create_ssl_context()`` to share between transports (default: a new one). A plain
-    ``http://`` URL reached without a proxy or through an ``http://`` one never does TLS
-    (redirects are not followed): it gets an SSL context with no trust roots, which would fail
-    any handshake, instead of loading the CA bundle (about 50 ms of CPU) for nothing."""
+    whose requests honour :func:`request_deadline`. ``ssl_context``: one to share between
+    transports (default: :func:`ssl_context_for` the URL and proxy)."""
     proxy = env_proxy(url)
-    verify: ssl.SSLContext | bool = True
-    if never_tls(url, proxy):
-        verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with nothing to trust
-    elif ssl_context is not None:
-        verify = ssl_context
+    verify = ssl_context if ssl_context is not None else ssl_context_for(url, proxy)
     transport = httpx.HTTPTransport(limits=limits, proxy=proxy, verify=verify)
     install_deadline_backend(transport)
     return transport

@@ -51,7 +51,7 @@ from typing import Any
 
 import httpx
 
-from conn_reconcile.deadline import bounded, deadline_transport, env_proxy, shared_ssl_context
+from conn_reconcile.deadline import bounded, deadline_transport, env_proxy, ssl_context_for
 
 #: seconds an idle connection is kept (httpcore's default keep-alive expiry)
 KEEPALIVE_EXPIRY = 5.0
@@ -123,7 +123,7 @@ class ThreadTransports:
                 else:
                     if self._new is None:  # one SSL context for all: loading the CA bundle costs
                         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-                        self._new = api_transports(self._url, limits, shared_ssl_context(self._url))
+                        self._new = api_transports(self._url, limits)
                     transport = self._new()
                     self._made.append(transport)
             self._local.transport = transport
@@ -139,14 +139,19 @@ class ThreadTransports:
             transport.close()
 
 
-def api_transports(url: str, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Callable[[], httpx.BaseTransport]:
+def api_transports(
+    url: str, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
+) -> Callable[[], httpx.BaseTransport]:
     """Makes the transport of each thread of the API client (see the module docstring); the
-    environment's proxy settings are read once, here."""
+    environment's proxy settings are read and the SSL context they share is made once, here
+    (default: :func:`~conn_reconcile.deadline.ssl_context_for` the URL and proxy)."""
     parts = httpx.URL(url)
-    if parts.scheme not in ("http", "https") or env_proxy(url):
-        return lambda: deadline_transport(url, limits, ssl_context=ssl_context)
+    proxy = env_proxy(url)
+    context = ssl_context if ssl_context is not None else ssl_context_for(url, proxy)
+    if parts.scheme not in ("http", "https") or proxy:
+        return lambda: deadline_transport(url, limits, ssl_context=context)
     scheme, host, port = parts.scheme, parts.host, parts.port
-    return lambda: Http11Transport(scheme, host, port, ssl_context)
+    return lambda: Http11Transport(scheme, host, port, context)
 
 
 class _Reader(io.RawIOBase):

@@ -20,6 +20,7 @@ from conn_reconcile.errors import Diagnostic
 #: Dotted paths of the write-only fields. They are never returned by the API, never
 #: diffed by value, and only ever held in files as ``${VAR}`` references.
 SECRET_PATHS: tuple[str, ...] = ("oauth.client_secret", "service_auth.token")
+_OAUTH_SECRET, _SERVICE_TOKEN = SECRET_PATHS  # ConnectorSpec.secret_refs reads the two fields directly
 
 ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
@@ -169,15 +170,15 @@ class ConnectorSpec(BaseModel):
     def secret_refs(self) -> dict[str, str]:
         """Secret field path -> variable name, for the secrets this spec references."""
         out: dict[str, str] = {}
-        oauth, service_auth = self.oauth, self.service_auth  # the two SECRET_PATHS, in their order
+        oauth, service_auth = self.oauth, self.service_auth
         if oauth is not None and oauth.client_secret is not None:
             name = env_ref_name(oauth.client_secret)
             if name:
-                out["oauth.client_secret"] = name
+                out[_OAUTH_SECRET] = name
         if service_auth is not None:
             name = env_ref_name(service_auth.token)
             if name:
-                out["service_auth.token"] = name
+                out[_SERVICE_TOKEN] = name
         return out
 
 

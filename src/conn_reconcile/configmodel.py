@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from conn_reconcile.config import DEFAULT_API_KEY_ENV
-from conn_reconcile.models import STRICT, HttpUrl, Name, PlainStr
+from conn_reconcile.models import STRICT, HttpUrl, Name, PlainStr, validate_strict
 
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -99,18 +99,7 @@ class ConfigFile(BaseModel):
 
 def parse_config(data: Any) -> tuple[ConfigFile | None, list[tuple[str, str]]]:
     """Validate raw config data: the model, or the errors as (dotted path, message)."""
-    from pydantic import ValidationError
+    return validate_strict(ConfigFile, data, _MESSAGES)
 
-    try:
-        return ConfigFile.model_validate(data), []
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            path = ".".join(str(p) for p in err["loc"] if p != "[key]")
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif err["type"] in ("model_type", "dict_type"):
-                msg = "expected a mapping"
-            problems.append((path, msg))
-        return None, problems
+
+_MESSAGES = {"extra_forbidden": "unknown field", "model_type": "expected a mapping", "dict_type": "expected a mapping"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -286,20 +286,31 @@ def parse_spec(data: Any) -> tuple[ConnectorSpec | None, list[tuple[str, str]]]:
 
     Messages never contain the offending input value (it may be a secret).
     """
+    return validate_strict(ConnectorSpec, data, _SPEC_MESSAGES)
+
+
+_SPEC_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+    "model_type": "expected a mapping of fields",
+}
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validate_strict(
+    model: type[_Model], data: Any, messages: Mapping[str, str]
+) -> tuple[_Model | None, list[tuple[str, str]]]:
+    """``model`` validated from raw data, or the errors as (dotted path, message): pydantic's
+    message (without its "Value error, ") unless ``messages`` words that error type. The
+    ``[key]`` step pydantic adds for a mapping key's own error is left out of the path; the
+    input value is never included (it may be a secret)."""
     from pydantic import ValidationError
 
     try:
-        return ConnectorSpec.model_validate(data), []
+        return model.model_validate(data), []
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            path = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif err["type"] == "missing":
-                msg = "required field is missing"
-            elif err["type"] == "model_type":
-                msg = "expected a mapping of fields"
-            problems.append((path, msg))
+            path = ".".join(str(p) for p in err["loc"] if p != "[key]")
+            problems.append((path, messages.get(err["type"]) or err["msg"].removeprefix("Value error, ")))
         return None, problems

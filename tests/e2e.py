@@ -260,9 +260,13 @@ class Project:
     def remote_patch(self, connector_id: str, body: dict[str, Any]) -> None:
         """Change a connector behind the tool's back, through the API (drift)."""
         import httpx
+        from helpers import LOOPBACK_SSL
 
         resp = httpx.patch(
-            f"{self.api_url}/v1/connectors/{connector_id}", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+            f"{self.api_url}/v1/connectors/{connector_id}",
+            json=body,
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            verify=LOOPBACK_SSL,
         )
         resp.raise_for_status()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import LOOPBACK_SSL
 from mock_api import BODY, KEY, TOKEN, URL, UpperRng, conn, make, reply, scripted
 
 from conn_reconcile import __version__
@@ -43,7 +44,7 @@ def test_requests_are_built_exactly_as_an_httpx_client_builds_them() -> None:
     client.get_connector("a")
     headers = {"Authorization": f"Bearer {KEY}", "X-Client-Name": "conn-reconcile"}
     headers |= {"User-Agent": f"conn-reconcile/{__version__}", "Accept": "application/json"}
-    with httpx.Client(base_url=URL, headers=headers) as http:
+    with httpx.Client(base_url=URL, headers=headers, verify=LOOPBACK_SSL) as http:
         expected = [
             http.build_request("POST", "/v1/connectors", json=body),
             http.build_request("PATCH", "/v1/connectors/a", json={"description": "d"}),

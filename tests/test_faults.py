@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table
+from helpers import LOOPBACK_SSL
 
 from conn_reconcile.applyflow import apply_plan
 from conn_reconcile.plan import PlanOptions
@@ -314,7 +315,11 @@ def _settings(project) -> Settings:
 
 
 def _delete_remotely(project, connector_id: str) -> None:
-    r = httpx.delete(f"{project.api_url}/v1/connectors/{connector_id}", headers={"Authorization": f"Bearer {API_KEY}"})
+    r = httpx.delete(
+        f"{project.api_url}/v1/connectors/{connector_id}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        verify=LOOPBACK_SSL,
+    )
     assert r.status_code == 200
 
 

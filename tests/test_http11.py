@@ -7,13 +7,13 @@ guards, never the thing measured."""
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from helpers import LOOPBACK_SSL
 
 from conn_reconcile.deadline import env_proxy, request_deadline, ssl_context_for
 from conn_reconcile.http11 import MAX_BODY_BYTES, Http11Transport, api_transports
@@ -75,7 +75,7 @@ def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], Server]]:
 
 
 def transport_for(server: Server) -> Http11Transport:
-    return Http11Transport("http", "127.0.0.1", server.port, ssl.create_default_context())
+    return Http11Transport("http", "127.0.0.1", server.port, LOOPBACK_SSL)
 
 
 def get(transport: httpx.BaseTransport, port: int, timeout: float = 5.0) -> httpx.Response:
@@ -131,7 +131,7 @@ def test_failures_are_sorted_like_httpcore(serve):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # nobody listens: refused
-    refused = Http11Transport("http", "127.0.0.1", port, ssl.create_default_context())
+    refused = Http11Transport("http", "127.0.0.1", port, LOOPBACK_SSL)
     with pytest.raises(httpx.ConnectError) as info:
         get(refused, port)
     assert never_sent(info.value)
@@ -292,7 +292,7 @@ def test_a_proxy_in_the_environment_hands_requests_to_httpcore(monkeypatch):
     for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(var, raising=False)
     limits = httpx.Limits(max_connections=2)
-    context = ssl.create_default_context()
+    context = LOOPBACK_SSL
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
     monkeypatch.delenv("http_proxy", raising=False)
     assert isinstance(api_transports("http://api.example.test", limits, context)(), httpx.HTTPTransport)
@@ -311,6 +311,8 @@ def test_the_ca_bundle_is_loaded_only_when_a_connection_may_use_tls(monkeypatch)
 
     assert cas("http://127.0.0.1:8080") == 0  # plain HTTP, direct: nothing to trust, nothing loaded
     assert cas("https://api.example.test") > 0
+    # loaded once per process: every client that may use TLS shares that one context
+    assert ssl_context_for("https://a.example.test", None) is ssl_context_for("https://b.example.test", None)
     monkeypatch.setenv("HTTP_PROXY", "https://proxy.example.test:3128")  # TLS to the proxy
     assert cas("http://127.0.0.1:8080") > 0
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.test:3128")

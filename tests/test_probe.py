@@ -101,7 +101,7 @@ EXPECTED = {
 
 
 def test_probe_reports_each_case_in_json_and_text(project, fleet):
-    run = project.run("--timeout", "2", "plan", "--probe", "--format", "json")
+    run = project.run("--timeout", "1", "plan", "--probe", "--format", "json")
 
     assert run.code == 1, run.both
     doc = json.loads(run.out)
@@ -119,7 +119,7 @@ def test_probe_reports_each_case_in_json_and_text(project, fleet):
     assert authorization_header("basic", "t") == "Basic t"
     assert project.emulator.connectors == []  # a plan changes nothing
 
-    text = project.run("--timeout", "2", "plan", "--probe", "--probe-warn")
+    text = project.run("--timeout", "1", "plan", "--probe", "--probe-warn")
     assert text.code == 0, text.both
     assert "Preflight probes" in text.out and "Probes: 2 ok, 5 failed." in text.out
     assert "FAILED wrong" in text.out and "HTTP 401: the connector refused the token" in text.out
@@ -130,7 +130,7 @@ def test_probe_in_markdown_and_github(project, fleet, tmp_path):
     summary = tmp_path / "summary.md"
     md = project.run(
         "--timeout",
-        "2",
+        "1",
         "plan",
         "--probe",
         "--probe-warn",
@@ -143,7 +143,7 @@ def test_probe_in_markdown_and_github(project, fleet, tmp_path):
     assert "| :white_check_mark: | good | ok |" in md.out
     assert "#### Preflight probes" in summary.read_text(encoding="utf-8")
 
-    gh = project.run("--timeout", "2", "plan", "--probe", "--format", "github")
+    gh = project.run("--timeout", "1", "plan", "--probe", "--format", "github")
     assert gh.code == 1, gh.both
     assert "::error file=connectors/shape.yaml,line=1,title=conn-reconcile probe::probe shape: bad response" in gh.out
     assert "::notice file=connectors/good.yaml,line=1,title=conn-reconcile probe::probe good: ok" in gh.out

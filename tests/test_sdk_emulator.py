@@ -14,6 +14,7 @@ import pytest
 
 cohere = pytest.importorskip("cohere")
 from cohere.errors import BadRequestError, NotFoundError, UnauthorizedError  # noqa: E402
+from helpers import LOOPBACK_SSL  # noqa: E402
 
 from conn_reconcile.emulator import Emulator  # noqa: E402
 
@@ -31,7 +32,10 @@ def strict_emulator():
 def sdk(emu: Emulator, api_key: str, **kwargs):
     # trust_env=False: a proxy configured in the environment must not see loopback traffic.
     return cohere.Client(
-        api_key=api_key, base_url=emu.url, httpx_client=httpx.Client(trust_env=False, timeout=10), **kwargs
+        api_key=api_key,
+        base_url=emu.url,
+        httpx_client=httpx.Client(trust_env=False, timeout=10, verify=LOOPBACK_SSL),
+        **kwargs,
     )
 
 

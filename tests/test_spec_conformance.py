@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import LOOPBACK_SSL
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
@@ -42,7 +43,9 @@ def check_error(resp: httpx.Response, status: int) -> None:
 def api(endpoint):
     with (
         Emulator(api_key="spec-key") as emu,
-        httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False) as http,
+        httpx.Client(
+            base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False, verify=LOOPBACK_SSL
+        ) as http,
     ):
         http.endpoint_url = endpoint.url
         yield http
@@ -105,4 +108,7 @@ def test_error_responses_have_the_documented_shape(api):
     check_error(api.get("/v1/connectors", params={"limit": 101}), 400)
     check_error(api.post("/v1/connectors", json={"url": "https://x.example.com"}), 400)
     check_error(api.post("/v1/connectors", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
-    check_error(httpx.get(str(api.base_url) + "/v1/connectors", headers={"Authorization": "Bearer wrong"}), 401)
+    check_error(
+        httpx.get(str(api.base_url) + "/v1/connectors", headers={"Authorization": "Bearer wrong"}, verify=LOOPBACK_SSL),
+        401,
+    )

@@ -18,6 +18,7 @@ is isolated in :func:`install_deadline_backend`, which fails loudly if httpx cha
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import ssl
 import time
@@ -155,6 +156,14 @@ def ssl_context_for(url: str, proxy: str | None) -> ssl.SSLContext:
     it gets a context with no trust roots, which would fail any handshake."""
     if urlsplit(url).scheme == "http" and (proxy is None or urlsplit(proxy).scheme == "http"):
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with nothing to trust
+    return verifying_ssl_context()
+
+
+@functools.cache
+def verifying_ssl_context() -> ssl.SSLContext:
+    """``httpx.create_ssl_context()``, made once per process and shared by every client that
+    may use TLS (an SSL context is safe to share between connections and threads): each new
+    one loads the CA bundle again, about 50 ms of CPU."""
     return httpx.create_ssl_context()
 
 

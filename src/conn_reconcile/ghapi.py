@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from conn_reconcile.deadline import verifying_ssl_context
+
 BOT = "github-actions[bot]"
 PAGE = 100
 MAX_PAGES = 50
@@ -39,7 +41,9 @@ class GitHub:
         }
         url = f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
         try:
-            resp = httpx.request(method, url, headers=headers, timeout=self.timeout, **kw)
+            resp = httpx.request(
+                method, url, headers=headers, timeout=self.timeout, verify=verifying_ssl_context(), **kw
+            )
         except httpx.HTTPError as exc:
             raise GitHubError(f"GitHub API {method} {path}: {type(exc).__name__}") from None
         if resp.status_code >= 400:
@@ -109,9 +113,11 @@ class GitHub:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json"}
         url = f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
         try:  # GitHub answers with a redirect to short-lived storage: the token is not sent there
-            resp = httpx.get(url, headers=headers, timeout=self.timeout, follow_redirects=False)
+            resp = httpx.get(
+                url, headers=headers, timeout=self.timeout, follow_redirects=False, verify=verifying_ssl_context()
+            )
             if resp.is_redirect:
-                resp = httpx.get(resp.headers["location"], timeout=self.timeout)
+                resp = httpx.get(resp.headers["location"], timeout=self.timeout, verify=verifying_ssl_context())
         except httpx.HTTPError as exc:
             raise GitHubError(f"GitHub API GET {path}: {type(exc).__name__}") from None
         if resp.status_code >= 400:

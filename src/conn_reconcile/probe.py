@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from conn_reconcile.deadline import install_deadline_backend, request_deadline
+from conn_reconcile.deadline import install_deadline_backend, request_deadline, verifying_ssl_context
 from conn_reconcile.errors import SecretError
 from conn_reconcile.preflight import ProbeResult, ProbeStatus, ProbeTarget
 from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
@@ -39,7 +39,8 @@ MAX_ANSWER = 1 << 20  # bytes of an answer read at most: a connector answer is s
 
 def new_client(parallel: int) -> httpx.Client:
     limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=0)
-    transport = httpx.HTTPTransport(limits=limits)  # no proxy: trust_env below is off too
+    # no proxy: trust_env below is off too; connector URLs may be https
+    transport = httpx.HTTPTransport(limits=limits, verify=verifying_ssl_context())
     install_deadline_backend(transport)
     return httpx.Client(transport=transport, trust_env=False, follow_redirects=False)
 

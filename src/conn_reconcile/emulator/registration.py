@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from conn_reconcile.deadline import verifying_ssl_context
 from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
 
 __all__ = [
@@ -27,9 +28,11 @@ REGISTRATION_TIMEOUT = 10.0
 
 def new_http_client() -> httpx.Client:
     # trust_env=False: a proxy configured in the environment must not see loopback traffic.
+    # One SSL context per process, not per emulator: a connector URL may be https.
     return httpx.Client(
         timeout=REGISTRATION_TIMEOUT,
         trust_env=False,
+        verify=verifying_ssl_context(),
         follow_redirects=False,
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
     )

@@ -137,19 +137,19 @@ def test_a_create_cut_off_by_the_deadline_is_unknown_and_never_resent(emulator, 
     assert [r.method for r in emulator.requests] == ["POST"]
 
 
-def test_bad_timeouts_and_pool_sizes_are_config_errors():
-    for kwargs in ({"timeout": 0}, {"timeout": -1}, {"max_connections": 0}):
+def test_bad_timeouts_are_config_errors():
+    for kwargs in ({"timeout": 0}, {"timeout": -1}):
         with pytest.raises(ConfigError):
             CohereClient("http://127.0.0.1:1", KEY, **kwargs)
 
 
-# ---- the pool follows the requested parallelism ----------------------------------------------
+# ---- no pool caps the parallelism: one connection per calling thread ---------------------------
 
 
-def test_the_pool_is_not_capped_below_the_requested_connections(emulator):
+def test_forty_threads_have_forty_requests_in_flight_at_once(emulator):
     ids = [emulator.seed({"name": f"c{i}", "url": "https://c.example.com"})["id"] for i in range(40)]
     emulator.faults.add("GET", "/v1/connectors/.+", delay=2.0, times=40)  # hold every request open
-    with client_for(emulator, max_connections=40) as client, ThreadPoolExecutor(40) as pool:
+    with client_for(emulator) as client, ThreadPoolExecutor(40) as pool:
         futures = [pool.submit(client.get_connector, cid) for cid in ids]
         # all 40 are in the server at once: a pool capped at 32 would hold 8 back
         wait_for(lambda: len(emulator.requests) == 40, "40 concurrent requests", timeout=10)

@@ -55,7 +55,7 @@ def apply_files(
     require_bound([d for d in desired if options.targeted(d.spec.name)], settings.env)
     with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
         state = load_state(settings) or State()
-        with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
+        with settings.client(rate_limit=run.rate_limit) as client:
             plan = plan_from(settings, desired, options, state, client, targets=targets)
             show(plan)
             if plan.has_changes:
@@ -96,7 +96,7 @@ def apply_plan(
         state = load_state(settings) or State()
         if verify_with is not None:
             planfile.verify(plan, state, verify_with)
-        with settings.client(rate_limit=run.rate_limit, max_connections=run.parallelism) as client:
+        with settings.client(rate_limit=run.rate_limit) as client:
             problems: list[str] = []
             if verify_with is not None:  # a plan from a file: the org may have moved since
                 remote = client.list_connectors()

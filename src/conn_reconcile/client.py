@@ -65,7 +65,6 @@ from conn_reconcile.retry import RETRY_STATUSES, Backoff, hopeless, never_sent
 from conn_reconcile.secrets import Redactor
 
 MAX_PAGE_SIZE = 100  # the API's documented maximum for ``limit``
-DEFAULT_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,9 @@ class _Reply:
 
 class CohereClient:
     """``timeout``: seconds per request as a whole. ``deadline_at``: a ``time.monotonic()``
-    value after which nothing more is sent (None: no command-wide deadline).
-    ``max_connections``: the most threads expected to call at once (the caller's parallelism)."""
+    value after which nothing more is sent (None: no command-wide deadline). Each calling
+    thread gets its own connection (keep-alive), so any number of threads may call at once:
+    there is no pool to cap the caller's parallelism."""
 
     def __init__(
         self,
@@ -92,7 +92,6 @@ class CohereClient:
         backoff_base: float = defaults.BACKOFF_BASE,
         backoff_cap: float = defaults.BACKOFF_CAP,
         rate_limit: float | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 100,
@@ -108,8 +107,6 @@ class CohereClient:
             raise ConfigError("rate limit must be a positive number of requests per second")
         if not timeout > 0:
             raise ConfigError("the timeout must be a positive number of seconds")
-        if max_connections < 1:
-            raise ConfigError("max_connections must be at least 1")
         self.api_url = api_url.rstrip("/")
         self.timeout = float(timeout)
         self.deadline_at = deadline_at
@@ -134,8 +131,7 @@ class CohereClient:
         base = httpx.URL(self.api_url)
         self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
         self._list_url = self._join(CONNECTORS)
-        # one transport (and connection) per thread, at most ``max_connections`` threads at once
-        self.max_connections = max_connections
+        # one transport (and connection) per thread
         self._transports = ThreadTransports(self.api_url, transport)
 
     def _join(self, path: str) -> httpx.URL:

@@ -69,6 +69,8 @@ MAX_PAGE_SIZE = 100  # the API's documented maximum for ``limit``
 
 @dataclass(frozen=True)
 class _Reply:
+    """One request's final answer, after any retries."""
+
     response: httpx.Response
     attempts: int
     #: an earlier attempt may have been processed by the server (5xx, or lost mid-flight)

@@ -62,6 +62,8 @@ class LoadedConfig:
 
 @dataclass(frozen=True)
 class Setting:
+    """One effective setting and where its value came from (shown by ``conn-reconcile config``)."""
+
     value: Any
     source: str  # "default", "<file>:<line>", "environment variable X", "flag --x"
 

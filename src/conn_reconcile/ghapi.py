@@ -28,6 +28,8 @@ class GitHubError(Exception):
 
 @dataclass
 class GitHub:
+    """The GitHub REST API of one repository, authenticated with ``token``."""
+
     api_url: str
     token: str
     repo: str

@@ -98,6 +98,8 @@ def project_config() -> Path:
 
 @dataclass(frozen=True)
 class PushResult:
+    """What one push did: ``ok``; refused because the ref had moved (``stale``); git's ``message``."""
+
     ok: bool
     #: the remote refused because the ref was not at the expected value (another writer)
     stale: bool

@@ -37,6 +37,8 @@ class LockedError(ConnReconcileError):
 
 @dataclass(frozen=True)
 class LockInfo:
+    """Who holds the state lock: written into the lock when it is taken, shown to a run that finds it held."""
+
     id: str
     operation: str
     who: str

@@ -33,6 +33,8 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class ResourceChange:
+    """One planned change to one connector: the action, the field changes and reasons, and its request body."""
+
     action: Action
     name: str
     file: str | None = None
@@ -94,6 +96,8 @@ class ResourceChange:
 
 @dataclass(frozen=True)
 class Unmanaged:
+    """A connector in the org the plan leaves alone, and why (protected, not managed, or deleted only by --prune)."""
+
     id: str
     name: str
     reason: str
@@ -151,6 +155,8 @@ class Recovery:
 
 @dataclass(frozen=True)
 class PlanOptions:
+    """How a plan was asked for (prune, protection, deletion limit, secret rotation); a saved plan records them."""
+
     prune: bool = False
     manage_prefix: str | None = None
     protect: tuple[str, ...] = ()
@@ -183,6 +189,8 @@ class PlanOptions:
 
 @dataclass(frozen=True)
 class Plan:
+    """Every change a run would make, with what the org held when it was planned (ids, twins, recovery)."""
+
     changes: tuple[ResourceChange, ...]
     unmanaged: tuple[Unmanaged, ...] = ()
     notes: tuple[str, ...] = ()

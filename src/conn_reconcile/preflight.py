@@ -33,6 +33,8 @@ class ProbeStatus(StrEnum):
 
 @dataclass(frozen=True)
 class ProbeTarget:
+    """A connector ``plan --probe`` sends Cohere's registration test to."""
+
     name: str
     file: str
     line: int | None
@@ -44,6 +46,8 @@ class ProbeTarget:
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """How one connector answered the registration test."""
+
     target: ProbeTarget
     status: ProbeStatus
     detail: str = ""

@@ -31,6 +31,8 @@ CLOCK_SKEW_SECONDS = 300
 
 @dataclass
 class Examined:
+    """What the intents an interrupted apply left in state mean for the next plan."""
+
     #: old id of an unfinished replacement -> the intent that finishes it (a delete to plan)
     finish: dict[str, Intent] = field(default_factory=dict)
     #: file (or name) -> (remote id to adopt, intent)

@@ -48,6 +48,8 @@ class FileUpdate:
 
 @dataclass
 class UpdateReport:
+    """What ``import --update`` changed in the connector files, and what it could not match."""
+
     updated: list[FileUpdate]
     unchanged: list[str]
     #: files whose connector is not in the org (nothing to take from it)

@@ -36,6 +36,8 @@ DONE: dict[Action, Status] = {
 
 @dataclass(frozen=True)
 class Outcome:
+    """How one planned change ended."""
+
     name: str
     action: Action
     status: Status
@@ -64,6 +66,8 @@ class Outcome:
 
 @dataclass
 class ApplyReport:
+    """Every outcome of one apply, and whether it was interrupted (or, at a second Ctrl-C, abandoned)."""
+
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
     #: a second Ctrl-C: calls still in flight were left running and reported ``unknown``

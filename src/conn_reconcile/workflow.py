@@ -42,6 +42,8 @@ def _client_factory(*args: Any, **kwargs: Any) -> CohereClient:
 
 @dataclass
 class Settings:
+    """What every command runs with: API, credentials, environment, state, time limits."""
+
     api_url: str = defaults.API_URL
     api_key: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))

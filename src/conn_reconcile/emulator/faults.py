@@ -64,6 +64,8 @@ class Fault:
 
 @dataclass
 class FaultRule:
+    """A fault for the requests matching ``method`` and ``path_regex`` (see the module docstring)."""
+
     method: str
     path_regex: str
     statuses: list[int] = field(default_factory=list)

@@ -35,17 +35,25 @@ class GitHub:
     repo: str
     timeout: float = 30.0
 
+    def _send(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """One request with this API's timeout, never following a redirect, TLS verified with
+        the process's one SSL context."""
+        return httpx.request(
+            method, url, timeout=self.timeout, follow_redirects=False, verify=verifying_ssl_context(), **kw
+        )
+
+    def _url(self, path: str) -> str:
+        return f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
+
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         headers = {
             "Authorization": f"Bearer {self.token}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
         }
-        url = f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
+        url = self._url(path)
         try:
-            resp = httpx.request(
-                method, url, headers=headers, timeout=self.timeout, verify=verifying_ssl_context(), **kw
-            )
+            resp = self._send(method, url, headers=headers, **kw)
         except httpx.HTTPError as exc:
             raise GitHubError(f"GitHub API {method} {path}: {type(exc).__name__}") from None
         if resp.status_code >= 400:
@@ -113,13 +121,11 @@ class GitHub:
         newest = max(items, key=lambda a: str(a.get("created_at") or ""))
         path = f"/actions/artifacts/{int(newest['id'])}/zip"
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json"}
-        url = f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
+        url = self._url(path)
         try:  # GitHub answers with a redirect to short-lived storage: the token is not sent there
-            resp = httpx.get(
-                url, headers=headers, timeout=self.timeout, follow_redirects=False, verify=verifying_ssl_context()
-            )
+            resp = self._send("GET", url, headers=headers)
             if resp.is_redirect:
-                resp = httpx.get(resp.headers["location"], timeout=self.timeout, verify=verifying_ssl_context())
+                resp = self._send("GET", resp.headers["location"])
         except httpx.HTTPError as exc:
             raise GitHubError(f"GitHub API GET {path}: {type(exc).__name__}") from None
         if resp.status_code >= 400:

@@ -23,12 +23,15 @@ def remote(id: str, name: str, **fields: Any) -> RemoteConnector:
     return RemoteConnector.model_validate({"id": id, "name": name, **fields})
 
 
-# ---- pre-commit ------------------------------------------------------------------------------
+# ---- loopback HTTP ---------------------------------------------------------------------------
 
 # For clients that only talk plain http to loopback servers: an SSL context with no trust
 # roots costs nothing to make, where httpx's default loads the CA bundle (~50 ms of CPU) for
 # every client.
 LOOPBACK_SSL = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+# ---- pre-commit ------------------------------------------------------------------------------
 
 HOOK_ID = "conn-reconcile-validate"
 

@@ -14,8 +14,9 @@ import pytest
 from e2e import wait_for
 
 from conn_reconcile.client import CohereClient
-from conn_reconcile.deadline import DeadlineBackend, deadline_transport, env_proxy, install_deadline_backend
+from conn_reconcile.deadline import env_proxy
 from conn_reconcile.errors import ApiError, ConfigError, DeadlineExceededError, OutcomeUnknownError
+from conn_reconcile.pooldeadline import DeadlineBackend, deadline_transport, install_deadline_backend
 
 KEY = "deadline-test-key"
 LIST = "/v1/connectors"

@@ -9,13 +9,23 @@ package's modules each path loads: a new import on a fast path shows up here fir
 from __future__ import annotations
 
 import json
+import os
+import site
 import subprocess
 import sys
 from pathlib import Path
 
+import conn_reconcile
+from conn_reconcile.emulator import Emulator
+
 REPO = Path(__file__).resolve().parents[1]
-PROBE = """
+#: Probes run with ``python -S``: no site module, so no .pth hook (the test extra pre-commit-uv
+#: installs one that imports pathlib) loads anything before the command; the path to the
+#: installed packages and to this package is set by hand.
+PATHS = [str(Path(conn_reconcile.__file__).resolve().parents[1]), *site.getsitepackages()]
+PROBE = f"""
 import json, sys
+sys.path[:0] = {PATHS!r}
 from conn_reconcile.cli import cli
 try:
     cli(sys.argv[1:], prog_name="conn-reconcile")
@@ -60,16 +70,23 @@ VALIDATE_BUDGET = HELP_BUDGET | {
 CONNECTOR = "name: a\nurl: https://example.com/search\nservice_auth:\n  type: bearer\n  token: ${A_TOKEN}\n"
 
 
-def imported(*args: str, cwd: Path = REPO) -> set[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, check=True)
+def imported(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", PROBE, *args],
+        cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(json.loads(proc.stderr.strip().splitlines()[-1]))
 
 
 def third_party(modules: set[str]) -> set[str]:
     """The top-level packages outside the standard library, and outside what the interpreter
-    loads before any import of ours (site's .pth hooks)."""
+    loads before any import of ours."""
     bare = subprocess.run(
-        [sys.executable, "-c", "import json, sys; print(json.dumps(sorted(sys.modules)))"],
+        [sys.executable, "-S", "-c", "import json, sys; print(json.dumps(sorted(sys.modules)))"],
         capture_output=True,
         text=True,
         check=True,
@@ -114,3 +131,16 @@ def test_help_imports_neither_pydantic_nor_ruamel() -> None:
     assert third_party(modules) == {"click", "conn_reconcile"}
     # nor these, which its options do not need: errors and escape, pathlib (paths are converted on use)
     assert not modules & {"conn_reconcile.errors", "conn_reconcile.escape", "pathlib"}
+
+
+def test_plan_on_a_direct_connection_imports_no_httpcore(tmp_path: Path, emulator: Emulator) -> None:
+    """httpcore (and h11, anyio) serve only a proxy and the probe: a plan talking to the API
+    directly goes through the client's own transport."""
+    (tmp_path / "connectors").mkdir()
+    (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
+    env = {"CO_API_KEY": "k", "A_TOKEN": "t"}
+    env.update({name: "" for name in os.environ if name.lower().endswith("_proxy")})
+    modules = imported("--api-url", emulator.url, "plan", cwd=tmp_path, env=env)
+    assert "conn_reconcile.planner" in modules and "conn_reconcile.http11" in modules  # it did plan
+    assert not {m.split(".")[0] for m in modules} & {"httpcore", "h11", "anyio"}
+    assert "conn_reconcile.pooldeadline" not in modules

@@ -7,12 +7,12 @@ write and each read) is bounded by ``min(its own timeout, time left until the re
 deadline)``, and fails at once when the deadline has passed; so a request as a whole -
 connect, send, the complete response - never outlives its deadline.
 
-How: :class:`DeadlineBackend` wraps httpcore's network backend (public httpcore API);
-:func:`request_deadline` sets the deadline of the requests made in the current thread (a
-context variable, so one connection pool serves many threads, each with its own deadline).
-Installing the backend into an ``httpx.HTTPTransport`` needs two private attributes; that
-is isolated in :func:`install_deadline_backend`, which fails loudly if httpx changes
-(tests/test_deadline.py checks that it still works).
+How: :func:`request_deadline` sets the deadline of the requests made in the current thread
+(a context variable, so one connection pool serves many threads, each with its own deadline)
+and :func:`bounded` cuts each operation's timeout to it. The client's own transport
+(:mod:`conn_reconcile.http11`) calls it on its socket; :mod:`conn_reconcile.pooldeadline`
+wraps httpcore's network backend with it, for httpx transports (through a proxy, the probe).
+Also here: the proxy the environment sets for a URL, and the SSL context of each client.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ import os
 import ssl
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
 #: The time.monotonic() value by which the current thread's request must be complete.
@@ -56,78 +54,6 @@ def bounded(timeout: float | None, expired: type[Exception]) -> float | None:
     if left <= 0:
         raise expired("the request did not complete within its time limit")
     return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream):
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, bounded(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        # one write of a large body is bounded as a whole by the socket timeout of httpcore
-        self._inner.write(buffer, bounded(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        limit = bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, limit))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class DeadlineBackend(httpcore.NetworkBackend):
-    """A network backend whose streams honour :func:`request_deadline`."""
-
-    def __init__(self, inner: httpcore.NetworkBackend):
-        self.inner = inner
-        self.connections = 0  # streams opened through this backend (for tests)
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        limit = bounded(timeout, httpcore.ConnectTimeout)
-        stream = self.inner.connect_tcp(host, port, limit, local_address, socket_options)
-        self.connections += 1
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        limit = bounded(timeout, httpcore.ConnectTimeout)
-        stream = self.inner.connect_unix_socket(path, limit, socket_options)
-        self.connections += 1
-        return _DeadlineStream(stream)
-
-    def sleep(self, seconds: float) -> None:
-        self.inner.sleep(seconds)
-
-
-def install_deadline_backend(transport: httpx.HTTPTransport) -> DeadlineBackend:
-    """Make ``transport`` open its connections through a :class:`DeadlineBackend`.
-
-    PRIVATE httpx/httpcore attributes (``HTTPTransport._pool``, ``ConnectionPool.
-    _network_backend``, which every httpcore pool and proxy class uses to open connections):
-    kept to this one function, and checked by tests/test_deadline.py.
-    """
-    pool = getattr(transport, "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if not isinstance(pool, httpcore.ConnectionPool) or not isinstance(inner, httpcore.NetworkBackend):
-        raise RuntimeError("cannot install the request deadline: httpx/httpcore internals changed")
-    backend = inner if isinstance(inner, DeadlineBackend) else DeadlineBackend(inner)
-    pool._network_backend = backend
-    return backend
 
 
 def env_proxy(url: str) -> str | None:
@@ -165,16 +91,3 @@ def verifying_ssl_context() -> ssl.SSLContext:
     may use TLS (an SSL context is safe to share between connections and threads): each new
     one loads the CA bundle again, about 50 ms of CPU."""
     return httpx.create_ssl_context()
-
-
-def deadline_transport(
-    url: str, limits: httpx.Limits, *, ssl_context: ssl.SSLContext | None = None
-) -> httpx.HTTPTransport:
-    """An ``httpx.HTTPTransport`` for ``url`` (through the environment's proxy, if any)
-    whose requests honour :func:`request_deadline`. ``ssl_context``: one to share between
-    transports (default: :func:`ssl_context_for` the URL and proxy)."""
-    proxy = env_proxy(url)
-    verify = ssl_context if ssl_context is not None else ssl_context_for(url, proxy)
-    transport = httpx.HTTPTransport(limits=limits, proxy=proxy, verify=verify)
-    install_deadline_backend(transport)
-    return transport

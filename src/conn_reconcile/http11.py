@@ -32,7 +32,7 @@ small strict parser, and keeps every rule the client relies on:
 The client builds its requests with :func:`build_request` (exactly as an ``httpx.Client``
 would, without its per-request cost) and keeps one transport per thread
 (:class:`ThreadTransports`). Not covered here, so :func:`api_transports` hands them to
-httpcore's transport with the same deadlines (:func:`~conn_reconcile.deadline.deadline_transport`): a proxy from the
+httpcore's transport with the same deadlines (:func:`~conn_reconcile.pooldeadline.deadline_transport`): a proxy from the
 environment, and URL schemes other than http and https (refused there).
 """
 
@@ -51,7 +51,7 @@ from typing import Any
 
 import httpx
 
-from conn_reconcile.deadline import bounded, deadline_transport, env_proxy, ssl_context_for
+from conn_reconcile.deadline import bounded, env_proxy, ssl_context_for
 
 #: seconds an idle connection is kept (httpcore's default keep-alive expiry)
 KEEPALIVE_EXPIRY = 5.0
@@ -149,6 +149,8 @@ def api_transports(
     proxy = env_proxy(url)
     context = ssl_context if ssl_context is not None else ssl_context_for(url, proxy)
     if parts.scheme not in ("http", "https") or proxy:
+        from conn_reconcile.pooldeadline import deadline_transport
+
         return lambda: deadline_transport(url, limits, ssl_context=context)
     scheme, host, port = parts.scheme, parts.host, parts.port
     return lambda: Http11Transport(scheme, host, port, context)

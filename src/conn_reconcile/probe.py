@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from conn_reconcile.deadline import install_deadline_backend, request_deadline, verifying_ssl_context
+from conn_reconcile.deadline import request_deadline, verifying_ssl_context
 from conn_reconcile.errors import SecretError
+from conn_reconcile.pooldeadline import install_deadline_backend
 from conn_reconcile.preflight import ProbeResult, ProbeStatus, ProbeTarget
 from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
 from conn_reconcile.secrets import Redactor, lookup

@@ -133,9 +133,12 @@ def test_help_imports_neither_pydantic_nor_ruamel() -> None:
     assert not modules & {"conn_reconcile.errors", "conn_reconcile.escape", "pathlib"}
 
 
-def test_plan_on_a_direct_connection_imports_no_httpcore(tmp_path: Path, emulator: Emulator) -> None:
+def test_a_text_plan_on_a_direct_connection_imports_no_httpcore_and_no_plan_file_code(
+    tmp_path: Path, emulator: Emulator
+) -> None:
     """httpcore (and h11, anyio) serve only a proxy and the probe: a plan talking to the API
-    directly goes through the client's own transport."""
+    directly goes through the client's own transport. Plan files (and the ``git rev-parse``
+    that stamps them) are only for ``--out``, ``--compare`` and JSON."""
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
     env = {"CO_API_KEY": "k", "A_TOKEN": "t"}
@@ -144,3 +147,4 @@ def test_plan_on_a_direct_connection_imports_no_httpcore(tmp_path: Path, emulato
     assert "conn_reconcile.planner" in modules and "conn_reconcile.http11" in modules  # it did plan
     assert not {m.split(".")[0] for m in modules} & {"httpcore", "h11", "anyio"}
     assert "conn_reconcile.pooldeadline" not in modules
+    assert not modules & {"conn_reconcile.planfile", "conn_reconcile.planschema", "subprocess"}

@@ -14,7 +14,7 @@ from helpers import desired, remote
 
 from conn_reconcile import planfile
 from conn_reconcile.cli import cli
-from conn_reconcile.plan import PlanOptions
+from conn_reconcile.plan import PlanOptions, plan_meta
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import render_markdown
 from conn_reconcile.secrets import Redactor
@@ -30,7 +30,7 @@ def sample_plan(n_creates: int = 1):
         [*creates, desired(name="moved", url="https://b.example.com"), desired(name="same")],
         [remote("moved-1", "moved", url="https://a.example.com"), remote("same-1", "same"), remote("x-1", "unmanaged")],
         options=PlanOptions(),
-        meta=planfile.plan_meta("https://api.example.invalid", PlanOptions()),
+        meta=plan_meta("https://api.example.invalid", PlanOptions()),
     )
 
 

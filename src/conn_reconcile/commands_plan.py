@@ -175,7 +175,6 @@ def plan(
     **kw: Any,
 ) -> None:
     """Show what apply would change in the Cohere org."""
-    from conn_reconcile import planfile
     from conn_reconcile.errors import ExitCode
     from conn_reconcile.workflow import compute_plan
 
@@ -189,6 +188,8 @@ def plan(
         from conn_reconcile.probe import probe_plan
 
         probes = probe_plan(settings, [settings.directory], result)
+    if compare_with is not None or fmt == "json" or out is not None:
+        from conn_reconcile import planfile  # a text plan needs none of it (nor git, nor tempfile)
     if compare_with is not None:
         _compare(ctx, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
     if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit

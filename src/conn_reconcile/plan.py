@@ -7,6 +7,7 @@ so a saved plan can be applied later without re-reading YAML, and refused when t
 
 from __future__ import annotations
 
+import datetime as _dt
 import fnmatch
 import hashlib
 import json
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from conn_reconcile import defaults
+from conn_reconcile import __version__, defaults
 from conn_reconcile.diff import FieldChange
 from conn_reconcile.models import RemoteConnector
 
@@ -251,6 +252,29 @@ class Plan:
 #: The order apply runs in: updates first (nothing is lost if a later phase fails), then
 #: creates, then replacements (create the new connector, then delete the old), then deletes.
 PHASES: tuple[Action, ...] = (Action.UPDATE, Action.CREATE, Action.REPLACE, Action.DELETE)
+
+
+def plan_meta(
+    api_url: str,
+    options: PlanOptions,
+    *,
+    environment: str | None = None,
+    targets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``targets`` (a targeted plan only): ``{"names": [...], "files": [...], "planned": n, "total": m}``.
+    ``git_commit`` is left None: :func:`stamped` fills it in for the outputs that carry it (a saved
+    plan, JSON), so a text plan runs no ``git``."""
+    meta: dict[str, Any] = {
+        "tool_version": __version__,
+        "git_commit": None,
+        "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "api_url": api_url.rstrip("/"),
+        "options": options.to_dict(),
+        "environment": environment,
+    }
+    if targets is not None:
+        meta["targets"] = targets
+    return meta
 
 
 def phases(plan: Plan) -> list[tuple[Action, list[tuple[int, ResourceChange]]]]:

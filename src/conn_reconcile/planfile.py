@@ -11,7 +11,6 @@ edited, deletes a connector the tool does not manage.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import fnmatch
 import hashlib
 import hmac
@@ -23,7 +22,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conn_reconcile import __version__
 from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
@@ -49,29 +47,6 @@ def git_commit(cwd: Path | None = None) -> str | None:
         return None
     commit = out.stdout.strip()
     return commit if out.returncode == 0 and commit else None
-
-
-def plan_meta(
-    api_url: str,
-    options: PlanOptions,
-    *,
-    environment: str | None = None,
-    targets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``targets`` (a targeted plan only): ``{"names": [...], "files": [...], "planned": n, "total": m}``.
-    ``git_commit`` is left None: :func:`stamped` fills it in for the outputs that carry it (a saved
-    plan, JSON), so a text plan runs no ``git``."""
-    meta: dict[str, Any] = {
-        "tool_version": __version__,
-        "git_commit": None,
-        "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "api_url": api_url.rstrip("/"),
-        "options": options.to_dict(),
-        "environment": environment,
-    }
-    if targets is not None:
-        meta["targets"] = targets
-    return meta
 
 
 def stamped(plan: Plan, cwd: Path | None = None) -> Plan:

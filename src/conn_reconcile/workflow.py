@@ -16,7 +16,7 @@ from conn_reconcile.environments import check_key_refs
 from conn_reconcile.errors import ConfigError, SecretError
 from conn_reconcile.gcpause import paused
 from conn_reconcile.models import Desired, RemoteConnector
-from conn_reconcile.plan import Plan, PlanOptions
+from conn_reconcile.plan import Plan, PlanOptions, plan_meta
 from conn_reconcile.secrets import FINGERPRINT_KEY_VAR, Redactor, fingerprint, lookup
 from conn_reconcile.selection import needed_unbound, scope
 from conn_reconcile.state import State
@@ -228,7 +228,6 @@ def plan_from(
     a plan whose apply would send a secret whose variable is unset is an error."""
     import dataclasses
 
-    from conn_reconcile.planfile import plan_meta
     from conn_reconcile.planner import build_plan
 
     values = _secret_env(desired, settings.env)

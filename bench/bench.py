@@ -12,6 +12,9 @@ one untimed warm-up round; medians are reported. Targets:
 * validate of 3 files <= 100 ms and --help <= 60 ms wall (shown next to `python -c pass`);
 * peak RSS of plan at every N: reported, to show it grows linearly.
 
+The tool, the floor and the loopback servers run with this interpreter: `make bench` runs it in
+a virtualenv of its own where the tool is installed as a user installs it (its dependencies and
+PyYAML only; no test tooling or editable install, whose start-up hooks would be timed too).
 The emulator and the slow connector endpoint run as separate processes on loopback; nothing
 else is contacted. Exit status 1 when a row fails. `--quick` (or BENCH_QUICK=1) uses small N.
 """

@@ -19,9 +19,9 @@ import conn_reconcile
 from conn_reconcile.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[1]
-#: Probes run with ``python -S``: no site module, so no .pth hook (the test extra pre-commit-uv
-#: installs one that imports pathlib) loads anything before the command; the path to the
-#: installed packages and to this package is set by hand.
+#: Probes run with ``python -S``: no site module, so no .pth hook of the environment (a
+#: package may install one that imports pathlib, say) loads anything before the command; the
+#: path to the installed packages and to this package is set by hand.
 PATHS = [str(Path(conn_reconcile.__file__).resolve().parents[1]), *site.getsitepackages()]
 PROBE = f"""
 import json, sys

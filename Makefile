@@ -6,10 +6,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test demo bench lint requirements clean
 
-$(STAMP): pyproject.toml
+# wheelhouse/: the wheels of the package's dependencies and of its build backend, from which the
+# pre-commit hook's tests build the hook's environment without asking an index (tests/conftest.py)
+$(STAMP): pyproject.toml requirements/build.in
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip download --quiet --dest $(VENV)/wheelhouse . -r requirements/build.in
 	touch $(STAMP)
 
 install: $(STAMP)

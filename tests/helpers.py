@@ -56,9 +56,8 @@ def precommit_config(hook_repo: Path, rev: str) -> str:
 
 class HookBuild:
     """``pre-commit install-hooks`` in a scratch repository whose config uses the hook: builds
-    the hook's environment (clone, virtualenv, install of this project: with uv, as the test
-    extra ``pre-commit-uv`` makes pre-commit do) into ``PRE_COMMIT_HOME``, as a background
-    process; :meth:`wait` fails the caller if it failed."""
+    the hook's environment (clone, virtualenv, pip install of this project) into
+    ``PRE_COMMIT_HOME``, as a background process; :meth:`wait` fails the caller if it failed."""
 
     def __init__(self, scratch: Path, hook_repo: Path, rev: str, env: Mapping[str, str]):
         scratch.mkdir(parents=True, exist_ok=True)

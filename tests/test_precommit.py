@@ -3,8 +3,7 @@
 Each consumer test is a temporary git repository with a ``connectors/`` directory and a
 ``.pre-commit-config.yaml`` that uses the hook the way a user's does (``repo:`` the hook
 repository, ``rev:`` its commit); ``pre-commit run`` then clones the hook repository, builds
-its virtualenv (installing this project, with uv: see ``HookBuild``) and runs ``entry`` on
-the consumer's files.
+its virtualenv (pip-installing this project) and runs ``entry`` on the consumer's files.
 
 The hook repository is a committed snapshot of this checkout's working tree (tracked files
 plus untracked, non-ignored ones). Using this checkout itself would only see committed

@@ -26,13 +26,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import HookBuild, git, init_repo
 
-from conn_reconcile.emulator import Emulator
-from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+if TYPE_CHECKING:  # imported by the fixtures: pytest's xdist controller loads this file and runs no test
+    from conn_reconcile.emulator import Emulator
+    from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 
 #: The wheels of this project's dependencies and of its build backend, which ``make install``
 #: downloads into the virtualenv: pip builds the hook's environment from them, without an index.
@@ -71,6 +72,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
+    from conn_reconcile.emulator import Emulator
+
     emu = Emulator().start()
     try:
         yield emu
@@ -83,6 +86,8 @@ def make_endpoint() -> Iterator[Callable[..., ConnectorEndpoint]]:
     started: list[ConnectorEndpoint] = []
 
     def make(**kwargs: Any) -> ConnectorEndpoint:
+        from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+
         ep = ConnectorEndpoint(**kwargs).start()
         started.append(ep)
         return ep
@@ -105,6 +110,9 @@ def project(tmp_path, request):
     (checking the service token) for end-to-end tests; afterwards, no canary secret may
     appear in anything the CLI printed or in any file under the project."""
     from e2e import API_KEY, TOKEN, Project
+
+    from conn_reconcile.emulator import Emulator
+    from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 
     with ConnectorEndpoint(auth_type="bearer", token=TOKEN) as endpoint, Emulator(api_key=API_KEY) as emu:
         root = tmp_path / "repo"

@@ -7,17 +7,22 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conn_reconcile.models import ConnectorSpec, Desired, RemoteConnector
+if TYPE_CHECKING:  # imported where used: conftest imports this module in pytest's controller too
+    from conn_reconcile.models import Desired, RemoteConnector
 
 
 def desired(file: str | None = None, **fields: Any) -> Desired:
+    from conn_reconcile.models import ConnectorSpec, Desired
+
     fields.setdefault("url", f"https://{fields['name']}.example.com/search")
     return Desired(ConnectorSpec.model_validate(fields), file or f"connectors/{fields['name']}.yaml", {"name": (1, 1)})
 
 
 def remote(id: str, name: str, **fields: Any) -> RemoteConnector:
+    from conn_reconcile.models import RemoteConnector
+
     fields.setdefault("url", f"https://{name}.example.com/search")
     fields.setdefault("updated_at", "2026-01-01T00:00:00Z")
     return RemoteConnector.model_validate({"id": id, "name": name, **fields})

@@ -9,7 +9,6 @@ import tomllib
 from importlib.metadata import distribution
 from pathlib import Path
 
-import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -105,6 +104,8 @@ def test_it_pins_exactly_the_runtime_tree_and_the_build_backend_within_pyproject
 
 
 def test_the_action_installs_only_from_the_hashed_file() -> None:
+    import yaml
+
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     steps = [s for s in action["runs"]["steps"] if "pip" in s.get("run", "")]
     assert len(steps) == 1

@@ -14,13 +14,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jsonschema
 import pytest
 from e2e import TOKEN, HeldEndpoint
 
 pytestmark = pytest.mark.e2e
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "apply.schema.json").read_text(encoding="utf-8"))
+
+
+def validate(doc: dict) -> None:
+    """``doc`` against docs/apply.schema.json (jsonschema is imported by the tests that use it)."""
+    import jsonschema
+
+    jsonschema.validate(doc, SCHEMA)
 
 
 def _closed_port() -> int:
@@ -53,7 +59,7 @@ def test_json_document_matches_the_schema_and_the_exit_code(project):
 
     assert run.code == 3, run.both
     doc = json.loads(run.out)  # stdout holds the document only: plan and progress went to stderr
-    jsonschema.validate(doc, SCHEMA)
+    validate(doc)
     assert doc["exit_code"] == 3 and doc["interrupted"] is False
     assert doc["totals"] == {
         "created": 1,
@@ -80,7 +86,7 @@ def test_nothing_to_do_is_still_a_document(project):
 
     assert run.code == 0, run.both
     doc = json.loads(run.out)
-    jsonschema.validate(doc, SCHEMA)
+    validate(doc)
     assert doc["outcomes"] == [] and doc["exit_code"] == 0
 
 

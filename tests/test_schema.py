@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from ruamel.yaml import YAML
 
 from conn_reconcile.cli import cli
 from conn_reconcile.models import parse_spec
 from conn_reconcile.schema import json_schema
+
+if TYPE_CHECKING:  # imported where used: every xdist worker imports this module to collect it
+    from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = ROOT / "docs" / "connector.schema.json"
@@ -40,6 +41,8 @@ OAUTH = {
 
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -128,6 +131,8 @@ def test_schema_rejects_what_the_models_reject(
 ) -> None:
     errors = list(validator.iter_errors(data))
     assert len(errors) == 1, [e.message for e in errors]
+    from jsonschema.exceptions import best_match
+
     # Optional fields are anyOf [..., null]: best_match descends to the relevant branch.
     error = best_match(errors)
     assert (list(error.absolute_path), error.validator) == (where, keyword), error.message

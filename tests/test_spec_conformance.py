@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import LOOPBACK_SSL
-from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator import Emulator
@@ -28,6 +27,8 @@ def test_the_auth_token_types_are_the_specs(spec):
 
 
 def check(spec, name: str, instance) -> None:
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
     errors = sorted(validator.iter_errors(instance), key=str)
     assert not errors, f"{name}: {errors[0].message} at {list(errors[0].absolute_path)}"

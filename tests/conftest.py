@@ -50,14 +50,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     same moment (about 3.5 s of CPU each). Two ``--collect-only`` processes, each given half of
     the modules, write the cache instead; the workers then read it. Runs in the controller only
     (xdist starts its workers in its own, later, ``pytest_sessionstart``), and only when bytecode
-    is written and at least :data:`PREWARM_MIN` modules have none."""
+    is written and at least :data:`PREWARM_MIN` of the selected modules have none."""
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None) or sys.dont_write_bytecode:
         return
     tag = f"{sys.implementation.cache_tag}-pytest-{pytest.__version__}"
     here = Path(__file__).resolve().parent
+    selected = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
     missing = [
-        p for p in sorted(here.glob("test_*.py")) if not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").exists()
+        p
+        for p in sorted(here.glob("test_*.py"))
+        if any(p == s or s in p.parents for s in selected)
+        and not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").exists()
     ]
     if len(missing) < PREWARM_MIN:
         return

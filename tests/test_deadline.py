@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from e2e import wait_for
+from helpers import LOOPBACK_SSL
 
 from conn_reconcile.client import CohereClient
 from conn_reconcile.deadline import env_proxy
@@ -34,7 +35,7 @@ def client_for(emulator, **kwargs) -> CohereClient:
 
 def test_the_deadline_backend_is_installed_and_used(emulator):
     """Fails if httpx/httpcore internals change so that the backend is no longer used."""
-    transport = deadline_transport(emulator.url, httpx.Limits(max_connections=4))
+    transport = deadline_transport(httpx.Limits(max_connections=4), proxy=None, ssl_context=LOOPBACK_SSL)
     with httpx.Client(base_url=emulator.url, transport=transport, headers={"Authorization": f"Bearer {KEY}"}) as http:
         assert http.get(LIST).status_code == 200
         assert http.get(LIST).status_code == 200  # keep-alive: the same connection

@@ -151,7 +151,7 @@ def api_transports(
     if parts.scheme not in ("http", "https") or proxy:
         from conn_reconcile.pooldeadline import deadline_transport
 
-        return lambda: deadline_transport(url, limits, ssl_context=context)
+        return lambda: deadline_transport(limits, proxy=proxy, ssl_context=context)
     scheme, host, port = parts.scheme, parts.host, parts.port
     return lambda: Http11Transport(scheme, host, port, context)
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from conn_reconcile.deadline import bounded, env_proxy, ssl_context_for
+from conn_reconcile.deadline import bounded
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -48,7 +48,7 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
-    """A network backend whose streams honour :func:`request_deadline`."""
+    """A network backend whose streams honour :func:`~conn_reconcile.deadline.request_deadline`."""
 
     def __init__(self, inner: httpcore.NetworkBackend):
         self.inner = inner
@@ -95,14 +95,10 @@ def install_deadline_backend(transport: httpx.HTTPTransport) -> DeadlineBackend:
     return backend
 
 
-def deadline_transport(
-    url: str, limits: httpx.Limits, *, ssl_context: ssl.SSLContext | None = None
-) -> httpx.HTTPTransport:
-    """An ``httpx.HTTPTransport`` for ``url`` (through the environment's proxy, if any)
-    whose requests honour :func:`request_deadline`. ``ssl_context``: one to share between
-    transports (default: :func:`ssl_context_for` the URL and proxy)."""
-    proxy = env_proxy(url)
-    verify = ssl_context if ssl_context is not None else ssl_context_for(url, proxy)
-    transport = httpx.HTTPTransport(limits=limits, proxy=proxy, verify=verify)
+def deadline_transport(limits: httpx.Limits, *, proxy: str | None, ssl_context: ssl.SSLContext) -> httpx.HTTPTransport:
+    """An ``httpx.HTTPTransport`` (through ``proxy``, if any) whose requests honour
+    :func:`~conn_reconcile.deadline.request_deadline`. The caller reads the proxy and makes
+    the SSL context once (:func:`~conn_reconcile.http11.api_transports`), for every transport."""
+    transport = httpx.HTTPTransport(limits=limits, proxy=proxy, verify=ssl_context)
     install_deadline_backend(transport)
     return transport

@@ -262,8 +262,8 @@ def plan_meta(
     targets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``targets`` (a targeted plan only): ``{"names": [...], "files": [...], "planned": n, "total": m}``.
-    ``git_commit`` is left None: :func:`stamped` fills it in for the outputs that carry it (a saved
-    plan, JSON), so a text plan runs no ``git``."""
+    ``git_commit`` is left None: :func:`~conn_reconcile.planfile.stamped` fills it in for the
+    outputs that carry it (a saved plan, JSON), so a text plan runs no ``git``."""
     meta: dict[str, Any] = {
         "tool_version": __version__,
         "git_commit": None,

@@ -63,14 +63,14 @@ def _secret_changes(
     """Sensitive changes for ``d``'s secrets, and whether they could be compared at all."""
     refs = d.spec.secret_refs()
     if rotate:
-        return [_secret_change(d, p, "git") for p in sorted(refs)], True
+        return [_secret_change(refs, p, "git") for p in sorted(refs)], True
     if record_fps is None or current is None:
         return [], not refs
     # Only a secret we sent has a recorded fingerprint; one we never sent cannot be compared.
     comparable_paths = [p for p in sorted(refs) if current.get(p) is not None and record_fps.get(p) is not None]
     changed = [p for p in comparable_paths if current[p] != record_fps[p]]
     comparable = len(comparable_paths) == len(refs)
-    return [_secret_change(d, p, "git") for p in changed], comparable
+    return [_secret_change(refs, p, "git") for p in changed], comparable
 
 
 def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: tuple[Flat, Flat]) -> ResourceChange:
@@ -87,7 +87,8 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
     if desired_view.get("auth_type") is None and remote_view.get("auth_type") is not None:
         reasons.append("authentication cannot be removed in place")
     if reasons:
-        secrets = [_secret_change(d, p) for p in sorted(d.spec.secret_refs())]
+        refs = d.spec.secret_refs()
+        secrets = [_secret_change(refs, p) for p in sorted(refs)]
         changes = [c for c in changes if not c.sensitive] + secrets
         return ResourceChange(
             Action.REPLACE, changes=tuple(changes), reasons=tuple(reasons), payload=create_body(d.spec), **common
@@ -98,8 +99,9 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
     return ResourceChange(Action.UPDATE, changes=tuple(changes), payload=patch_body(d.spec, tops), **common)
 
 
-def _secret_change(d: Desired, path: str, origin: Origin | None = None) -> FieldChange:
-    return FieldChange(path, sensitive=True, origin=origin, ref=d.spec.secret_refs().get(path))
+def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = None) -> FieldChange:
+    """The sensitive change of the secret at ``path``; ``refs``: the spec's :meth:`secret_refs`."""
+    return FieldChange(path, sensitive=True, origin=origin, ref=refs.get(path))
 
 
 def decide_create(d: Desired) -> ResourceChange:
@@ -107,7 +109,7 @@ def decide_create(d: Desired) -> ResourceChange:
     set_fields = d.spec.model_fields_set
     created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
     refs = d.spec.secret_refs()
-    secrets = [FieldChange(p, sensitive=True, ref=refs[p]) for p in sorted(refs)]
+    secrets = [_secret_change(refs, p) for p in sorted(refs)]
     return ResourceChange(
         Action.CREATE,
         d.spec.name,

@@ -118,12 +118,11 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
     if fmt == "json":
         console.out(render.render_json(plan, redactor=redactor, probes=probes), nl=False)
     elif fmt == "markdown":
+        from conn_reconcile.applyout import append_step_summary
+
         text = render.render_markdown(plan, redactor=redactor, probes=probes or ())
         console.out(text, nl=False)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(text)
+        append_step_summary(text)
     elif fmt == "github":
         console.out(render.render_github(plan, redactor=redactor, probes=probes or ()), nl=False)
     else:

@@ -36,14 +36,13 @@ demo: $(STAMP)
 
 # The benchmark times the tool as a user installs it: built from this checkout into a virtualenv of
 # its own that holds its dependencies and PyYAML (the floor's parser) and nothing else - no test
-# tooling, no editable install, none of their .pth start-up hooks in every process it times. The
-# package is reinstalled on every run; the dependencies stay.
+# tooling, no editable install, none of their .pth start-up hooks in every process it times. pip
+# rebuilds and reinstalls a project given as a directory on every run; the dependencies stay.
 BENCH_VENV ?= .venv-bench
 
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet 'PyYAML>=6' .
-	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	$(BENCH_VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 # the action's pinned, hashed dependencies (see README, "Pinned install"); needs the package index

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import scheduling
 from helpers import HookBuild, git, init_repo
 
 if TYPE_CHECKING:  # imported by the fixtures: pytest's xdist controller loads this file and runs no test
@@ -72,6 +73,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     ]
     for proc in procs:
         proc.wait()  # a failure here shows again, with its message, when the workers collect
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, each worker's share starts with its turn of the ``slow`` tests
+    (tests/scheduling.py). Every worker collects and orders the same list the same way."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    items[:] = scheduling.order(items, workers, lambda item: item.get_closest_marker("slow") is not None)
 
 
 @pytest.fixture

@@ -118,6 +118,7 @@ def test_markdown_goes_to_the_job_summary_and_github_annotates_the_name_line(pro
     assert "Apply finished with errors: 1 updated, 1 failed." in gh.out
 
 
+@pytest.mark.slow
 def test_heartbeat_while_a_call_is_slow_when_not_on_a_tty(project):
     with HeldEndpoint() as held:  # the create is slow: its registration test is held until released
         project.write("good.yaml", project.service("good", url=f"{held.url}/good/search"))
@@ -139,6 +140,7 @@ def test_heartbeat_interval_must_be_a_positive_number(project):
     assert run.code == 1 and "CONN_RECONCILE_HEARTBEAT must be a number of seconds" in run.err, run.both
 
 
+@pytest.mark.slow
 def test_a_tty_gets_numbered_progress_lines(project):
     project.write("a.yaml", project.service("a"))
     project.write("b.yaml", project.service("b"))

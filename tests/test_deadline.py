@@ -71,6 +71,7 @@ def test_env_proxy_follows_the_environment(monkeypatch):
 # ---- --timeout bounds a request as a whole ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_dribbling_answer_is_cut_off_at_the_timeout_not_per_byte(emulator):
     emulator.faults.add("GET", LIST, dribble=0.2, times=10)  # ~200 bytes: 40 s if each byte restarted the clock
     with client_for(emulator, timeout=1.0, max_attempts=2) as client:
@@ -104,6 +105,7 @@ def test_no_request_starts_once_the_deadline_has_passed(emulator):
     assert len(emulator.requests) == 0
 
 
+@pytest.mark.slow
 def test_a_request_in_flight_is_cut_off_at_the_deadline(emulator):
     emulator.faults.add("GET", LIST, dribble=0.5, times=10)
     with client_for(emulator, timeout=60.0, deadline_at=time.monotonic() + 1.5) as client:
@@ -125,6 +127,7 @@ def test_retries_stop_when_the_next_wait_would_pass_the_deadline(emulator):
     assert sleeps == [] and emulator.requests.count("GET", LIST) == 1
 
 
+@pytest.mark.slow
 def test_a_create_cut_off_by_the_deadline_is_unknown_and_never_resent(emulator, endpoint):
     emulator.faults.add("POST", LIST, dribble=0.5)  # the create happens; its answer crawls
     with (
@@ -148,6 +151,7 @@ def test_bad_timeouts_are_config_errors():
 # ---- no pool caps the parallelism: one connection per calling thread ---------------------------
 
 
+@pytest.mark.slow
 def test_forty_threads_have_forty_requests_in_flight_at_once(emulator):
     ids = [emulator.seed({"name": f"c{i}", "url": "https://c.example.com"})["id"] for i in range(40)]
     emulator.faults.add("GET", "/v1/connectors/.+", delay=2.0, times=40)  # hold every request open
@@ -158,6 +162,7 @@ def test_forty_threads_have_forty_requests_in_flight_at_once(emulator):
         assert sorted(f.result().id for f in futures) == sorted(ids)
 
 
+@pytest.mark.slow
 def test_one_deadline_per_thread(emulator):
     """The deadline is per request and per thread: a slow request in one thread does not cut
     off a fast one in another (the pool and its connections are shared)."""

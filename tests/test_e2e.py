@@ -378,6 +378,7 @@ def test_children_inherit_an_ignored_sigint_unless_the_launcher_restores_it():
     assert launched.stdout == "False\n"
 
 
+@pytest.mark.slow
 def test_ctrl_c_works_when_the_test_runner_ignores_sigint(project):
     """The Ctrl-C scenario of test_interrupt.py, from a parent that ignores SIGINT."""
     with HeldEndpoint() as held:

@@ -433,6 +433,7 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> tuple[subproce
     return proc, line
 
 
+@pytest.mark.slow
 def test_emulator_and_endpoint_run_as_processes(tmp_path):
     ep, ep_line = _spawn(
         ["conn_reconcile.emulator.endpoint", "--port", "0", "--auth-type", "bearer", "--token-env", "EP_TOKEN"],

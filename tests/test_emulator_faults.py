@@ -55,6 +55,7 @@ def _raw_get(emu: Emulator, path: str = "/v1/connectors") -> socket.socket:
     return sock
 
 
+@pytest.mark.slow
 def test_fault_dribble_sends_the_whole_response_one_byte_at_a_time(emulator, api):
     emulator.seed({"name": "d", "url": "https://a.example.com"}, id="d-1")
     expected = api.get("/v1/connectors").json()

@@ -17,6 +17,7 @@ def raw_unsafe(text: str) -> list[str]:
     return [hex(ord(c)) for c in text if unicodedata.category(c) in UNSAFE_CATEGORIES]
 
 
+@pytest.mark.slow
 def test_every_control_format_and_separator_character_is_made_visible():
     bad = [
         hex(c)

@@ -219,6 +219,7 @@ def _zip(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 @pytest.mark.cli_subprocess  # the whole chain as on a runner: the module and its CLI runs as processes
 def test_apply_on_a_push_fetches_the_plan_reviewed_on_the_merged_pull_request(
     project: Project, github: FakeGitHub

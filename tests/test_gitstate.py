@@ -218,6 +218,7 @@ def test_a_left_journal_is_replayed_and_pushed_and_a_bad_branch_file_is_an_error
 # ---- the lock ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_lock_ref_has_one_holder_a_wait_times_out_and_a_stale_release_never_deletes_anothers(
     clone, origin_repo, tmp_path, monkeypatch
 ):

@@ -55,6 +55,7 @@ def _local(p: Project):
     return p.root / ".conn-reconcile" / "git" / "state" / "origin" / BRANCH / "state.json"
 
 
+@pytest.mark.slow
 def test_apply_writes_the_branch_and_a_plan_in_another_clone_matches_by_that_state(clones, origin_repo):
     a, b = clones
     a.write("docs.yaml", a.service("docs"))
@@ -80,6 +81,7 @@ def test_apply_writes_the_branch_and_a_plan_in_another_clone_matches_by_that_sta
     assert clean.code == 0 and "No changes." in clean.out, clean.both
 
 
+@pytest.mark.slow
 def test_two_clones_applying_at_once_one_refuses_naming_the_holder_or_waits_for_it(clones, held, origin_repo):
     a, b = clones
     for p in (a, b):
@@ -107,6 +109,7 @@ def test_two_clones_applying_at_once_one_refuses_naming_the_holder_or_waits_for_
     assert branch_commit(origin_repo, LOCK_REF) is None
 
 
+@pytest.mark.slow
 def test_a_killed_holder_leaves_the_lock_which_is_reported_and_can_be_forced(clones, held, origin_repo):
     a, b = clones
     for p in (a, b):
@@ -147,6 +150,7 @@ def test_a_killed_holder_leaves_the_lock_which_is_reported_and_can_be_forced(clo
     assert stale.code == 1 and "never pushed" in stale.err and "rm -f " in stale.err, stale.both
 
 
+@pytest.mark.slow
 def test_a_write_between_fetch_and_push_is_rejected_and_nothing_is_overwritten(clones, held, origin_repo):
     a, b = clones
     a.write("docs.yaml", a.service("docs", url=f"{held.url}/docs/search"))

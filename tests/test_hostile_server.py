@@ -124,6 +124,7 @@ def test_a_create_answered_with_a_bad_connector_is_adopted_by_relisting_once(pro
 # ---- deadlines --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_plan_timeout_bounds_a_dribbled_answer_as_a_whole(project):
     project.write("docs.yaml", project.service("docs"))
     project.emulator.faults.add("GET", LIST, dribble=1.0)  # ~200 bytes, 1 s apart: minutes per attempt
@@ -137,6 +138,7 @@ def test_plan_timeout_bounds_a_dribbled_answer_as_a_whole(project):
     wait_for(lambda: project.emulator.dribbling == 0, "the emulator to notice the client left", timeout=5)
 
 
+@pytest.mark.slow
 def test_plan_deadline_stops_retries_and_fails_clearly(project):
     project.write("docs.yaml", project.service("docs"))
     project.emulator.faults.add("GET", LIST, dribble=1.0, times=100)
@@ -150,6 +152,7 @@ def test_plan_deadline_stops_retries_and_fails_clearly(project):
     assert 1 <= count(project, "GET") <= 3 and count(project, "POST") == 0
 
 
+@pytest.mark.slow
 def test_apply_deadline_during_a_create_is_unknown_then_converges(project):
     project.write("docs.yaml", project.service("docs"))
     project.write("wiki.yaml", project.service("wiki"))
@@ -173,6 +176,7 @@ def test_apply_deadline_during_a_create_is_unknown_then_converges(project):
 # ---- the pool follows --parallelism ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_apply_parallelism_above_32_really_runs_that_many_requests_at_once(project):
     with HeldEndpoint() as held:  # every create is held (its registration test) until all 40 are in flight
         for i in range(40):

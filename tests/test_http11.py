@@ -153,6 +153,7 @@ def test_failures_are_sorted_like_httpcore(serve):
         get(transport_for(server), server.port)
 
 
+@pytest.mark.slow
 def test_a_dribbled_answer_is_cut_off_at_the_deadline_as_a_whole(serve):
     stop = threading.Event()
 

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import conn_reconcile
 from conn_reconcile.emulator import Emulator
 
@@ -105,6 +107,7 @@ def test_validate_imports_no_client_planner_or_applier() -> None:
     assert not modules & NEVER_IN_VALIDATE
 
 
+@pytest.mark.slow
 def test_validate_without_a_config_file_stays_within_its_budget(tmp_path: Path) -> None:
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
@@ -115,6 +118,7 @@ def test_validate_without_a_config_file_stays_within_its_budget(tmp_path: Path) 
     assert not modules & NEVER_IN_VALIDATE
 
 
+@pytest.mark.slow
 def test_validate_builds_the_config_model_only_when_there_is_a_config_file(tmp_path: Path) -> None:
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
@@ -133,6 +137,7 @@ def test_help_imports_neither_pydantic_nor_ruamel() -> None:
     assert not modules & {"conn_reconcile.errors", "conn_reconcile.escape", "pathlib"}
 
 
+@pytest.mark.slow
 def test_a_text_plan_on_a_direct_connection_imports_no_httpcore_and_no_plan_file_code(
     tmp_path: Path, emulator: Emulator
 ) -> None:

@@ -61,6 +61,7 @@ def gated(project):
         yield ep
 
 
+@pytest.mark.slow
 def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project, gated):
     run = project.start("apply", "--auto-approve", "--parallelism", "2")
     run.wait_until(lambda: gated.entered == 2, "two creates in flight")
@@ -90,6 +91,7 @@ def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project
     converged(project)
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_waiting_reports_unknown_and_never_duplicates(project, gated):
     run = project.start("apply", "--auto-approve", "--parallelism", "2")
     run.wait_until(lambda: gated.entered == 2, "two creates in flight")
@@ -123,6 +125,7 @@ def _progress(out: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s*\S+ (created|failed|skipped) (\S+)", out, flags=re.M)
 
 
+@pytest.mark.slow
 def test_parallel_apply_reports_in_plan_order_whatever_finishes_first(project, make_endpoint):
     gate = threading.Event()
     count_ = 8
@@ -152,6 +155,7 @@ def test_parallel_apply_reports_in_plan_order_whatever_finishes_first(project, m
     converged(project)
 
 
+@pytest.mark.slow
 def test_parallelism_runs_creates_at_once_and_the_rate_limit_is_shared(project):
     gate = threading.Event()
     with GatedEndpoint(hold=5, gate=gate) as ep:

@@ -72,11 +72,13 @@ def clean_env(**extra):
     return env
 
 
+@pytest.mark.slow
 def test_colours_on_a_tty(saved):
     out = run_in_pty(["show", str(saved)], clean_env())
     assert ESC + "33m  ~ update moved" in out
 
 
+@pytest.mark.slow
 def test_no_colours_on_a_tty_with_no_color(saved):
     out = run_in_pty(["show", str(saved)], clean_env(NO_COLOR="1"))
     assert "~ update moved" in out and ESC not in out

@@ -125,6 +125,7 @@ def test_manifest_checks_the_files_passed_against_the_whole_directory() -> None:
     assert hook["args"] == ["--against", "connectors"]
 
 
+@pytest.mark.slow
 def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]) -> None:
     _write(consumer, "connectors/docs.yaml", VALID_SERVICE.format(name="docs"))
     _write(consumer, "connectors/drive.yaml", VALID_OAUTH)
@@ -136,6 +137,7 @@ def test_hook_passes_on_valid_connectors(consumer: Path, hook_repo: Path, hook_r
     assert re.search(rf"^{re.escape(HOOK_NAME)}\.+Passed$", output, re.MULTILINE), output
 
 
+@pytest.mark.slow
 def test_hook_reports_unknown_field_with_file_line_and_field(
     consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
@@ -153,6 +155,7 @@ def test_hook_reports_unknown_field_with_file_line_and_field(
     assert "docs.yaml" not in hook_out, hook_out
 
 
+@pytest.mark.slow
 def test_hook_reports_duplicate_names_naming_both_files(
     consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:
@@ -167,6 +170,7 @@ def test_hook_reports_duplicate_names_naming_both_files(
     assert "connectors/a.yaml" in hook_out and "connectors/b.yaml" in hook_out, hook_out
 
 
+@pytest.mark.slow
 def test_hook_checks_what_is_staged_against_the_whole_directory(
     consumer: Path, hook_repo: Path, hook_rev: str, env: dict[str, str]
 ) -> None:

@@ -100,6 +100,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 def test_probe_reports_each_case_in_json_and_text(project, fleet):
     run = project.run("--timeout", "1", "plan", "--probe", "--format", "json")
 
@@ -126,6 +127,7 @@ def test_probe_reports_each_case_in_json_and_text(project, fleet):
     assert "FAILED down" in text.out and "connection failed" in text.out
 
 
+@pytest.mark.slow
 def test_probe_in_markdown_and_github(project, fleet, tmp_path):
     summary = tmp_path / "summary.md"
     md = project.run(

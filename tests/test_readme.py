@@ -29,6 +29,7 @@ def _real_org_lines() -> list[str]:
     return [line.removeprefix("$ ").split("  #", 1)[0].strip() for line in block.group(1).splitlines()]
 
 
+@pytest.mark.slow
 def test_the_real_org_path_runs_as_written(tmp_path: Path) -> None:
     lines = _real_org_lines()
     venv, *commands = lines

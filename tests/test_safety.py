@@ -33,6 +33,7 @@ def _state(project) -> Any:
 # ---- overlapping runs: the lock ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_apply_refuses_at_once_or_waits_for_the_lock_and_nothing_is_duplicated(project, held):
     for i in (1, 2, 3):
         project.write(f"c{i}.yaml", project.service(f"c{i}", url=f"{held.url}/c{i}/search"))
@@ -58,6 +59,7 @@ def test_a_second_apply_refuses_at_once_or_waits_for_the_lock_and_nothing_is_dup
     converged(project)
 
 
+@pytest.mark.slow
 def test_plan_takes_no_lock(project, held):
     project.write("c1.yaml", project.service("c1", url=f"{held.url}/c1/search"))
     running = project.start("apply", "--auto-approve")
@@ -93,6 +95,7 @@ def test_force_unlock_needs_the_lock_id_and_removes_a_lock_file(project):
 # ---- kill -9 -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_create_then_an_immediate_reapply_never_leaves_a_silent_twin(project):
     with HeldEndpoint() as ep:
         project.write("docs.yaml", project.service("docs", url=f"{ep.url}/docs/search"))
@@ -131,6 +134,7 @@ def test_kill_9_during_a_create_then_an_immediate_reapply_never_leaves_a_silent_
     converged(project)
 
 
+@pytest.mark.slow
 def test_kill_9_never_loses_a_created_id(project, held):
     for i in range(1, 6):
         project.write(f"c{i}.yaml", project.service(f"c{i}"))
@@ -157,6 +161,7 @@ def test_kill_9_never_loses_a_created_id(project, held):
     converged(project)
 
 
+@pytest.mark.slow
 def test_kill_9_inside_a_replace_finishes_it_on_the_next_run(project):
     project.write("docs.yaml", project.service("docs", description="old"))
     assert project.run("apply", "--auto-approve").code == 0
@@ -183,6 +188,7 @@ def test_kill_9_inside_a_replace_finishes_it_on_the_next_run(project):
     converged(project)
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_replacements_create_adopts_it_and_deletes_the_old_one(project):
     with HeldEndpoint() as ep:
         project.write("docs.yaml", project.service("docs", description="old", url=f"{ep.url}/docs/search"))
@@ -210,6 +216,7 @@ def test_kill_9_during_a_replacements_create_adopts_it_and_deletes_the_old_one(p
     converged(project)
 
 
+@pytest.mark.slow
 def test_a_create_that_times_out_is_sent_once_and_adopted_when_it_lands(project, held):
     project.write("docs.yaml", project.service("docs", url=f"{held.url}/docs/search"))
     slow = project.run("--timeout", "1", "apply", "--auto-approve")

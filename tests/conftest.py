@@ -11,10 +11,11 @@
   ``PRE_COMMIT_HOME``, a committed snapshot of this checkout, and the hook environment's
   build, started in the background as soon as the session begins if a selected test needs it.
 * ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI to
-  completion in process, except in tests marked ``cli_subprocess``, where every run is a real
-  ``python -m conn_reconcile`` process. A run that is signalled, killed or raced against another
-  process for the state lock is started as a real process with ``project.start`` (tests/test_safety.py,
-  tests/test_interrupt.py); the runs around it (setting up, checking the result) need no process.
+  completion in process, except in tests marked ``cli_subprocess``, where every run is a process
+  of its own (forked from the worker's fork server, tests/forkserver.py). A run that is signalled,
+  killed or raced against another process for the state lock is started as a process with
+  ``project.start`` (tests/test_safety.py, tests/test_interrupt.py); the runs around it (setting
+  up, checking the result) need no process.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ emulator and a real connector endpoint on loopback, and the CLI.
 :meth:`Project.run` runs the CLI in this process through click's ``CliRunner`` (the same
 ``main`` entry point, arguments, environment and working directory as the installed
 command) unless the project was made with ``in_process=False``;
-:meth:`Project.run_process` and :meth:`Project.start` always run ``python -m conn_reconcile``
-as a real subprocess, for tests that send signals, kill, race two processes, hold locks
-across processes or need a TTY."""
+:meth:`Project.run_process` and :meth:`Project.start` always run the CLI as a process of its own,
+for tests that send signals, kill, race two processes, hold locks across processes or need a
+TTY: a child of the test's process, forked from the worker's fork server (tests/forkserver.py),
+or with ``fresh=True`` a new ``python -m conn_reconcile`` interpreter."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import forkserver
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
@@ -113,8 +115,12 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "conn_reconcile", *args]
 
 
-def popen_cli(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
-    """Start the CLI as a real process with the default SIGINT disposition."""
+def popen_cli(args: list[str], *, fresh: bool = False, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start the CLI as a real process with the default SIGINT disposition: forked from this
+    worker's fork server (tests/forkserver.py), or, with ``fresh`` (or where there is no fork
+    server), a new interpreter started with ``exec``."""
+    if not fresh and forkserver.available():
+        return forkserver.Popen(cli_command(*args), text=True, **kwargs)
     return subprocess.Popen(cli_command(*args), preexec_fn=restore_default_sigint, text=True, **kwargs)
 
 
@@ -196,10 +202,12 @@ class Project:
         full_env.update(env or {})
         return full_env
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> Background:
-        """Start the CLI without waiting for it (e.g. to send it signals); see :class:`Background`."""
+    def start(self, *args: str, env: dict[str, str] | None = None, fresh: bool = False) -> Background:
+        """Start the CLI without waiting for it (e.g. to send it signals); see :class:`Background`.
+        ``fresh``: in a new interpreter, not forked (see :func:`popen_cli`)."""
         proc = popen_cli(
             list(args),
+            fresh=fresh,
             cwd=self.root,
             env=self.full_env(env),
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,213 @@
+"""A fork server for the CLI runs that must be real processes (``e2e.popen_cli``).
+
+A test that signals, kills or races the CLI needs it as a process of its own; paying a fresh
+interpreter's start-up for each of those runs (about 0.4 s of CPU: pydantic, click, httpx,
+ruamel) was a third of the suite's CPU. Each pytest-xdist worker starts one server the first
+time it needs one: a Python process that has imported the package and built its models, then
+waits. For each run it forks; the fork forks again and exits, so the CLI process is orphaned
+and re-parented to the worker, which has made itself a "child subreaper" (Linux ``prctl``).
+The CLI process is then the worker's own child, exactly as after ``subprocess.Popen``: its pid,
+exit status, signals, ``kill -9`` and pipes behave the same, and :class:`Popen` is
+``subprocess.Popen`` with only the start replaced.
+
+In the CLI process, before ``conn_reconcile.cli.main`` runs, the state a fresh ``python -m
+conn_reconcile`` would have is set up: standard streams on the given descriptors (made as
+Python makes them: line-buffered on a terminal, unbuffered under ``PYTHONUNBUFFERED``),
+arguments, environment, working directory (also ``sys.path[0]``) and Ctrl-C raising
+``KeyboardInterrupt``. What a fork cannot show - a fresh interpreter's imports, a signal
+disposition inherited across ``exec`` - is tested with real ``exec`` runs
+(``popen_cli(fresh=True)``, tests/test_imports.py, tests/test_readme.py, tests/test_ghaction.py).
+Where ``prctl`` is missing (not Linux), every run is a real ``exec``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import conn_reconcile
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_MAX_MESSAGE = 1 << 20
+
+
+# ---- the server ---------------------------------------------------------------------------------
+
+
+def _preload() -> None:
+    """Import what CLI runs import and build the models they validate, once."""
+    import pkgutil
+
+    for info in pkgutil.walk_packages(conn_reconcile.__path__, "conn_reconcile."):
+        if not info.name.endswith(".__main__"):  # importing one runs its command
+            __import__(info.name)
+    from pydantic import BaseModel
+
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as cli.main does
+    for module in list(sys.modules.values()):
+        if (getattr(module, "__name__", "") or "").startswith("conn_reconcile."):
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+                    value.model_rebuild()
+
+
+def serve(path: str) -> dict[str, Any]:
+    """The server's loop. Returns only in a CLI process, with the request it is to run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # the worker is gone (even killed): end too
+    if os.getppid() != int(os.environ["CLI_FORKSERVER_PARENT"]):
+        sys.exit(0)  # it went before the line above
+    _preload()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(16)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = listener.accept()
+        data, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MESSAGE, 3)
+        middle = os.fork()
+        if middle == 0:
+            cli = os.fork()
+            if cli == 0:
+                listener.close()
+                conn.close()
+                return _become(json.loads(data), fds)
+            conn.send(f"{cli}".encode())
+            os._exit(0)
+        os.waitpid(middle, 0)  # the CLI process is now the worker's child
+        for fd in fds:
+            os.close(fd)
+        conn.send(b"ready")
+        conn.close()
+
+
+def _stream(fd: int, mode: str, like: Any) -> io.TextIOWrapper:
+    """A standard stream as the interpreter makes it at start-up (``create_stdio``)."""
+    unbuffered = mode == "w" and bool(os.environ.get("PYTHONUNBUFFERED"))
+    raw: Any = io.FileIO(fd, mode, closefd=False)
+    if not unbuffered:
+        raw = io.BufferedWriter(raw) if mode == "w" else io.BufferedReader(raw)
+    return io.TextIOWrapper(
+        raw,
+        encoding=like.encoding,
+        errors=like.errors,
+        newline="\n",
+        line_buffering=mode == "w" and not unbuffered and (fd == 2 or os.isatty(fd)),
+        write_through=unbuffered,
+    )
+
+
+def _become(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.stdin = sys.__stdin__ = _stream(0, "r", sys.__stdin__)
+    sys.stdout = sys.__stdout__ = _stream(1, "w", sys.__stdout__)
+    sys.stderr = sys.__stderr__ = _stream(2, "w", sys.__stderr__)
+    sys.argv = request["argv"]
+    sys.path[0] = request["cwd"]
+    return request
+
+
+# ---- the client, in a pytest worker -------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self) -> None:
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+        self.dir = tempfile.mkdtemp(prefix="cli-forkserver-")
+        self.path = os.path.join(self.dir, "socket")
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, self.path],
+            env={**os.environ, "CLI_FORKSERVER_PARENT": str(os.getpid())},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline() != "ready\n":
+            raise RuntimeError("the CLI fork server did not start")
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> int:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+            conn.connect(self.path)
+            socket.send_fds(conn, [json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode()], fds)
+            pid = int(conn.recv(64))
+            if conn.recv(64) != b"ready":
+                raise RuntimeError("the CLI fork server failed")
+        return pid
+
+
+_server: _Server | None = None
+
+
+def available() -> bool:
+    return sys.platform == "linux" and hasattr(socket, "send_fds")
+
+
+class Popen(subprocess.Popen):  # type: ignore[type-arg]
+    """``subprocess.Popen(cli_command(*args), ...)`` whose process is forked from the server."""
+
+    def _execute_child(  # type: ignore[override]
+        self,
+        args: list[str],
+        executable: Any,
+        preexec_fn: Any,
+        close_fds: bool,
+        pass_fds: Any,
+        cwd: Any,
+        env: Any,
+        startupinfo: Any,
+        creationflags: Any,
+        shell: bool,
+        p2cread: int,
+        p2cwrite: int,
+        c2pread: int,
+        c2pwrite: int,
+        errread: int,
+        errwrite: int,
+        *_rest: Any,
+    ) -> None:
+        global _server
+        if _server is None:
+            _server = _Server()
+        fds = [fd if fd != -1 else default for fd, default in ((p2cread, 0), (c2pwrite, 1), (errwrite, 2))]
+        main = str(Path(conn_reconcile.__file__).with_name("__main__.py"))  # sys.argv[0] of `python -m`
+        self.pid = _server.spawn(
+            [main, *args[3:]], dict(os.environ if env is None else env), os.fspath(cwd or os.getcwd()), fds
+        )
+        self._child_created = True
+        self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
+    from conn_reconcile.cli import main
+
+    main()

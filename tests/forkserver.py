@@ -46,21 +46,33 @@ _MAX_MESSAGE = 1 << 20
 # ---- the server ---------------------------------------------------------------------------------
 
 
+#: what most CLI runs import (a plan, an apply); anything else a run needs it imports itself
+PRELOAD = (
+    "conn_reconcile.cli",
+    "conn_reconcile.workflow",
+    "conn_reconcile.applyflow",
+    "conn_reconcile.applier",
+    "conn_reconcile.recorder",
+    "conn_reconcile.client",
+    "conn_reconcile.statefile",
+    "conn_reconcile.planner",
+    "conn_reconcile.render",
+    "conn_reconcile.loader",
+    "conn_reconcile.lock",
+)
+
+
 def _preload() -> None:
     """Import what CLI runs import and build the models they validate, once."""
-    import pkgutil
-
-    for info in pkgutil.walk_packages(conn_reconcile.__path__, "conn_reconcile."):
-        if not info.name.endswith(".__main__"):  # importing one runs its command
-            __import__(info.name)
     from pydantic import BaseModel
 
+    for name in PRELOAD:
+        __import__(name)
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as cli.main does
-    for module in list(sys.modules.values()):
-        if (getattr(module, "__name__", "") or "").startswith("conn_reconcile."):
-            for value in list(vars(module).values()):
-                if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
-                    value.model_rebuild()
+    for name in ("conn_reconcile.models", "conn_reconcile.state"):
+        for value in vars(sys.modules[name]).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == name:
+                value.model_rebuild()
 
 
 def serve(path: str) -> dict[str, Any]:

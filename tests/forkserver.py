@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,16 @@ class _Server:
 
 
 _server: _Server | None = None
+_starting = threading.Lock()
+
+
+def _the_server() -> _Server:
+    """This worker's server, started on first use."""
+    global _server
+    with _starting:
+        if _server is None:
+            _server = _Server()
+        return _server
 
 
 def available() -> bool:
@@ -206,12 +217,9 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
         errwrite: int,
         *_rest: Any,
     ) -> None:
-        global _server
-        if _server is None:
-            _server = _Server()
         fds = [fd if fd != -1 else default for fd, default in ((p2cread, 0), (c2pwrite, 1), (errwrite, 2))]
         main = str(Path(conn_reconcile.__file__).with_name("__main__.py"))  # sys.argv[0] of `python -m`
-        self.pid = _server.spawn(
+        self.pid = _the_server().spawn(
             [main, *args[3:]], dict(os.environ if env is None else env), os.fspath(cwd or os.getcwd()), fds
         )
         self._child_created = True

@@ -1,8 +1,8 @@
 """A fork server for the CLI runs that must be real processes (``e2e.popen_cli``).
 
-A test that signals, kills or races the CLI needs it as a process of its own; paying a fresh
-interpreter's start-up for each of those runs (about 0.4 s of CPU: pydantic, click, httpx,
-ruamel) was a third of the suite's CPU. Each pytest-xdist worker starts one server the first
+A test that signals, kills or races the CLI needs it as a process of its own; a fresh
+interpreter's start-up costs about 0.4 s of CPU (pydantic, click, httpx, ruamel), for each of
+some thirty runs per test session. Each pytest-xdist worker starts one server the first
 time it needs one: a Python process that has imported the package and built its models, then
 waits. For each run it forks; the fork forks again and exits, so the CLI process is orphaned
 and re-parented to the worker, which has made itself a "child subreaper" (Linux ``prctl``).

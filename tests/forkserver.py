@@ -14,9 +14,11 @@ In the CLI process, before ``conn_reconcile.cli.main`` runs, the state a fresh `
 conn_reconcile`` would have is set up: standard streams on the given descriptors (made as
 Python makes them: line-buffered on a terminal, unbuffered under ``PYTHONUNBUFFERED``),
 arguments, environment, working directory (also ``sys.path[0]``) and Ctrl-C raising
-``KeyboardInterrupt``. What a fork cannot show - a fresh interpreter's imports, a signal
-disposition inherited across ``exec`` - is tested with real ``exec`` runs
-(``popen_cli(fresh=True)``, tests/test_imports.py, tests/test_readme.py, tests/test_ghaction.py).
+``KeyboardInterrupt``. The streams' encoding is the server's: a run whose environment sets
+what the interpreter reads for it at start-up (:data:`STARTUP_VARS`) differently is refused.
+What a fork cannot show - a fresh interpreter's imports, a signal disposition inherited across
+``exec`` - is tested with real ``exec`` runs (``popen_cli(fresh=True)``, tests/test_imports.py,
+tests/test_readme.py, tests/test_ghaction.py).
 Where ``prctl`` is missing (not Linux), every run is a real ``exec``.
 """
 
@@ -42,6 +44,9 @@ import conn_reconcile
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _MAX_MESSAGE = 1 << 20
+#: what the interpreter reads once, at start-up, to make its standard streams: a run whose
+#: environment sets these differently from the server's cannot be forked (:meth:`_Server.spawn`)
+STARTUP_VARS = ("PYTHONIOENCODING", "PYTHONUTF8", "PYTHONCOERCECLOCALE", "LC_ALL", "LC_CTYPE", "LANG")
 
 
 # ---- the server ---------------------------------------------------------------------------------
@@ -160,6 +165,7 @@ class _Server:
         assert self.proc.stdout is not None
         if self.proc.stdout.readline() != "ready\n":
             raise RuntimeError("the CLI fork server did not start")
+        self.startup = {k: os.environ.get(k) for k in STARTUP_VARS}
         atexit.register(self.stop)
 
     def stop(self) -> None:
@@ -168,6 +174,9 @@ class _Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> int:
+        differ = sorted(k for k in STARTUP_VARS if env.get(k) != self.startup[k])
+        if differ:
+            raise ValueError(f"a forked run keeps the server's {', '.join(differ)}: use popen_cli(fresh=True)")
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
             conn.connect(self.path)
             socket.send_fds(conn, [json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode()], fds)

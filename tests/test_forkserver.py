@@ -117,3 +117,11 @@ def test_ctrl_c_ends_a_forked_run_as_it_ends_a_fresh_one(tmp_path: Path) -> None
         proc.communicate(timeout=30)
         codes.append(proc.returncode)
     assert codes[0] == codes[1]
+
+
+def test_a_run_that_changes_what_the_interpreter_reads_at_start_up_is_refused_not_forked(tmp_path: Path) -> None:
+    environ = env(PYTHONIOENCODING="latin-1")
+    with pytest.raises(ValueError, match=r"keeps the server's PYTHONIOENCODING: use popen_cli\(fresh=True\)"):
+        popen_cli(["--version"], cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    fresh = popen_cli(["--version"], fresh=True, cwd=tmp_path, env=environ, stdout=subprocess.PIPE)
+    assert fresh.communicate(timeout=60)[0].startswith("conn-reconcile")

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported where used: conftest imports this module in pytest's controller too
+    import httpx
+
     from conn_reconcile.models import Desired, RemoteConnector
 
 
@@ -34,6 +36,16 @@ def remote(id: str, name: str, **fields: Any) -> RemoteConnector:
 # roots costs nothing to make, where httpx's default loads the CA bundle (~50 ms of CPU) for
 # every client.
 LOOPBACK_SSL = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def loopback_client(key: str | None = None, **kwargs: Any) -> httpx.Client:
+    """An ``httpx.Client`` for the loopback test servers: no proxy from the environment (it must
+    not see loopback traffic), :data:`LOOPBACK_SSL`; ``key`` is sent as a bearer API key, before
+    any ``headers`` given."""
+    import httpx
+
+    headers = ({"Authorization": f"Bearer {key}"} if key else {}) | kwargs.pop("headers", {})
+    return httpx.Client(headers=headers, trust_env=False, verify=LOOPBACK_SSL, **kwargs)
 
 
 # ---- pre-commit ------------------------------------------------------------------------------

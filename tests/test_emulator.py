@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from helpers import LOOPBACK_SSL
+from helpers import loopback_client
 
 from conn_reconcile.emulator import Emulator
 
@@ -33,8 +33,7 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 def http(emu: Emulator, key: str | None = "any-key", **kw) -> httpx.Client:
-    headers = ({"Authorization": f"Bearer {key}"} if key else {}) | kw.pop("headers", {})
-    return httpx.Client(base_url=emu.url, headers=headers, trust_env=False, verify=LOOPBACK_SSL, **kw)
+    return loopback_client(key, base_url=emu.url, **kw)
 
 
 @pytest.fixture
@@ -445,9 +444,7 @@ def test_emulator_and_endpoint_run_as_processes(tmp_path):
     try:
         ep_url = re.fullmatch(r"endpoint listening on (http://127\.0\.0\.1:\d+)\n", ep_line).group(1)
         emu_url = re.fullmatch(r"emulator listening on (http://127\.0\.0\.1:\d+)\n", emu_line).group(1)
-        with httpx.Client(
-            base_url=emu_url, headers={"Authorization": "Bearer k"}, trust_env=False, verify=LOOPBACK_SSL
-        ) as client:
+        with loopback_client("k", base_url=emu_url) as client:
             ok = client.post(
                 "/v1/connectors", json={"name": "p", "url": ep_url, "service_auth": {"type": "bearer", "token": CANARY}}
             )
@@ -467,7 +464,7 @@ def test_emulator_and_endpoint_run_as_processes(tmp_path):
 def test_endpoint_checks_auth_body_and_searches(make_endpoint):
     docs = [{"id": "1", "text": "alpha beta"}, {"id": "2", "text": "gamma"}]
     ep = make_endpoint(auth_type="basic", token=CANARY, documents=docs)
-    with httpx.Client(base_url=ep.url, trust_env=False, verify=LOOPBACK_SSL) as c:
+    with loopback_client(base_url=ep.url) as c:
         good = {"Authorization": f"Basic {CANARY}"}
         assert c.post("/any/path", json={"query": "GAMMA"}, headers=good).json() == {"results": [docs[1]]}
         assert c.post("/", json={"query": "zeta"}, headers=good).json() == {"results": docs}

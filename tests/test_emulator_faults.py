@@ -10,18 +10,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from e2e import wait_for
-from helpers import LOOPBACK_SSL
+from helpers import loopback_client
 
 from conn_reconcile.emulator import Emulator
 
 
 def http(emu: Emulator, key: str | None = "any-key") -> httpx.Client:
-    return httpx.Client(
-        base_url=emu.url,
-        headers={"Authorization": f"Bearer {key}"} if key else {},
-        trust_env=False,
-        verify=LOOPBACK_SSL,
-    )
+    return loopback_client(key, base_url=emu.url)
 
 
 @pytest.fixture

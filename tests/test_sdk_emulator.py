@@ -9,12 +9,11 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 cohere = pytest.importorskip("cohere")
 from cohere.errors import BadRequestError, NotFoundError, UnauthorizedError  # noqa: E402
-from helpers import LOOPBACK_SSL  # noqa: E402
+from helpers import loopback_client  # noqa: E402
 
 from conn_reconcile.emulator import Emulator  # noqa: E402
 
@@ -30,11 +29,10 @@ def strict_emulator():
 
 
 def sdk(emu: Emulator, api_key: str, **kwargs):
-    # trust_env=False: a proxy configured in the environment must not see loopback traffic.
-    return cohere.Client(
+    return cohere.Client(  # its HTTP client never goes through a proxy of the environment
         api_key=api_key,
         base_url=emu.url,
-        httpx_client=httpx.Client(trust_env=False, timeout=10, verify=LOOPBACK_SSL),
+        httpx_client=loopback_client(timeout=10),
         **kwargs,
     )
 

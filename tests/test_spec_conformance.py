@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import LOOPBACK_SSL
+from helpers import LOOPBACK_SSL, loopback_client
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator import Emulator
@@ -44,9 +44,7 @@ def check_error(resp: httpx.Response, status: int) -> None:
 def api(endpoint):
     with (
         Emulator(api_key="spec-key") as emu,
-        httpx.Client(
-            base_url=emu.url, headers={"Authorization": "Bearer spec-key"}, trust_env=False, verify=LOOPBACK_SSL
-        ) as http,
+        loopback_client("spec-key", base_url=emu.url) as http,
     ):
         http.endpoint_url = endpoint.url
         yield http

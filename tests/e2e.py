@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import forkserver
+from forkserver import restore_default_sigint
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
@@ -102,13 +102,6 @@ class Background:
         run = Run(code, "".join(self._out), "".join(self._err))
         self._outputs.append(run.out + run.err)
         return run
-
-
-def restore_default_sigint() -> None:
-    """In the child, before exec: take Ctrl-C the default way even when the test runner was
-    started with SIGINT ignored (``nohup``, ``trap '' INT``): an ignored disposition is
-    inherited across exec, and ``restore_signals`` only covers SIGPIPE, SIGXFZ and SIGXFSZ."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_command(*args: str) -> list[str]:

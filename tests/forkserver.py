@@ -148,6 +148,13 @@ def _become(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
 # ---- the client, in a pytest worker -------------------------------------------------------------
 
 
+def restore_default_sigint() -> None:
+    """In the child, before exec: take Ctrl-C the default way even when the test runner was
+    started with SIGINT ignored (``nohup``, ``trap '' INT``): an ignored disposition is
+    inherited across exec, and ``restore_signals`` only covers SIGPIPE, SIGXFZ and SIGXFSZ."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Server:
     def __init__(self) -> None:
         if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -160,7 +167,7 @@ class _Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            preexec_fn=restore_default_sigint,
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline() != "ready\n":

@@ -25,7 +25,7 @@ install: $(STAMP)
 test: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 4 --dist worksteal
 
-# ruff's settings and mypy's (strict, pydantic plugin, files = src) are in pyproject.toml
+# ruff's settings and mypy's (strict, files = src) are in pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check

@@ -1,9 +1,9 @@
 """A fork server for the CLI runs that must be real processes (``e2e.popen_cli``).
 
 A test that signals, kills or races the CLI needs it as a process of its own; a fresh
-interpreter's start-up costs about 0.4 s of CPU (pydantic, click, httpx, ruamel), for each of
+interpreter's start-up costs about 0.4 s of CPU (click, httpx, ruamel), for each of
 some thirty runs per test session. Each pytest-xdist worker starts one server the first
-time it needs one: a Python process that has imported the package and built its models, then
+time it needs one: a Python process that has imported the package, then
 waits. For each run it forks; the fork forks again and exits, so the CLI process is orphaned
 and re-parented to the worker, which has made itself a "child subreaper" (Linux ``prctl``).
 The CLI process is then the worker's own child, exactly as after ``subprocess.Popen``: its pid,
@@ -69,16 +69,9 @@ PRELOAD = (
 
 
 def _preload() -> None:
-    """Import what CLI runs import and build the models they validate, once."""
-    from pydantic import BaseModel
-
+    """Import what CLI runs import, once."""
     for name in PRELOAD:
         __import__(name)
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as cli.main does
-    for name in ("conn_reconcile.models", "conn_reconcile.state"):
-        for value in vars(sys.modules[name]).values():
-            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == name:
-                value.model_rebuild()
 
 
 def serve(path: str) -> dict[str, Any]:

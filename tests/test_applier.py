@@ -5,6 +5,7 @@ The fake calls synchronise on events (never on sleeps), so every interleaving he
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import threading
@@ -74,7 +75,7 @@ def run(
 
 def recording(state: State, saves: list[State]) -> StateRecorder:
     """A recorder whose journal keeps a snapshot of the state after every mutation."""
-    recorder = StateRecorder(state, lambda mutation: saves.append(state.model_copy(deep=True)))
+    recorder = StateRecorder(state, lambda mutation: saves.append(copy.deepcopy(state)))
     return recorder
 
 

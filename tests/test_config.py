@@ -116,7 +116,7 @@ def test_vars_overrides_and_environments_in_a_connector_file() -> None:
     d, problems = load_bytes(DOC, "docs.yaml", staging)
     assert problems == [] and d is not None
     assert d.spec.url == "https://s.example.com/search" and d.spec.description == "S"
-    assert "environments" not in d.spec.model_dump()  # never part of a payload or a diff
+    assert "environments" not in d.spec.to_dict()  # never part of a payload or a diff
     prod = EnvContext("prod", {"host": "p.example.com"}, {}, ("prod", "staging"))
     assert load_bytes(DOC, "docs.yaml", prod) == (None, [])  # staging only
     _, problems = load_bytes(DOC.replace(b"[staging]", b"[stagin]"), "docs.yaml", staging)

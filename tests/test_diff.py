@@ -5,14 +5,14 @@ from conn_reconcile.models import ConnectorSpec, RemoteConnector
 def spec(**kw):
     kw.setdefault("name", "docs")
     kw.setdefault("url", "https://docs.example.com/search")
-    return ConnectorSpec.model_validate(kw)
+    return ConnectorSpec.parse(kw)
 
 
 def rem(**kw):
     kw.setdefault("id", "docs-abc123")
     kw.setdefault("name", "docs")
     kw.setdefault("url", "https://docs.example.com/search")
-    return RemoteConnector.model_validate(kw)
+    return RemoteConnector.parse(kw)
 
 
 def test_defaults_make_omitted_and_default_equal():

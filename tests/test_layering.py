@@ -20,6 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 CORE = (
     "errors",
+    "records",
+    "kinds",
     "models",
     "diff",
     "plan",

@@ -2,7 +2,7 @@
 
 Editors validate connector files against the checked-in schema (the files' modeline
 ``# yaml-language-server: $schema=../docs/connector.schema.json``); the tool validates them
-with the pydantic models. These tests keep the two from drifting apart.
+with the records the schema is generated from. These tests keep the two from drifting apart.
 """
 
 from __future__ import annotations

@@ -2,13 +2,11 @@
 
 The commands live in :mod:`conn_reconcile.commands_plan` (plan, show, apply) and
 :mod:`conn_reconcile.commands_tools` (validate, import, secrets, config, schema, force-unlock,
-emulator). Heavy modules (pydantic, httpx, deepdiff, ruamel) are imported inside the commands
+emulator). Heavy modules (httpx, deepdiff, ruamel) are imported inside the commands
 so that ``conn-reconcile --help`` stays fast.
 """
 
 from __future__ import annotations
-
-import os
 
 import click
 
@@ -56,8 +54,4 @@ globalopts.add_to(validate, plan, show, apply, import_, force_unlock, config_, s
 
 
 def main() -> None:
-    # pydantic looks for plug-ins by scanning the metadata of every installed distribution
-    # when the first model is built (tens of ms, a third of a pre-commit hook's run); the
-    # tool uses none. A value set by the user is kept.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli(prog_name="conn-reconcile")

@@ -65,7 +65,7 @@ def load(path: Path) -> LoadedConfig:
     parsed = parse_yaml(raw, display)
     if parsed.problems or parsed.data is None:
         raise InputError(parsed.problems or [Diagnostic(display, None, None, None, "empty config file")])
-    from conn_reconcile.configmodel import parse_config  # pydantic: only when there is a file
+    from conn_reconcile.configmodel import parse_config  # only when there is a file
 
     model, errors = parse_config(parsed.data)
     if model is None:

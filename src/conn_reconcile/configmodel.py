@@ -1,19 +1,19 @@
 """The strict model of ``conn-reconcile.yaml``: :class:`ConfigFile`, its environments and
-their connector overrides, and :func:`parse_config`. Pure core: imports pydantic only.
+their connector overrides, and :func:`parse_config`. Pure core (records).
 
-Built only when a config file is actually read (:func:`conn_reconcile.configfile.load`):
-resolving settings without a file (:mod:`conn_reconcile.config`) never imports pydantic.
+Imported only when a config file is actually read (:func:`conn_reconcile.configfile.load`):
+resolving settings without a file (:mod:`conn_reconcile.config`) never needs it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, Field
+from typing import Any
 
 from conn_reconcile.config import DEFAULT_API_KEY_ENV
-from conn_reconcile.models import STRICT, HttpUrl, Name, PlainStr, validate_strict
+from conn_reconcile.kinds import DictOf, Int, ListOf, Nested, Nullable, Str
+from conn_reconcile.models import HTTP_URL, NAME, OPT_BOOL, OPT_PLAIN, PLAIN, validate_strict
+from conn_reconcile.records import Record, field
 
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -37,64 +37,59 @@ def _rel_path(value: str) -> str:
     return value
 
 
-VarName = Annotated[str, AfterValidator(_var_name)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-PathStr = Annotated[str, AfterValidator(_rel_path), Field(max_length=4096)]
-Glob = Annotated[str, Field(min_length=1, max_length=1024)]
+VAR_NAME = Str(checks=[_var_name])
+ENV_NAME = Str(checks=[_env_name])
+OPT_PATH = Nullable(Str(max_length=4096, checks=[_rel_path]))
+OPT_URL = Nullable(HTTP_URL)
+OPT_GLOBS = Nullable(ListOf(Str(min_length=1, max_length=1024)))
 
 
-class OAuthOverride(BaseModel):
+class OAuthOverride(Record, strict=True, frozen=True):
     """The non-secret OAuth fields an environment may override."""
 
-    model_config = STRICT
-
-    client_id: PlainStr | None = None
-    authorize_url: HttpUrl | None = None
-    token_url: HttpUrl | None = None
-    scope: PlainStr | None = None
+    client_id: str | None = field(OPT_PLAIN, default=None)
+    authorize_url: str | None = field(OPT_URL, default=None)
+    token_url: str | None = field(OPT_URL, default=None)
+    scope: str | None = field(OPT_PLAIN, default=None)
 
 
-class ConnectorOverride(BaseModel):
+class ConnectorOverride(Record, strict=True, frozen=True):
     """Non-secret fields of one connector, overridden in one environment."""
 
-    model_config = STRICT
-
-    description: PlainStr | None = None
-    url: HttpUrl | None = None
-    excludes: list[PlainStr] | None = None
-    active: bool | None = None
-    continue_on_failure: bool | None = None
-    oauth: OAuthOverride | None = None
+    description: str | None = field(OPT_PLAIN, default=None)
+    url: str | None = field(OPT_URL, default=None)
+    excludes: list[str] | None = field(Nullable(ListOf(PLAIN)), default=None)
+    active: bool | None = field(OPT_BOOL, default=None)
+    continue_on_failure: bool | None = field(OPT_BOOL, default=None)
+    oauth: OAuthOverride | None = field(Nullable(Nested(OAuthOverride)), default=None)
 
 
-class EnvironmentConfig(BaseModel):
+class EnvironmentConfig(Record, strict=True, frozen=True):
     """One org: its API, the variable holding its key, its own state, vars and overrides."""
 
-    model_config = STRICT
-
-    api_url: HttpUrl | None = None
-    api_key_env: VarName = DEFAULT_API_KEY_ENV
-    state: PathStr | None = None
-    vars: dict[VarName, PlainStr] = Field(default_factory=dict)
-    overrides: dict[Name, ConnectorOverride] = Field(default_factory=dict)
+    api_url: str | None = field(OPT_URL, default=None)
+    api_key_env: str = field(VAR_NAME, default=DEFAULT_API_KEY_ENV)
+    state: str | None = field(OPT_PATH, default=None)
+    vars: dict[str, str] = field(DictOf(VAR_NAME, PLAIN), default_factory=dict)
+    overrides: dict[str, ConnectorOverride] = field(DictOf(NAME, Nested(ConnectorOverride)), default_factory=dict)
 
 
-class ConfigFile(BaseModel):
+class ConfigFile(Record, strict=True, frozen=True):
     """conn-reconcile.yaml: the settings plan and apply share. Paths are relative to its directory."""
 
-    model_config = STRICT
-
-    dir: PathStr | None = None
-    api_url: HttpUrl | None = None
-    state: PathStr | None = None
-    prune: bool | None = None
-    protect: list[Glob] | None = None
-    max_deletes: Annotated[int, Field(ge=0)] | None = None
-    manage_prefix: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    parallelism: Annotated[int, Field(ge=1, le=64)] | None = None
-    exclude: list[Glob] | None = None
-    probe: bool | None = None
-    environments: dict[EnvName, EnvironmentConfig] | None = None
+    dir: str | None = field(OPT_PATH, default=None)
+    api_url: str | None = field(OPT_URL, default=None)
+    state: str | None = field(OPT_PATH, default=None)
+    prune: bool | None = field(OPT_BOOL, default=None)
+    protect: list[str] | None = field(OPT_GLOBS, default=None)
+    max_deletes: int | None = field(Nullable(Int(ge=0)), default=None)
+    manage_prefix: str | None = field(Nullable(Str(min_length=1, max_length=256)), default=None)
+    parallelism: int | None = field(Nullable(Int(ge=1, le=64)), default=None)
+    exclude: list[str] | None = field(OPT_GLOBS, default=None)
+    probe: bool | None = field(OPT_BOOL, default=None)
+    environments: dict[str, EnvironmentConfig] | None = field(
+        Nullable(DictOf(ENV_NAME, Nested(EnvironmentConfig))), default=None
+    )
 
 
 def parse_config(data: Any) -> tuple[ConfigFile | None, list[tuple[str, str]]]:

@@ -119,9 +119,9 @@ def _with_defaults(data: Mapping[str, Any]) -> Flat:
 def normalize_desired(spec: ConnectorSpec) -> Flat:
     """The comparable view of a desired connector. Secrets are left out; ``service_auth.type``
     is kept (the API never returns it, so only state can compare it)."""
-    data = spec.model_dump(exclude={"id", "oauth", "service_auth"})
+    data = spec.to_dict(exclude={"id", "oauth", "service_auth"})
     if spec.oauth is not None:
-        data["oauth"] = spec.oauth.model_dump(exclude={"client_secret"})
+        data["oauth"] = spec.oauth.to_dict(exclude={"client_secret"})
     if spec.service_auth is not None:
         data["service_auth"] = {"type": spec.service_auth.type}
     data["auth_type"] = _auth_type(spec.oauth, spec.service_auth)
@@ -130,9 +130,9 @@ def normalize_desired(spec: ConnectorSpec) -> Flat:
 
 def normalize_remote(remote: RemoteConnector) -> Flat:
     """The comparable view of a remote connector: server-owned fields dropped."""
-    data = remote.model_dump(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
+    data = remote.to_dict(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
     if remote.oauth is not None:
-        data["oauth"] = remote.oauth.model_dump()
+        data["oauth"] = remote.oauth.to_dict()
     data["auth_type"] = remote.auth_type or _auth_type(remote.oauth, None)
     return _with_defaults(data)
 

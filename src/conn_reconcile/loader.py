@@ -1,4 +1,4 @@
-"""Loading connector files: discovery -> hardened YAML -> strict models -> ``Desired``.
+"""Loading connector files: discovery -> hardened YAML -> strict records -> ``Desired``.
 
 ``load(paths)`` collects every problem in every file (YAML, schema, cross-file uniqueness)
 and raises one :class:`InputError` listing them, each located at ``file:line:col`` with the
@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
-
-from pydantic import BaseModel
+from typing import Any
 
 from conn_reconcile.config import EnvContext
 from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
 from conn_reconcile.environments import needs_environments, prepare
 from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.gcpause import paused
+from conn_reconcile.kinds import Bool, Kind, ListOf, Nested, Nullable, OneOf, Str
 from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
 from conn_reconcile.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
 
@@ -217,43 +215,34 @@ def _hint(data: Any, path: str, message: str) -> str:
     if message == "unknown field":
         import difflib  # only for a file with an unknown key
 
-        known = [name for t in _types_at(parent) if _is_model(t) for name in t.model_fields]
+        known = [name for k in _kinds_at(parent) if isinstance(k, Nested) for name in k.cls.fields]
         close = difflib.get_close_matches(last, known, n=1, cutoff=0.6)
         return f" (did you mean {close[0]!r}?)" if close else ""
-    kinds = _types_at(path)
+    kinds = _kinds_at(path)
     value = get_path(data, path)
-    if bool in kinds and not isinstance(value, bool):
+    if any(isinstance(k, Bool) for k in kinds) and not isinstance(value, bool):
         if isinstance(value, str) and value.lower() in _YAML11_BOOLS:
             return f"; YAML 1.2 reads {value!r} as a string: use true or false"
         return "; use true or false (unquoted)"
-    stringy = any(t is str or get_origin(t) is Literal for t in kinds)
+    stringy = any(isinstance(k, Str | OneOf) for k in kinds)
     if stringy and isinstance(value, bool | int | float):
         return "; quote the value if it is meant as text"
     return ""
 
 
-def _is_model(t: Any) -> bool:
-    return isinstance(t, type) and issubclass(t, BaseModel)
+def _flatten(kind: Kind) -> list[Kind]:
+    return _flatten(kind.inner) if isinstance(kind, Nullable) else [kind]
 
 
-def _flatten(annotation: Any) -> list[Any]:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _flatten(get_args(annotation)[0])
-    if origin is Union or origin is types.UnionType:
-        return [t for arg in get_args(annotation) for t in _flatten(arg)]
-    return [annotation]
-
-
-def _types_at(path: str) -> list[Any]:
-    """The types a field at dotted ``path`` of a connector file may have ([] when unknown)."""
-    current: list[Any] = [ConnectorSpec]
+def _kinds_at(path: str) -> list[Kind]:
+    """The kinds a field at dotted ``path`` of a connector file may have ([] when unknown)."""
+    current: list[Kind] = [Nested(ConnectorSpec)]
     for part in path.split(".") if path else []:
-        nxt: list[Any] = []
-        for t in current:
-            if _is_model(t) and part in t.model_fields:
-                nxt.extend(_flatten(t.model_fields[part].annotation))
-            elif get_origin(t) is list and part.isdigit():
-                nxt.extend(_flatten(get_args(t)[0]))
+        nxt: list[Kind] = []
+        for k in current:
+            if isinstance(k, Nested) and part in k.cls.fields:
+                nxt.extend(_flatten(k.cls.fields[part].kind))
+            elif isinstance(k, ListOf) and part.isdigit():
+                nxt.extend(_flatten(k.item))
         current = nxt
     return current

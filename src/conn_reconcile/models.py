@@ -1,21 +1,21 @@
 """Typed models of the connector file format (desired) and of the API's connector (remote).
 
-Pure core: imports pydantic only. The desired model is strict (``extra="forbid"``, strict
-bools, no coercion) and never echoes input in its errors, so a literal secret pasted by
-mistake cannot leak through a validation message.
+Pure core (records of :mod:`conn_reconcile.records`). The desired model is strict (unknown
+keys refused, values of exactly their type) and never echoes input in its errors, so a
+literal secret pasted by mistake cannot leak through a validation message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-
 from conn_reconcile.errors import Diagnostic
+from conn_reconcile.kinds import Bool, ListOf, Nested, Nullable, OneOf, Str
+from conn_reconcile.records import Invalid, Record, dotted, field
 
 #: Dotted paths of the write-only fields. They are never returned by the API, never
 #: diffed by value, and only ever held in files as ``${VAR}`` references.
@@ -108,64 +108,49 @@ PLAIN_PATTERN = f"^{_PLAIN_BODY}$"
 NAME_PATTERN = rf"^(?=\S)(?=[\s\S]*\S$){_PLAIN_BODY}$"
 URL_PATTERN = rf"^https?://(?:[^/?#$\s]|\$\{{vars\.){_PLAIN_BODY}$"
 
-SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-PlainStr = Annotated[str, AfterValidator(_plain), Field(json_schema_extra={"pattern": PLAIN_PATTERN})]
-Name = Annotated[
-    str,
-    AfterValidator(_non_blank),
-    AfterValidator(_plain),
-    Field(max_length=256, json_schema_extra={"pattern": NAME_PATTERN}),
-]
-HttpUrl = Annotated[
-    str,
-    AfterValidator(_http_url),
-    AfterValidator(_plain),
-    Field(json_schema_extra={"pattern": URL_PATTERN, "format": "uri"}),
-]
-
-#: Every strict model (connector files and conn-reconcile.yaml): unknown keys and wrong types are errors,
-#: values are never echoed in an error (they may be secrets). Validators are built on first use: a
-#: command builds only those of the models it validates (a nested model is built inside its parent's).
-STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True, defer_build=True)
+SECRET_REF = Str(checks=[_secret_ref])
+PLAIN = Str(checks=[_plain], extra={"pattern": PLAIN_PATTERN})
+NAME = Str(max_length=256, checks=[_non_blank, _plain], extra={"pattern": NAME_PATTERN})
+HTTP_URL = Str(checks=[_http_url, _plain], extra={"pattern": URL_PATTERN, "format": "uri"})
+REMOTE_ID = Str(pattern=REMOTE_ID_RE.pattern)
+OPT_PLAIN = Nullable(PLAIN)
+OPT_STR = Nullable(Str())
+OPT_BOOL = Nullable(Bool())
 
 
-class OAuthSpec(BaseModel):
-    model_config = STRICT
-
-    client_id: PlainStr | None = None
-    client_secret: SecretRef | None = None
-    authorize_url: HttpUrl
-    token_url: HttpUrl
-    scope: PlainStr | None = None
+# Every strict record (connector files and conn-reconcile.yaml): unknown keys and wrong types
+# are errors, values are never echoed in an error (they may be secrets).
 
 
-class ServiceAuthSpec(BaseModel):
-    model_config = STRICT
+class OAuthSpec(Record, strict=True, frozen=True):
+    client_id: str | None = field(OPT_PLAIN, default=None)
+    client_secret: str | None = field(Nullable(SECRET_REF), default=None)
+    authorize_url: str = field(HTTP_URL)
+    token_url: str = field(HTTP_URL)
+    scope: str | None = field(OPT_PLAIN, default=None)
 
-    type: AuthTokenType
-    token: SecretRef
+
+class ServiceAuthSpec(Record, strict=True, frozen=True):
+    type: AuthTokenType = field(OneOf(*AUTH_TOKEN_TYPES))
+    token: str = field(SECRET_REF)
 
 
-class ConnectorSpec(BaseModel):
+class ConnectorSpec(Record, strict=True, frozen=True):
     """One connector file: exactly the create-body fields, plus an optional pinned ``id``."""
 
-    model_config = STRICT
+    id: str | None = field(Nullable(REMOTE_ID), default=None)
+    name: str = field(NAME)
+    description: str | None = field(OPT_PLAIN, default=None)
+    url: str = field(HTTP_URL)
+    excludes: list[str] | None = field(Nullable(ListOf(PLAIN)), default=None)
+    active: bool | None = field(OPT_BOOL, default=None)
+    continue_on_failure: bool | None = field(OPT_BOOL, default=None)
+    oauth: OAuthSpec | None = field(Nullable(Nested(OAuthSpec)), default=None)
+    service_auth: ServiceAuthSpec | None = field(Nullable(Nested(ServiceAuthSpec)), default=None)
 
-    id: Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)] | None = None
-    name: Name
-    description: PlainStr | None = None
-    url: HttpUrl
-    excludes: list[PlainStr] | None = None
-    active: bool | None = None
-    continue_on_failure: bool | None = None
-    oauth: OAuthSpec | None = None
-    service_auth: ServiceAuthSpec | None = None
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> ConnectorSpec:
+    def check(self) -> None:
         if self.oauth is not None and self.service_auth is not None:
             raise ValueError("oauth and service_auth are mutually exclusive; keep only one")
-        return self
 
     def secret_refs(self) -> dict[str, str]:
         """Secret field path -> variable name, for the secrets this spec references."""
@@ -182,48 +167,42 @@ class ConnectorSpec(BaseModel):
         return out
 
 
-# The remote models are built on first use (by the client), not on import: ``validate``
-# never needs them.
-_REMOTE = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+# The remote records tolerate fields the API may add later (``extra="ignore"``).
 
 
-class RemoteOAuth(BaseModel):
-    model_config = _REMOTE
-
-    client_id: str | None = None
-    authorize_url: str | None = None
-    token_url: str | None = None
-    scope: str | None = None
+class RemoteOAuth(Record, frozen=True, extra="ignore"):
+    client_id: str | None = field(OPT_STR, default=None)
+    authorize_url: str | None = field(OPT_STR, default=None)
+    token_url: str | None = field(OPT_STR, default=None)
+    scope: str | None = field(OPT_STR, default=None)
 
 
-class RemoteConnector(BaseModel):
+class RemoteConnector(Record, frozen=True, extra="ignore"):
     """A connector as the API returns it. Tolerates fields the API may add later."""
 
-    model_config = _REMOTE
-
-    id: Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)]
-    name: str
-    description: str | None = None
-    url: str | None = None
-    excludes: tuple[str, ...] | None = None
-    active: bool | None = None
-    continue_on_failure: bool | None = None
-    oauth: RemoteOAuth | None = None
-    auth_type: str | None = None
-    auth_status: str | None = None
-    organization_id: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    id: str = field(REMOTE_ID)
+    name: str = field(Str())
+    description: str | None = field(OPT_STR, default=None)
+    url: str | None = field(OPT_STR, default=None)
+    excludes: tuple[str, ...] | None = field(Nullable(ListOf(Str(), tuple_=True)), default=None)
+    active: bool | None = field(OPT_BOOL, default=None)
+    continue_on_failure: bool | None = field(OPT_BOOL, default=None)
+    oauth: RemoteOAuth | None = field(Nullable(Nested(RemoteOAuth)), default=None)
+    auth_type: str | None = field(OPT_STR, default=None)
+    auth_status: str | None = field(OPT_STR, default=None)
+    organization_id: str | None = field(OPT_STR, default=None)
+    created_at: str | None = field(OPT_STR, default=None)
+    updated_at: str | None = field(OPT_STR, default=None)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Desired:
     """A validated connector spec plus where it came from."""
 
     spec: ConnectorSpec
     file: str
     #: dotted field path -> (line, col), 1-based; "" is the document itself
-    locations: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    locations: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     def where(self, path: str = "") -> tuple[int | None, int | None]:
         return locate(self.locations, path)
@@ -294,23 +273,16 @@ _SPEC_MESSAGES = {
     "missing": "required field is missing",
     "model_type": "expected a mapping of fields",
 }
-_Model = TypeVar("_Model", bound=BaseModel)
+_Record = TypeVar("_Record", bound=Record)
 
 
 def validate_strict(
-    model: type[_Model], data: Any, messages: Mapping[str, str]
-) -> tuple[_Model | None, list[tuple[str, str]]]:
-    """``model`` validated from raw data, or the errors as (dotted path, message): pydantic's
-    message (without its "Value error, ") unless ``messages`` words that error type. The
-    ``[key]`` step pydantic adds for a mapping key's own error is left out of the path; the
-    input value is never included (it may be a secret)."""
-    from pydantic import ValidationError
-
+    model: type[_Record], data: Any, messages: Mapping[str, str]
+) -> tuple[_Record | None, list[tuple[str, str]]]:
+    """``model`` validated from raw data, or the errors as (dotted path, message): the
+    record's message unless ``messages`` words that problem type. The input value is never
+    included (it may be a secret)."""
     try:
-        return model.model_validate(data), []
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            path = ".".join(str(p) for p in err["loc"] if p != "[key]")
-            problems.append((path, messages.get(err["type"]) or err["msg"].removeprefix("Value error, ")))
-        return None, problems
+        return model.parse(data), []
+    except Invalid as exc:
+        return None, [(dotted(p.loc), messages.get(p.type) or p.msg) for p in exc.problems]

@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
+from conn_reconcile.records import Invalid, dotted
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
@@ -121,13 +120,11 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
     from conn_reconcile.planschema import PlanDocument  # its models are built only when a plan file is read
 
     try:
-        PlanDocument.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "plan"
-        msg = first["msg"].removeprefix("Value error, ")
-        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise PlanFileError(f"{path}: malformed plan file: {where}: {msg}{extra}") from None
+        PlanDocument.parse(data)
+    except Invalid as exc:
+        first, count = exc.problems[0], len(exc.problems)
+        extra = f" (and {count - 1} more problems)" if count > 1 else ""
+        raise PlanFileError(f"{path}: malformed plan file: {dotted(first.loc) or 'plan'}: {first.msg}{extra}") from None
     return Plan.from_dict(data)
 
 

@@ -9,36 +9,37 @@ secret, a reserved variable or a field the API does not take.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from conn_reconcile.models import REMOTE_ID_RE, ConnectorSpec, parse_spec
+from conn_reconcile.kinds import ANY, Bool, DictOf, Int, ListOf, Nested, Nullable, OneOf, Str
+from conn_reconcile.models import REMOTE_ID, ConnectorSpec, parse_spec
 from conn_reconcile.plan import Action
+from conn_reconcile.records import Record, field
+from conn_reconcile.state import IntentOp
 
-RemoteId = Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)]
-Text = Annotated[str, Field(max_length=4096)]
-_STRICT = ConfigDict(extra="forbid")
+TEXT = Str(max_length=4096)
+OPT_TEXT = Nullable(TEXT)
+TEXTS = ListOf(TEXT)
+IDS = ListOf(REMOTE_ID)
+OPT_ID = Nullable(REMOTE_ID)
+COUNT = Int(ge=0)
+BOOL = Bool()
 _PATCHABLE = frozenset({"name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth"})
 
 
-class FieldChangeDoc(BaseModel):
-    model_config = _STRICT
-
-    path: Text
-    old: Any = None
-    new: Any = None
-    sensitive: bool = False
-    ref: Text | None = None
-    origin: Literal["git", "remote", "both"] | None = None
-    forces_replacement: bool = False
+class FieldChangeDoc(Record):
+    path: str = field(TEXT)
+    old: Any = field(ANY, default=None)
+    new: Any = field(ANY, default=None)
+    sensitive: bool = field(BOOL, default=False)
+    ref: str | None = field(OPT_TEXT, default=None)
+    origin: str | None = field(Nullable(OneOf("git", "remote", "both")), default=None)
+    forces_replacement: bool = field(BOOL, default=False)
 
 
-class RemoteDoc(BaseModel):
-    model_config = _STRICT
-
-    updated_at: Text | None = None
-    hash: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
+class RemoteDoc(Record):
+    updated_at: str | None = field(OPT_TEXT, default=None)
+    hash: str | None = field(Nullable(Str(pattern=r"^sha256:[0-9a-f]{64}$")), default=None)
 
 
 def _body_problem(action: Action, name: str, payload: dict[str, Any]) -> str | None:
@@ -61,24 +62,21 @@ def _body_problem(action: Action, name: str, payload: dict[str, Any]) -> str | N
     return None
 
 
-class ChangeDoc(BaseModel):
-    model_config = _STRICT
+class ChangeDoc(Record):
+    action: Action = field(OneOf(enum=Action))
+    name: str = field(Str(min_length=1, max_length=256))
+    file: str | None = field(OPT_TEXT, default=None)
+    remote_id: str | None = field(OPT_ID, default=None)
+    changes: list[FieldChangeDoc] = field(ListOf(Nested(FieldChangeDoc)), default_factory=list)
+    reasons: list[str] = field(TEXTS, default_factory=list)
+    payload: dict[str, Any] | None = field(Nullable(DictOf(Str(), ANY)), default=None)
+    remote: RemoteDoc = field(Nested(RemoteDoc), default_factory=RemoteDoc)
+    applied: dict[str, Any] | None = field(Nullable(DictOf(Str(), ANY)), default=None)
+    cause: str | None = field(Nullable(OneOf("prune", "twin", "replace")), default=None)
+    intent: str | None = field(Nullable(Str(pattern=r"^[0-9a-f]{8,64}$")), default=None)
+    known_ids: list[str] = field(IDS, default_factory=list)
 
-    action: Action
-    name: Annotated[str, Field(min_length=1, max_length=256)]
-    file: Text | None = None
-    remote_id: RemoteId | None = None
-    changes: list[FieldChangeDoc] = Field(default_factory=list)
-    reasons: list[Text] = Field(default_factory=list)
-    payload: dict[str, Any] | None = None
-    remote: RemoteDoc = Field(default_factory=RemoteDoc)
-    applied: dict[str, Any] | None = None
-    cause: Literal["prune", "twin", "replace"] | None = None
-    intent: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
-    known_ids: list[RemoteId] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _fits_action(self) -> ChangeDoc:
+    def check(self) -> None:
         a = self.action
         needs_remote = a is not Action.CREATE
         if needs_remote != (self.remote_id is not None):
@@ -94,101 +92,82 @@ class ChangeDoc(BaseModel):
             problem = _body_problem(a, self.name, self.payload)
             if problem:
                 raise ValueError(problem)
-        return self
 
 
-class UnmanagedDoc(BaseModel):
-    model_config = _STRICT
-
-    id: RemoteId
-    name: Text
-    reason: Text
+class UnmanagedDoc(Record):
+    id: str = field(REMOTE_ID)
+    name: str = field(TEXT)
+    reason: str = field(TEXT)
 
 
-class OptionsDoc(BaseModel):
-    model_config = _STRICT
-
-    prune: bool
-    manage_prefix: Text | None
-    protect: list[Text]
-    max_deletes: Annotated[int, Field(ge=0)]
-    force: bool
-    rotate_secrets: bool
+class OptionsDoc(Record):
+    prune: bool = field(BOOL)
+    manage_prefix: str | None = field(OPT_TEXT)
+    protect: list[str] = field(TEXTS)
+    max_deletes: int = field(COUNT)
+    force: bool = field(BOOL)
+    rotate_secrets: bool = field(BOOL)
 
 
-class TargetsDoc(BaseModel):
+class TargetsDoc(Record):
     """A targeted plan: the ``--target`` globs and ``--file`` paths, and how many of the
     connector files they selected."""
 
-    model_config = _STRICT
-
-    names: list[Text]
-    files: list[Text]
-    planned: Annotated[int, Field(ge=0)]
-    total: Annotated[int, Field(ge=0)]
+    names: list[str] = field(TEXTS)
+    files: list[str] = field(TEXTS)
+    planned: int = field(COUNT)
+    total: int = field(COUNT)
 
 
-class MetaDoc(BaseModel):
-    model_config = _STRICT
-
-    tool_version: Text
-    git_commit: Text | None
-    created_at: Text
-    api_url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
-    options: OptionsDoc
+class MetaDoc(Record):
+    tool_version: str = field(TEXT)
+    git_commit: str | None = field(OPT_TEXT)
+    created_at: str = field(TEXT)
+    api_url: str = field(Str(pattern=r"^https?://", max_length=2048))
+    options: OptionsDoc = field(Nested(OptionsDoc))
     #: the environment of conn-reconcile.yaml the plan was made for (apply refuses another)
-    environment: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = None
-    targets: TargetsDoc | None = None
+    environment: str | None = field(Nullable(Str(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")), default=None)
+    targets: TargetsDoc | None = field(Nullable(Nested(TargetsDoc)), default=None)
 
 
-class TwinDoc(BaseModel):
-    model_config = _STRICT
-
-    name: Text
-    ids: list[RemoteId]
-    managed: RemoteId | None
-    ours: list[RemoteId]
-    foreign: list[RemoteId]
+class TwinDoc(Record):
+    name: str = field(TEXT)
+    ids: list[str] = field(IDS)
+    managed: str | None = field(OPT_ID)
+    ours: list[str] = field(IDS)
+    foreign: list[str] = field(IDS)
 
 
-class RecoveryDoc(BaseModel):
-    model_config = _STRICT
-
-    intent: Text
-    op: Literal["create", "replace", "update", "delete"]
-    name: Text
-    resolution: Literal["adopted", "finish", "retry", "watch", "twin", "settled"]
-    detail: Text
-    remote_id: RemoteId | None
+class RecoveryDoc(Record):
+    intent: str = field(TEXT)
+    op: IntentOp = field(OneOf(*get_args(IntentOp)))
+    name: str = field(TEXT)
+    resolution: str = field(OneOf("adopted", "finish", "retry", "watch", "twin", "settled"))
+    detail: str = field(TEXT)
+    remote_id: str | None = field(OPT_ID)
 
 
-class ToolDoc(BaseModel):
-    model_config = _STRICT
-
-    name: Literal["conn-reconcile"]
-    version: Text
+class ToolDoc(Record):
+    name: str = field(OneOf("conn-reconcile"))
+    version: str = field(TEXT)
 
 
-class PlanDocument(BaseModel):
-    model_config = _STRICT
+class PlanDocument(Record):
+    format_version: int = field(OneOf(2))
+    meta: MetaDoc = field(Nested(MetaDoc))
+    summary: dict[str, int] = field(DictOf(Str(), Int()))
+    changes: list[ChangeDoc] = field(ListOf(Nested(ChangeDoc)))
+    unmanaged: list[UnmanagedDoc] = field(ListOf(Nested(UnmanagedDoc)), default_factory=list)
+    notes: list[str] = field(ListOf(Str(max_length=65536)), default_factory=list)
+    seen_ids: list[str] = field(IDS, default_factory=list)
+    twins: list[TwinDoc] = field(ListOf(Nested(TwinDoc)), default_factory=list)
+    recovery: list[RecoveryDoc] = field(ListOf(Nested(RecoveryDoc)), default_factory=list)
+    tool: ToolDoc = field(Nested(ToolDoc))
+    signature: str | None = field(Nullable(Str(pattern=r"^hmac-sha256:[0-9a-f]{64}$")), default=None)
 
-    format_version: Literal[2]
-    meta: MetaDoc
-    summary: dict[str, int]
-    changes: list[ChangeDoc]
-    unmanaged: list[UnmanagedDoc] = Field(default_factory=list)
-    notes: list[Annotated[str, Field(max_length=65536)]] = Field(default_factory=list)
-    seen_ids: list[RemoteId] = Field(default_factory=list)
-    twins: list[TwinDoc] = Field(default_factory=list)
-    recovery: list[RecoveryDoc] = Field(default_factory=list)
-    tool: ToolDoc
-    signature: Annotated[str, Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")] | None = None
-
-    @model_validator(mode="after")
-    def _summary_matches(self) -> PlanDocument:
+    def check(self) -> None:
         counts = {a.value: 0 for a in Action}
         for c in self.changes:
             counts[c.action.value] += 1
         if self.summary != counts:
             raise ValueError("summary does not match the changes")
-        return self

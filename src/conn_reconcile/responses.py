@@ -11,10 +11,10 @@ import re
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
 from conn_reconcile.models import RemoteConnector
+from conn_reconcile.records import Invalid, dotted
 from conn_reconcile.retry import AUTH_STATUSES, describe_transport_error
 from conn_reconcile.secrets import Redactor
 
@@ -33,14 +33,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _where(exc: ValidationError) -> str:
+def _where(exc: Invalid) -> str:
     """Where a response failed validation, without the (possibly sensitive) input values."""
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    if not errors:
+    if not exc.problems:
         return "invalid"
-    first = errors[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "connector"
-    return f"{loc}: {first['msg']}"
+    first = exc.problems[0]
+    return f"{dotted(first.loc) or 'connector'}: {first.msg}"
 
 
 _NOT_JSON = object()
@@ -84,8 +82,8 @@ def parse_page(
     items: list[RemoteConnector] = []
     for index, item in enumerate(raw):
         try:
-            items.append(RemoteConnector.model_validate(item))
-        except ValidationError as exc:
+            items.append(RemoteConnector.parse(item))
+        except Invalid as exc:
             raise invalid(f"item {offset + index}: {redact(_where(exc))}") from None
     return items, total
 
@@ -149,8 +147,8 @@ def parse_connector(
             path=path,
         )
     try:
-        connector = RemoteConnector.model_validate(data["connector"])
-    except ValidationError as exc:
+        connector = RemoteConnector.parse(data["connector"])
+    except Invalid as exc:
         raise ApiError(
             f"invalid response (HTTP {response.status_code}): the connector is not valid ({redact(_where(exc))})",
             method=method,

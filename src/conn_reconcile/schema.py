@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from conn_reconcile.kinds import json_schema as record_schema
 from conn_reconcile.models import SECRET_REF_PATTERN, ConnectorSpec
 
 SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/connector.json"
 
 
 def json_schema() -> dict[str, Any]:
-    schema = ConnectorSpec.model_json_schema()
+    schema = record_schema(ConnectorSpec)
     defs = schema.get("$defs", {})
     ref_rule = {
         "type": "string",
@@ -46,7 +47,7 @@ def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``conn-reconcile.yaml``."""
     from conn_reconcile.configmodel import ConfigFile
 
-    schema = ConfigFile.model_json_schema()
+    schema = record_schema(ConfigFile)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": CONFIG_SCHEMA_ID,

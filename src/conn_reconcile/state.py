@@ -16,75 +16,70 @@ why applying one must be idempotent.
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from conn_reconcile.kinds import ANY, DictOf, ListOf, Nested, Nullable, OneOf, Str
+from conn_reconcile.records import Record, field
 
 STATE_VERSION: Final = 2
 
 IntentOp = Literal["create", "replace", "update", "delete"]
+IntentStatus = Literal["pending", "unknown"]
 
-#: validators built on first use: a plan without a state file builds only State's, apply the rest
-_CONFIG = ConfigDict(extra="forbid", defer_build=True)
+_STR = Str()
+_OPT_STR = Nullable(_STR)
+_STRS = ListOf(_STR)
 
 
-class ManagedRecord(BaseModel):
-    model_config = _CONFIG
-
-    id: str
-    name: str
-    file: str | None = None
+class ManagedRecord(Record):
+    id: str = field(_STR)
+    name: str = field(_STR)
+    file: str | None = field(_OPT_STR, default=None)
     #: secret path -> "hmac-sha256:<hex>"
-    fingerprints: dict[str, str] = Field(default_factory=dict)
+    fingerprints: dict[str, str] = field(DictOf(_STR, _STR), default_factory=dict)
     #: the normalised desired view (diff.normalize_desired) last applied, lists as lists
-    applied: dict[str, Any] = Field(default_factory=dict)
-    remote_updated_at: str | None = None
+    applied: dict[str, Any] = field(DictOf(_STR, ANY), default_factory=dict)
+    remote_updated_at: str | None = field(_OPT_STR, default=None)
 
 
-class Intent(BaseModel):
+class Intent(Record):
     """A remote write that was started and whose outcome is not recorded yet.
 
     ``pending``: the run stopped (or is still running) before it knew the outcome;
     ``unknown``: the run saw the call fail in a way that may have acted (a timed-out create).
     """
 
-    model_config = _CONFIG
-
-    id: str
-    op: IntentOp
-    name: str
-    file: str | None = None
+    id: str = field(_STR)
+    op: IntentOp = field(OneOf(*get_args(IntentOp)))
+    name: str = field(_STR)
+    file: str | None = field(_OPT_STR, default=None)
     #: the connector acted on: updated, deleted, or (replace) the one being replaced
-    remote_id: str | None = None
+    remote_id: str | None = field(_OPT_STR, default=None)
     #: replace: the new connector, once created (its old one is then still to delete)
-    new_id: str | None = None
+    new_id: str | None = field(_OPT_STR, default=None)
     #: ids of connectors with this name that existed when the plan was made: never ours
-    known_ids: list[str] = Field(default_factory=list)
-    started_at: str
-    run: str = ""
-    status: Literal["pending", "unknown"] = "pending"
+    known_ids: list[str] = field(_STRS, default_factory=list)
+    started_at: str = field(_STR)
+    run: str = field(_STR, default="")
+    status: IntentStatus = field(OneOf(*get_args(IntentStatus)), default="pending")
 
 
-class Mutation(BaseModel):
+class Mutation(Record):
     """One atomic change of the state: one journal line."""
 
-    model_config = _CONFIG
-
-    put: list[ManagedRecord] = Field(default_factory=list)
-    drop: list[str] = Field(default_factory=list)
-    intents: list[Intent] = Field(default_factory=list)
-    clear: list[str] = Field(default_factory=list)
+    put: list[ManagedRecord] = field(ListOf(Nested(ManagedRecord)), default_factory=list)
+    drop: list[str] = field(_STRS, default_factory=list)
+    intents: list[Intent] = field(ListOf(Nested(Intent)), default_factory=list)
+    clear: list[str] = field(_STRS, default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.put or self.drop or self.intents or self.clear)
 
 
-class State(BaseModel):
-    model_config = _CONFIG
-
-    version: Literal[1, 2] = STATE_VERSION
-    connectors: dict[str, ManagedRecord] = Field(default_factory=dict)
-    intents: dict[str, Intent] = Field(default_factory=dict)
+class State(Record):
+    version: Literal[1, 2] = field(OneOf(1, 2), default=STATE_VERSION)
+    connectors: dict[str, ManagedRecord] = field(DictOf(_STR, Nested(ManagedRecord)), default_factory=dict)
+    intents: dict[str, Intent] = field(DictOf(_STR, Nested(Intent)), default_factory=dict)
 
     def managed_ids(self) -> frozenset[str]:
         return frozenset(self.connectors)

@@ -19,10 +19,9 @@ import os
 import threading
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from conn_reconcile.atomicfile import fsync_dir, write_atomic
 from conn_reconcile.errors import StateError
+from conn_reconcile.records import Invalid, dotted
 from conn_reconcile.state import Mutation, State
 
 
@@ -32,11 +31,12 @@ def journal_path(path: Path) -> Path:
 
 def _parse_state(path: Path, text: str) -> State:
     try:
-        return State.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StateError(f"{path}: not a conn-reconcile state file (version 1 or 2): {where}: {first['msg']}") from None
+        return State.parse_json(text)
+    except Invalid as exc:
+        first = exc.problems[0]
+        raise StateError(
+            f"{path}: not a conn-reconcile state file (version 1 or 2): {dotted(first.loc)}: {first.msg}"
+        ) from None
 
 
 def _read(path: Path) -> bytes | None:
@@ -68,8 +68,8 @@ def replay(state: State, journal: bytes, where: Path) -> None:
         if not line.strip():
             continue
         try:
-            state.apply(Mutation.model_validate_json(line))
-        except ValidationError:
+            state.apply(Mutation.parse_json(line))
+        except Invalid:
             raise StateError(f"{where}:{number}: not a conn-reconcile journal entry") from None
 
 
@@ -82,8 +82,8 @@ def render(state: State) -> str:
         body = ",\n".join(f"    {json.dumps(k)}: {items[k]}" for k in sorted(items))
         return "{\n" + body + "\n  }"
 
-    records = {rid: json.dumps(r.model_dump(mode="json"), sort_keys=True) for rid, r in state.connectors.items()}
-    intents = {iid: json.dumps(i.model_dump(mode="json"), sort_keys=True) for iid, i in state.intents.items()}
+    records = {rid: json.dumps(r.to_dict(json_mode=True), sort_keys=True) for rid, r in state.connectors.items()}
+    intents = {iid: json.dumps(i.to_dict(json_mode=True), sort_keys=True) for iid, i in state.intents.items()}
     return (
         f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n  "version": {json.dumps(2)}\n}}\n'
     )
@@ -116,7 +116,7 @@ class Journal:
         too), since its remote call is sent next; outcomes are synced with the next intent or
         at :meth:`close`: should the machine fail before, the intent they settle is on disk
         and the next plan resolves it (it finds and adopts a created connector)."""
-        line = mutation.model_dump_json(exclude_defaults=True).encode() + b"\n"
+        line = mutation.to_json(exclude_defaults=True).encode() + b"\n"
         with self._write_lock:
             os.write(self._fd, line)
             self._written += 1

@@ -1,0 +1,194 @@
+"""records and kinds: the validation layer of files, config, state, plan files and API answers."""
+
+from __future__ import annotations
+
+import copy
+from enum import StrEnum
+from typing import Any
+
+import pytest
+
+from conn_reconcile.kinds import ANY, Bool, DictOf, Int, ListOf, Nested, Nullable, OneOf, Str, json_schema
+from conn_reconcile.models import ConnectorSpec, RemoteConnector
+from conn_reconcile.records import Invalid, Record, dotted, field
+
+
+class Colour(StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Inner(Record, strict=True, frozen=True):
+    label: str = field(Str(min_length=1, max_length=3))
+
+
+class Strict(Record, strict=True, frozen=True):
+    """A strict record."""
+
+    flag: bool | None = field(Nullable(Bool()), default=None)
+    count: int = field(Int(ge=0, le=9), default=0)
+    words: list[str] = field(ListOf(Str()), default_factory=list)
+    kind: str = field(OneOf("a", "b", "c"), default="a")
+    inner: Inner | None = field(Nullable(Nested(Inner)), default=None)
+    table: dict[str, int] = field(DictOf(Str(pattern=r"^[a-z]+$"), Int()), default_factory=dict)
+
+
+class Lax(Record, extra="ignore"):
+    flag: bool = field(Bool(), default=False)
+    count: int = field(Int(), default=0)
+    pair: tuple[str, ...] = field(ListOf(Str(), tuple_=True), default=())
+    colour: Colour = field(OneOf(enum=Colour), default=Colour.RED)
+    anything: Any = field(ANY, default=None)
+
+
+class Checked(Record):
+    low: int = field(Int())
+    high: int = field(Int())
+
+    def check(self) -> None:
+        if self.low > self.high:
+            raise ValueError("low is above high")
+
+
+def problems(cls: type[Record], data: Any) -> list[tuple[str, str, str]]:
+    with pytest.raises(Invalid) as info:
+        cls.parse(data)
+    return [(dotted(p.loc), p.type, p.msg) for p in info.value.problems]
+
+
+def test_a_strict_record_takes_exactly_its_types_and_reports_every_problem_in_field_order() -> None:
+    data = {"extra": 1, "flag": "yes", "count": True, "words": ("a",), "kind": "d", "inner": [], "table": {"B": "x"}}
+    assert problems(Strict, data) == [
+        ("flag", "bool_type", "Input should be a valid boolean"),
+        ("count", "int_type", "Input should be a valid integer"),
+        ("words", "list_type", "Input should be a valid list"),
+        ("kind", "literal_error", "Input should be 'a', 'b' or 'c'"),
+        ("inner", "model_type", "Input should be a valid dictionary or instance of Inner"),
+        ("table.B", "string_pattern_mismatch", "String should match pattern '^[a-z]+$'"),
+        ("table.B", "int_type", "Input should be a valid integer"),
+        ("extra", "extra_forbidden", "Extra inputs are not permitted"),
+    ]
+
+
+def test_constraints_missing_fields_and_nested_locations() -> None:
+    assert problems(Strict, {"count": 10, "inner": {"label": ""}}) == [
+        ("count", "less_than_equal", "Input should be less than or equal to 9"),
+        ("inner.label", "string_too_short", "String should have at least 1 character"),
+    ]
+    assert problems(Strict, {"count": -1, "inner": {}, "words": ["x", 5]}) == [
+        ("count", "greater_than_equal", "Input should be greater than or equal to 0"),
+        ("words.1", "string_type", "Input should be a valid string"),
+        ("inner.label", "missing", "Field required"),
+    ]
+    assert problems(Strict, {"inner": {"label": "long"}}) == [
+        ("inner.label", "string_too_long", "String should have at most 3 characters")
+    ]
+    assert problems(Strict, ["not", "a", "mapping"]) == [
+        ("", "model_type", "Input should be a valid dictionary or instance of Strict")
+    ]
+
+
+def test_a_lax_record_takes_what_json_cannot_say_better_and_ignores_unknown_keys() -> None:
+    r = Lax.parse({"flag": "True", "count": 3.0, "pair": ["a", "b"], "colour": "blue", "new_field": 1})
+    assert (r.flag, r.count, r.pair, r.colour) == (True, 3, ("a", "b"), Colour.BLUE)
+    assert Lax.parse({"flag": 0, "count": " 7 "}).count == 7
+    assert problems(Lax, {"flag": "maybe", "count": 1.5, "colour": ["red"]}) == [
+        ("flag", "bool_parsing", "Input should be a valid boolean, unable to interpret input"),
+        ("count", "int_from_float", "Input should be a valid integer, got a number with a fractional part"),
+        ("colour", "enum", "Input should be 'red' or 'blue'"),
+    ]
+    assert problems(Lax, {"count": "seven", "flag": 2}) == [
+        ("flag", "bool_type", "Input should be a valid boolean"),
+        ("count", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"),
+    ]
+
+
+def test_a_pattern_anchored_with_dollar_refuses_a_final_newline() -> None:
+    """JSON Schema's ``$`` is the end of the string; Python's would also match before a final
+    newline, and an id with a newline must never reach a URL or a terminal."""
+    assert RemoteConnector.parse({"id": "abc-123", "name": "n"}).id == "abc-123"
+    for bad in ("abc\n", "abc\r", "../x", "", "a" * 129):
+        assert [t for _, t, _ in problems(RemoteConnector, {"id": bad, "name": "n"})] == ["string_pattern_mismatch"]
+
+
+def test_no_message_holds_the_input_value() -> None:
+    canary = "CANARY-s3cr3t-value"
+    data = {
+        "name": ["x"],
+        "url": canary,
+        "description": {canary: canary},
+        "active": canary,
+        "excludes": canary,
+        canary: canary,
+        "service_auth": {"type": canary, "token": canary},
+    }
+    found = problems(ConnectorSpec, data)
+    assert len(found) == 8
+    assert all(canary not in msg for _, _, msg in found)
+    assert [path for path, _, _ in found if canary in path] == [canary]  # an unknown key is named, as a key
+
+
+def test_the_check_hook_runs_after_the_fields_and_only_when_they_are_valid() -> None:
+    assert Checked.parse({"low": 1, "high": 2}).high == 2
+    assert problems(Checked, {"low": 3, "high": 2}) == [("", "value_error", "low is above high")]
+    assert problems(Checked, {"low": 3}) == [("high", "missing", "Field required")]
+
+
+def test_fields_set_defaults_and_replace() -> None:
+    r = Strict.parse({"count": 2})
+    assert r.fields_set == {"count"} and r.words == [] and r.table == {}
+    assert Strict.parse({}).words is not Strict.parse({}).words  # a fresh default each time
+    s = r.replace(kind="b")
+    assert (s.kind, s.count, s.fields_set) == ("b", 2, {"count", "kind"})
+    assert r.kind == "a"
+    assert Strict(count=1).fields_set == {"count"}
+    with pytest.raises(TypeError):
+        Strict(colour="red")  # type: ignore[call-arg]
+
+
+def test_frozen_records_refuse_assignment_and_hash_by_value() -> None:
+    a, b = Inner.parse({"label": "x"}), Inner(label="x")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    with pytest.raises(AttributeError):
+        a.label = "y"  # type: ignore[misc]
+    lax = Lax()
+    lax.count = 4
+    assert lax.count == 4
+    with pytest.raises(AttributeError):
+        lax.unknown = 1  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        hash(lax)
+    clone = copy.deepcopy(lax)
+    assert clone == lax and clone is not lax
+
+
+def test_to_dict_and_to_json() -> None:
+    r = Lax.parse({"pair": ["a"], "colour": "blue", "anything": {"k": None}})
+    assert r.to_dict() == {"flag": False, "count": 0, "pair": ("a",), "colour": Colour.BLUE, "anything": {"k": None}}
+    assert r.to_dict(json_mode=True)["pair"] == ["a"] and r.to_dict(json_mode=True)["colour"] == "blue"
+    assert r.to_dict(include={"count"}) == {"count": 0}
+    assert r.to_dict(exclude={"anything", "pair"}, exclude_defaults=True) == {"colour": Colour.BLUE}
+    assert r.to_json(exclude_defaults=True) == '{"pair":["a"],"colour":"blue","anything":{"k":null}}'
+    nested = Strict.parse({"inner": {"label": "é"}})
+    assert nested.to_dict(exclude_none=True, exclude_defaults=True) == {"inner": {"label": "é"}}
+    assert nested.to_json(exclude_defaults=True) == '{"inner":{"label":"é"}}'
+
+
+def test_parse_json_reports_text_that_is_not_json() -> None:
+    assert Lax.parse_json(b'{"count": 2}').count == 2
+    with pytest.raises(Invalid) as info:
+        Lax.parse_json(b"{not json")
+    assert [p.type for p in info.value.problems] == ["json_invalid"]
+
+
+def test_json_schema_of_a_record() -> None:
+    schema = json_schema(Strict)
+    assert schema["description"] == "A strict record." and schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert list(props) == ["flag", "count", "words", "kind", "inner", "table"]  # declaration order
+    assert props["count"] == {"default": 0, "maximum": 9, "minimum": 0, "title": "Count", "type": "integer"}
+    assert props["words"] == {"items": {"type": "string"}, "title": "Words", "type": "array"}  # no default: a factory
+    assert props["inner"] == {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}], "default": None}
+    assert props["table"]["patternProperties"] == {"^[a-z]+$": {"type": "integer"}}
+    assert schema["$defs"]["Inner"]["required"] == ["label"]
+    assert json_schema(Lax)["properties"]["colour"]["enum"] == ["red", "blue"]

@@ -76,14 +76,14 @@ def _change(name: str, **kw: object) -> ResourceChange:
 
 def test_meta_timestamps_unchanged_hashes_and_ordering_are_ignored() -> None:
     a = Plan(
-        (_change("a", remote_hash="h1"), _change("b", action=Action.NOOP, remote_id="r2", remote_hash="x")),
+        (_change("a", stored_hash="h1"), _change("b", action=Action.NOOP, remote_id="r2", stored_hash="x")),
         notes=("one", "two"),
         meta={"created_at": "2020-01-01T00:00:00Z", "git_commit": "abc", "api_url": "http://o"},
     )
     b = Plan(
         (
-            _change("b", action=Action.NOOP, remote_id="r2", remote_hash="y", remote_updated_at="t"),
-            _change("a", remote_hash="h1"),
+            _change("b", action=Action.NOOP, remote_id="r2", stored_hash="y", remote_updated_at="t"),
+            _change("a", stored_hash="h1"),
         ),
         notes=("two", "one"),
         meta={"created_at": "2030-01-01T00:00:00Z", "git_commit": "def", "api_url": "http://o"},
@@ -92,17 +92,17 @@ def test_meta_timestamps_unchanged_hashes_and_ordering_are_ignored() -> None:
 
 
 def test_payloads_field_changes_hashes_of_changed_things_and_options_count() -> None:
-    a = Plan((_change("a", payload={"url": "u1"}, remote_hash="h1"),), meta={"options": {"prune": False}})
+    a = Plan((_change("a", payload={"url": "u1"}, stored_hash="h1"),), meta={"options": {"prune": False}})
     assert [
-        d.what for d in compare(a, Plan((_change("a", payload={"url": "u2"}, remote_hash="h1"),), meta=a.meta))
+        d.what for d in compare(a, Plan((_change("a", payload={"url": "u2"}, stored_hash="h1"),), meta=a.meta))
     ] == ["payload"]
     assert [
-        d.what for d in compare(a, Plan((_change("a", payload={"url": "u1"}, remote_hash="h2"),), meta=a.meta))
+        d.what for d in compare(a, Plan((_change("a", payload={"url": "u1"}, stored_hash="h2"),), meta=a.meta))
     ] == ["remote"]
     fc = (FieldChange("url", "x", "y"),)
     assert [
         d.what
-        for d in compare(a, Plan((_change("a", payload={"url": "u1"}, remote_hash="h1", changes=fc),), meta=a.meta))
+        for d in compare(a, Plan((_change("a", payload={"url": "u1"}, stored_hash="h1", changes=fc),), meta=a.meta))
     ] == ["changes"]
     other = Plan(a.changes, meta={"options": {"prune": True}})
     assert [(d.subject, d.what) for d in compare(a, other)] == [("plan", "meta.options")]

@@ -160,3 +160,17 @@ def test_check_fresh_detects_changes_deletions_and_appearances():
     assert "was deleted remotely" in check_fresh(plan, [])[0]
     appeared = [*remotes, remote("b-9", "b")]
     assert "appeared remotely" in check_fresh(plan, appeared)[0]
+
+
+def test_the_remote_hash_is_computed_when_first_asked_for_and_saved_with_the_plan():
+    from conn_reconcile.plan import remote_hash
+
+    r = remote("c-1", "docs", url="https://old.example.com/search")
+    plan = build_plan([desired(name="docs")], [r])
+    (change,) = plan.changes
+    assert change.stored_hash is None  # a text plan never computes it
+    assert change.remote_hash == remote_hash(r) and change.stored_hash == remote_hash(r)
+    saved = Plan.from_dict(plan.to_dict())
+    assert saved.changes[0].remote_hash == remote_hash(r) and saved.changes[0].remote is None
+    assert check_fresh(saved, [r]) == []
+    assert check_fresh(saved, [remote("c-1", "docs", url="https://new.example.com/search")]) != []

@@ -192,3 +192,36 @@ def test_json_schema_of_a_record() -> None:
     assert props["table"]["patternProperties"] == {"^[a-z]+$": {"type": "integer"}}
     assert schema["$defs"]["Inner"]["required"] == ["label"]
     assert json_schema(Lax)["properties"]["colour"]["enum"] == ["red", "blue"]
+
+
+def test_exclude_defaults_compares_a_nested_record_with_its_default() -> None:
+    class Holder(Record):
+        inner: Inner = field(Nested(Inner), default_factory=lambda: Inner(label="x"))
+        count: int = field(Int(), default=0)
+
+    assert Holder().to_dict(exclude_defaults=True) == {}
+    assert Holder(inner=Inner(label="y")).to_json(exclude_defaults=True) == '{"inner":{"label":"y"}}'
+
+
+def test_the_fast_url_check_never_accepts_what_urlsplit_refuses() -> None:
+    """models' HTTP URL check skips urlsplit for the common shape; whatever that shortcut accepts,
+    urlsplit must accept too (random strings over the characters that matter, fixed seed)."""
+    import random
+    from urllib.parse import urlsplit
+
+    from conn_reconcile.models import _PLAIN_HTTP_URL_RE
+
+    alphabet = [*"htps:/?#[]@.-aZ0é ", "\t", "\n", "\r", "\x00", "\x0b", "\x1f"]
+    rng = random.Random(7)
+    accepted = 0
+    for _ in range(50_000):
+        prefix = rng.choice(["http://", "https://", "HTTP://", "http:/", "", "https:"])
+        value = prefix + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        if _PLAIN_HTTP_URL_RE.match(value):
+            accepted += 1
+            parts = urlsplit(value)  # raises on unbalanced IPv6 brackets: must not happen here
+            assert parts.scheme in ("http", "https") and parts.netloc, repr(value)
+    assert accepted > 1000  # the shortcut is exercised
+    for bad in ("https://[::1", "https://\t/x", "ftp://x", "https:///x", "HTTPS://"):
+        assert [t for _, t, _ in problems(ConnectorSpec, {"name": "n", "url": bad})] == ["value_error"]
+    assert ConnectorSpec.parse({"name": "n", "url": "HTTPS://Example.com/s"}).url == "HTTPS://Example.com/s"

@@ -241,7 +241,9 @@ def read_bytes(found: Found) -> bytes | Diagnostic:
         chunks: list[bytes] = []
         remaining = MAX_FILE_BYTES + 1
         while remaining > 0:
-            want = min(remaining, 65536)
+            # the size fstat gave, and one more byte: one read (and a buffer of the file's size) for
+            # a file that did not grow, and that read short, so no extra read() to see the end
+            want = min(remaining, st.st_size + 1 if not chunks else 65536)
             chunk = os.read(fd, want)
             if not chunk:
                 break

@@ -45,7 +45,9 @@ class ResourceChange:
     #: create body (create/replace) or PATCH body (update); secrets as ${VAR} references
     payload: Mapping[str, Any] | None = None
     remote_updated_at: str | None = None
-    remote_hash: str | None = None
+    #: :func:`remote_hash` of the remote connector: read from a saved plan, or (a plan made now)
+    #: computed from ``remote`` when first asked for, as :attr:`remote_hash`; a text plan never is
+    stored_hash: str | None = field(default=None, compare=False)
     #: the normalised desired view, recorded in state after a successful apply
     applied: Mapping[str, Any] | None = None
     #: delete only: why ("prune", "twin", or "replace" for a replacement an earlier run left unfinished)
@@ -54,6 +56,14 @@ class ResourceChange:
     intent: str | None = None
     #: ids of connectors with this name that existed when the plan was made: never adopted
     known_ids: tuple[str, ...] = ()
+    #: the remote connector as listed (a plan made now)
+    remote: RemoteConnector | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def remote_hash(self) -> str | None:
+        if self.stored_hash is None and self.remote is not None:
+            object.__setattr__(self, "stored_hash", remote_hash(self.remote))  # a cache: same value each time
+        return self.stored_hash
 
     @property
     def secret_paths(self) -> tuple[str, ...]:
@@ -87,7 +97,7 @@ class ResourceChange:
             reasons=tuple(data.get("reasons", ())),
             payload=data.get("payload"),
             remote_updated_at=remote.get("updated_at"),
-            remote_hash=remote.get("hash"),
+            stored_hash=remote.get("hash"),
             applied=data.get("applied"),
             cause=data.get("cause"),
             intent=data.get("intent"),

@@ -26,7 +26,7 @@ from conn_reconcile.diff import (
 from conn_reconcile.errors import RefusedError
 from conn_reconcile.matching import Matcher
 from conn_reconcile.models import ConnectorSpec, Desired, RemoteConnector
-from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain, remote_hash
+from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain
 from conn_reconcile.recovery import Examined, after_matching, examine
 from conn_reconcile.state import ManagedRecord, State
 
@@ -80,7 +80,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
         file=d.file,
         remote_id=r.id,
         remote_updated_at=r.updated_at,
-        remote_hash=remote_hash(r),
+        remote=r,
         applied=plain(desired_view),
     )
     reasons = [f"{c.path} cannot be updated in place" for c in changes if c.forces_replacement]
@@ -259,7 +259,7 @@ def _delete(r: RemoteConnector, file: str | None, cause: str, reason: str, inten
         remote_id=r.id,
         reasons=(reason,),
         remote_updated_at=r.updated_at,
-        remote_hash=remote_hash(r),
+        remote=r,
         cause=cause,
         intent=intent,
     )

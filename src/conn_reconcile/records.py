@@ -64,6 +64,9 @@ class Record:
     _strict: ClassVar[bool] = False
     _frozen: ClassVar[bool] = False
     _forbid: ClassVar[bool] = True
+    _required: ClassVar[frozenset[str]] = frozenset()
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _factories: ClassVar[tuple[tuple[str, Callable[[], Any]], ...]] = ()
 
     def __init_subclass__(cls, *, strict: bool = False, frozen: bool = False, extra: str = "forbid") -> None:
         cls._strict, cls._frozen, cls._forbid = strict, frozen, extra == "forbid"
@@ -72,6 +75,9 @@ class Record:
             if isinstance(spec, Field):
                 cls.fields[name] = spec
                 delattr(cls, name)
+        cls._required = frozenset(name for name, f in cls.fields.items() if f.required)
+        cls._defaults = {name: f.default for name, f in cls.fields.items() if f.default is not MISSING}
+        cls._factories = tuple((name, f.factory) for name, f in cls.fields.items() if f.factory is not None)
         if not frozen:
             cls.__hash__ = None  # type: ignore[assignment]
 
@@ -113,29 +119,34 @@ class Record:
 
     @classmethod
     def _build(cls, data: Any, loc: Loc, out: list[Problem]) -> Any:
+        """The record of ``data``, or ``BAD`` with its problems added to ``out``. One pass in
+        the data's order without locations (the common case: valid data); only when it finds a
+        problem, a second pass in the fields' order reports them, located."""
         if isinstance(data, cls):
             return data
         if not isinstance(data, dict if cls._strict else Mapping):
             out.append(Problem(loc, "model_type", f"Input should be a valid dictionary or instance of {cls.__name__}"))
             return BAD
         before = len(out)
-        strict, fields = cls._strict, cls.fields
-        values: dict[str, Any] = {}
-        for name, f in fields.items():
-            if name in data:
-                values[name] = f.kind.check(data[name], (*loc, name), out, strict)
-            elif f.default is MISSING and f.factory is None:
-                out.append(Problem((*loc, name), "missing", "Field required"))
-        if cls._forbid and len(data) > len(values):
-            for key in data:
-                if key not in fields:
-                    out.append(Problem((*loc, key), "extra_forbidden", "Extra inputs are not permitted"))
-        if len(out) > before:
+        strict, fields, values = cls._strict, cls.fields, {}
+        for key, value in data.items():
+            f = fields.get(key)
+            if f is not None:
+                values[key] = f.kind.check(value, loc, out, strict)
+            elif cls._forbid:
+                out.append(Problem(loc, "extra_forbidden", ""))
+                break
+        if len(out) > before or not cls._required <= values.keys():
+            del out[before:]
+            cls._report(data, loc, out)
             return BAD
         obj = cls.__new__(cls)
         d = obj.__dict__
-        for name, f in fields.items():
-            d[name] = values[name] if name in values else f.make_default()
+        d.update(cls._defaults)
+        d.update(values)
+        for name, factory in cls._factories:
+            if name not in values:
+                d[name] = factory()
         d["_fields_set"] = frozenset(values)
         try:
             obj.check()
@@ -143,6 +154,20 @@ class Record:
             out.append(Problem(loc, "value_error", str(exc)))
             return BAD
         return obj
+
+    @classmethod
+    def _report(cls, data: Mapping[str, Any], loc: Loc, out: list[Problem]) -> None:
+        """Every problem of invalid ``data``, located: fields in their declared order, then
+        unknown keys in the data's order."""
+        for name, f in cls.fields.items():
+            if name in data:
+                f.kind.check(data[name], (*loc, name), out, cls._strict)
+            elif f.required:
+                out.append(Problem((*loc, name), "missing", "Field required"))
+        if cls._forbid:
+            for key in data:
+                if key not in cls.fields:
+                    out.append(Problem((*loc, key), "extra_forbidden", "Extra inputs are not permitted"))
 
     def check(self) -> None:
         """Rules across fields, run after the fields validated; raise ValueError to refuse."""
@@ -160,14 +185,15 @@ class Record:
         lists and enum members as their values)."""
         keep = None if include is None else set(include)
         skip = set(exclude)
+        d = self.__dict__
         out: dict[str, Any] = {}
         for name, f in self.fields.items():
             if (keep is not None and name not in keep) or name in skip:
                 continue
-            v = self.__dict__[name]
-            if (exclude_none and v is None) or (exclude_defaults and not f.required and v == f.make_default()):
+            v = d[name]
+            if (v is None and exclude_none) or (exclude_defaults and not f.required and v == f.make_default()):
                 continue
-            out[name] = _plain(v, json_mode, exclude_none, exclude_defaults)
+            out[name] = v if v is None or type(v) in _SCALARS else _plain(v, json_mode, exclude_none, exclude_defaults)
         return out
 
     def to_json(self, *, exclude_defaults: bool = False) -> str:
@@ -207,7 +233,12 @@ class Record:
         return f"{type(self).__name__}({shown})"
 
 
+_SCALARS = frozenset({str, int, bool, float})
+
+
 def _plain(v: Any, json_mode: bool, exclude_none: bool, exclude_defaults: bool) -> Any:
+    if type(v) in _SCALARS or v is None:
+        return v
     if isinstance(v, Record):
         return v.to_dict(json_mode=json_mode, exclude_none=exclude_none, exclude_defaults=exclude_defaults)
     if isinstance(v, list | tuple):

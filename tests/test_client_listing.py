@@ -212,6 +212,7 @@ def test_a_connector_answer_about_another_or_an_invalid_id_is_an_error(answer: d
         reply(200, {"connectors": [conn("a"), "b"]}),
         reply(200, {"connectors": [{"name": "missing id"}]}),
         reply(200, {"connectors": [], "total_count": "0"}),
+        reply(200, text='{"connectors": ' + "[" * 100_000 + "]" * 100_000 + "}"),  # JSON nested too deeply
     ],
 )
 def test_malformed_list_page_is_an_error_never_an_empty_org(response: httpx.Response) -> None:

@@ -210,9 +210,10 @@ def test_a_left_journal_is_replayed_and_pushed_and_a_bad_branch_file_is_an_error
     publish(SPEC, scratch, local, "r")
     assert set(_branch_state(origin_repo)["connectors"]) == {"c-7"}
 
-    sidecar_path(local).write_text("not json")
-    with pytest.raises(StateError, match="git state record"):
-        pull(SPEC, scratch, local)
+    for bad in ("not json", '{"commit": ' + "[" * 100_000 + "]" * 100_000 + "}"):  # the latter: nested too deeply
+        sidecar_path(local).write_text(bad)
+        with pytest.raises(StateError, match="git state record"):
+            pull(SPEC, scratch, local)
 
 
 # ---- the lock ------------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ def fleet(project, make_endpoint, redirector):
     basic = make_endpoint(auth_type="basic", token=TOKEN)
     shape = make_endpoint()
     shape.raw_response = b'{"documents": []}'
+    deep = make_endpoint()  # JSON nested deeper than the parser goes: a bad answer, not a crash
+    deep.raw_response = b'{"results": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     slow = make_endpoint(delay=30)
     redirect_url, elsewhere = redirector
     project.write("good.yaml", project.service("good"))
@@ -73,6 +75,7 @@ def fleet(project, make_endpoint, redirector):
     project.write("down.yaml", project.service("down", url=f"http://127.0.0.1:{_closed_port()}/search"))
     project.write("shape.yaml", project.service("shape", url=f"{shape.url}/search"))
     project.write("slow.yaml", project.service("slow", url=f"{slow.url}/search"))
+    project.write("deep.yaml", project.service("deep", url=f"{deep.url}/search"))
     project.write("redirect.yaml", project.service("redirect", url=redirect_url))
     project.write(
         "oauth.yaml",
@@ -95,6 +98,7 @@ EXPECTED = {
     "wrong": ("http_status", 401),
     "down": ("connection_failed", None),
     "shape": ("bad_response", None),
+    "deep": ("bad_response", None),
     "slow": ("timeout", None),
     "redirect": ("http_status", 307),
 }
@@ -114,7 +118,7 @@ def test_probe_reports_each_case_in_json_and_text(project, fleet):
     assert "not followed" in by_name["redirect"]["detail"] and "/stolen" in by_name["redirect"]["detail"]
     assert fleet["elsewhere"].queries == []  # the redirect was not followed: the token went nowhere else
     assert by_name["slow"]["seconds"] < 15  # bounded by --timeout, not by the endpoint's 30 s
-    assert "Error: 5 probe(s) failed" in run.err
+    assert "Error: 6 probe(s) failed" in run.err
     # the same probe the emulator's registration test sends: what the endpoints accepted
     assert fleet["basic"].queries == [{"query": "registration test"}]
     assert authorization_header("basic", "t") == "Basic t"
@@ -122,7 +126,7 @@ def test_probe_reports_each_case_in_json_and_text(project, fleet):
 
     text = project.run("--timeout", "1", "plan", "--probe", "--probe-warn")
     assert text.code == 0, text.both
-    assert "Preflight probes" in text.out and "Probes: 2 ok, 5 failed." in text.out
+    assert "Preflight probes" in text.out and "Probes: 2 ok, 6 failed." in text.out
     assert "FAILED wrong" in text.out and "HTTP 401: the connector refused the token" in text.out
     assert "FAILED down" in text.out and "connection failed" in text.out
 

@@ -176,9 +176,10 @@ def test_to_dict_and_to_json() -> None:
 
 def test_parse_json_reports_text_that_is_not_json() -> None:
     assert Lax.parse_json(b'{"count": 2}').count == 2
-    with pytest.raises(Invalid) as info:
-        Lax.parse_json(b"{not json")
-    assert [p.type for p in info.value.problems] == ["json_invalid"]
+    for text in (b"{not json", b"\xff", b'{"anything": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+        with pytest.raises(Invalid) as info:
+            Lax.parse_json(text)
+        assert [p.type for p in info.value.problems] == ["json_invalid"]
 
 
 def test_json_schema_of_a_record() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from conn_reconcile import statefile
 from conn_reconcile.errors import StateError
-from conn_reconcile.lock import FileLock, LockedError, lock_path
+from conn_reconcile.lock import FileLock, LockedError, LockInfo, lock_path
 from conn_reconcile.state import Intent, ManagedRecord, Mutation, State
 
 
@@ -132,3 +132,35 @@ def test_force_unlock_of_a_live_lock_warns_and_the_next_run_locks_a_new_file(tmp
     message = FileLock(path).force_unlock(info.id)
     assert "It was still held" in message and not path.exists()
     FileLock(path).acquire("apply")  # a new lock file, while the old holder keeps its own
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("not json", "Invalid JSON"),
+        ('{"connectors": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"version": 3}', "version: Input should be 1 or 2"),
+        ('{"connectors": {"c-1": {"id": "c-1"}}}', "connectors.c-1.name: Field required"),
+        ('{"connectors": {}, "extra": 1}', "extra: Extra inputs are not permitted"),
+    ],
+)
+def test_a_state_file_that_is_not_one_is_a_clear_error(tmp_path, text, why):
+    path = tmp_path / "state.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(StateError, match="not a conn-reconcile state file") as info:
+        statefile.load(path)
+    assert why in str(info.value)
+
+
+def test_a_journal_line_nested_too_deeply_is_an_error(tmp_path):
+    path = tmp_path / "state.json"
+    statefile.journal_path(path).write_bytes(b'{"put": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+    with pytest.raises(StateError, match=r"state\.json\.journal:1: not a conn-reconcile journal entry"):
+        statefile.load(path)
+
+
+def test_a_lock_record_that_is_not_one_reads_as_none() -> None:
+    good = b'{"id": "i", "operation": "apply", "who": "w", "host": "h", "pid": 1, "created": "t"}'
+    assert LockInfo.parse(good) is not None
+    for bad in (b"not json", b"[]", b'{"id": 1}', b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+        assert LockInfo.parse(bad) is None

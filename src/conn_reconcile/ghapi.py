@@ -58,7 +58,10 @@ class GitHub:
             raise GitHubError(f"GitHub API {method} {path}: {type(exc).__name__}") from None
         if resp.status_code >= 400:
             raise GitHubError(f"GitHub API {method} {path}: HTTP {resp.status_code}")
-        return resp.json() if resp.content else None
+        try:
+            return resp.json() if resp.content else None
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+            raise GitHubError(f"GitHub API {method} {path}: the answer is not JSON") from None
 
     def _pages(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

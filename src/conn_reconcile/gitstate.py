@@ -75,7 +75,7 @@ def read_base(local: Path) -> Base | None:
         data = json.loads(raw)
         commit, digest = data["commit"], data["digest"]
         return Base(oid(commit) if commit is not None else None, str(digest) if digest is not None else None)
-    except (ValueError, TypeError, KeyError, GitError):
+    except (ValueError, TypeError, KeyError, GitError, RecursionError):
         raise StateError(f"{sidecar_path(local)}: not a conn-reconcile git state record") from None
 
 

@@ -81,7 +81,7 @@ class LockInfo:
             ):
                 return None
             return cls(**fields)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return None
 
 

@@ -103,7 +103,7 @@ def probe_one(http: httpx.Client, target: ProbeTarget, token: str | None, timeou
         return result(ProbeStatus.BAD_RESPONSE, f"the answer is larger than {MAX_ANSWER} bytes")
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return result(ProbeStatus.BAD_RESPONSE, "the answer is not JSON")
     problem = shape_problem(payload)
     if problem is not None:

@@ -115,6 +115,8 @@ class Record:
             data = json.loads(text)
         except ValueError as exc:  # JSON and Unicode decode errors
             raise Invalid([Problem((), "json_invalid", f"Invalid JSON: {exc}")]) from None
+        except RecursionError:
+            raise Invalid([Problem((), "json_invalid", "Invalid JSON: nested too deeply")]) from None
         return cls.parse(data)
 
     @classmethod

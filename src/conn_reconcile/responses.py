@@ -47,7 +47,7 @@ _NOT_JSON = object()
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:  # JSON and Unicode decode errors
+    except (ValueError, RecursionError):  # JSON and Unicode decode errors; nested too deeply
         return _NOT_JSON
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +54,20 @@ def loopback_client(key: str | None = None, **kwargs: Any) -> httpx.Client:
 # ---- pre-commit ------------------------------------------------------------------------------
 
 HOOK_ID = "conn-reconcile-validate"
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on loopback with ``handler``, for the block: its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def git(cwd: Path, *args: str, env: Mapping[str, str]) -> str:

@@ -3,12 +3,12 @@ GitHubError (no traceback, no token, no body), never a crash."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from helpers import serving
 
 from conn_reconcile.ghapi import GitHub, GitHubError
 
@@ -32,15 +32,8 @@ def answering() -> Iterator[tuple[str, list[bytes]]]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as url:
+        yield url, bodies
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from e2e import TOKEN
+from helpers import serving
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 from conn_reconcile.preflight import targets
@@ -39,14 +39,8 @@ def redirector(make_endpoint) -> Iterator[tuple[str, ConnectorEndpoint]]:
     """A connector URL answering 307 to another endpoint (which must never be queried)."""
     elsewhere = make_endpoint()
     handler = type("Handler", (_Redirect,), {"location": f"{elsewhere.url}/stolen"})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/search", elsewhere
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as url:
+        yield f"{url}/search", elsewhere
 
 
 def _closed_port() -> int:

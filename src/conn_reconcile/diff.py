@@ -40,6 +40,14 @@ class FieldChange:
     #: sensitive only: the variable that feeds the secret (``DOCS_TOKEN`` for ``${DOCS_TOKEN}``)
     ref: str | None = None
 
+    @classmethod
+    def added(cls, path: str, new: Any) -> FieldChange:
+        """``FieldChange(path, None, new)``, built without the frozen ``__init__``'s one
+        ``object.__setattr__`` per field (a plan of creates makes one per field of each)."""
+        change = object.__new__(cls)
+        change.__dict__.update(_ADDED, path=path, new=new)
+        return change
+
     @property
     def top(self) -> str:
         return self.path.split(".", 1)[0]
@@ -70,6 +78,10 @@ class FieldChange:
             forces_replacement=bool(data.get("forces_replacement", False)),
             ref=data.get("ref"),
         )
+
+
+#: every field of a :meth:`FieldChange.added` but the two it is given, at its default
+_ADDED = {f.name: f.default for f in dataclasses.fields(FieldChange) if f.name not in ("path", "new")}
 
 
 def _jsonable(value: Any) -> Any:
@@ -108,6 +120,10 @@ _LEAVES = frozenset({str, int, float, bool, tuple, list, type(None)})
 def _with_defaults(data: Mapping[str, Any]) -> Flat:
     flat: Flat = {}
     _flatten("", data, flat)
+    return _defaulted(flat)
+
+
+def _defaulted(flat: Flat) -> Flat:
     for key, default in DEFAULTS.items():
         if flat.get(key) is None:
             flat[key] = default
@@ -116,16 +132,34 @@ def _with_defaults(data: Mapping[str, Any]) -> Flat:
     return flat
 
 
+#: the desired fields a view holds, in their order (``id`` and the auth objects apart)
+_DESIRED_TOP = ("name", "description", "url", "excludes", "active", "continue_on_failure")
+#: the OAuth fields a view holds (the secret apart)
+_OAUTH_KEYS = ("client_id", "authorize_url", "token_url", "scope")
+
+
 def normalize_desired(spec: ConnectorSpec) -> Flat:
     """The comparable view of a desired connector. Secrets are left out; ``service_auth.type``
-    is kept (the API never returns it, so only state can compare it)."""
-    data = spec.to_dict(exclude={"id", "oauth", "service_auth"})
-    if spec.oauth is not None:
-        data["oauth"] = spec.oauth.to_dict(exclude={"client_secret"})
-    if spec.service_auth is not None:
-        data["service_auth"] = {"type": spec.service_auth.type}
-    data["auth_type"] = _auth_type(spec.oauth, spec.service_auth)
-    return _with_defaults(data)
+    is kept (the API never returns it, so only state can compare it). Read from the spec's
+    fields directly (every connector of a plan goes through here): the same view, in the same
+    order, as :func:`_with_defaults` makes of the spec's dump."""
+    flat: Flat = {}
+    for key in _DESIRED_TOP:
+        value = getattr(spec, key)
+        if value is not None:
+            flat[key] = tuple(value) if type(value) is list else value
+    oauth, service_auth = spec.oauth, spec.service_auth
+    if oauth is not None:
+        for key in _OAUTH_KEYS:
+            value = getattr(oauth, key)
+            if value is not None and value != "":  # absent, null and empty all mean "not set"
+                flat[f"oauth.{key}"] = value
+    if service_auth is not None:
+        flat["service_auth.type"] = service_auth.type
+    auth_type = _auth_type(oauth, service_auth)
+    if auth_type is not None:
+        flat["auth_type"] = auth_type
+    return _defaulted(flat)
 
 
 def normalize_remote(remote: RemoteConnector) -> Flat:

@@ -107,7 +107,7 @@ def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = N
 def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.fields_set
-    created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
+    created = [FieldChange.added(k, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
     refs = d.spec.secret_refs()
     secrets = [_secret_change(refs, p) for p in sorted(refs)]
     return ResourceChange(

@@ -97,7 +97,7 @@ def test_a_lax_record_takes_what_json_cannot_say_better_and_ignores_unknown_keys
         ("count", "int_from_float", "Input should be a valid integer, got a number with a fractional part"),
         ("colour", "enum", "Input should be 'red' or 'blue'"),
     ]
-    assert problems(Lax, {"count": "seven", "flag": 2}) == [
+    assert problems(Lax, {"count": "seven", "flag": [True]}) == [
         ("flag", "bool_type", "Input should be a valid boolean"),
         ("count", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"),
     ]
@@ -226,3 +226,36 @@ def test_the_fast_url_check_never_accepts_what_urlsplit_refuses() -> None:
     for bad in ("https://[::1", "https://\t/x", "ftp://x", "https:///x", "HTTPS://"):
         assert [t for _, t, _ in problems(ConnectorSpec, {"name": "n", "url": bad})] == ["value_error"]
     assert ConnectorSpec.parse({"name": "n", "url": "HTTPS://Example.com/s"}).url == "HTTPS://Example.com/s"
+
+
+_INT_PARSING = "Input should be a valid integer, unable to parse string as an integer"
+_BOOL_PARSING = "Input should be a valid boolean, unable to interpret input"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        (Int(), " 5 ", 5),
+        (Int(), "5.00", 5),
+        (Int(), "-5.0", -5),
+        (Int(), "1_0.0", 10),
+        (Int(), True, 1),
+        (Int(), "5.", _INT_PARSING),
+        (Int(), "1e3", _INT_PARSING),
+        (Int(), "٣", _INT_PARSING),  # digits of another script: int() would read them
+        (Int(), "0x10", _INT_PARSING),
+        (Bool(), "oFF", False),
+        (Bool(), 1, True),
+        (Bool(), 1.0, True),
+        (Bool(), " true ", _BOOL_PARSING),
+        (Bool(), 2, _BOOL_PARSING),
+        (Bool(), 0.5, "Input should be a valid boolean"),
+    ],
+)
+def test_lax_numbers_and_booleans_read_as_pydantic_v2_read_them(kind: Any, value: Any, expected: Any) -> None:
+    out: list[Any] = []
+    got = kind.check(value, ("f",), out, False)
+    if isinstance(expected, str):
+        assert [p.msg for p in out] == [expected]
+    else:
+        assert out == [] and got == expected and type(got) is type(expected)

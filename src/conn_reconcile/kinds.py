@@ -107,19 +107,22 @@ class Bool(Kind):
         if value is True or value is False:
             return value
         if not strict:
-            if isinstance(value, str):
-                word = value.strip().lower()
+            if isinstance(value, str | int) and not isinstance(value, Enum):
+                word = value.lower() if isinstance(value, str) else str(value)
                 if word in _TRUE or word in _FALSE:
                     return word in _TRUE
                 out.append(Problem(loc, "bool_parsing", "Input should be a valid boolean, unable to interpret input"))
                 return BAD
-            if isinstance(value, int | float) and value in (0, 1):
+            if isinstance(value, float) and value in (0, 1):
                 return bool(value)
         out.append(Problem(loc, "bool_type", "Input should be a valid boolean"))
         return BAD
 
     def schema(self, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": "boolean"}
+
+
+_INTEGRAL_DECIMAL = re.compile(r"[+-]?[0-9](?:_?[0-9])*\.0+")
 
 
 class Int(Kind):
@@ -150,10 +153,14 @@ class Int(Kind):
                 return int(value), None
             return BAD, ("int_from_float", "Input should be a valid integer, got a number with a fractional part")
         if isinstance(value, str):
-            try:
-                return int(value.strip()), None
-            except ValueError:
-                return BAD, ("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+            text = value.strip()
+            if text.isascii():  # int() would also read other scripts' digits
+                try:
+                    return int(text), None
+                except ValueError:
+                    if _INTEGRAL_DECIMAL.fullmatch(text):  # "5.0"
+                        return int(text.partition(".")[0]), None
+            return BAD, ("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
         return BAD, None
 
     def schema(self, defs: dict[str, Any]) -> dict[str, Any]:

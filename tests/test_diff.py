@@ -96,37 +96,63 @@ def test_equal_views_need_no_deepdiff_import() -> None:
     assert out.split() == ["False", "True"]
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"name": "a", "url": "https://a.example.com/s"},
-        {
-            "name": "b",
-            "url": "https://b.example.com/s",
-            "description": "d",
-            "excludes": ["z", "a"],
-            "active": False,
-            "continue_on_failure": True,
-            "service_auth": {"type": "basic", "token": "${B_TOKEN}"},
+def _generic_view(data: dict[str, Any]) -> dict[str, Any]:
+    """The view by the generic rule the direct one must match: every leaf at its dotted path,
+    null (and, inside oauth, empty) left out, lists as tuples; then the defaults, excludes sorted."""
+    from conn_reconcile.diff import DEFAULTS
+
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, mapping: dict[str, Any]) -> None:
+        for key, value in mapping.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                walk(path, value)
+            elif value is None or (value == "" and path.startswith("oauth.")):
+                continue
+            else:
+                flat[path] = tuple(value) if isinstance(value, list) else value
+
+    walk("", data)
+    for key, default in DEFAULTS.items():
+        if flat.get(key) is None:
+            flat[key] = default
+    if "excludes" in flat:
+        flat["excludes"] = tuple(sorted(flat["excludes"]))
+    return flat
+
+
+VIEW_CASES = [
+    {"name": "a", "url": "https://a.example.com/s"},
+    {
+        "name": "b",
+        "url": "https://b.example.com/s",
+        "description": "d",
+        "excludes": ["z", "a"],
+        "active": False,
+        "continue_on_failure": True,
+        "service_auth": {"type": "basic", "token": "${B_TOKEN}"},
+    },
+    {
+        "name": "c",
+        "url": "https://c.example.com/s",
+        "excludes": [],
+        "oauth": {
+            "client_id": "",
+            "client_secret": "${C_SECRET}",
+            "authorize_url": "https://c.example.com/a",
+            "token_url": "https://c.example.com/t",
         },
-        {
-            "name": "c",
-            "url": "https://c.example.com/s",
-            "excludes": [],
-            "oauth": {
-                "client_id": "",
-                "client_secret": "${C_SECRET}",
-                "authorize_url": "https://c.example.com/a",
-                "token_url": "https://c.example.com/t",
-            },
-        },
-        {"name": "d", "url": "https://d.example.com/s", "description": "", "active": True},
-    ],
-)
-def test_the_desired_view_is_the_view_of_the_specs_dump(fields: dict[str, Any]) -> None:
+    },
+    {"name": "d", "url": "https://d.example.com/s", "description": "", "active": True},
+]
+
+
+@pytest.mark.parametrize("fields", VIEW_CASES)
+def test_the_desired_view_is_the_generic_view_of_the_specs_dump(fields: dict[str, Any]) -> None:
     """normalize_desired reads the spec's fields directly; its view (values and key order) is
-    the one the generic path makes of the spec's dump."""
-    from conn_reconcile.diff import _auth_type, _with_defaults
+    the generic one of the spec's dump, secrets left out."""
+    from conn_reconcile.diff import _auth_type
 
     s = spec(**fields)
     data = s.to_dict(exclude={"id", "oauth", "service_auth"})
@@ -135,8 +161,25 @@ def test_the_desired_view_is_the_view_of_the_specs_dump(fields: dict[str, Any]) 
     if s.service_auth is not None:
         data["service_auth"] = {"type": s.service_auth.type}
     data["auth_type"] = _auth_type(s.oauth, s.service_auth)
-    expected = _with_defaults(data)
-    assert list(normalize_desired(s).items()) == list(expected.items())
+    assert list(normalize_desired(s).items()) == list(_generic_view(data).items())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"description": "", "excludes": ["b", "a"], "active": None, "auth_type": "service_auth"},
+        {"oauth": {"client_id": "", "authorize_url": "https://x/a", "token_url": None}, "updated_at": "t"},
+        {"oauth": {}, "auth_type": "", "continue_on_failure": True, "auth_status": "valid"},
+    ],
+)
+def test_the_remote_view_is_the_generic_view_of_its_fields(fields: dict[str, Any]) -> None:
+    r = rem(**fields)
+    data = r.to_dict(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
+    if r.oauth is not None:
+        data["oauth"] = r.oauth.to_dict()
+    data["auth_type"] = r.auth_type or ("oauth" if r.oauth is not None else None)
+    assert list(normalize_remote(r).items()) == list(_generic_view(data).items())
 
 
 def test_an_added_field_change_is_the_one_the_constructor_makes() -> None:

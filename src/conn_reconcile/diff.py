@@ -100,29 +100,6 @@ def _auth_type(oauth: Any, service_auth: Any) -> str | None:
     return None
 
 
-def _flatten(prefix: str, mapping: Mapping[str, Any], out: Flat) -> None:
-    """Each leaf under ``mapping`` into ``out`` at its dotted path (``prefix``: the mapping's)."""
-    for key, value in mapping.items():
-        path = f"{prefix}.{key}" if prefix else key
-        # exact types first: model dumps hold plain dicts and lists (an ABC check costs more)
-        kind = type(value)
-        if kind is dict or (kind not in _LEAVES and isinstance(value, Mapping)):
-            _flatten(path, value, out)
-        elif value is None or (value == "" and path.startswith("oauth.")):
-            continue  # absent, null and (inside oauth) empty all mean "not set"
-        else:
-            out[path] = tuple(value) if kind is list else value
-
-
-_LEAVES = frozenset({str, int, float, bool, tuple, list, type(None)})
-
-
-def _with_defaults(data: Mapping[str, Any]) -> Flat:
-    flat: Flat = {}
-    _flatten("", data, flat)
-    return _defaulted(flat)
-
-
 def _defaulted(flat: Flat) -> Flat:
     for key, default in DEFAULTS.items():
         if flat.get(key) is None:
@@ -132,43 +109,45 @@ def _defaulted(flat: Flat) -> Flat:
     return flat
 
 
-#: the desired fields a view holds, in their order (``id`` and the auth objects apart)
-_DESIRED_TOP = ("name", "description", "url", "excludes", "active", "continue_on_failure")
+#: the fields a view holds, in their order (``id``, the auth objects and server-owned fields apart)
+_VIEW_TOP = ("name", "description", "url", "excludes", "active", "continue_on_failure")
 #: the OAuth fields a view holds (the secret apart)
 _OAUTH_KEYS = ("client_id", "authorize_url", "token_url", "scope")
 
 
-def normalize_desired(spec: ConnectorSpec) -> Flat:
-    """The comparable view of a desired connector. Secrets are left out; ``service_auth.type``
-    is kept (the API never returns it, so only state can compare it). Read from the spec's
-    fields directly (every connector of a plan goes through here): the same view, in the same
-    order, as :func:`_with_defaults` makes of the spec's dump."""
+def _view(record: Any, oauth: Any, service_auth_type: str | None, auth_type: str | None) -> Flat:
+    """The flat view of a connector (desired or remote): each set field at its dotted path,
+    lists as tuples, null (and, inside ``oauth``, empty) meaning "not set", then the API's
+    defaults for what is not set and ``excludes`` sorted. Read from the records' fields
+    directly: every connector of a plan goes through here."""
     flat: Flat = {}
-    for key in _DESIRED_TOP:
-        value = getattr(spec, key)
+    for key in _VIEW_TOP:
+        value = getattr(record, key)
         if value is not None:
             flat[key] = tuple(value) if type(value) is list else value
-    oauth, service_auth = spec.oauth, spec.service_auth
     if oauth is not None:
         for key in _OAUTH_KEYS:
             value = getattr(oauth, key)
-            if value is not None and value != "":  # absent, null and empty all mean "not set"
+            if value is not None and value != "":
                 flat[f"oauth.{key}"] = value
-    if service_auth is not None:
-        flat["service_auth.type"] = service_auth.type
-    auth_type = _auth_type(oauth, service_auth)
+    if service_auth_type is not None:
+        flat["service_auth.type"] = service_auth_type
     if auth_type is not None:
         flat["auth_type"] = auth_type
     return _defaulted(flat)
 
 
+def normalize_desired(spec: ConnectorSpec) -> Flat:
+    """The comparable view of a desired connector. Secrets are left out; ``service_auth.type``
+    is kept (the API never returns it, so only state can compare it)."""
+    service_auth = spec.service_auth
+    auth_type = _auth_type(spec.oauth, service_auth)
+    return _view(spec, spec.oauth, service_auth.type if service_auth is not None else None, auth_type)
+
+
 def normalize_remote(remote: RemoteConnector) -> Flat:
     """The comparable view of a remote connector: server-owned fields dropped."""
-    data = remote.to_dict(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
-    if remote.oauth is not None:
-        data["oauth"] = remote.oauth.to_dict()
-    data["auth_type"] = remote.auth_type or _auth_type(remote.oauth, None)
-    return _with_defaults(data)
+    return _view(remote, remote.oauth, None, remote.auth_type or _auth_type(remote.oauth, None))
 
 
 #: Leaves only state can compare (the API never returns them).

@@ -98,8 +98,9 @@ def test_equal_views_need_no_deepdiff_import() -> None:
 
 def _generic_view(data: dict[str, Any]) -> dict[str, Any]:
     """The view by the generic rule the direct one must match: every leaf at its dotted path,
-    null (and, inside oauth, empty) left out, lists as tuples; then the defaults, excludes sorted."""
-    from conn_reconcile.diff import DEFAULTS
+    null (and, inside oauth, empty) left out, lists as tuples; then the defaults, excludes sorted
+    (diff's own step: what is compared here is which leaves, under which paths, in which order)."""
+    from conn_reconcile.diff import _defaulted
 
     flat: dict[str, Any] = {}
 
@@ -114,12 +115,7 @@ def _generic_view(data: dict[str, Any]) -> dict[str, Any]:
                 flat[path] = tuple(value) if isinstance(value, list) else value
 
     walk("", data)
-    for key, default in DEFAULTS.items():
-        if flat.get(key) is None:
-            flat[key] = default
-    if "excludes" in flat:
-        flat["excludes"] = tuple(sorted(flat["excludes"]))
-    return flat
+    return _defaulted(flat)
 
 
 VIEW_CASES = [

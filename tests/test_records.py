@@ -259,3 +259,14 @@ def test_lax_numbers_and_booleans_read_as_pydantic_v2_read_them(kind: Any, value
         assert [p.msg for p in out] == [expected]
     else:
         assert out == [] and got == expected and type(got) is type(expected)
+
+
+def test_the_first_problem_names_its_path_or_the_whole_input() -> None:
+    with pytest.raises(Invalid) as info:
+        Strict.parse({"inner": {"label": ""}, "count": 10})
+    assert info.value.first("record") == "count: Input should be less than or equal to 9"
+    with pytest.raises(Invalid) as info:
+        Strict.parse([])
+    assert info.value.first("record") == "record: Input should be a valid dictionary or instance of Strict"
+    with pytest.raises(TypeError, match="missing field"):
+        Inner()  # type: ignore[call-arg]

@@ -216,6 +216,13 @@ class Nullable(Kind):
         return {"anyOf": [self.inner.schema(defs), {"type": "null"}]}
 
 
+def unwrap(kind: Kind) -> Kind:
+    """The kind a value of ``kind`` has when it is not null."""
+    while isinstance(kind, Nullable):
+        kind = kind.inner
+    return kind
+
+
 class ListOf(Kind):
     """A list (a tuple with ``tuple_=True``)."""
 
@@ -306,8 +313,7 @@ def record_schema(cls: type[Record], defs: dict[str, Any]) -> dict[str, Any]:
             required.append(name)
         elif f.factory is None:
             prop["default"] = f.default.value if isinstance(f.default, Enum) else f.default
-        inner = f.kind.inner if isinstance(f.kind, Nullable) else f.kind
-        if not isinstance(inner, Nested):  # a record's fields are titled, a field holding one is not
+        if not isinstance(unwrap(f.kind), Nested):  # a record's fields are titled, a field holding one is not
             prop["title"] = name.title().replace("_", " ")
         properties[name] = prop
     out: dict[str, Any] = {"properties": properties, "title": cls.__name__, "type": "object"}

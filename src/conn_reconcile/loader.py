@@ -19,7 +19,7 @@ from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
 from conn_reconcile.environments import needs_environments, prepare
 from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.gcpause import paused
-from conn_reconcile.kinds import Bool, Kind, ListOf, Nested, Nullable, OneOf, Str
+from conn_reconcile.kinds import Bool, Kind, ListOf, Nested, OneOf, Str, unwrap
 from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
 from conn_reconcile.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
 
@@ -230,10 +230,6 @@ def _hint(data: Any, path: str, message: str) -> str:
     return ""
 
 
-def _flatten(kind: Kind) -> list[Kind]:
-    return _flatten(kind.inner) if isinstance(kind, Nullable) else [kind]
-
-
 def _kinds_at(path: str) -> list[Kind]:
     """The kinds a field at dotted ``path`` of a connector file may have ([] when unknown)."""
     current: list[Kind] = [Nested(ConnectorSpec)]
@@ -241,8 +237,8 @@ def _kinds_at(path: str) -> list[Kind]:
         nxt: list[Kind] = []
         for k in current:
             if isinstance(k, Nested) and part in k.cls.fields:
-                nxt.extend(_flatten(k.cls.fields[part].kind))
+                nxt.append(unwrap(k.cls.fields[part].kind))
             elif isinstance(k, ListOf) and part.isdigit():
-                nxt.extend(_flatten(k.item))
+                nxt.append(unwrap(k.item))
         current = nxt
     return current

@@ -24,7 +24,7 @@ from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
-from conn_reconcile.records import Invalid, dotted
+from conn_reconcile.records import Invalid
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
@@ -122,9 +122,9 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
     try:
         PlanDocument.parse(data)
     except Invalid as exc:
-        first, count = exc.problems[0], len(exc.problems)
+        count = len(exc.problems)
         extra = f" (and {count - 1} more problems)" if count > 1 else ""
-        raise PlanFileError(f"{path}: malformed plan file: {dotted(first.loc) or 'plan'}: {first.msg}{extra}") from None
+        raise PlanFileError(f"{path}: malformed plan file: {exc.first('plan')}{extra}") from None
     return Plan.from_dict(data)
 
 

@@ -27,6 +27,12 @@ class Invalid(ValueError):
         super().__init__(f"{len(problems)} validation problem(s)")
         self.problems = problems
 
+    def first(self, whole: str) -> str:
+        """The first problem as ``path: message``; ``whole`` names the path of a problem of the
+        whole input."""
+        problem = self.problems[0]
+        return f"{dotted(problem.loc) or whole}: {problem.msg}"
+
 
 def dotted(loc: Loc) -> str:
     """``("excludes", 1)`` -> ``"excludes.1"``; the ``[key]`` step of a mapping key's own
@@ -85,14 +91,19 @@ class Record:
         unknown = set(values) - self.fields.keys()
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown field(s) {', '.join(sorted(unknown))}")
+        missing = self._required - values.keys()
+        if missing:
+            raise TypeError(f"{type(self).__name__}: missing field(s) {', '.join(sorted(missing))}")
+        self._fill(values)
+
+    def _fill(self, values: dict[str, Any]) -> None:
+        """Set the fields: ``values`` (the fields given), the defaults for the rest."""
         d = self.__dict__
-        for name, f in self.fields.items():
-            if name in values:
-                d[name] = values[name]
-            elif f.required:
-                raise TypeError(f"{type(self).__name__}: missing field {name}")
-            else:
-                d[name] = f.make_default()
+        d.update(self._defaults)
+        d.update(values)
+        for name, factory in self._factories:
+            if name not in values:
+                d[name] = factory()
         d["_fields_set"] = frozenset(values)
 
     @property
@@ -130,26 +141,20 @@ class Record:
             out.append(Problem(loc, "model_type", f"Input should be a valid dictionary or instance of {cls.__name__}"))
             return BAD
         before = len(out)
-        strict, fields, values = cls._strict, cls.fields, {}
+        strict, fields, values, unknown = cls._strict, cls.fields, {}, False
         for key, value in data.items():
             f = fields.get(key)
             if f is not None:
                 values[key] = f.kind.check(value, loc, out, strict)
             elif cls._forbid:
-                out.append(Problem(loc, "extra_forbidden", ""))
+                unknown = True
                 break
-        if len(out) > before or not cls._required <= values.keys():
+        if unknown or len(out) > before or not cls._required <= values.keys():
             del out[before:]
             cls._report(data, loc, out)
             return BAD
         obj = cls.__new__(cls)
-        d = obj.__dict__
-        d.update(cls._defaults)
-        d.update(values)
-        for name, factory in cls._factories:
-            if name not in values:
-                d[name] = factory()
-        d["_fields_set"] = frozenset(values)
+        obj._fill(values)
         try:
             obj.check()
         except ValueError as exc:

@@ -14,7 +14,7 @@ import httpx
 
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
 from conn_reconcile.models import RemoteConnector
-from conn_reconcile.records import Invalid, dotted
+from conn_reconcile.records import Invalid
 from conn_reconcile.retry import AUTH_STATUSES, describe_transport_error
 from conn_reconcile.secrets import Redactor
 
@@ -31,14 +31,6 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _where(exc: Invalid) -> str:
-    """Where a response failed validation, without the (possibly sensitive) input values."""
-    if not exc.problems:
-        return "invalid"
-    first = exc.problems[0]
-    return f"{dotted(first.loc) or 'connector'}: {first.msg}"
 
 
 _NOT_JSON = object()
@@ -84,7 +76,7 @@ def parse_page(
         try:
             items.append(RemoteConnector.parse(item))
         except Invalid as exc:
-            raise invalid(f"item {offset + index}: {redact(_where(exc))}") from None
+            raise invalid(f"item {offset + index}: {redact(exc.first('connector'))}") from None
     return items, total
 
 
@@ -149,8 +141,9 @@ def parse_connector(
     try:
         connector = RemoteConnector.parse(data["connector"])
     except Invalid as exc:
+        why = redact(exc.first("connector"))
         raise ApiError(
-            f"invalid response (HTTP {response.status_code}): the connector is not valid ({redact(_where(exc))})",
+            f"invalid response (HTTP {response.status_code}): the connector is not valid ({why})",
             method=method,
             path=path,
         ) from None

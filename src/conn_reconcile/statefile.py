@@ -21,7 +21,7 @@ from pathlib import Path
 
 from conn_reconcile.atomicfile import fsync_dir, write_atomic
 from conn_reconcile.errors import StateError
-from conn_reconcile.records import Invalid, dotted
+from conn_reconcile.records import Invalid
 from conn_reconcile.state import Mutation, State
 
 
@@ -33,10 +33,7 @@ def _parse_state(path: Path, text: str) -> State:
     try:
         return State.parse_json(text)
     except Invalid as exc:
-        first = exc.problems[0]
-        raise StateError(
-            f"{path}: not a conn-reconcile state file (version 1 or 2): {dotted(first.loc)}: {first.msg}"
-        ) from None
+        raise StateError(f"{path}: not a conn-reconcile state file (version 1 or 2): {exc.first('')}") from None
 
 
 def _read(path: Path) -> bytes | None:

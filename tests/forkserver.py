@@ -1,7 +1,7 @@
 """A fork server for the CLI runs that must be real processes (``e2e.popen_cli``).
 
 A test that signals, kills or races the CLI needs it as a process of its own; a fresh
-interpreter's start-up costs about 0.4 s of CPU (click, httpx, ruamel), for each of
+interpreter's start-up costs about 0.4 s of CPU (httpx, ruamel), for each of
 some thirty runs per test session. Each pytest-xdist worker starts one server the first
 time it needs one: a Python process that has imported the package, then
 waits. For each run it forks; the fork forks again and exits, so the CLI process is orphaned

@@ -74,6 +74,8 @@ EDGES = (
     "http11",
     "configfile",
     "globalopts",
+    "cmdline",
+    "completion",
     "console",
     "gitrepo",
     "gitstate",
@@ -82,7 +84,7 @@ EDGES = (
     "ghapi",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
-FORBIDDEN_IMPORTS = ("httpx", "click", "ruamel", "subprocess", "socket", "fcntl")
+FORBIDDEN_IMPORTS = ("httpx", "argparse", "ruamel", "subprocess", "socket", "fcntl")
 # file I/O: the builtin, Path/file methods, and the os functions that touch files
 FORBIDDEN_CALLS = ("open",)
 FORBIDDEN_METHODS = ("open", "read_text", "write_text", "read_bytes", "write_bytes")

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from click.testing import CliRunner
+from clirunner import invoke
 from ruamel.yaml import YAML
 
-from conn_reconcile.cli import cli
 from conn_reconcile.models import parse_spec
 from conn_reconcile.schema import json_schema
 
@@ -56,7 +55,7 @@ def test_checked_in_schema_is_current() -> None:
 
 
 def test_the_regeneration_command_prints_the_same_schema() -> None:
-    result = CliRunner().invoke(cli, ["schema"])
+    result = invoke(["schema"])
     assert result.exit_code == 0, result.output
     assert result.output == json.dumps(json_schema(), indent=2) + "\n"
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clirunner import invoke
 
-from conn_reconcile.cli import cli
 from conn_reconcile.errors import InputError
 from conn_reconcile.loader import load
 
@@ -30,7 +29,7 @@ def _write(rel: str, text: str) -> None:
 
 
 def _validate(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["validate", *args])
+    result = invoke(["validate", *args])
     return result.exit_code, result.output
 
 

@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from ruamel.yaml import YAML
 
-from conn_reconcile.cli import cli
+from conn_reconcile.cli import PROGRAM
+from conn_reconcile.cmdline import UsageError, parse, split
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -233,11 +233,9 @@ def test_zizmor_rejects_an_injectable_unpinned_workflow(tmp_path: Path) -> None:
 
 
 def test_the_example_config_and_connectors_are_valid() -> None:
-    from click.testing import CliRunner
+    from clirunner import invoke
 
-    result = CliRunner().invoke(
-        cli, ["--config", str(EXAMPLE / "conn-reconcile.yaml"), "validate", str(EXAMPLE / "connectors")]
-    )
+    result = invoke(["--config", str(EXAMPLE / "conn-reconcile.yaml"), "validate", str(EXAMPLE / "connectors")])
     assert result.exit_code == 0, result.output
     readme = (EXAMPLE / "README.md").read_text(encoding="utf-8")
     assert len(re.findall(r"^\d+\. ", readme, re.M)) <= 10
@@ -254,13 +252,12 @@ def test_conn_reconcile_commands_parse_with_the_real_cli(name: str) -> None:
     """Every ``conn-reconcile ...`` line is accepted by the CLI's own option parser."""
     commands = _commands(_load(name))
     for args in commands:
-        at = next((i for i, token in enumerate(args) if token in cli.commands), None)
-        assert at is not None, f"{name}: no known command in conn-reconcile {shlex.join(args)}"
+        _, command, _ = split(PROGRAM, args)
+        assert command in PROGRAM.commands, f"{name}: no known command in conn-reconcile {shlex.join(args)}"
         try:
-            ctx = cli.make_context("conn-reconcile", args[: at + 1])
-            cli.commands[args[at]].make_context(args[at], args[at + 1 :], parent=ctx)
-        except click.UsageError as exc:
-            pytest.fail(f"{name}: conn-reconcile {shlex.join(args)}: {exc.format_message()}")
+            parse(PROGRAM, args, {})
+        except UsageError as exc:
+            pytest.fail(f"{name}: conn-reconcile {shlex.join(args)}: {exc}")
 
 
 def _action_steps(wf: dict[str, Any], job: str) -> list[dict[str, Any]]:

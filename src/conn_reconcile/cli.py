@@ -1,57 +1,97 @@
-"""The command line: the ``conn-reconcile`` group, its global options, and ``main``.
+"""The command line: the ``conn-reconcile`` program, its global options, and ``main``.
 
 The commands live in :mod:`conn_reconcile.commands_plan` (plan, show, apply) and
 :mod:`conn_reconcile.commands_tools` (validate, import, secrets, config, schema, force-unlock,
-emulator). Heavy modules (httpx, deepdiff, ruamel) are imported inside the commands
-so that ``conn-reconcile --help`` stays fast.
+emulator); the parser in :mod:`conn_reconcile.cmdline`. :func:`cli` parses, runs one command
+and maps the tool's errors to one clean message and an exit code, never a traceback. Heavy
+modules (httpx, ruamel, the planner) are imported inside the commands so that
+``conn-reconcile --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import click
+import os
+import sys
+from collections.abc import Sequence
 
 from conn_reconcile import __version__, globalopts
-from conn_reconcile.commands_plan import apply, plan, show
-from conn_reconcile.commands_tools import config_, emulator, force_unlock, import_, schema, secrets, validate
-from conn_reconcile.console import Console, Group
+from conn_reconcile.cmdline import HelpShown, Program, UsageError, parse
+from conn_reconcile.commands_plan import APPLY, PLAN, SHOW
+from conn_reconcile.commands_tools import CONFIG, EMULATOR, FORCE_UNLOCK, IMPORT, SCHEMA, SECRETS, VALIDATE
+from conn_reconcile.console import Console, write
 
-__all__ = ["Console", "cli", "main"]
+__all__ = ["PROGRAM", "Console", "cli", "main"]
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PROGRAM = Program(
+    "conn-reconcile",
+    description="""Reconcile Cohere connectors with the YAML files in git.
+
+  conn-reconcile validate                 offline checks (also a pre-commit hook)
+  conn-reconcile plan --out plan.json     what would change in the org, saved
+  conn-reconcile apply plan.json          carry out exactly that plan
+
+Settings come from conn-reconcile.yaml (see `conn-reconcile config`); flags override it.
+Global options may also be given after the command (`conn-reconcile plan -q`).
+
+Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes (and bad usage);
+3 apply partly failed or a create's outcome is unknown; 130 interrupted.""",
+    version=__version__,
+    options=globalopts.OPTIONS,
+    commands=(VALIDATE, PLAN, SHOW, APPLY, IMPORT, FORCE_UNLOCK, SCHEMA, CONFIG, SECRETS, EMULATOR),
+)
+COMPLETE_ENV = "_CONN_RECONCILE_COMPLETE"
 
 
-@click.group(cls=Group, context_settings=CONTEXT)
-@click.version_option(__version__, "--version", prog_name="conn-reconcile")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Reconcile Cohere connectors with the YAML files in git.
+def cli(argv: Sequence[str] | None = None, *, prog_name: str = "conn-reconcile") -> int:
+    """Run one command line; returns the exit code."""
+    del prog_name  # the program's name is fixed: messages and completion name conn-reconcile
+    words = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(COMPLETE_ENV):
+        from conn_reconcile.completion import complete
 
-    \b
-      conn-reconcile validate                 offline checks (also a pre-commit hook)
-      conn-reconcile plan --out plan.json     what would change in the org, saved
-      conn-reconcile apply plan.json          carry out exactly that plan
-
-    Settings come from conn-reconcile.yaml (see `conn-reconcile config`); flags override it.
-    Global options may also be given after the command (`conn-reconcile plan -q`).
-
-    \b
-    Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
-    3 apply partly failed or a create's outcome is unknown; 130 interrupted.
-    """
+        return complete(PROGRAM, os.environ)
+    try:
+        parsed = parse(PROGRAM, words, os.environ)
+    except HelpShown:
+        return 0
+    except UsageError as exc:
+        write(sys.stderr, exc.render())
+        return 2
     from conn_reconcile.secrets import Redactor
 
     redactor = Redactor()
-    api_key = globalopts.initial(ctx, "api_key")
+    api_key = parsed.values["api_key"]
     redactor.add(api_key if isinstance(api_key, str) else None)
-    ctx.obj = Console(redactor, quiet=bool(globalopts.initial(ctx, "quiet")), colour=globalopts.initial(ctx, "colour"))
+    console = Console(redactor, quiet=bool(parsed.values["quiet"]), colour=parsed.values["colour"])
+    inv = globalopts.Invocation(parsed, console)
+    own = {o.dest for o in parsed.command.options} | {a.dest for a in parsed.command.arguments}
+    return _run(inv, {k: v for k, v in parsed.values.items() if k in own})
 
 
-globalopts.add_to_group(cli)
+def _run(inv: globalopts.Invocation, values: dict[str, object]) -> int:
+    from conn_reconcile.errors import ConnReconcileError, ExitCode
 
-for _command in (validate, plan, show, apply, import_, force_unlock, schema, config_, secrets, emulator):
-    cli.add_command(_command)
-globalopts.add_to(validate, plan, show, apply, import_, force_unlock, config_, secrets)
+    console = inv.console
+    try:
+        code = inv.parsed.command.run(inv, **values)
+    except ConnReconcileError as exc:
+        from conn_reconcile.console import error_output
+
+        error_output(console, exc, inv.format)
+        return exc.exit_code
+    except UsageError as exc:
+        write(sys.stderr, exc.render())
+        return 2
+    except KeyboardInterrupt:
+        write(sys.stderr, "Interrupted.\n")
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # a bug or an unforeseen failure: one redacted line, no traceback
+        if os.environ.get("CONN_RECONCILE_DEBUG"):
+            raise
+        console.err(f"Error: unexpected {type(exc).__name__}: {exc} (set CONN_RECONCILE_DEBUG=1 for a traceback)")
+        return ExitCode.ERROR
+    return int(code or 0)
 
 
 def main() -> None:
-    cli(prog_name="conn-reconcile")
+    sys.exit(cli())

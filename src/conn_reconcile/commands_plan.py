@@ -9,95 +9,98 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
-import click
-
-from conn_reconcile import defaults, globalopts
+from conn_reconcile import defaults
+from conn_reconcile.cmdline import Arg, Command, FloatRange, IntRange, Opt
 from conn_reconcile.console import Console, confirm
 from conn_reconcile.globalopts import ANY_PATH, FILE_NAME, FILE_PATH
 
+TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
+    from typing import Any
 
     from conn_reconcile.applyflow import ApplyRun
     from conn_reconcile.applyout import Progress
+    from conn_reconcile.globalopts import Invocation
     from conn_reconcile.plan import Plan, PlanOptions
     from conn_reconcile.preflight import ProbeResult
     from conn_reconcile.results import ApplyReport
     from conn_reconcile.workflow import Settings
 
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown", "github"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
+FORMATS = ("text", "json", "markdown", "github")
+FORMAT = Opt("--format", dest="fmt", choices=FORMATS, default="text", show_default=True, help="Output format.")
+AS_JSON = Opt("--json", dest="as_json", flag=True, help="Same as --format json.")
+
+PLAN_OPTIONS = (
+    Opt(
+        "--dir",
+        dest="directory",
+        type=ANY_PATH,
+        default="connectors",
+        show_default=True,
+        metavar="DIR",
+        help="Directory of connector files (or the config's dir).",
+    ),
+    Opt(
+        "--prune",
+        negative="--no-prune",
+        dest="prune",
+        default=False,
+        help="Delete managed remote connectors that are no longer in git (or the config's prune).",
+    ),
+    Opt(
+        "--manage-prefix",
+        dest="manage_prefix",
+        metavar="PREFIX",
+        help="With --prune: also treat connectors whose name starts with this as managed.",
+    ),
+    Opt(
+        "--protect",
+        dest="protect",
+        multiple=True,
+        metavar="PATTERN",
+        help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
+    ),
+    Opt(
+        "--max-deletes",
+        dest="max_deletes",
+        type=IntRange(0),
+        default=defaults.MAX_DELETES,
+        show_default=True,
+        metavar="N",
+        help="Refuse to prune more than this.",
+    ),
+    Opt("--force", dest="force", flag=True, help="Override the prune safeguards."),
+    Opt(
+        "--rotate-secrets",
+        dest="rotate_secrets",
+        flag=True,
+        help="Send every referenced secret, whatever the state says.",
+    ),
+    Opt(
+        "--target",
+        dest="targets",
+        multiple=True,
+        metavar="NAME|GLOB",
+        help="Plan only connectors with this name (glob, repeatable); prune only those names.",
+    ),
+    Opt(
+        "--file",
+        dest="files",
+        multiple=True,
+        type=FILE_NAME,
+        metavar="PATH",
+        help="Plan only the connector in this file (repeatable).",
+    ),
 )
 
 
-def plan_options(f: Any) -> Any:
-    options = [
-        click.option(
-            "--dir",
-            "directory",
-            type=ANY_PATH,
-            default="connectors",
-            show_default=True,
-            help="Directory of connector files (or the config's dir).",
-        ),
-        click.option(
-            "--prune/--no-prune",
-            default=False,
-            help="Delete managed remote connectors that are no longer in git (or the config's prune).",
-        ),
-        click.option(
-            "--manage-prefix",
-            default=None,
-            help="With --prune: also treat connectors whose name starts with this as managed.",
-        ),
-        click.option(
-            "--protect",
-            multiple=True,
-            metavar="PATTERN",
-            help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
-        ),
-        click.option(
-            "--max-deletes",
-            type=click.IntRange(min=0),
-            default=defaults.MAX_DELETES,
-            show_default=True,
-            help="Refuse to prune more than this.",
-        ),
-        click.option("--force", is_flag=True, help="Override the prune safeguards."),
-        click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
-        click.option(
-            "--target",
-            "targets",
-            multiple=True,
-            metavar="NAME|GLOB",
-            help="Plan only connectors with this name (glob, repeatable); prune only those names.",
-        ),
-        click.option(
-            "--file",
-            "files",
-            multiple=True,
-            type=FILE_NAME,
-            metavar="PATH",
-            help="Plan only the connector in this file (repeatable).",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def plan_options_of(ctx: click.Context, kw: dict[str, Any]) -> PlanOptions:
+def plan_options_of(inv: Invocation, kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
-    eff = globalopts.effective(ctx, require_env=False)
+    eff = inv.effective(require_env=False)
     return PlanOptions(
         prune=bool(eff["prune"]),
         manage_prefix=eff["manage_prefix"],  # type: ignore[arg-type]
@@ -134,36 +137,8 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
         )
 
 
-@click.command()
-@plan_options
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
-@click.option("--out", "out", type=FILE_PATH, help="Save the plan to this file for apply.")
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@format_option
-@click.option(
-    "--probe",
-    is_flag=True,
-    help="Run Cohere's registration test now against each service_auth connector being created, replaced "
-    "or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
-)
-@click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
-@click.option(
-    "--allow-unbound",
-    is_flag=True,
-    help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
-)
-@click.option(
-    "--compare",
-    "compare_with",
-    type=FILE_PATH,
-    default=None,
-    metavar="REVIEWED.json",
-    help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
-    "match, 1 when they differ (the differences in --format text, markdown or json).",
-)
-@click.pass_context
 def plan(
-    ctx: click.Context,
+    inv: Invocation,
     /,
     detailed_exitcode: bool,
     out: Path | None,
@@ -172,15 +147,15 @@ def plan(
     allow_unbound: bool,
     compare_with: Path | None,
     **kw: Any,
-) -> None:
+) -> int:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile.errors import ExitCode
     from conn_reconcile.workflow import compute_plan
 
     fmt = "json" if as_json else fmt
-    ctx.meta["conn_reconcile.format"] = fmt
-    settings = globalopts.settings(ctx)
-    options = plan_options_of(ctx, kw)
+    inv.format = fmt
+    settings = inv.settings()
+    options = plan_options_of(inv, kw)
     result = compute_plan(settings, [settings.directory], options, files=kw["files"], allow_unbound=allow_unbound)
     probes = None
     if options.probe or options.probe_warn or settings.probe:
@@ -190,24 +165,23 @@ def plan(
     if compare_with is not None or fmt == "json" or out is not None:
         from conn_reconcile import planfile  # a text plan needs none of it (nor git, nor tempfile)
     if compare_with is not None:
-        _compare(ctx, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
+        return _compare(inv.console, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
     if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit
         result = planfile.stamped(result)
-    _render_plan(ctx.obj, result, fmt, probes)
+    _render_plan(inv.console, result, fmt, probes)
     if out is not None:
         planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
         signed = " (signed)" if settings.fingerprint_key else ""
-        ctx.obj.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+        inv.console.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
     if probes and not options.probe_warn and not all(p.ok for p in probes):
         from conn_reconcile.preflight import failure_message
 
-        ctx.obj.err(failure_message(probes))
-        ctx.exit(ExitCode.ERROR)
-    if detailed_exitcode and result.needs_attention:
-        ctx.exit(ExitCode.CHANGES)
+        inv.console.err(failure_message(probes))
+        return ExitCode.ERROR
+    return ExitCode.CHANGES if detailed_exitcode and result.needs_attention else ExitCode.OK
 
 
-def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> None:
+def _compare(console: Console, reviewed: Plan, current: Plan, fmt: str) -> int:
     """``plan --compare``: print the differences and exit 0 (same) or 1 (different)."""
     import json
 
@@ -222,48 +196,19 @@ def _compare(ctx: click.Context, reviewed: Plan, current: Plan, fmt: str) -> Non
         text = planmatch.render_markdown(differences)
     else:
         text = planmatch.render_text(differences)
-    ctx.obj.out(ctx.obj.redactor(text), nl=False)
-    ctx.exit(ExitCode.ERROR if differences else ExitCode.OK)
+    console.out(console.redactor(text), nl=False)
+    return ExitCode.ERROR if differences else ExitCode.OK
 
 
-@click.command()
-@click.argument("planfile", type=FILE_PATH)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@format_option
-@click.pass_context
-def show(ctx: click.Context, planfile: Path, as_json: bool, fmt: str) -> None:
+def show(inv: Invocation, planfile: Path, as_json: bool, fmt: str) -> None:
     """Render a saved plan file."""
     from conn_reconcile import planfile as pf
 
-    _render_plan(ctx.obj, pf.load(planfile, check_signature=False), "json" if as_json else fmt)
+    _render_plan(inv.console, pf.load(planfile, check_signature=False), "json" if as_json else fmt)
 
 
-@click.command()
-@click.argument("planfile", required=False, type=FILE_PATH)
-@plan_options
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 64),
-    default=defaults.PARALLELISM,
-    show_default=True,
-    help="Concurrent API calls.",
-)
-@click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
-@click.option("--rate-limit", type=click.FloatRange(min=0.1), default=None, help="Max API requests per second.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown", "github"]),
-    default="text",
-    show_default=True,
-    help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
-    "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
-    "annotation per failed connector).",
-)
-@click.pass_context
 def apply(
-    ctx: click.Context,
+    inv: Invocation,
     /,
     planfile: Path | None,
     auto_approve: bool,
@@ -272,16 +217,16 @@ def apply(
     rate_limit: float | None,
     fmt: str,
     **kw: Any,
-) -> None:
+) -> int:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
     from conn_reconcile import render
     from conn_reconcile.applyflow import apply_files, apply_saved
     from conn_reconcile.errors import ConfigError
 
-    console: Console = ctx.obj
-    ctx.meta["conn_reconcile.format"] = fmt
-    settings = globalopts.settings(ctx)
-    parallelism = int(globalopts.effective(ctx)["parallelism"])  # type: ignore[call-overload]
+    console = inv.console
+    inv.format = fmt
+    settings = inv.settings()
+    parallelism = int(inv.effective()["parallelism"])  # type: ignore[call-overload]
     document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
     say = console.err if document else console.out
     colour = console.use_colour() and not document
@@ -292,7 +237,7 @@ def apply(
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
     report: ApplyReport | None
-    options = plan_options_of(ctx, kw)
+    options = plan_options_of(inv, kw)
     if planfile is not None and (kw["targets"] or kw["files"]):
         raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
     try:
@@ -310,7 +255,7 @@ def apply(
             )
     finally:
         progress.stop()
-    _finish(ctx, console, report, fmt, colour)
+    return _finish(console, report, fmt, colour)
 
 
 def _apply_run(
@@ -346,7 +291,7 @@ def _apply_run(
     return run, progress
 
 
-def _finish(ctx: click.Context, console: Console, report: ApplyReport | None, fmt: str, colour: bool) -> None:
+def _finish(console: Console, report: ApplyReport | None, fmt: str, colour: bool) -> int:
     """The final output and the exit code; abandoned calls still in flight are not waited for."""
     from conn_reconcile.applyout import final_output
     from conn_reconcile.results import ApplyReport
@@ -354,10 +299,100 @@ def _finish(ctx: click.Context, console: Console, report: ApplyReport | None, fm
     if report is None:  # nothing to change
         if fmt != "text":
             console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
-        return
+        return 0
     console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
     if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(report.exit_code)
-    ctx.exit(report.exit_code)
+    return report.exit_code
+
+
+PLAN = Command(
+    "plan",
+    plan,
+    summary="Show what apply would change in the Cohere org.",
+    options=(
+        *PLAN_OPTIONS,
+        Opt(
+            "--detailed-exitcode",
+            dest="detailed_exitcode",
+            flag=True,
+            help="Exit 2 when there are changes, 0 when there are none.",
+        ),
+        Opt("--out", dest="out", type=FILE_PATH, metavar="PATH", help="Save the plan to this file for apply."),
+        AS_JSON,
+        FORMAT,
+        Opt(
+            "--probe",
+            dest="probe",
+            flag=True,
+            help="Run Cohere's registration test now against each service_auth connector being created, "
+            "replaced or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
+        ),
+        Opt(
+            "--probe-warn",
+            dest="probe_warn",
+            flag=True,
+            help="With --probe: report failed probes without failing the command.",
+        ),
+        Opt(
+            "--allow-unbound",
+            dest="allow_unbound",
+            flag=True,
+            help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
+        ),
+        Opt(
+            "--compare",
+            dest="compare_with",
+            type=FILE_PATH,
+            metavar="REVIEWED.json",
+            help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
+            "match, 1 when they differ (the differences in --format text, markdown or json).",
+        ),
+    ),
+)
+SHOW = Command(
+    "show",
+    show,
+    summary="Render a saved plan file.",
+    arguments=(Arg("planfile", type=FILE_PATH),),
+    options=(AS_JSON, FORMAT),
+)
+APPLY = Command(
+    "apply",
+    apply,
+    summary="Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).",
+    arguments=(Arg("planfile", type=FILE_PATH, nargs="?"),),
+    options=(
+        *PLAN_OPTIONS,
+        Opt("--auto-approve", dest="auto_approve", flag=True, help="Do not ask for confirmation."),
+        Opt(
+            "--parallelism",
+            dest="parallelism",
+            type=IntRange(1, 64),
+            default=defaults.PARALLELISM,
+            show_default=True,
+            metavar="N",
+            help="Concurrent API calls.",
+        ),
+        Opt("--fail-fast", dest="fail_fast", flag=True, help="Stop at the first failed connector."),
+        Opt(
+            "--rate-limit",
+            dest="rate_limit",
+            type=FloatRange(0.1),
+            metavar="PER_SECOND",
+            help="Max API requests per second.",
+        ),
+        Opt(
+            "--format",
+            dest="fmt",
+            choices=FORMATS,
+            default="text",
+            show_default=True,
+            help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+            "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+            "annotation per failed connector).",
+        ),
+    ),
+)

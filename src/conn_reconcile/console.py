@@ -1,16 +1,17 @@
 """The console of the command line: every byte printed goes through :class:`Console` (the
-redactor, then output escaping); :class:`Group` turns the tool's errors into one clean message
-and an exit code; :func:`confirm` is apply's "yes" prompt."""
+redactor, then output escaping); :func:`error_output` turns the tool's errors into one clean
+message; :func:`confirm` is apply's "yes" prompt."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
-import click
+TYPE_CHECKING = False  # as typing's, which --help does not import
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from conn_reconcile.errors import ConnReconcileError
     from conn_reconcile.secrets import Redactor
 
@@ -35,15 +36,14 @@ class Console:
         return guard_lines(text) if stderr else text
 
     def out(self, text: str, *, nl: bool = True) -> None:
-        # color=True keeps the escapes click would strip off a non-TTY when --color forces them
-        click.echo(self._safe(text), nl=nl, color=True if self.colour else None)
+        write(sys.stdout, self._safe(text) + ("\n" if nl else ""))
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            click.echo(self._safe(text, stderr=True), err=True)
+            self.err(text)
 
     def err(self, text: str) -> None:
-        click.echo(self._safe(text, stderr=True), err=True)
+        write(sys.stderr, self._safe(text, stderr=True) + "\n")
 
     def use_colour(self) -> bool:
         if self.colour is not None:
@@ -51,39 +51,22 @@ class Console:
         return "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
-class Group(click.Group):
-    """Maps our errors to one clean message and an exit code; never a traceback."""
+def write(stream: TextIO, text: str) -> None:
+    """Write and flush; a character the stream cannot encode is written as an escape."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = stream.encoding or "utf-8"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
 
-    def invoke(self, ctx: click.Context) -> Any:
-        from conn_reconcile.errors import ConnReconcileError, ExitCode  # not for --help: it never gets here
 
-        try:
-            return super().invoke(ctx)
-        except ConnReconcileError as exc:
-            console = ctx.find_object(Console)
-            if console is None:
-                click.echo(f"Error: {exc}", err=True)
-                ctx.exit(exc.exit_code)
-            if ctx.meta.get("conn_reconcile.format") == "github":
-                # the runner reads workflow commands from stdout; the plain message goes to the log
-                console.out(_github_error(exc), nl=False)
-            console.err(_error_text(exc))
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(ExitCode.INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:  # a bug or an unforeseen failure: one redacted line, no traceback
-            if os.environ.get("CONN_RECONCILE_DEBUG"):
-                raise
-            console = ctx.find_object(Console)
-            text = f"Error: unexpected {type(exc).__name__}: {exc} (set CONN_RECONCILE_DEBUG=1 for a traceback)"
-            if console is not None:
-                console.err(text)
-            else:
-                click.echo(text, err=True)
-            ctx.exit(ExitCode.ERROR)
+def error_output(console: Console, exc: ConnReconcileError, fmt: str) -> None:
+    """Print one of the tool's errors: one clean message on stderr (and, with ``--format
+    github``, an annotation on stdout, where the runner reads workflow commands)."""
+    if fmt == "github":
+        console.out(_github_error(exc), nl=False)
+    console.err(_error_text(exc))
 
 
 def _error_text(exc: ConnReconcileError) -> str:
@@ -105,8 +88,7 @@ def confirm(console: Console) -> None:
 
     if not sys.stdin.isatty():
         raise RefusedError("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve")
-    answer = click.prompt(
-        "\nDo you want to perform these actions? Only 'yes' will be accepted", default="", show_default=False
-    )
+    write(sys.stdout, "\nDo you want to perform these actions? Only 'yes' will be accepted: ")
+    answer = sys.stdin.readline()
     if answer.strip() != "yes":
         raise RefusedError("apply cancelled; nothing was changed")

@@ -3,7 +3,9 @@ written once. Pure core: constants only."""
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False  # as typing's, which --help does not import
+if TYPE_CHECKING:
+    from typing import Final
 
 #: the Cohere API base URL (``--api-url``, env ``CO_API_URL``)
 API_URL: Final = "https://api.cohere.com"

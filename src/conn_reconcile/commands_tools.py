@@ -37,7 +37,7 @@ def validate(
         by_env = load_environments(eff, paths, require_files=True, against=against, exclude=exclude)
     except InputError as exc:
         if fmt == "json":
-            console.out(json.dumps({"valid": False, "errors": [d.__dict__ for d in exc.diagnostics]}, indent=2))
+            console.out(json.dumps({"valid": False, "errors": [d._asdict() for d in exc.diagnostics]}, indent=2))
             return ExitCode.ERROR
         raise
     files = sorted({d.file for desired in by_env.values() for d in desired})

@@ -12,9 +12,9 @@ from. Nothing here imports the config records: without a config file, none is ev
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from conn_reconcile.errors import ConfigError
 
@@ -42,14 +42,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class LoadedConfig:
+class LoadedConfig(NamedTuple):
     """A parsed config file: the model, its name as shown, its directory, key locations."""
 
     model: ConfigFile
     file: str
     base: PurePath
-    locations: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    locations: Mapping[str, tuple[int, int]] = MappingProxyType({})
 
     def where(self, path: str) -> str:
         line = self.locations.get(path, (None, None))[0]
@@ -60,21 +59,19 @@ class LoadedConfig:
         return self.model.environments or {}
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One effective setting and where its value came from (shown by ``conn-reconcile config``)."""
 
     value: Any
     source: str  # "default", "<file>:<line>", "environment variable X", "flag --x"
 
 
-@dataclass(frozen=True)
-class EnvContext:
+class EnvContext(NamedTuple):
     """What connector files are read with: the selected environment, its vars and overrides."""
 
     name: str | None = None
-    vars: Mapping[str, str] = field(default_factory=dict)
-    overrides: Mapping[str, ConnectorOverride] = field(default_factory=dict)
+    vars: Mapping[str, str] = MappingProxyType({})
+    overrides: Mapping[str, ConnectorOverride] = MappingProxyType({})
     #: every environment the config defines (a connector's ``environments:`` must name them)
     known: tuple[str, ...] = ()
 

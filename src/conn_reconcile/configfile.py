@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from conn_reconcile.config import (
@@ -86,13 +85,13 @@ def locate_config(given: Setting | None, cwd: Path) -> Path | None:
     return find(cwd)
 
 
-@dataclass(frozen=True)
 class Effective:
     """Every effective setting with its source, the config file and the environment context."""
 
-    settings: Mapping[str, Setting]
-    config: LoadedConfig | None
-    context: EnvContext
+    __slots__ = ("config", "context", "settings")
+
+    def __init__(self, settings: Mapping[str, Setting], config: LoadedConfig | None, context: EnvContext):
+        self.settings, self.config, self.context = settings, config, context
 
     def __getitem__(self, name: str) -> object:
         return self.settings[name].value

@@ -15,8 +15,8 @@ import errno
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from conn_reconcile.errors import Diagnostic, InputError
 
@@ -32,8 +32,7 @@ _OPEN_FLAGS = (
 )
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """A connector file to load: how to show it, what to open, and what it must still be."""
 
     display: str  # the path joined as given, with forward slashes

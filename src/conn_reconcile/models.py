@@ -7,11 +7,10 @@ literal secret pasted by mistake cannot leak through a validation message.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any, Literal, TypeVar, get_args
-from urllib.parse import urlsplit
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.kinds import Bool, ListOf, Nested, Nullable, OneOf, Str
@@ -102,6 +101,8 @@ def _http_url(value: str) -> str:
     # (which urlsplit drops or refuses). Anything else is decided by urlsplit.
     if _PLAIN_HTTP_URL_RE.match(value):
         return value
+    from urllib.parse import urlsplit
+
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an absolute http:// or https:// URL")
@@ -203,14 +204,13 @@ class RemoteConnector(Record, frozen=True, extra="ignore"):
     updated_at: str | None = field(OPT_STR, default=None)
 
 
-@dataclasses.dataclass(frozen=True)
-class Desired:
+class Desired(NamedTuple):
     """A validated connector spec plus where it came from."""
 
     spec: ConnectorSpec
     file: str
     #: dotted field path -> (line, col), 1-based; "" is the document itself
-    locations: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    locations: Mapping[str, tuple[int, int]] = MappingProxyType({})
 
     def where(self, path: str = "") -> tuple[int | None, int | None]:
         return locate(self.locations, path)

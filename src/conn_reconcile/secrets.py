@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
-import hmac
 import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import ahocorasick  # C extension: linear multi-pattern search
 
@@ -93,6 +90,9 @@ def secret_values(payload: Mapping[str, Any], env: Mapping[str, str], paths: tup
 
 def fingerprint(key: str, value: str) -> str:
     """A keyed fingerprint of a secret value; without the key it reveals nothing."""
+    import hashlib  # here: OpenSSL's start-up is not for commands that fingerprint nothing
+    import hmac
+
     digest = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
     return FINGERPRINT_PREFIX + digest
 
@@ -113,6 +113,8 @@ def secret_forms(value: str) -> set[str]:
         except UnicodeEncodeError:
             raw = None
         if raw is not None:
+            from urllib.parse import quote, quote_plus
+
             forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
     if raw is not None:
         for encode in (base64.b64encode, base64.urlsafe_b64encode):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -81,13 +80,23 @@ _DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
 _YAML11_BREAK_RE = re.compile("[\x85\u2028\u2029]")
 
 
-@dataclass
 class Parsed:
     """The result of parsing one file. ``data`` is None when parsing had to stop."""
 
-    data: Any
-    locations: dict[str, tuple[int, int]] = field(default_factory=dict)
-    problems: list[Diagnostic] = field(default_factory=list)
+    __slots__ = ("data", "locations", "problems")
+
+    def __init__(
+        self,
+        data: Any,
+        locations: dict[str, tuple[int, int]] | None = None,
+        problems: list[Diagnostic] | None = None,
+    ):
+        self.data = data
+        self.locations: dict[str, tuple[int, int]] = {} if locations is None else locations
+        self.problems: list[Diagnostic] = [] if problems is None else problems
+
+    def __repr__(self) -> str:
+        return f"Parsed(data={self.data!r}, locations={self.locations!r}, problems={self.problems!r})"
 
 
 class _Frame:

@@ -9,7 +9,8 @@ one untimed warm-up round; medians are reported. Targets:
 * validate and plan (no changes, all creates) at every N, one secret variable per connector:
   <= 2.0x the floor;
 * apply of N creates, registration latency 50 ms, --parallelism 16: <= 1.25x the floor;
-* validate of 3 files <= 100 ms and --help <= 60 ms wall (shown next to `python -c pass`);
+* validate of 3 files <= 100 ms and --help <= 60 ms wall (shown next to `python -c pass`; validate
+  also next to bench/startfloor.py, the least a validate keeping ruamel must load and do);
 * peak RSS of plan at every N: reported, to show it grows linearly.
 
 The tool, the floor and the loopback servers run with this interpreter: `make bench` runs it in
@@ -49,6 +50,7 @@ def bench_startup(work: Path, repeat: int) -> list[Row]:
         {
             "pass": ([sys.executable, "-c", "pass"], env, (0,)),
             "validate": ([*runner.tool(), "validate", *files], env, (0,)),
+            "start floor": ([sys.executable, str(runner.BENCH_DIR / "startfloor.py"), "validate", *files], env, (0,)),
             "help": ([*runner.tool(), "--help"], env, (0,)),
         },
         repeat,
@@ -63,6 +65,15 @@ def bench_startup(work: Path, repeat: int) -> list[Row]:
             f"<= {VALIDATE3_TARGET * 1000:.0f} ms",
             t["validate"].wall <= VALIDATE3_TARGET,
             note=f"cpu {t['validate'].cpu * 1000:.0f} ms",
+        ),
+        Row(
+            "validate 3 files (vs its start-up floor)",
+            3,
+            t["validate"].wall,
+            t["start floor"].wall,
+            "report",
+            None,
+            note="floor: bench/startfloor.py (argparse, pathlib, ruamel's C parser)",
         ),
         Row(
             "--help (vs python -c pass)",

@@ -3,6 +3,7 @@ variables, value types, usage errors (exit 2), and apply's prompt on a real term
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -179,3 +180,25 @@ def test_apply_asks_on_a_terminal_and_only_yes_applies(project, answer: str, app
         assert code == 0 and names == ["a"], err
     else:
         assert code == 1 and "apply cancelled; nothing was changed" in err and names == []
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``conn-reconcile schema | head -1``: writing to a closed pipe is EPIPE (Python ignores
+    SIGPIPE); the command stops with exit 1, no traceback, and stdout points at /dev/null so
+    the interpreter's last flush cannot fail either."""
+    from conn_reconcile.cli import cli
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stdout = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", err)
+    try:
+        assert cli(["schema"]) == 1
+        assert err.getvalue() == ""
+        stdout.write("more")
+        stdout.flush()  # now /dev/null: no BrokenPipeError
+        assert os.path.samestat(os.fstat(write_end), os.stat(os.devnull))
+    finally:
+        stdout.close()

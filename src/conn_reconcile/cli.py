@@ -45,7 +45,25 @@ COMPLETE_ENV = "_CONN_RECONCILE_COMPLETE"
 def cli(argv: Sequence[str] | None = None, *, prog_name: str = "conn-reconcile") -> int:
     """Run one command line; returns the exit code."""
     del prog_name  # the program's name is fixed: messages and completion name conn-reconcile
-    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _cli(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # the reader went away (`conn-reconcile plan | head`): stop quietly
+        _silence_stdout()
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no broken pipe either."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _cli(words: list[str]) -> int:
     if os.environ.get(COMPLETE_ENV):
         from conn_reconcile.completion import complete
 
@@ -85,6 +103,8 @@ def _run(inv: globalopts.Invocation, values: dict[str, object]) -> int:
     except KeyboardInterrupt:
         write(sys.stderr, "Interrupted.\n")
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # a bug or an unforeseen failure: one redacted line, no traceback
         if os.environ.get("CONN_RECONCILE_DEBUG"):
             raise

@@ -125,10 +125,14 @@ class Opt:
     ):
         self.flags, self.dest, self.type, self.choices = flags, dest, type, choices
         self.flag, self.negative, self.multiple = flag, negative, multiple
-        self.default = () if multiple and default is None else (False if flag and default is None else default)
-        if negative is not None:  # a --x/--no-x pair: None when neither is given, unless a default says
-            self.default = default
+        if default is None and negative is None:  # a --x/--no-x pair stays None when neither is given
+            default = () if multiple else (False if flag else None)
+        self.default = default
         self.envvar, self.metavar, self.help, self.show_default = envvar, metavar, help, show_default
+
+    @property
+    def takes_value(self) -> bool:
+        return not self.flag and self.negative is None
 
     @property
     def name(self) -> str:
@@ -172,22 +176,16 @@ class Opt:
         return self.type(self.default)
 
     def from_env(self, environ: Mapping[str, str]) -> tuple[bool, Any]:
-        """``(True, value)`` when the option's environment variable is set (and not empty)."""
+        """``(True, value)`` when the option's environment variable is set (and not empty).
+        Only options taking one value, of any choice, have a variable."""
         if self.envvar is None or not environ.get(self.envvar):
             return False, None
+        assert not (self.flag or self.multiple or self.choices), self.name
         raw = environ[self.envvar]
-        if self.flag:
-            return True, raw.strip().lower() in ("1", "true", "t", "yes", "y", "on")
         try:
-            value = raw if self.type is None else self.type(raw)
+            return True, raw if self.type is None else self.type(raw)
         except ValueError as exc:
             raise UsageError(f"invalid value for {self.name} (environment variable {self.envvar}): {exc}") from None
-        if self.choices and value not in self.choices:
-            raise UsageError(
-                f"invalid value for {self.name} (environment variable {self.envvar}): {value!r} "
-                f"(choose from {', '.join(self.choices)})"
-            )
-        return True, (value,) if self.multiple else value
 
 
 class _Toggle(argparse.Action):
@@ -200,15 +198,23 @@ class _Toggle(argparse.Action):
 class Arg:
     """A positional argument: ``nargs`` None (one), ``"?"`` (optional) or ``"*"`` (any number)."""
 
-    def __init__(self, dest: str, *, type: Callable[[str], Any] | None = None, nargs: str | None = None):
-        self.dest, self.type, self.nargs = dest, type, nargs
+    def __init__(
+        self,
+        dest: str,
+        *,
+        type: Callable[[str], Any] | None = None,
+        nargs: str | None = None,
+        help: str = "",
+    ):
+        self.dest, self.type, self.nargs, self.help = dest, type, nargs, help
 
     def add(self, parser: argparse.ArgumentParser) -> None:
         convert = Opt("--" + self.dest, dest=self.dest, type=self.type)._convert
         kw: dict[str, Any] = {"nargs": self.nargs} if self.nargs else {}
         if self.nargs == "?":
             kw["default"] = None
-        parser.add_argument(self.dest, type=convert, metavar=self.dest.upper(), **kw)
+        text = self.help.replace("%", "%%")
+        parser.add_argument(self.dest, type=convert, metavar=self.dest.upper(), help=text, **kw)
 
 
 class Command:
@@ -238,7 +244,7 @@ class Program:
         self.options, self.commands = tuple(options), {c.name: c for c in commands}
 
     def option_taking_values(self) -> set[str]:
-        return {f for o in self.options if not o.flag and o.negative is None for f in o.flags}
+        return {f for o in self.options if o.takes_value for f in o.flags}
 
 
 class Parsed:
@@ -248,9 +254,6 @@ class Parsed:
         self.command, self.values = command, values
         #: dest -> (COMMANDLINE | ENVIRONMENT | DEFAULT, the flag or variable)
         self.sources = sources
-
-    def given(self, dest: str) -> bool:
-        return self.sources[dest][0] != DEFAULT
 
 
 # --- parsing --------------------------------------------------------------------------------

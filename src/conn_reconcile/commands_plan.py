@@ -356,14 +356,16 @@ SHOW = Command(
     "show",
     show,
     summary="Render a saved plan file.",
-    arguments=(Arg("planfile", type=FILE_PATH),),
+    arguments=(Arg("planfile", type=FILE_PATH, help="A plan saved by plan --out."),),
     options=(AS_JSON, FORMAT),
 )
 APPLY = Command(
     "apply",
     apply,
     summary="Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).",
-    arguments=(Arg("planfile", type=FILE_PATH, nargs="?"),),
+    arguments=(
+        Arg("planfile", type=FILE_PATH, nargs="?", help="A plan saved by plan --out (default: plan now and ask)."),
+    ),
     options=(
         *PLAN_OPTIONS,
         Opt("--auto-approve", dest="auto_approve", flag=True, help="Do not ask for confirmation."),

@@ -126,7 +126,7 @@ VALIDATE = Command(
     summary="Check connector files offline (also a pre-commit hook).",
     description="Check connector files offline (default: the config's dir, else connectors/). No API key or\n"
     "secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml.",
-    arguments=(Arg("paths", type=ANY_PATH, nargs="*"),),
+    arguments=(Arg("paths", type=ANY_PATH, nargs="*", help="Connector files and directories (searched recursively)."),),
     options=(
         Opt("--format", dest="fmt", choices=("text", "github", "json"), default="text", show_default=True),
         Opt(
@@ -176,7 +176,7 @@ FORCE_UNLOCK = Command(
     force_unlock,
     summary="Remove the state lock LOCK_ID (printed by the run that found it held).",
     description=(force_unlock.__doc__ or "").replace("\n    ", "\n"),
-    arguments=(Arg("lock_id"),),
+    arguments=(Arg("lock_id", help="The lock's id, as the run that found it held printed it."),),
 )
 SCHEMA = Command(
     "schema",

@@ -87,7 +87,7 @@ def candidates(program: Program, words: list[str], index: int) -> list[str]:
     options: list[Opt] = list(program.options)
     if command is not None:
         options = [*command.options, *(program.options if command.global_options else ())]
-    previous = next((o for o in options if typed and typed[-1] in o.flags and not o.flag and o.negative is None), None)
+    previous = next((o for o in options if o.takes_value and typed and typed[-1] in o.flags), None)
     if previous is not None:  # the option's value: its choices, else file names
         return [c for c in previous.choices or () if c.startswith(current)]
     if current.startswith("-"):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conn_reconcile.kinds import ANY, Bool, DictOf, Int, ListOf, Nested, Nullable, OneOf, Str, json_schema
+from conn_reconcile.kinds import ANY, BAD, Bool, DictOf, Int, ListOf, Nested, Nullable, OneOf, Str, json_schema
 from conn_reconcile.models import ConnectorSpec, RemoteConnector
 from conn_reconcile.records import Invalid, Record, dotted, field
 
@@ -270,3 +270,31 @@ def test_the_first_problem_names_its_path_or_the_whole_input() -> None:
     assert info.value.first("record") == "record: Input should be a valid dictionary or instance of Strict"
     with pytest.raises(TypeError, match="missing field"):
         Inner()  # type: ignore[call-arg]
+
+
+def test_a_kinds_plain_types_are_exactly_those_its_check_returns_unchanged() -> None:
+    """Records and lists take a value of a kind's ``plain`` types without calling its check:
+    that must be what the check would do, strict or lax, for every such value."""
+    samples = [None, True, False, 0, 7, -1, 1.0, "", "x", "true", "1", [], ["a"], {}, ("a",)]
+    kinds = [Str(), Str(max_length=3), Str(pattern="^a$"), Bool(), Int(), Int(ge=1), OneOf("a")]
+    kinds += [Nullable(k) for k in kinds] + [ListOf(Str()), ANY]
+    for kind in kinds:
+        for value in samples:
+            if type(value) not in kind.plain:
+                continue
+            for strict in (True, False):
+                out: list = []
+                assert kind.check(value, (), out, strict) is value and not out, (kind, value, strict)
+    assert Str().plain == {str} and Str(max_length=3).plain == frozenset()
+    assert Int().plain == {int} and bool not in Int().plain  # True is an int to isinstance, not here
+    assert Nullable(Str(pattern="^a$")).plain == {type(None)}
+
+
+def test_a_list_of_plain_items_is_copied_and_a_list_of_others_checked() -> None:
+    items = ["a", "b"]
+    out: list = []
+    copied = ListOf(Str()).check(items, (), out, True)
+    assert copied == items and copied is not items and not out
+    assert ListOf(Str(), tuple_=True).check(items, (), out, True) == ("a", "b")
+    assert ListOf(Str()).check(["a", 1], ("excludes",), out, True) is BAD
+    assert [p.loc for p in out] == [("excludes", 1)]

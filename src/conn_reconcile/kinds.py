@@ -33,7 +33,11 @@ class Problem(NamedTuple):
 
 class Kind:
     """What a field holds: ``check`` returns the value to store, or records problems and
-    returns ``BAD``; ``schema`` is its JSON Schema."""
+    returns ``BAD``; ``schema`` is its JSON Schema. ``plain``: the exact types whose values
+    ``check`` would return unchanged without a problem, whatever the strictness (records and
+    lists take those without a call: most values of most files and answers)."""
+
+    plain: frozenset[type] = frozenset()
 
     def check(self, value: Any, loc: Loc, out: list[Problem], strict: bool) -> Any:
         raise NotImplementedError
@@ -66,6 +70,8 @@ class Str(Kind):
         self._regex = _py_pattern(pattern) if pattern is not None else None
         self.checks = tuple(checks)
         self.extra = dict(extra or {})
+        if max_length is None and min_length is None and pattern is None and not self.checks:
+            self.plain = frozenset({str})
 
     def check(self, value: Any, loc: Loc, out: list[Problem], strict: bool) -> Any:
         if not isinstance(value, str):
@@ -103,6 +109,8 @@ _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
 
 class Bool(Kind):
+    plain = frozenset({bool})
+
     def check(self, value: Any, loc: Loc, out: list[Problem], strict: bool) -> Any:
         if value is True or value is False:
             return value
@@ -128,6 +136,8 @@ _INTEGRAL_DECIMAL = re.compile(r"[+-]?[0-9](?:_?[0-9])*\.0+")
 class Int(Kind):
     def __init__(self, *, ge: int | None = None, le: int | None = None):
         self.ge, self.le = ge, le
+        if ge is None and le is None:
+            self.plain = frozenset({int})
 
     def check(self, value: Any, loc: Loc, out: list[Problem], strict: bool) -> Any:
         if type(value) is not int:
@@ -208,6 +218,7 @@ class OneOf(Kind):
 class Nullable(Kind):
     def __init__(self, inner: Kind):
         self.inner = inner
+        self.plain = inner.plain | {type(None)}
 
     def check(self, value: Any, loc: Loc, out: list[Problem], strict: bool) -> Any:
         return None if value is None else self.inner.check(value, loc, out, strict)
@@ -233,6 +244,9 @@ class ListOf(Kind):
         if not (type(value) is list or (isinstance(value, list | tuple) and (not strict or self.tuple_))):
             out.append(Problem(loc, "tuple_type" if self.tuple_ else "list_type", self._msg()))
             return BAD
+        plain = self.item.plain
+        if plain and all(type(v) in plain for v in value):
+            return tuple(value) if self.tuple_ else list(value)
         before = len(out)
         item = self.item
         items = [item.check(v, (*loc, i), out, strict) for i, v in enumerate(value)]

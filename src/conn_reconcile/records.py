@@ -41,10 +41,11 @@ def dotted(loc: Loc) -> str:
 
 
 class Field:
-    __slots__ = ("default", "factory", "kind")
+    __slots__ = ("default", "factory", "kind", "plain")
 
     def __init__(self, kind: Kind, default: Any, factory: Callable[[], Any] | None):
         self.kind, self.default, self.factory = kind, default, factory
+        self.plain = kind.plain
 
     @property
     def required(self) -> bool:
@@ -145,7 +146,7 @@ class Record:
         for key, value in data.items():
             f = fields.get(key)
             if f is not None:
-                values[key] = f.kind.check(value, loc, out, strict)
+                values[key] = value if type(value) in f.plain else f.kind.check(value, loc, out, strict)
             elif cls._forbid:
                 unknown = True
                 break

@@ -102,6 +102,13 @@ def floor(*args: str) -> list[str]:
     return [sys.executable, str(BENCH_DIR / "floor.py"), *args]
 
 
+def start_floor(*args: str) -> list[str]:
+    """bench/startfloor.py, imported (so its bytecode is cached, like the tool's modules: a script
+    run by name is compiled on every run, which start-up times would show)."""
+    code = f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); import startfloor; sys.exit(startfloor.main())"
+    return [sys.executable, "-c", code, *args]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

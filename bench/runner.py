@@ -98,15 +98,19 @@ def tool() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "conn_reconcile"]
 
 
+def _imported(module: str, *args: str) -> list[str]:
+    """Run bench/<module>.py's ``main`` by importing it, so its bytecode is cached like the tool's
+    modules (a script run by name is compiled on every run, which the timings would show)."""
+    code = f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); import {module}; sys.exit({module}.main())"
+    return [sys.executable, "-c", code, *args]
+
+
 def floor(*args: str) -> list[str]:
-    return [sys.executable, str(BENCH_DIR / "floor.py"), *args]
+    return _imported("floor", *args)
 
 
 def start_floor(*args: str) -> list[str]:
-    """bench/startfloor.py, imported (so its bytecode is cached, like the tool's modules: a script
-    run by name is compiled on every run, which start-up times would show)."""
-    code = f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); import startfloor; sys.exit(startfloor.main())"
-    return [sys.executable, "-c", code, *args]
+    return _imported("startfloor", *args)
 
 
 def free_port() -> int:

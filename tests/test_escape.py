@@ -113,3 +113,12 @@ def test_github_encoding_of_data_and_properties():
     assert gh_data("50% \n::error::x") == "50%25 \\n::error::x"
     assert gh_property("a:b,c%d") == "a%3Ab%2Cc%25d"
     assert "\n" not in gh_data(HOSTILE) and raw_unsafe(gh_data(HOSTILE)) == []
+
+
+def test_the_printable_ascii_shortcut_agrees_with_the_expression_for_every_ascii_character():
+    """escape() skips its regular expression for printable ASCII: that must change nothing."""
+    from conn_reconcile.escape import _UNSAFE_RE, _visible
+
+    for code in range(128):
+        text = f"a{chr(code)}b"
+        assert escape(text) == _UNSAFE_RE.sub(lambda m: _visible(m.group(0)), text), hex(code)

@@ -436,3 +436,35 @@ def test_only_saved_and_json_plans_carry_the_git_commit(project):
     assert project.run("plan", "--out", "plan.json").code == 0
     assert json.loads((project.root / "plan.json").read_text())["meta"]["git_commit"] == head
     assert json.loads(project.run("plan", "--json").out)["meta"]["git_commit"] == head
+
+
+def test_plan_lists_the_org_while_the_files_load(project, monkeypatch):
+    """The org's listing goes out before the files have loaded: loading waits here until the
+    emulator has received the list request, which a listing started after loading never sends
+    (the wait then runs out and the plan fails)."""
+    import time
+
+    from conn_reconcile import workflow
+
+    project.write("a.yaml", project.service("a"))
+    real = workflow.load_desired
+
+    def load_once_listed(*args, **kwargs):
+        deadline = time.monotonic() + 30
+        while not any(r.method == "GET" and r.path == "/v1/connectors" for r in project.emulator.requests):
+            assert time.monotonic() < deadline, "no list request while the files were loading"
+            time.sleep(0.005)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(workflow, "load_desired", load_once_listed)
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2 and "+ create a" in plan.out, plan.both
+
+
+def test_bad_files_are_reported_before_an_unreachable_api(project):
+    """The listing runs while the files load; bad files still win: the input error, not the
+    listing's, whatever the API does."""
+    project.write("a.yaml", "name: a\nurl: [unclosed\n")
+    plan = project.run("--api-url", "http://127.0.0.1:9", "plan")
+    assert plan.code == 1, plan.both
+    assert [line.split(":")[0] for line in plan.err.splitlines()] == ["connectors/a.yaml"], plan.both

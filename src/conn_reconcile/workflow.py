@@ -4,6 +4,7 @@ the pure core (planner, render). The CLI parses options, calls one of these, ren
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -214,6 +215,33 @@ def _list(settings: Settings, client: CohereClient | None) -> list[RemoteConnect
         return own.list_connectors()
 
 
+class _Background:
+    """``call`` on a daemon thread of its own: :meth:`result` waits for it, then returns its
+    value or raises its exception. Left unclaimed (the files did not load), it ends with the
+    process or on its own; it changes nothing (it lists)."""
+
+    def __init__(self, call: Callable[[], list[RemoteConnector]]):
+        self._call = call
+        self._done = threading.Event()
+        self._value: list[RemoteConnector] = []
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, name="conn-reconcile-listing", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> list[RemoteConnector]:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def plan_from(
     settings: Settings,
     desired: Sequence[Desired],
@@ -223,9 +251,11 @@ def plan_from(
     *,
     targets: dict[str, object] | None = None,
     allow_unbound: bool = True,
+    listed: Callable[[], list[RemoteConnector]] | None = None,
 ) -> Plan:
-    """List the org and plan ``desired`` against it and ``state``. Without ``allow_unbound``,
-    a plan whose apply would send a secret whose variable is unset is an error."""
+    """List the org (or take ``listed()``: the org listed already) and plan ``desired``
+    against it and ``state``. Without ``allow_unbound``, a plan whose apply would send a
+    secret whose variable is unset is an error."""
     import dataclasses
 
     from conn_reconcile.planner import build_plan
@@ -237,7 +267,7 @@ def plan_from(
     if key and state is not None:
         fingerprints = {f: {p: fingerprint(key, v) for p, v in vals.items()} for f, vals in values.items()}
     with paused():  # thousands of connectors listed and planned, free of cycles (see gcpause)
-        remote = _list(settings, client)
+        remote = listed() if listed is not None else _list(settings, client)
         meta = plan_meta(settings.api_url, options, environment=settings.environment, targets=targets)
         plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
     if not allow_unbound:
@@ -261,9 +291,22 @@ def compute_plan(
     allow_unbound: bool = False,
 ) -> Plan:
     """``plan``: load the files and the state (no lock: plan writes nothing) and plan.
-    ``options.targets`` (``--target``) and ``files`` (``--file``) limit the plan."""
-    desired = load_desired(settings, paths)
-    options, targets = scope(options, desired, options.targets, files)
-    return plan_from(
-        settings, desired, options, load_state(settings), client, targets=targets, allow_unbound=allow_unbound
-    )
+    ``options.targets`` (``--target``) and ``files`` (``--file``) limit the plan.
+
+    The org is listed on another thread while the files load: its requests wait on the API
+    while the files are read and parsed. Bad files are still reported first, as they would be
+    without it (a listing error is raised only once the files have loaded)."""
+    with paused():  # the listing thread's objects too (see gcpause)
+        listing = _Background(lambda: _list(settings, client))
+        desired = load_desired(settings, paths)
+        options, targets = scope(options, desired, options.targets, files)
+        return plan_from(
+            settings,
+            desired,
+            options,
+            load_state(settings),
+            client,
+            targets=targets,
+            allow_unbound=allow_unbound,
+            listed=listing.result,
+        )

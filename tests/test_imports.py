@@ -30,7 +30,7 @@ import json, sys
 sys.path[:0] = {PATHS!r}
 from conn_reconcile.cli import cli
 try:
-    cli(sys.argv[1:], prog_name="conn-reconcile")
+    cli(sys.argv[1:])
 except SystemExit:
     pass
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
@@ -49,6 +49,7 @@ HELP_BUDGET = {
     "conn_reconcile",
     "conn_reconcile.cli",
     "conn_reconcile.cmdline",
+    "conn_reconcile.commands_apply",
     "conn_reconcile.commands_plan",
     "conn_reconcile.commands_tools",
     "conn_reconcile.console",

@@ -65,6 +65,7 @@ EDGES = (
     "applyflow",
     "cli",
     "commands_plan",
+    "commands_apply",
     "commands_tools",
     "interrupt",
     "emulator",

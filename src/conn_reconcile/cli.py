@@ -1,6 +1,7 @@
 """The command line: the ``conn-reconcile`` program, its global options, and ``main``.
 
-The commands live in :mod:`conn_reconcile.commands_plan` (plan, show, apply) and
+The commands live in :mod:`conn_reconcile.commands_plan` (plan, show),
+:mod:`conn_reconcile.commands_apply` (apply) and
 :mod:`conn_reconcile.commands_tools` (validate, import, secrets, config, schema, force-unlock,
 emulator); the parser in :mod:`conn_reconcile.cmdline`. :func:`cli` parses, runs one command
 and maps the tool's errors to one clean message and an exit code, never a traceback. Heavy
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 
 from conn_reconcile import __version__, globalopts
 from conn_reconcile.cmdline import HelpShown, Program, UsageError, parse
-from conn_reconcile.commands_plan import APPLY, PLAN, SHOW
+from conn_reconcile.commands_apply import APPLY
+from conn_reconcile.commands_plan import PLAN, SHOW
 from conn_reconcile.commands_tools import CONFIG, EMULATOR, FORCE_UNLOCK, IMPORT, SCHEMA, SECRETS, VALIDATE
 from conn_reconcile.console import Console, write
 
@@ -42,9 +44,8 @@ Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes (and bad usa
 COMPLETE_ENV = "_CONN_RECONCILE_COMPLETE"
 
 
-def cli(argv: Sequence[str] | None = None, *, prog_name: str = "conn-reconcile") -> int:
-    """Run one command line; returns the exit code."""
-    del prog_name  # the program's name is fixed: messages and completion name conn-reconcile
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Run one command line (default: this process's arguments); returns the exit code."""
     try:
         return _cli(list(sys.argv[1:] if argv is None else argv))
     except BrokenPipeError:  # the reader went away (`conn-reconcile plan | head`): stop quietly

@@ -1,33 +1,26 @@
-"""The commands of the plan cycle: ``plan``, ``show`` and ``apply``, their shared options
-(the prune safeguards, ``--target``/``--file``, ``--format``) and the rendering of a plan.
+"""The commands ``plan`` and ``show``; the options ``plan`` and ``apply`` share (the prune
+safeguards, ``--target``/``--file``, ``--format``) and the rendering of a plan.
 
 Parse, call one workflow function, render, exit code. Heavy modules (httpx, deepdiff, the
-planner, the applier) are imported inside the commands.
+planner) are imported inside the commands.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 from conn_reconcile import defaults
-from conn_reconcile.cmdline import Arg, Command, FloatRange, IntRange, Opt
-from conn_reconcile.console import Console, confirm
+from conn_reconcile.cmdline import Arg, Command, IntRange, Opt
 from conn_reconcile.globalopts import ANY_PATH, FILE_NAME, FILE_PATH
 
 TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
     from typing import Any
 
-    from conn_reconcile.applyflow import ApplyRun
-    from conn_reconcile.applyout import Progress
+    from conn_reconcile.console import Console
     from conn_reconcile.globalopts import Invocation
     from conn_reconcile.plan import Plan, PlanOptions
     from conn_reconcile.preflight import ProbeResult
-    from conn_reconcile.results import ApplyReport
-    from conn_reconcile.workflow import Settings
 
 FORMATS = ("text", "json", "markdown", "github")
 FORMAT = Opt("--format", dest="fmt", choices=FORMATS, default="text", show_default=True, help="Output format.")
@@ -207,107 +200,6 @@ def show(inv: Invocation, planfile: Path, as_json: bool, fmt: str) -> None:
     _render_plan(inv.console, pf.load(planfile, check_signature=False), "json" if as_json else fmt)
 
 
-def apply(
-    inv: Invocation,
-    /,
-    planfile: Path | None,
-    auto_approve: bool,
-    parallelism: int,
-    fail_fast: bool,
-    rate_limit: float | None,
-    fmt: str,
-    **kw: Any,
-) -> int:
-    """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
-    from conn_reconcile import render
-    from conn_reconcile.applyflow import apply_files, apply_saved
-    from conn_reconcile.errors import ConfigError
-
-    console = inv.console
-    inv.format = fmt
-    settings = inv.settings()
-    parallelism = int(inv.effective()["parallelism"])  # type: ignore[call-overload]
-    document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
-    say = console.err if document else console.out
-    colour = console.use_colour() and not document
-    run, progress = _apply_run(console, settings, say, document, colour, parallelism, fail_fast, rate_limit)
-
-    def show(plan: Plan) -> None:
-        say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
-
-    # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
-    report: ApplyReport | None
-    options = plan_options_of(inv, kw)
-    if planfile is not None and (kw["targets"] or kw["files"]):
-        raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
-    try:
-        if planfile is not None:
-            report = apply_saved(settings, planfile, options, run)
-        else:
-            report = apply_files(
-                settings,
-                [settings.directory],
-                options,
-                run,
-                show=show,
-                files=kw["files"],
-                confirm=lambda plan: None if auto_approve else confirm(console),
-            )
-    finally:
-        progress.stop()
-    return _finish(console, report, fmt, colour)
-
-
-def _apply_run(
-    console: Console,
-    settings: Settings,
-    say: Callable[[str], None],
-    document: bool,
-    colour: bool,
-    parallelism: int,
-    fail_fast: bool,
-    rate_limit: float | None,
-) -> tuple[ApplyRun, Progress]:
-    """How the apply runs and reports: progress lines (and the heartbeat) on the human stream."""
-    from conn_reconcile import render
-    from conn_reconcile.applyflow import ApplyRun
-    from conn_reconcile.applyout import Progress, heartbeat_interval
-    from conn_reconcile.interrupt import Interrupt
-
-    progress = Progress(
-        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
-    )
-    # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
-    # the second stops waiting; either way the summary is printed and the exit code is 130.
-    run = ApplyRun(
-        parallelism=parallelism,
-        fail_fast=fail_fast,
-        rate_limit=rate_limit,
-        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),
-        on_notice=console.err,
-        interrupt=Interrupt(),
-        on_start=progress.start,
-    )
-    return run, progress
-
-
-def _finish(console: Console, report: ApplyReport | None, fmt: str, colour: bool) -> int:
-    """The final output and the exit code; abandoned calls still in flight are not waited for."""
-    from conn_reconcile.applyout import final_output
-    from conn_reconcile.results import ApplyReport
-
-    if report is None:  # nothing to change
-        if fmt != "text":
-            console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
-        return 0
-    console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
-    if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(report.exit_code)
-    return report.exit_code
-
-
 PLAN = Command(
     "plan",
     plan,
@@ -358,43 +250,4 @@ SHOW = Command(
     summary="Render a saved plan file.",
     arguments=(Arg("planfile", type=FILE_PATH, help="A plan saved by plan --out."),),
     options=(AS_JSON, FORMAT),
-)
-APPLY = Command(
-    "apply",
-    apply,
-    summary="Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).",
-    arguments=(
-        Arg("planfile", type=FILE_PATH, nargs="?", help="A plan saved by plan --out (default: plan now and ask)."),
-    ),
-    options=(
-        *PLAN_OPTIONS,
-        Opt("--auto-approve", dest="auto_approve", flag=True, help="Do not ask for confirmation."),
-        Opt(
-            "--parallelism",
-            dest="parallelism",
-            type=IntRange(1, 64),
-            default=defaults.PARALLELISM,
-            show_default=True,
-            metavar="N",
-            help="Concurrent API calls.",
-        ),
-        Opt("--fail-fast", dest="fail_fast", flag=True, help="Stop at the first failed connector."),
-        Opt(
-            "--rate-limit",
-            dest="rate_limit",
-            type=FloatRange(0.1),
-            metavar="PER_SECOND",
-            help="Max API requests per second.",
-        ),
-        Opt(
-            "--format",
-            dest="fmt",
-            choices=FORMATS,
-            default="text",
-            show_default=True,
-            help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
-            "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
-            "annotation per failed connector).",
-        ),
-    ),
 )

@@ -54,18 +54,18 @@ def environment(overlay: Mapping[str, str | None]) -> Iterator[None]:
     """Set the variables of ``overlay`` (None: unset) and restore them afterwards."""
     saved = {k: os.environ.get(k) for k in overlay}
     try:
-        for key, value in overlay.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set(overlay)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set(saved)
+
+
+def _set(values: Mapping[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def invoke(

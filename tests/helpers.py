@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import subprocess
 import sys
@@ -117,3 +118,21 @@ class HookBuild:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+
+def read_terminal(master: int, until: bytes | None = None) -> bytes:
+    """What a child process wrote to the pseudo-terminal ``master``: up to and including
+    ``until`` (when given; an error if the child closes the terminal first), else until it closes
+    the terminal (then ``master`` is closed too)."""
+    seen = b""
+    while until is None or until not in seen:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            chunk = b""
+        if not chunk:
+            assert until is None, seen
+            os.close(master)
+            return seen
+        seen += chunk
+    return seen

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from e2e import TOKEN, HeldEndpoint
+from helpers import read_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -154,19 +155,9 @@ def test_a_tty_gets_numbered_progress_lines(project):
         stderr=subprocess.PIPE,
     )
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
+    out = read_terminal(master).decode()
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.wait(timeout=60) == 0, err
-    out = b"".join(chunks).decode()
     project.outputs.append(out + err)
     assert re.search(r"^\[1/2 +\d+\.\ds\] +\+ created a ", out, re.MULTILINE), out
     assert re.search(r"^\[2/2 +\d+\.\ds\] +\+ created b ", out, re.MULTILINE), out

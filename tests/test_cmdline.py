@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from clirunner import invoke
 from e2e import remote_by_name
+from helpers import read_terminal
 
 from conn_reconcile.cli import PROGRAM
 from conn_reconcile.cmdline import COMMANDLINE, DEFAULT, ENVIRONMENT, UsageError, parse
@@ -157,21 +158,9 @@ def test_apply_asks_on_a_terminal_and_only_yes_applies(project, answer: str, app
         stderr=subprocess.PIPE,
     )
     os.close(slave)
-    seen = b""
-    while b"Only 'yes' will be accepted: " not in seen:  # the prompt, then the answer
-        chunk = os.read(master, 65536)
-        assert chunk, seen
-        seen += chunk
+    seen = read_terminal(master, until=b"Only 'yes' will be accepted: ")  # the prompt, then the answer
     os.write(master, answer.encode())
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
+    seen += read_terminal(master)
     err = proc.stderr.read().decode() if proc.stderr else ""
     code = proc.wait(timeout=60)
     project.outputs.append(seen.decode() + err)

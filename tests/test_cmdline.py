@@ -133,9 +133,13 @@ def test_a_usage_error_never_prints_the_api_key(workdir: Path) -> None:
         ["--api-key", canary, "validate", "--bogus"],
         ["apply", f"--api-key={canary}", "--parallelism", "0"],
         ["--api-key", canary, "nosuch"],
+        ["--api-key", canary, "plan", "--max-deletes", canary],  # a usage error quoting the word given
+        ["plan", f"--api-key={canary}", canary],
     ):
         result = invoke(args)
-        assert result.exit_code == 2 and canary not in result.output
+        assert result.exit_code == 2 and canary not in result.output, result.output
+    from_env = invoke(["plan", "--timeout", canary], env={"CO_API_KEY": canary})
+    assert from_env.exit_code == 2 and canary not in from_env.output and "is not a valid number" in from_env.output
 
 
 def test_a_command_error_is_one_redacted_line_and_exit_1(workdir: Path) -> None:

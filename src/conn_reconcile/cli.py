@@ -22,6 +22,10 @@ from conn_reconcile.commands_plan import PLAN, SHOW
 from conn_reconcile.commands_tools import CONFIG, EMULATOR, FORCE_UNLOCK, IMPORT, SCHEMA, SECRETS, VALIDATE
 from conn_reconcile.console import Console, write
 
+TYPE_CHECKING = False  # as typing's, which --help does not import
+if TYPE_CHECKING:
+    from conn_reconcile.secrets import Redactor
+
 __all__ = ["PROGRAM", "Console", "cli", "main"]
 
 PROGRAM = Program(
@@ -73,8 +77,8 @@ def _cli(words: list[str]) -> int:
         parsed = parse(PROGRAM, words, os.environ)
     except HelpShown:
         return 0
-    except UsageError as exc:
-        write(sys.stderr, exc.render())
+    except UsageError as exc:  # it may quote a word given: never the API key, however given
+        write(sys.stderr, _known_keys(words)(exc.render()))
         return 2
     from conn_reconcile.secrets import Redactor
 
@@ -85,6 +89,19 @@ def _cli(words: list[str]) -> int:
     inv = globalopts.Invocation(parsed, console)
     own = {o.dest for o in parsed.command.options} | {a.dest for a in parsed.command.arguments}
     return _run(inv, {k: v for k, v in parsed.values.items() if k in own})
+
+
+def _known_keys(words: list[str]) -> Redactor:
+    """A redactor of the API keys known before the command line is understood: the variable's
+    and any word given to ``--api-key``."""
+    from itertools import pairwise
+
+    from conn_reconcile.config import DEFAULT_API_KEY_ENV
+    from conn_reconcile.secrets import Redactor
+
+    given = [w.partition("=")[2] for w in words if w.startswith("--api-key=")]
+    given += [after for before, after in pairwise(words) if before == "--api-key"]
+    return Redactor([os.environ.get(DEFAULT_API_KEY_ENV), *given])
 
 
 def _run(inv: globalopts.Invocation, values: dict[str, object]) -> int:

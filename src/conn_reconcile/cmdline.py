@@ -354,7 +354,8 @@ def parse(program: Program, argv: Sequence[str], environ: Mapping[str, str]) -> 
     for option in command.options:
         _resolve(option, second, {}, values, sources)
     for argument in command.arguments:
-        values[argument.dest] = second.get(argument.dest)
+        value = second.get(argument.dest)
+        values[argument.dest] = tuple(value) if isinstance(value, list) else value  # nargs="*": a tuple
         sources[argument.dest] = (COMMANDLINE, argument.dest.upper())
     return Parsed(command, values, sources)
 

@@ -57,6 +57,12 @@ def test_options_and_arguments_mix_in_any_order() -> None:
     parsed = parse(PROGRAM, ["validate", "a.yaml", "--format", "json", "b.yaml", "--exclude", "x*", "--exclude=y*"], {})
     assert [str(p) for p in parsed.values["paths"]] == ["a.yaml", "b.yaml"]
     assert parsed.values["fmt"] == "json" and parsed.values["exclude"] == ("x*", "y*")
+    dashed = parse(PROGRAM, ["validate", "a.yaml", "--format", "json", "--", "-b.yaml", "--format"], {})
+    assert [str(p) for p in dashed.values["paths"]] == ["a.yaml", "-b.yaml", "--format"]  # after --: arguments
+    assert dashed.values["fmt"] == "json"
+    assert [str(p) for p in parse(PROGRAM, ["validate", "--", "-b.yaml"], {}).values["paths"]] == ["-b.yaml"]
+    with pytest.raises(UsageError, match="unrecognized arguments: extra"):
+        parse(PROGRAM, ["show", "a.json", "extra"], {})
     pair = parse(PROGRAM, ["plan", "--prune", "--no-prune", "--no-color"], {})
     assert pair.values["prune"] is False and pair.values["colour"] is False
     assert pair.sources["prune"] == (COMMANDLINE, "--prune")

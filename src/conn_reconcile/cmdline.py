@@ -334,6 +334,28 @@ def split(program: Program, argv: Sequence[str]) -> tuple[list[str], str | None,
     return list(argv), None, []
 
 
+def _options_first(words: Sequence[str], takes_value: set[str]) -> list[str]:
+    """``words`` with the options (and their values) first, then ``--`` and the positional
+    words in their order: argparse then reads options and arguments given in any order, and
+    arguments given after ``--`` that start with a dash."""
+    options: list[str] = []
+    positionals: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            positionals += words[i + 1 :]
+            break
+        if word.startswith("-") and word != "-":
+            take = 2 if word in takes_value else 1
+            options += words[i : i + take]
+            i += take
+        else:
+            positionals.append(word)
+            i += 1
+    return [*options, "--", *positionals] if positionals else options
+
+
 def parse(program: Program, argv: Sequence[str], environ: Mapping[str, str]) -> Parsed:
     """Parse ``argv``; raises :class:`UsageError` or :class:`HelpShown` (help already printed)."""
     before, name, after = split(program, argv)
@@ -345,7 +367,8 @@ def parse(program: Program, argv: Sequence[str], environ: Mapping[str, str]) -> 
     if command is None:
         known = ", ".join(program.commands)
         raise UsageError(f"no such command {name!r} (commands: {known})", program.name, top.format_usage())
-    second = vars(command_parser(program, command).parse_intermixed_args(after))
+    takes_value = program.option_taking_values() | {f for o in command.options if o.takes_value for f in o.flags}
+    second = vars(command_parser(program, command).parse_args(_options_first(after, takes_value)))
     values: dict[str, Any] = {}
     sources: dict[str, tuple[str, str]] = {}
     for option in program.options:

@@ -178,11 +178,12 @@ def test_the_remote_view_is_the_generic_view_of_its_fields(fields: dict[str, Any
     assert list(normalize_remote(r).items()) == list(_generic_view(data).items())
 
 
-def test_an_added_field_change_is_the_one_the_constructor_makes() -> None:
-    made = FieldChange.added("excludes", ("a", "b"))
-    assert made == FieldChange("excludes", None, ("a", "b")) and hash(made) == hash(
-        FieldChange("excludes", None, ("a", "b"))
+def test_a_field_change_is_an_immutable_value() -> None:
+    made = FieldChange("excludes", None, ("a", "b"))
+    assert made == FieldChange("excludes", new=("a", "b")) and hash(made) == hash(
+        FieldChange("excludes", new=("a", "b"))
     )
-    assert vars(made) == vars(FieldChange("excludes", None, ("a", "b")))
+    assert made.old is None and not made.sensitive and made.origin is None and made.ref is None
+    assert made._replace(origin="git") == FieldChange("excludes", None, ("a", "b"), origin="git") != made
     with pytest.raises(AttributeError):
-        made.new = 1  # type: ignore[misc]  # still frozen
+        made.new = 1  # type: ignore[misc]  # immutable

@@ -7,10 +7,8 @@ deepdiff's report is converted to our own :class:`FieldChange`. Pure core.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from conn_reconcile.models import ConnectorSpec, RemoteConnector
 
@@ -25,9 +23,10 @@ Origin = Literal["git", "remote", "both"]
 Flat = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    """One changed leaf. ``old`` is the remote value, ``new`` the desired one."""
+class FieldChange(NamedTuple):
+    """One changed leaf. ``old`` is the remote value, ``new`` the desired one. (A named tuple:
+    a plan of creates makes one per field of each connector, and a tuple is the cheapest
+    immutable value to make.)"""
 
     path: str
     old: Any = None
@@ -39,14 +38,6 @@ class FieldChange:
     forces_replacement: bool = False
     #: sensitive only: the variable that feeds the secret (``DOCS_TOKEN`` for ``${DOCS_TOKEN}``)
     ref: str | None = None
-
-    @classmethod
-    def added(cls, path: str, new: Any) -> FieldChange:
-        """``FieldChange(path, None, new)``, built without the frozen ``__init__``'s one
-        ``object.__setattr__`` per field (a plan of creates makes one per field of each)."""
-        change = object.__new__(cls)
-        change.__dict__.update(_ADDED, path=path, new=new)
-        return change
 
     @property
     def top(self) -> str:
@@ -78,10 +69,6 @@ class FieldChange:
             forces_replacement=bool(data.get("forces_replacement", False)),
             ref=data.get("ref"),
         )
-
-
-#: every field of a :meth:`FieldChange.added` but the two it is given, at its default
-_ADDED = {f.name: f.default for f in dataclasses.fields(FieldChange) if f.name not in ("path", "new")}
 
 
 def _jsonable(value: Any) -> Any:
@@ -215,5 +202,5 @@ def with_origin(changes: list[FieldChange], remote_now: Flat, last_applied: Flat
             origin = "git"
         else:
             origin = None
-        out.append(dataclasses.replace(change, origin=origin))
+        out.append(change._replace(origin=origin))
     return out

@@ -26,7 +26,7 @@ from conn_reconcile.diff import (
 from conn_reconcile.errors import RefusedError
 from conn_reconcile.matching import Matcher
 from conn_reconcile.models import ConnectorSpec, Desired, RemoteConnector
-from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain
+from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged
 from conn_reconcile.recovery import Examined, after_matching, examine
 from conn_reconcile.state import ManagedRecord, State
 
@@ -53,6 +53,11 @@ def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
     return body
 
 
+def _applied(view: Flat) -> dict[str, Any]:
+    """The view as recorded in state: a view's values are scalars, and tuples (lists here)."""
+    return {k: list(v) if type(v) is tuple else v for k, v in view.items()}
+
+
 def _tupled(applied: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in applied.items()}
 
@@ -75,13 +80,13 @@ def _secret_changes(
 
 def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: tuple[Flat, Flat]) -> ResourceChange:
     remote_view, desired_view = views
-    common = dict(
+    common: dict[str, Any] = dict(
         name=d.spec.name,
         file=d.file,
         remote_id=r.id,
         remote_updated_at=r.updated_at,
         remote=r,
-        applied=plain(desired_view),
+        applied=_applied(desired_view),
     )
     reasons = [f"{c.path} cannot be updated in place" for c in changes if c.forces_replacement]
     if desired_view.get("auth_type") is None and remote_view.get("auth_type") is not None:
@@ -107,7 +112,7 @@ def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = N
 def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.fields_set
-    created = [FieldChange.added(k, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
+    created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
     refs = d.spec.secret_refs()
     secrets = [_secret_change(refs, p) for p in sorted(refs)]
     return ResourceChange(
@@ -116,7 +121,7 @@ def decide_create(d: Desired) -> ResourceChange:
         d.file,
         changes=tuple(created + secrets),
         payload=create_body(d.spec),
-        applied=plain(view),
+        applied=_applied(view),
     )
 
 

@@ -250,7 +250,10 @@ def _plain(v: Any, json_mode: bool, exclude_none: bool, exclude_defaults: bool) 
     if isinstance(v, Record):
         return v.to_dict(json_mode=json_mode, exclude_none=exclude_none, exclude_defaults=exclude_defaults)
     if isinstance(v, list | tuple):
-        items = [_plain(x, json_mode, exclude_none, exclude_defaults) for x in v]
+        if all(type(x) in _SCALARS for x in v):  # the usual list (of strings): copied as it is
+            items = list(v)
+        else:
+            items = [_plain(x, json_mode, exclude_none, exclude_defaults) for x in v]
         return items if json_mode or isinstance(v, list) else tuple(items)
     if isinstance(v, dict):
         return {k: _plain(x, json_mode, exclude_none, exclude_defaults) for k, x in v.items()}

@@ -79,15 +79,16 @@ def _secret_ref(value: str) -> str:
 
 
 def _plain(value: str) -> str:
-    if _ANY_REF_RE.search(value):
+    if "${" in value and _ANY_REF_RE.search(value):  # the usual value holds no "${": no regex
         raise ValueError("${...} references are only allowed in secret fields")
     return value
 
 
 def _non_blank(value: str) -> str:
-    if not value.strip():
+    stripped = value.strip()
+    if not stripped:
         raise ValueError("must not be empty")
-    if value != value.strip():
+    if value != stripped:
         raise ValueError("must not start or end with whitespace")
     return value
 

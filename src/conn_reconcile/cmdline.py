@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class IntRange:
         except ValueError:
             raise ValueError(f"{text!r} is not a valid integer") from None
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise ValueError(f"{value} is not in the range {_range(self.lo, self.hi, '<=')}")
+            raise ValueError(f"{value} is not in the range {_range(self.lo, self.hi)}")
         return value
 
 
@@ -74,9 +74,9 @@ class FloatRange:
         return value
 
 
-def _range(lo: float | None, hi: float | None, op: str) -> str:
+def _range(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
-        return f"{lo}{op}x{op}{hi}"
+        return f"{lo}<=x<={hi}"
     return f"x>={lo}" if lo is not None else f"x<={hi}"
 
 
@@ -149,7 +149,8 @@ class Opt:
         else:
             action = "append" if self.multiple else "store"
             kw: dict[str, Any] = {"choices": self.choices} if self.choices else {}
-            parser.add_argument(*self.flags, action=action, type=self._convert, metavar=self._metavar(), **kw, **common)
+            kw.update(action=action, type=_for_argparse(self.type), metavar=self._metavar())
+            parser.add_argument(*self.flags, **kw, **common)
 
     def _metavar(self) -> str | None:
         if self.metavar is not None:
@@ -157,18 +158,10 @@ class Opt:
         return None if self.choices else self.dest.upper()
 
     def _help(self) -> str:
-        text = self.help.replace("%", "%%")
+        text = _help_text(self.help)
         if self.show_default and self.default not in (None, ()):
             text = f"{text} (default: {self.default})".lstrip()
         return text
-
-    def _convert(self, text: str) -> Any:
-        if self.type is None:
-            return text
-        try:
-            return self.type(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
 
     def converted_default(self) -> Any:
         if self.type is None or not isinstance(self.default, str):
@@ -186,6 +179,25 @@ class Opt:
             return True, raw if self.type is None else self.type(raw)
         except ValueError as exc:
             raise UsageError(f"invalid value for {self.name} (environment variable {self.envvar}): {exc}") from None
+
+
+def _for_argparse(convert: Callable[[str], Any] | None) -> Callable[[str], Any]:
+    """A value type as argparse calls it: its ValueError becomes argparse's own error (no
+    type: the word as it is)."""
+    if convert is None:
+        return str
+
+    def call(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return call
+
+
+def _help_text(text: str) -> str:
+    return text.replace("%", "%%")  # argparse %-formats help texts
 
 
 class _Toggle(argparse.Action):
@@ -209,12 +221,11 @@ class Arg:
         self.dest, self.type, self.nargs, self.help = dest, type, nargs, help
 
     def add(self, parser: argparse.ArgumentParser) -> None:
-        convert = Opt("--" + self.dest, dest=self.dest, type=self.type)._convert
         kw: dict[str, Any] = {"nargs": self.nargs} if self.nargs else {}
         if self.nargs == "?":
             kw["default"] = None
-        text = self.help.replace("%", "%%")
-        parser.add_argument(self.dest, type=convert, metavar=self.dest.upper(), help=text, **kw)
+        text = _help_text(self.help)
+        parser.add_argument(self.dest, type=_for_argparse(self.type), metavar=self.dest.upper(), help=text, **kw)
 
 
 class Command:
@@ -242,9 +253,6 @@ class Program:
     ):
         self.name, self.description, self.version = name, description, version
         self.options, self.commands = tuple(options), {c.name: c for c in commands}
-
-    def option_taking_values(self) -> set[str]:
-        return {f for o in self.options if o.takes_value for f in o.flags}
 
 
 class Parsed:
@@ -320,39 +328,46 @@ def command_parser(program: Program, command: Command) -> _Parser:
     return parser
 
 
+def _valued(options: Iterable[Opt]) -> set[str]:
+    """The flags of ``options`` that take a value (the next word)."""
+    return {f for o in options if o.takes_value for f in o.flags}
+
+
+def _next_argument(words: Sequence[str], valued: set[str]) -> int:
+    """The index of the first word that is neither an option nor an option's value, or of
+    ``--``; ``len(words)`` when there is none."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--" or not word.startswith("-") or word == "-":
+            return i
+        i += 2 if word in valued else 1
+    return len(words)
+
+
 def split(program: Program, argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
     """The words before the command, the command, the words after it."""
-    takes_value = program.option_taking_values()
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            return list(argv[:i]), (argv[i + 1] if i + 1 < len(argv) else None), list(argv[i + 2 :])
-        if not word.startswith("-") or word == "-":
-            return list(argv[:i]), word, list(argv[i + 1 :])
-        i += 2 if word in takes_value else 1
-    return list(argv), None, []
+    i = _next_argument(argv, _valued(program.options))
+    if i < len(argv) and argv[i] == "--":  # the command is the word after it
+        return list(argv[:i]), (argv[i + 1] if i + 1 < len(argv) else None), list(argv[i + 2 :])
+    return list(argv[:i]), (argv[i] if i < len(argv) else None), list(argv[i + 1 :])
 
 
-def _options_first(words: Sequence[str], takes_value: set[str]) -> list[str]:
+def _options_first(words: Sequence[str], valued: set[str]) -> list[str]:
     """``words`` with the options (and their values) first, then ``--`` and the positional
     words in their order: argparse then reads options and arguments given in any order, and
     arguments given after ``--`` that start with a dash."""
     options: list[str] = []
     positionals: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "--":
-            positionals += words[i + 1 :]
+    rest = list(words)
+    while rest:
+        i = _next_argument(rest, valued)
+        options += rest[:i]
+        if i < len(rest) and rest[i] == "--":
+            positionals += rest[i + 1 :]
             break
-        if word.startswith("-") and word != "-":
-            take = 2 if word in takes_value else 1
-            options += words[i : i + take]
-            i += take
-        else:
-            positionals.append(word)
-            i += 1
+        positionals += rest[i : i + 1]
+        rest = rest[i + 1 :]
     return [*options, "--", *positionals] if positionals else options
 
 
@@ -367,8 +382,8 @@ def parse(program: Program, argv: Sequence[str], environ: Mapping[str, str]) -> 
     if command is None:
         known = ", ".join(program.commands)
         raise UsageError(f"no such command {name!r} (commands: {known})", program.name, top.format_usage())
-    takes_value = program.option_taking_values() | {f for o in command.options if o.takes_value for f in o.flags}
-    second = vars(command_parser(program, command).parse_args(_options_first(after, takes_value)))
+    valued = _valued((*program.options, *command.options))
+    second = vars(command_parser(program, command).parse_args(_options_first(after, valued)))
     values: dict[str, Any] = {}
     sources: dict[str, tuple[str, str]] = {}
     for option in program.options:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,31 +216,20 @@ def _list(settings: Settings, client: CohereClient | None) -> list[RemoteConnect
         return own.list_connectors()
 
 
-class _Background:
-    """``call`` on a daemon thread of its own: :meth:`result` waits for it, then returns its
-    value or raises its exception. Left unclaimed (the files did not load), it ends with the
-    process or on its own; it changes nothing (it lists)."""
+def _in_background(call: Callable[[], list[RemoteConnector]]) -> Future[list[RemoteConnector]]:
+    """``call`` on a daemon thread of its own; its result (or exception) in the future. Left
+    unclaimed (the files did not load), the thread ends with the process or on its own: it
+    changes nothing (it lists). Not a thread pool: its workers are waited for at exit."""
+    future: Future[list[RemoteConnector]] = Future()
 
-    def __init__(self, call: Callable[[], list[RemoteConnector]]):
-        self._call = call
-        self._done = threading.Event()
-        self._value: list[RemoteConnector] = []
-        self._error: BaseException | None = None
-        threading.Thread(target=self._run, name="conn-reconcile-listing", daemon=True).start()
-
-    def _run(self) -> None:
+    def run() -> None:
         try:
-            self._value = self._call()
+            future.set_result(call())
         except BaseException as exc:  # handed to the caller of result()
-            self._error = exc
-        finally:
-            self._done.set()
+            future.set_exception(exc)
 
-    def result(self) -> list[RemoteConnector]:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
+    threading.Thread(target=run, name="conn-reconcile-listing", daemon=True).start()
+    return future
 
 
 def plan_from(
@@ -297,7 +287,7 @@ def compute_plan(
     while the files are read and parsed. Bad files are still reported first, as they would be
     without it (a listing error is raised only once the files have loaded)."""
     with paused():  # the listing thread's objects too (see gcpause)
-        listing = _Background(lambda: _list(settings, client))
+        listing = _in_background(lambda: _list(settings, client))
         desired = load_desired(settings, paths)
         options, targets = scope(options, desired, options.targets, files)
         return plan_from(

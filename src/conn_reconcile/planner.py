@@ -26,7 +26,7 @@ from conn_reconcile.diff import (
 from conn_reconcile.errors import RefusedError
 from conn_reconcile.matching import Matcher
 from conn_reconcile.models import ConnectorSpec, Desired, RemoteConnector
-from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged
+from conn_reconcile.plan import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain
 from conn_reconcile.recovery import Examined, after_matching, examine
 from conn_reconcile.state import ManagedRecord, State
 
@@ -53,11 +53,6 @@ def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
     return body
 
 
-def _applied(view: Flat) -> dict[str, Any]:
-    """The view as recorded in state: a view's values are scalars, and tuples (lists here)."""
-    return {k: list(v) if type(v) is tuple else v for k, v in view.items()}
-
-
 def _tupled(applied: Mapping[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in applied.items()}
 
@@ -80,13 +75,13 @@ def _secret_changes(
 
 def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: tuple[Flat, Flat]) -> ResourceChange:
     remote_view, desired_view = views
-    common: dict[str, Any] = dict(
+    common = dict(
         name=d.spec.name,
         file=d.file,
         remote_id=r.id,
         remote_updated_at=r.updated_at,
         remote=r,
-        applied=_applied(desired_view),
+        applied=plain(desired_view),
     )
     reasons = [f"{c.path} cannot be updated in place" for c in changes if c.forces_replacement]
     if desired_view.get("auth_type") is None and remote_view.get("auth_type") is not None:
@@ -121,7 +116,7 @@ def decide_create(d: Desired) -> ResourceChange:
         d.file,
         changes=tuple(created + secrets),
         payload=create_body(d.spec),
-        applied=_applied(view),
+        applied=plain(view),
     )
 
 

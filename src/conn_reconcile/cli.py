@@ -20,7 +20,7 @@ from conn_reconcile.cmdline import HelpShown, Program, UsageError, parse
 from conn_reconcile.commands_apply import APPLY
 from conn_reconcile.commands_plan import PLAN, SHOW
 from conn_reconcile.commands_tools import CONFIG, EMULATOR, FORCE_UNLOCK, IMPORT, SCHEMA, SECRETS, VALIDATE
-from conn_reconcile.console import Console, write
+from conn_reconcile.console import Console, error_output, write
 
 TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
@@ -82,9 +82,8 @@ def _cli(words: list[str]) -> int:
         return 2
     from conn_reconcile.secrets import Redactor
 
-    redactor = Redactor()
     api_key = parsed.values["api_key"]
-    redactor.add(api_key if isinstance(api_key, str) else None)
+    redactor = Redactor([api_key] if isinstance(api_key, str) else [])
     console = Console(redactor, quiet=bool(parsed.values["quiet"]), colour=parsed.values["colour"])
     inv = globalopts.Invocation(parsed, console)
     own = {o.dest for o in parsed.command.options} | {a.dest for a in parsed.command.arguments}
@@ -111,8 +110,6 @@ def _run(inv: globalopts.Invocation, values: dict[str, object]) -> int:
     try:
         code = inv.parsed.command.run(inv, **values)
     except ConnReconcileError as exc:
-        from conn_reconcile.console import error_output
-
         error_output(console, exc, inv.format)
         return exc.exit_code
     except UsageError as exc:

@@ -1,9 +1,9 @@
 """The global options, accepted before the command and after it (``conn-reconcile plan -q``),
 and :class:`Invocation`: one run of one command, with every value and where it came from.
 
-:func:`given` collects the settings given on the command line or by an environment variable
-(with their source, as ``conn-reconcile config`` shows them); :func:`effective` merges them
-with ``conn-reconcile.yaml``.
+:meth:`Invocation.given` collects the settings given on the command line or by an environment
+variable (with their source, as ``conn-reconcile config`` shows them);
+:meth:`Invocation.effective` merges them with ``conn-reconcile.yaml``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ class Invocation:
             name = COMMAND_SETTINGS.get(option.dest)
             if name is not None and self.parsed.sources[option.dest][0] == COMMANDLINE:
                 value = self.parsed.values[option.dest]
-                out[name] = Setting(str(value) if isinstance(value, Path) else value, _label(COMMANDLINE, option.name))
+                out[name] = Setting(
+                    str(value) if isinstance(value, Path) else value, _label(*self.parsed.sources[option.dest])
+                )
         return out
 
     def effective(self, *, require_env: bool = True) -> Effective:

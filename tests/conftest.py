@@ -84,6 +84,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as the working directory, with none of the tool's variables set (the API
+    key, conn-reconcile's own, GitHub's, NO_COLOR): for the CLI run in this process."""
+    monkeypatch.chdir(tmp_path)
+    for var in list(os.environ):
+        if var.startswith(("CO_", "CONN_RECONCILE_", "GITHUB_")) or var == "NO_COLOR":
+            monkeypatch.delenv(var)
+    return tmp_path
+
+
+@pytest.fixture
 def emulator() -> Iterator[Emulator]:
     from conn_reconcile.emulator import Emulator
 

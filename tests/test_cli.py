@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -75,15 +74,6 @@ def write(root, files):
         path = root / "connectors" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for var in list(os.environ):
-        if var.startswith(("CO_", "CONN_RECONCILE_", "GITHUB_")) or var == "NO_COLOR":
-            monkeypatch.delenv(var)
-    return None
 
 
 @pytest.mark.parametrize("case,files,where,fragment", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])

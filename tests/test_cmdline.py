@@ -23,14 +23,11 @@ GOOD = "name: docs\nurl: https://docs.example.com/search\n"
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for var in list(os.environ):
-        if var.startswith(("CO_", "CONN_RECONCILE_", "GITHUB_")) or var == "NO_COLOR":
-            monkeypatch.delenv(var)
-    (tmp_path / "connectors").mkdir()
-    (tmp_path / "connectors" / "a.yaml").write_text(GOOD, encoding="utf-8")
-    return tmp_path
+def workdir(workdir: Path) -> Path:
+    """The shared working directory (tests/conftest.py), with one connector file."""
+    (workdir / "connectors").mkdir()
+    (workdir / "connectors" / "a.yaml").write_text(GOOD, encoding="utf-8")
+    return workdir
 
 
 def test_a_global_option_after_the_command_wins_over_the_same_before_it() -> None:

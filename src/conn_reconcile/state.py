@@ -76,10 +76,27 @@ class Mutation(Record):
         return bool(self.put or self.drop or self.intents or self.clear)
 
 
+class OrgSnapshot(Record):
+    """The org as a trusted run (apply, ``snapshot``) listed it: what a pull request's plan,
+    which holds no API key, plans against. Connectors as the API returned them (no secrets:
+    the API never returns one)."""
+
+    taken_at: str = field(_STR)
+    api_url: str = field(_STR)
+    environment: str | None = field(_OPT_STR, default=None)
+    #: what took it: "apply" or "snapshot"
+    by: str = field(_STR, default="snapshot")
+    connectors: list[dict[str, Any]] = field(ListOf(DictOf(_STR, ANY)), default_factory=list)
+
+
 class State(Record):
     version: Literal[1, 2] = field(OneOf(1, 2), default=STATE_VERSION)
     connectors: dict[str, ManagedRecord] = field(DictOf(_STR, Nested(ManagedRecord)), default_factory=dict)
     intents: dict[str, Intent] = field(DictOf(_STR, Nested(Intent)), default_factory=dict)
+    #: the git commit of the connector files last applied in full (the action's apply starts
+    #: from the pull requests merged after it)
+    applied_commit: str | None = field(_OPT_STR, default=None)
+    org: OrgSnapshot | None = field(Nullable(Nested(OrgSnapshot)), default=None)
 
     def managed_ids(self) -> frozenset[str]:
         return frozenset(self.connectors)

@@ -22,7 +22,7 @@ from pathlib import Path
 from conn_reconcile.atomicfile import fsync_dir, write_atomic
 from conn_reconcile.errors import StateError
 from conn_reconcile.records import Invalid
-from conn_reconcile.state import Mutation, State
+from conn_reconcile.state import Mutation, OrgSnapshot, State
 
 
 def journal_path(path: Path) -> Path:
@@ -81,9 +81,24 @@ def render(state: State) -> str:
 
     records = {rid: json.dumps(r.to_dict(json_mode=True), sort_keys=True) for rid, r in state.connectors.items()}
     intents = {iid: json.dumps(i.to_dict(json_mode=True), sort_keys=True) for iid, i in state.intents.items()}
+    extra = ""
+    if state.applied_commit is not None:
+        extra += f',\n  "applied_commit": {json.dumps(state.applied_commit)}'
+    if state.org is not None:
+        extra += f',\n  "org": {_render_org(state.org)}'
     return (
-        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n  "version": {json.dumps(2)}\n}}\n'
+        f'{{\n  "connectors": {section(records)},\n  "intents": {section(intents)},\n  "version": {json.dumps(2)}'
+        f"{extra}\n}}\n"
     )
+
+
+def _render_org(org: OrgSnapshot) -> str:
+    """The org snapshot, one connector per line (its diffs on the state branch stay readable)."""
+    head = {k: v for k, v in org.to_dict(json_mode=True).items() if k != "connectors"}
+    lines = ",\n".join(f"      {json.dumps(c, sort_keys=True)}" for c in org.connectors)
+    items = "".join(f"\n    {json.dumps(k)}: {json.dumps(v)}," for k, v in sorted(head.items()))
+    body = f"[\n{lines}\n    ]" if org.connectors else "[]"
+    return "{" + items + f'\n    "connectors": {body}\n  }}'
 
 
 def compact(path: Path, state: State) -> None:

@@ -1,24 +1,36 @@
 """The git state backend against real git: a bare repository on disk as ``origin`` and
-clones of it. The spec parser, the remote compare-and-swap the lock and the pushes rely on,
-and reading/pushing the state with its local copy (no emulator needed here); the end-to-end
-runs are in tests/test_gitstate_e2e.py."""
+clones of it. The spec parser, the remote compare-and-swap the lock and the pushes rely on
+(two pushes racing on the remote included), reading/pushing the state with its local copy
+and the lock (no emulator needed here); merging a rejected push is in
+tests/test_gitstate_merge.py, the end-to-end runs are in tests/test_gitstate_e2e.py."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from contextlib import chdir
 from pathlib import Path
 
 import pytest
-from gitfixtures import branch_commit, clone, git, git_env, origin_repo  # noqa: F401 (fixtures)
+from gitfixtures import (  # noqa: F401 (fixtures)
+    branch_commit,
+    clone,
+    git,
+    git_env,
+    make_clone,
+    origin_repo,
+    rendezvous_hook,
+    scratch,
+)
 
 from conn_reconcile import gitstate, statefile
 from conn_reconcile.errors import ConfigError, ConnReconcileError, StateError
 from conn_reconcile.gitlock import GitLock
 from conn_reconcile.gitrepo import GitError, ScratchRepo
-from conn_reconcile.gitstate import DivergedError, StatePushError, sidecar_path
-from conn_reconcile.lock import LockedError
+from conn_reconcile.gitstate import StatePushError, repo_for, sidecar_path
+from conn_reconcile.lock import LockedError, LockInfo
 from conn_reconcile.state import ManagedRecord, Mutation, State
 from conn_reconcile.statespec import GitStateSpec, parse
 
@@ -95,6 +107,29 @@ def test_force_with_lease_is_a_compare_and_swap_on_the_remote(clone, monkeypatch
     assert repo.read(one, "lock.json") == b"1\n" and repo.read(one, "missing.json") is None
 
 
+def test_a_push_the_remote_refuses_is_stale_only_when_another_writer_has_the_ref(clone, origin_repo, monkeypatch):
+    monkeypatch.chdir(clone)
+    repo = ScratchRepo(clone / ".conn-reconcile" / "git" / "repo.git", "origin").ensure()
+    ref = "refs/conn-reconcile/lock/x"
+    one, two, three = (repo.commit_file(None, "lock.json", f"{i}\n".encode(), str(i)) for i in (1, 2, 3))
+    assert repo.push(ref, one, None).ok and repo.push("refs/other/two", two, None).ok
+    moving = origin_repo / "move"  # while it exists, the hook moves the ref (another writer) before declining
+    hook = origin_repo / "hooks" / "pre-receive"
+    hook.write_text(
+        f'#!/bin/sh\n[ -f "{moving}" ] && env -u GIT_QUARANTINE_PATH git update-ref {ref} {two}\n'
+        'echo "declined by policy" >&2\nexit 1\n'
+    )
+    hook.chmod(0o755)
+    declined = repo.push(ref, three, one)
+    assert (declined.ok, declined.stale) == (False, False) and "declined by policy" in declined.message
+    assert branch_commit(origin_repo, ref) == one
+    moving.touch()
+    moved = repo.push(ref, three, one)
+    assert (moved.ok, moved.stale) == (False, True) and "hook declined" in moved.message
+    assert branch_commit(origin_repo, ref) == two
+    assert repo.remote_ref(ref) == two and repo.remote_ref("refs/conn-reconcile/lock/none") is None
+
+
 def test_a_push_to_an_unreachable_remote_is_a_failure_but_not_a_rejection(clone, tmp_path, monkeypatch):
     monkeypatch.chdir(clone)
     repo = ScratchRepo(clone / ".conn-reconcile" / "git" / "repo.git", "origin").ensure()
@@ -158,31 +193,6 @@ def test_publish_pushes_on_top_of_the_fetched_commit_and_pull_reads_it_elsewhere
 
     assert pull(SPEC, scratch, local) == second  # clean local copy: replaced by the branch's
     assert set((statefile.load(local) or State()).connectors) == {"c-1", "c-2"}
-
-
-def test_a_push_rejected_because_another_run_wrote_keeps_the_local_state_and_overwrites_nothing(
-    clone, origin_repo, tmp_path
-):
-    scratch, local = clone / ".conn-reconcile" / "git", _local(clone)
-    pull(SPEC, scratch, local)
-    other = tmp_path / "other"
-    git(tmp_path, "clone", "-q", str(origin_repo), str(other))
-    pull(SPEC, other / ".conn-reconcile" / "git", _local(other))
-    _apply(_local(other), _record(2))
-    theirs = publish(SPEC, other / ".conn-reconcile" / "git", _local(other), "theirs")
-
-    _apply(local, _record(1))
-    with pytest.raises(StatePushError, match="the push was rejected") as caught:
-        publish(SPEC, scratch, local, "mine")
-    assert caught.value.exit_code == 3 and str(local) in str(caught.value)
-    assert set(_branch_state(origin_repo)["connectors"]) == {"c-2"}
-    assert git(other, "--git-dir", str(origin_repo), "rev-parse", "conn-reconcile-state").strip() == theirs
-    assert set((statefile.load(local) or State()).connectors) == {"c-1"}  # kept
-
-    with pytest.raises(DivergedError, match="never pushed") as diverged:  # and never silently replaced
-        pull(SPEC, scratch, local)
-    assert f"rm -f {local}" in str(diverged.value)
-    assert set((statefile.load(local) or State()).connectors) == {"c-1"}
 
 
 def test_a_push_that_failed_on_the_way_is_kept_and_pushed_by_the_next_run(clone, origin_repo, tmp_path):
@@ -249,3 +259,58 @@ def test_the_lock_ref_has_one_holder_a_wait_times_out_and_a_stale_release_never_
     second.release()
     assert branch_commit(origin_repo, SPEC.lock_ref) is None
     assert taken.id != info.id
+
+
+def _until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_two_runs_taking_the_lock_at_the_same_instant_one_holds_it_and_the_other_waits_for_it(origin_repo, tmp_path):
+    """Both pushes pass the client's lease check (the ref did not exist) and meet in the
+    remote's pre-receive hook; the remote then refuses the second one under its ref lock
+    ("reference already exists"): that run waits like for any busy lock."""
+    markers = rendezvous_hook(origin_repo, SPEC.lock_ref)
+    clones = [make_clone(origin_repo, tmp_path / name) for name in ("runner-a", "runner-b")]
+    for c in clones:
+        with chdir(c):  # each scratch repository includes its clone's config
+            repo_for(SPEC, scratch(c))
+    waiting, go = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:  # the waiting run's back-off: until the test lets it go
+        waiting.set()
+        assert go.wait(30)
+
+    locks = [GitLock(SPEC, scratch(c), env={}, sleep=sleep) for c in clones]
+    outcome: dict[int, LockInfo | BaseException] = {}
+
+    def take(i: int) -> None:
+        try:
+            outcome[i] = locks[i].acquire("apply", timeout=60)
+        except BaseException as exc:
+            outcome[i] = exc
+
+    threads = [threading.Thread(target=take, args=(i,), daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
+    _until(lambda: len(outcome) == 2 or (len(outcome) == 1 and waiting.is_set()), "one holder and one waiter")
+    errors = [o for o in outcome.values() if isinstance(o, BaseException)]
+    assert not errors, f"a run failed instead of waiting for the lock: {errors[0]}"
+    assert (markers / "2").is_dir()  # both pushes met in the hook: a real race, not a busy lock
+    (winner,) = outcome
+    loser = 1 - winner
+    held = locks[loser].holder()
+    assert held is not None and held[0] is not None and held[0].id == outcome[winner].id  # type: ignore[union-attr]
+
+    locks[winner].release()
+    go.set()
+    threads[loser].join(30)
+    taken = outcome[loser]
+    assert isinstance(taken, LockInfo), taken
+    held = locks[winner].holder()
+    assert held is not None and held[0] is not None and held[0].id == taken.id
+    locks[loser].release()
+    assert branch_commit(origin_repo, SPEC.lock_ref) is None

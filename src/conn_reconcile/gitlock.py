@@ -3,8 +3,9 @@
 Taking the lock pushes ``refs/conn-reconcile/lock/BRANCH``, pointing at a commit whose
 ``lock.json`` (and message) says who holds it (id, user, host, pid, since, CI run URL), with
 ``--force-with-lease=REF:`` (empty: the ref must not exist). The remote checks that under its
-ref lock, so of two runs exactly one creates it. Releasing deletes it with a lease on the
-commit pushed, so a run never deletes a lock it does not hold. A holder that dies (kill -9, a
+ref lock, so of two runs exactly one creates it; the other (refused by git's lease check or,
+at the same instant, by the remote) waits as for any busy lock. Releasing deletes it with a
+lease on the commit pushed, so a run never deletes a lock it does not hold. A holder that dies (kill -9, a
 lost runner) leaves the ref: the next run names the holder and the ``force-unlock`` command.
 """
 

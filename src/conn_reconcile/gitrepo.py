@@ -40,6 +40,9 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "conn-reconcile",
     "GIT_COMMITTER_EMAIL": "conn-reconcile@localhost",
 }
+#: the remote's words (git's receive-pack, checking the old value under its ref lock) for a
+#: ref another push created, moved or was updating after this push's lease was checked
+_RACE = ("reference already exists", "but expected", "incorrect old value", ".lock': file exists")
 NETWORK_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
 MAX_BLOB = 64 * 1024 * 1024
@@ -98,7 +101,9 @@ def project_config() -> Path:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What one push did: ``ok``; refused because the ref had moved (``stale``); git's ``message``."""
+    """What one push did: ``ok``; refused because another writer had the ref (``stale``):
+    it was not at the expected value when the lease was checked, or was created or moved
+    by another push between that check and the update; git's ``message``."""
 
     ok: bool
     #: the remote refused because the ref was not at the expected value (another writer)
@@ -175,6 +180,10 @@ class ScratchRepo:
             self.git("update-ref", "-d", local)
         return commit
 
+    def has(self, commit: str) -> bool:
+        """Whether ``commit`` is in this repository."""
+        return self.git("cat-file", "-e", f"{oid(commit)}^{{commit}}").returncode == 0
+
     def read(self, commit: str, path: str, limit: int = MAX_BLOB) -> bytes | None:
         """The content of file ``path`` in ``commit``, or None when there is no such file."""
         spec = f"{oid(commit)}:{path}"
@@ -216,8 +225,34 @@ class ScratchRepo:
         text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
         if proc.returncode == 0:
             return PushResult(True, False, "")
-        stale = any(line.startswith("!") and "stale info" in line for line in text.splitlines())
-        return PushResult(False, stale, clean(text))
+        return PushResult(False, self._stale(text, ref, expected), clean(text))
+
+    def _stale(self, text: str, ref: str, expected: str | None) -> bool:
+        """Whether a refused push was refused because another writer had the ref: git's own
+        lease check (``stale info``), or the remote's (``[remote rejected]``) when it says so
+        or the ref is no longer at ``expected``."""
+        refused = [line for line in text.splitlines() if line.startswith("!")]
+        if any("stale info" in line for line in refused):
+            return True
+        if not any("[remote rejected]" in line for line in refused):
+            return False
+        if any(words in text.lower() for words in _RACE):
+            return True
+        try:
+            return self.remote_ref(ref) != expected
+        except GitError:
+            return False
+
+    def remote_ref(self, ref: str) -> str | None:
+        """The commit the remote's ``ref`` points at now, or None when there is no such ref."""
+        proc = self.git("ls-remote", self.remote, ref, timeout=NETWORK_TIMEOUT)
+        if proc.returncode != 0:
+            raise GitError(f"cannot list {ref} on remote {self.remote}: {clean(proc.stderr.decode(errors='replace'))}")
+        for line in proc.stdout.decode(errors="replace").splitlines():
+            value, _, name = line.partition("\t")
+            if name == ref:
+                return oid(value)
+        return None
 
 
 def _quote(path: Path) -> str:

@@ -1,32 +1,33 @@
-"""The state kept on a git branch (an edge): read it into the local snapshot, push it back.
-
-The rest of the tool works on a local snapshot + journal (:mod:`conn_reconcile.statefile`)
-exactly as with ``--state PATH``; this module only moves the snapshot between that file and
-the branch. :func:`pull` fetches the branch and writes its file over the local snapshot;
-:func:`publish` commits the local state on top of the commit that was fetched and pushes it
-with compare-and-swap (``--force-with-lease`` on that commit), so a push never overwrites a
-state another run wrote: it is rejected, reported, and the local state is kept.
-
-Next to the snapshot, ``<snapshot>.git.json`` remembers the commit the local files come from
-and a digest of the snapshot as fetched or pushed. Local changes that were not pushed (a
-journal left by a killed run, a snapshot whose push was rejected or failed) are never
-overwritten: they are used while the branch has not moved since, and otherwise the run stops
-and says what to do.
+"""The state kept on a git branch (an edge): :func:`pull` brings the branch's file into the
+local snapshot + journal (:mod:`conn_reconcile.statefile`); :func:`publish` pushes the local
+state back with compare-and-swap on the commit it came from. A push rejected because another
+run wrote the branch meanwhile is merged per record into the branch's new state (three-way,
+:func:`merge`) and retried; records both runs changed differently stop it, keeping the local
+state. ``<snapshot>.git.json`` records the commit and snapshot digest the local files are in
+step with, so unpushed local changes are never overwritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from conn_reconcile import statefile
 from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ExitCode, StateError
+from conn_reconcile.escape import escape
 from conn_reconcile.gitrepo import GitError, ScratchRepo, oid
+from conn_reconcile.records import Invalid, Record
 from conn_reconcile.state import State
 from conn_reconcile.statespec import GitStateSpec
+
+#: pushes of one run's state (each after merging it into the branch's newer state) before it gives up
+MAX_PUSHES = 5
+_R = TypeVar("_R", bound=Record)
 
 
 class StatePushError(GitError):
@@ -130,36 +131,150 @@ def pull(spec: GitStateSpec, scratch: Path, local: Path) -> str | None:
 
 def publish(spec: GitStateSpec, scratch: Path, local: Path, run_id: str) -> str | None:
     """Push the local state (snapshot + journal) to the branch on top of the commit it came
-    from; the new commit, or None when the branch already holds it."""
+    from; the new commit, or None when the branch already holds it. A push rejected because
+    another run wrote the branch meanwhile is merged into the branch's new state
+    (:func:`_rebase`) and pushed again, up to :data:`MAX_PUSHES` times."""
     base = read_base(local)
     if base is None:
         raise StatePushError(f"the state in {local} was not read from {spec.describe()} by this run: not pushed")
-    state = statefile.load(local) or State()
-    content = statefile.render(state).encode()
-    if _digest(content) == base.digest or (base.commit is None and not state.connectors and not state.intents):
-        return None
     repo = repo_for(spec, scratch)
-    message = (
+    for _ in range(MAX_PUSHES):
+        state = statefile.load(local) or State()
+        content = statefile.render(state).encode()
+        if _digest(content) == base.digest or (base.commit is None and not state.connectors and not state.intents):
+            return None
+        commit = repo.commit_file(base.commit, spec.path, content, _message(state, run_id))
+        result = repo.push(spec.branch_ref, commit, base.commit)
+        if result.ok:
+            if not _read_bytes(statefile.journal_path(local)):
+                _write_base(local, Base(commit, _digest(content)))
+            else:  # calls still in flight append to the journal: it stays ahead of the branch
+                _write_base(local, Base(commit, base.digest))
+            return commit
+        if not result.stale:
+            raise StatePushError(
+                f"the state could not be pushed to {spec.describe()}: {result.message}\n{_kept(local)} "
+                "The next run pushes it if the branch has not moved."
+            )
+        base = _rebase(spec, repo, local, base, state)
+    raise StatePushError(
+        f"the state was not saved to {spec.describe()}: other runs kept writing the branch, and {MAX_PUSHES} "
+        f"pushes of this run's state, merged into theirs each time, were rejected. Nothing was overwritten. "
+        f"{_kept(local)} It is merged into the branch's state as of commit {_short(base.commit)}: "
+        "the next run pushes it if the branch has not moved since."
+    )
+
+
+def _message(state: State, run_id: str) -> str:
+    return (
         f"conn-reconcile: state after apply (lock {run_id})\n\n{len(state.connectors)} managed connector(s), "
         f"{len(state.intents)} unresolved intent(s).\n"
     )
-    commit = repo.commit_file(base.commit, spec.path, content, message)
-    result = repo.push(spec.branch_ref, commit, base.commit)
-    if result.ok:
-        if not _read_bytes(statefile.journal_path(local)):
-            _write_base(local, Base(commit, _digest(content)))
-        else:  # calls still in flight append to the journal: it stays ahead of the branch
-            _write_base(local, Base(commit, base.digest))
-        return commit
-    kept = f"This run's state is kept in {local} (with {statefile.journal_path(local).name} if any); nothing was lost."
-    if result.stale:
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "none"
+
+
+def _kept(local: Path) -> str:
+    return f"This run's state is kept in {local} (with {statefile.journal_path(local).name} if any); nothing was lost."
+
+
+def _rebase(spec: GitStateSpec, repo: ScratchRepo, local: Path, base: Base, ours: State) -> Base:
+    """Merge ``ours`` (the local state, made from ``base``) into the branch's state, which
+    another run changed meanwhile: write the merged state over the local snapshot and return
+    the new base (the branch's commit); every record both changed differently is a conflict."""
+    try:
+        theirs_commit = repo.fetch(spec.branch_ref)
+        if theirs_commit is None:
+            raise GitError(f"the branch was deleted since this run read it (at commit {_short(base.commit)})")
+        raw = repo.read(theirs_commit, spec.path)
+        theirs, read = _parse(spec, theirs_commit, raw), _read_state(spec, repo, base.commit)
+    except (StateError, GitError) as exc:
         raise StatePushError(
-            f"the state was not saved to {spec.describe()}: the push was rejected because the branch is no longer "
-            f"at commit {base.commit[:12] if base.commit else 'none (it did not exist)'}: another run wrote the "
-            f"state meanwhile. Nothing was overwritten. {kept} The next run stops until you reconcile the two "
-            "(it prints how)."
+            f"the state was not saved to {spec.describe()}: its push was rejected (another run wrote the branch) "
+            f"and it could not be merged: {exc}\nNothing was overwritten. {_kept(local)}"
+        ) from None
+    merged, conflicts = merge(read, ours, theirs)
+    journal = _read_bytes(statefile.journal_path(local))
+    if journal:  # replayed over the merged snapshot by every load: it must not undo the other run's changes
+        conflicts = sorted(set(conflicts) | _undone(merged, read, theirs, journal, local))
+    if conflicts:
+        raise StatePushError(
+            f"the state was not saved to {spec.describe()}: another run wrote it meanwhile (commit "
+            f"{theirs_commit[:12]}), and both runs changed these records differently: {', '.join(conflicts)}. "
+            f"Nothing was overwritten. {_kept(local)} Reconcile the two by hand (the branch's file: git fetch "
+            f"{spec.remote} {spec.branch} && git show FETCH_HEAD:{spec.path}): the next run stops until then."
         )
-    raise StatePushError(
-        f"the state could not be pushed to {spec.describe()}: {result.message}\n{kept} "
-        "The next run pushes it if the branch has not moved."
-    )
+    write_atomic(local, statefile.render(merged))  # before the base: a crash between leaves them diverged
+    new = Base(theirs_commit, _digest(raw))
+    _write_base(local, new)
+    return new
+
+
+def _parse(spec: GitStateSpec, commit: str, raw: bytes | None) -> State:
+    if raw is None:
+        return State()
+    try:
+        return State.parse_json(raw.decode("utf-8"))
+    except (UnicodeDecodeError, Invalid):
+        raise StateError(f"{spec.path} in commit {commit[:12]} is not a conn-reconcile state file") from None
+
+
+def _read_state(spec: GitStateSpec, repo: ScratchRepo, commit: str | None) -> State:
+    """The state file in ``commit`` of the branch (None: the branch did not exist)."""
+    if commit is None:
+        return State()
+    if not repo.has(commit):
+        raise GitError(f"the commit this run read, {commit[:12]}, is missing from {repo.path}: cannot merge")
+    return _parse(spec, commit, repo.read(commit, spec.path))
+
+
+def _canon(value: object) -> str:
+    return json.dumps(value.to_dict(json_mode=True) if isinstance(value, Record) else value, sort_keys=True)
+
+
+def _merge_records(
+    kind: str, base: Mapping[str, _R], ours: Mapping[str, _R], theirs: Mapping[str, _R]
+) -> tuple[dict[str, _R], list[str]]:
+    """Per record id: the side that changed it (a deletion is a change), either when both
+    made the same change; a conflict (``"KIND ID"``) when both changed it differently."""
+    merged: dict[str, _R] = {}
+    conflicts: list[str] = []
+    for key in sorted(base.keys() | ours.keys() | theirs.keys()):
+        was, mine, other = (_canon(side.get(key)) for side in (base, ours, theirs))
+        if mine != was and other != was and mine != other:
+            conflicts.append(f"{kind} {escape(key)}")
+            continue
+        pick = theirs.get(key) if mine == was else ours.get(key)
+        if pick is not None:
+            merged[key] = pick
+    return merged, conflicts
+
+
+def merge(base: State, ours: State, theirs: State) -> tuple[State, list[str]]:
+    """The three-way merge of two states made from ``base``: records and intents per id (see
+    :func:`_merge_records`); ``applied_commit`` and ``org`` ours if we changed them, else
+    theirs. The merged state and the conflicts (``"connector ID"``, ``"intent ID"``)."""
+    connectors, conflicts = _merge_records("connector", base.connectors, ours.connectors, theirs.connectors)
+    intents, intent_conflicts = _merge_records("intent", base.intents, ours.intents, theirs.intents)
+    mine = _canon(ours.applied_commit) != _canon(base.applied_commit)
+    applied = ours.applied_commit if mine else theirs.applied_commit
+    org = ours.org if _canon(ours.org) != _canon(base.org) else theirs.org
+    merged = State(connectors=connectors, intents=intents, applied_commit=applied, org=org)
+    return merged, conflicts + intent_conflicts
+
+
+def _undone(merged: State, base: State, theirs: State, journal: bytes, local: Path) -> set[str]:
+    """The records the other run changed that replaying the journal over ``merged`` would
+    set back (an entry that wrote one again as this run read it): conflicts too."""
+    replayed = State.parse_json(statefile.render(merged))
+    statefile.replay(replayed, journal, statefile.journal_path(local))
+    found: set[str] = set()
+    for kind, name in (("connector", "connectors"), ("intent", "intents")):
+        after, before, was, other = (getattr(s, name) for s in (replayed, merged, base, theirs))
+        for key in after.keys() | before.keys():
+            changed = _canon(other.get(key)) != _canon(was.get(key))
+            if changed and _canon(after.get(key)) != _canon(before.get(key)):
+                found.add(f"{kind} {escape(key)}")
+    return found

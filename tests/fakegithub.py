@@ -1,5 +1,9 @@
-"""A fake GitHub REST API on loopback: issue comments and issues, in memory, recording every
-request (method, path, query, JSON body, Authorization header)."""
+"""A fake GitHub REST API on loopback: issue comments and issues, pull requests, workflow runs,
+artifacts (their ZIP served by a "storage" path, behind a redirect) and commit comparisons, in
+memory, recording every request (method, path, query, JSON body, Authorization header).
+
+Listings are paged as GitHub pages them (``page``/``per_page``, ``per_page`` capped at
+``max_per_page``); with ``link_headers`` set, a page names the next one in a ``Link`` header."""
 
 from __future__ import annotations
 
@@ -18,7 +22,20 @@ class FakeGitHub:
         self.comments: dict[int, dict[str, Any]] = {}  # id -> {"issue": n, "body": ..., "user": ...}
         self.issues: dict[int, dict[str, Any]] = {}  # number -> {"title", "body", "labels", "state"}
         self.pulls: dict[str, list[dict[str, Any]]] = {}  # commit sha -> pull requests
-        self.artifacts: list[dict[str, Any]] = []  # {"id", "name", "created_at", "expired", "zip": bytes}
+        # {"id", "name", "created_at", "expired", "zip": bytes, and optionally "workflow_run": {"id",
+        # "repository_id", "head_repository_id", "head_branch", "head_sha"}}; listed in this order
+        self.artifacts: list[dict[str, Any]] = []
+        # number -> {"number", "merged", "merge_commit_sha", "head": {"sha", "ref", "repo": {"full_name"} | None}}
+        self.pulls_by_number: dict[int, dict[str, Any]] = {}
+        # run id -> {"event", "path", "head_sha", "head_branch", "repository": {"id", "full_name"},
+        # "head_repository": {"id", "full_name"} | None}; served with "id" added
+        self.runs: dict[int, dict[str, Any]] = {}
+        # (base, head) -> {"status": "ahead" | "behind" | "identical" | "diverged", "commits": [sha, ...]}
+        self.compare: dict[tuple[str, str], dict[str, Any]] = {}
+        # request path -> (3xx status, Location): answered before anything else
+        self.redirects: dict[str, tuple[int, str]] = {}
+        self.max_per_page = 100
+        self.link_headers = False
         self.requests: list[tuple[str, str, dict[str, list[str]], Any]] = []
         self.storage_auth: list[str | None] = []
         self._next = 1000
@@ -30,6 +47,8 @@ class FakeGitHub:
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
+                if parts.path in fake.redirects:
+                    return self._send(*fake.redirects[parts.path])
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 fake.requests.append((self.command, parts.path, parse_qs(parts.query), body))
@@ -39,18 +58,17 @@ class FakeGitHub:
                     return self._send(200, art["zip"])
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"message": "Bad credentials"})
-                status, doc = fake.route(self.command, parts.path, parse_qs(parts.query), body)
-                self._send(status, doc)
+                self._send(*fake.route(self.command, parts.path, parse_qs(parts.query), body))
 
-            def _send(self, status: int, doc: Any) -> None:
+            def _send(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
                 if isinstance(doc, bytes):  # an artifact's storage: no token expected there
                     self.send_response(status)
                     self.send_header("Content-Length", str(len(doc)))
                     self.end_headers()
                     self.wfile.write(doc)
                     return
-                if status == 302:
-                    self.send_response(302)
+                if 300 <= status < 400:
+                    self.send_response(status)
                     self.send_header("Location", doc)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -59,6 +77,8 @@ class FakeGitHub:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -81,30 +101,65 @@ class FakeGitHub:
         self._next += 1
         return self._next
 
-    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    def route(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any] | tuple[int, Any, dict[str, str]]:
         prefix = f"/repos/{self.repo}"
         if not path.startswith(prefix):
             return 404, {"message": "Not Found"}
         rest = path[len(prefix) :].strip("/").split("/")
         page = int(query.get("page", ["1"])[0])
-        per_page = int(query.get("per_page", ["30"])[0])
+        per_page = min(int(query.get("per_page", ["30"])[0]), self.max_per_page)
 
-        def paged(items: list[Any]) -> tuple[int, Any]:
-            return 200, items[(page - 1) * per_page : page * per_page]
+        def window(items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+            """This page of ``items`` (sliced before anything is copied), and its Link header."""
+            headers = {}
+            if self.link_headers:
+                more = len(items) > page * per_page
+                url = f"{self.url}{path}?per_page={per_page}&page="
+                links = [f'<{url}{page + 1}>; rel="next"'] if more else []
+                headers["Link"] = ", ".join([*links, f'<{url}1>; rel="first"'])
+            return items[(page - 1) * per_page : page * per_page], headers
+
+        def paged(items: list[Any], make: Any = None) -> tuple[int, Any, dict[str, str]]:
+            window_items, headers = window(items)
+            return 200, [make(i) for i in window_items] if make else window_items, headers
 
         if rest[:1] == ["commits"] and rest[2:] == ["pulls"]:
-            return 200, self.pulls.get(rest[1], [])
+            return paged(self.pulls.get(rest[1], []))
+        if rest[:1] == ["pulls"] and len(rest) == 2:
+            if int(rest[1]) not in self.pulls_by_number:
+                return 404, {"message": "Not Found"}
+            return 200, {"number": int(rest[1]), **self.pulls_by_number[int(rest[1])]}
+        if rest[:2] == ["actions", "runs"] and len(rest) == 3:
+            if int(rest[2]) not in self.runs:
+                return 404, {"message": "Not Found"}
+            return 200, {"id": int(rest[2]), **self.runs[int(rest[2])]}
+        if rest[:1] == ["compare"] and len(rest) >= 2 and "..." in "/".join(rest[1:]):
+            base, head = "/".join(rest[1:]).split("...", 1)
+            if (base, head) not in self.compare:
+                return 404, {"message": "Not Found"}
+            comparison = self.compare[base, head]
+            commits, headers = window(list(comparison["commits"]))
+            doc = {
+                "status": comparison["status"],
+                "ahead_by": len(comparison["commits"]),
+                "total_commits": len(comparison["commits"]),
+                "commits": [{"sha": sha} for sha in commits],
+            }
+            return 200, doc, headers
         if rest == ["actions", "artifacts"]:
-            found = [
-                {k: v for k, v in a.items() if k != "zip"} for a in self.artifacts if a["name"] == query["name"][0]
-            ]
-            return 200, {"total_count": len(found), "artifacts": found}
+            found = [a for a in self.artifacts if a["name"] == query["name"][0]]
+            items, headers = window(found)
+            listed = [{k: v for k, v in a.items() if k != "zip"} for a in items]
+            return 200, {"total_count": len(found), "artifacts": listed}, headers
         if rest[:2] == ["actions", "artifacts"] and rest[3:] == ["zip"]:
             return 302, f"{self.url}/storage/{int(rest[2])}"
         if rest[:1] == ["issues"] and len(rest) == 3 and rest[2] == "comments":
             number = int(rest[1])
             if method == "GET":
-                return paged([{"id": i, **c} for i, c in self.comments.items() if c["issue"] == number])
+                ids = [i for i, c in self.comments.items() if c["issue"] == number]
+                return paged(ids, lambda i: {"id": i, **self.comments[i]})
             cid = self.new_id()
             self.comments[cid] = {"issue": number, "body": body["body"], "user": BOT}
             return 201, {"id": cid}

@@ -141,6 +141,10 @@ def test_an_edited_payload_is_refused(applied):
         (lambda d: d["changes"][0].update(remote_id="../../v1"), "malformed plan file: changes.0.remote_id"),
         (lambda d: d.update(extra=1), "malformed plan file: extra: Extra inputs are not permitted"),
         (lambda d: d.update(summary={"create": 9}), "summary does not match the changes"),
+        (
+            lambda d: (d["changes"].append(dict(d["changes"][0])), d["summary"].update(noop=2)),
+            "malformed plan file: plan: more than one change for docs (docs-",
+        ),
         (lambda d: d.update(format_version=1), "unsupported plan format_version 1 (this conn-reconcile reads 2)"),
     ],
 )
@@ -163,3 +167,116 @@ def test_deep_nesting_and_garbage_are_plan_file_errors(applied):
     garbage = applied.run("show", "bin.json")
     assert garbage.code == 1 and "bin.json: not a readable plan file" in garbage.err
     assert _deleted(applied) == 0
+
+
+# ---- what show prints is what apply sends ------------------------------------------------------
+
+OTHER_SECRET = "CANARY-other-variable-6e0b3d"
+DISAGREES = "its payload disagrees with its displayed changes"
+
+
+def _planned(project, env: dict[str, str] | None = None) -> dict[str, Any]:
+    run = project.run("plan", "--out", "plan.json", env=env)
+    assert run.code == 0, run.both
+    shown = project.run("show", "plan.json", env=env)
+    assert shown.code == 0, shown.both
+    return _load(project)
+
+
+def _refused_by_show_and_apply(project, message: str, env: dict[str, str] | None = None) -> None:
+    writes = count(project, "POST") + count(project, "PATCH", ITEM) + _deleted(project)
+    for command in ("show", "apply"):
+        run = project.run(command, "plan.json", env=env)
+        assert run.code == 1, run.both
+        assert run.err.startswith("Error: plan.json: ") and message in run.err, run.err
+        assert "attacker" not in run.both
+    assert count(project, "POST") + count(project, "PATCH", ITEM) + _deleted(project) == writes
+
+
+def test_a_create_whose_payload_url_was_edited_is_refused_by_show_and_apply(applied):
+    applied.write("wiki.yaml", applied.service("wiki"))
+    doc = _planned(applied)
+    create = next(c for c in doc["changes"] if c["action"] == "create")
+    create["payload"]["url"] = "https://attacker.example.com/search"
+    _save(applied, doc)
+    _refused_by_show_and_apply(applied, f"the create of wiki: {DISAGREES} at url")
+    assert "wiki" not in remote_by_name(applied)
+
+
+def test_a_payload_secret_pointed_at_another_variable_is_refused_and_that_value_goes_nowhere(applied):
+    env = {"OTHER_SECRET": OTHER_SECRET}
+    applied.write("wiki.yaml", applied.service("wiki"))
+    doc = _planned(applied, env)
+    create = next(c for c in doc["changes"] if c["action"] == "create")
+    create["payload"]["service_auth"]["token"] = "${OTHER_SECRET}"
+    _save(applied, doc)
+    _refused_by_show_and_apply(applied, f"the create of wiki: {DISAGREES} at service_auth.token", env)
+    assert "wiki" not in remote_by_name(applied)
+    assert OTHER_SECRET not in json.dumps(applied.emulator.connectors)
+    assert not any(OTHER_SECRET in text for text in applied.outputs)
+    assert not any(OTHER_SECRET.encode() in p.read_bytes() for p in applied.root.rglob("*") if p.is_file())
+
+
+def test_an_update_whose_patch_body_sends_a_field_it_does_not_show_is_refused(applied):
+    applied.write("docs.yaml", applied.service("docs", excludes=["raw"]))
+    doc = _planned(applied)
+    update = next(c for c in doc["changes"] if c["action"] == "update")
+    assert update["payload"] == {"excludes": ["raw"]}
+    update["payload"]["url"] = "https://attacker.example.com/search"
+    _save(applied, doc)
+    _refused_by_show_and_apply(applied, f"the update of docs: {DISAGREES} at url")
+
+
+def test_a_replacement_that_sends_an_unshown_field_is_refused_before_any_write(applied):
+    """A replacement shows only what differs from the connector: the other fields of its body
+    (edited here together with its applied view, so the file agrees with itself) are checked
+    against the connector as apply finds it."""
+    applied.write("docs.yaml", applied.service("docs", description="Team docs"))
+    doc = _planned(applied)
+    replace = next(c for c in doc["changes"] if c["action"] == "replace")
+    assert [c["path"] for c in replace["changes"]] == ["description", "service_auth.token"]
+    replace["payload"]["url"] = replace["applied"]["url"] = "https://attacker.example.com/search"
+    _save(applied, doc)
+    assert applied.run("show", "plan.json").code == 0  # it shows no url: apply must not send one
+    writes = count(applied, "POST") + _deleted(applied)
+    refused = applied.run("apply", "plan.json")
+    assert refused.code == 1, refused.both
+    assert f"replace of docs ({replace['remote_id']}): {DISAGREES} and the connector at url" in refused.err
+    assert count(applied, "POST") + _deleted(applied) == writes
+
+    _planned(applied)  # the file as planned is applied
+    ok = applied.run("apply", "plan.json")
+    assert ok.code == 0, ok.both
+    assert remote_by_name(applied)["docs"]["description"] == "Team docs"
+
+
+def test_a_plan_file_of_every_action_round_trips_through_show_and_apply(applied):
+    from e2e import CLIENT_SECRET, converged
+
+    oauth = {
+        "client_id": "cid",
+        "client_secret": "${DRIVE_SECRET}",
+        "authorize_url": "https://auth.example.com/authorize",
+        "token_url": "https://auth.example.com/token",
+        "scope": "read",
+    }
+    applied.env["DRIVE_SECRET"] = CLIENT_SECRET
+    applied.write("drive.yaml", applied.connector("drive", oauth=oauth))
+    applied.write("tickets.yaml", applied.service("tickets"))
+    assert applied.run("apply", "--auto-approve").code == 0
+    applied.write("drive.yaml", applied.connector("drive", oauth={**oauth, "scope": "read write"}))
+    applied.write("docs.yaml", applied.service("docs", excludes=["raw", "a"], active=False))
+    applied.write("tickets.yaml", applied.service("tickets", description="Tickets"))
+    applied.write("wiki.yaml", applied.service("wiki", description="", excludes=[], continue_on_failure=True))
+    doc = _planned(applied)
+    assert doc["summary"] == {"create": 1, "update": 2, "replace": 1, "delete": 0, "noop": 0}
+    drive = next(c for c in doc["changes"] if c["name"] == "drive")
+    assert drive["payload"]["oauth"]["client_secret"] == "${DRIVE_SECRET}"  # sent whole, with its secret
+    shown = applied.run("show", "plan.json")
+    assert '~ oauth.scope = "read" -> "read write"' in shown.out
+    done = applied.run("apply", "plan.json")
+    assert done.code == 0, done.both
+    remote = remote_by_name(applied)
+    assert remote["drive"]["oauth"]["scope"] == "read write" and remote["docs"]["active"] is False
+    assert remote["tickets"]["description"] == "Tickets" and remote["wiki"]["continue_on_failure"] is True
+    converged(applied)

@@ -1,11 +1,12 @@
 """Saved plans: a versioned, secret-free JSON file that ``apply PLANFILE`` carries out exactly.
 
 A plan file is verified, not trusted. :func:`load` reads it into a strict typed model
-(:mod:`conn_reconcile.planschema`; every malformed file is one plan-file error) and, when
-``CONN_RECONCILE_FINGERPRINT_KEY`` is set, checks its HMAC signature. :func:`verify` then
-checks every delete and replacement against the state, the intents and the apply's own
-safeguards (``--prune``, ``--protect``, ``--max-deletes``), so that no plan file, however
-edited, deletes a connector the tool does not manage.
+(:mod:`conn_reconcile.planschema`; every malformed file is one plan-file error), refuses a
+request body that disagrees with the changes it displays and, when
+``CONN_RECONCILE_FINGERPRINT_KEY`` is set, checks its HMAC signature. :func:`verify` and
+:func:`verify_targets` then check every change against the state, the apply's own safeguards
+(``--prune``, ``--protect``, ``--max-deletes``) and the org, so that no plan file, however
+edited, deletes or adopts a connector the tool does not manage.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import hashlib
 import hmac
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
+from conn_reconcile.escape import escape
 from conn_reconcile.models import RemoteConnector
-from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions
+from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions, ResourceChange, remote_hash
 from conn_reconcile.records import Invalid
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
@@ -117,7 +119,7 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
         )
     if check_signature:
         _check_signature(path, data, key)
-    from conn_reconcile.planschema import PlanDocument  # its models are built only when a plan file is read
+    from conn_reconcile.planschema import PlanDocument, payload_disagreement  # built only when a plan file is read
 
     try:
         PlanDocument.parse(data)
@@ -125,7 +127,15 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
         count = len(exc.problems)
         extra = f" (and {count - 1} more problems)" if count > 1 else ""
         raise PlanFileError(f"{path}: malformed plan file: {exc.first('plan')}{extra}") from None
-    return Plan.from_dict(data)
+    plan = Plan.from_dict(data)
+    for c in plan.changes:
+        field = payload_disagreement(c)
+        if field is not None:
+            raise PlanFileError(
+                f"{path}: the {c.action.value} of {escape(c.name)}: its payload disagrees with its displayed "
+                f"changes at {escape(field)}: the plan file was edited; refusing it (nothing was sent)"
+            )
+    return plan
 
 
 def verify(plan: Plan, state: State, options: PlanOptions) -> None:
@@ -146,10 +156,13 @@ def verify(plan: Plan, state: State, options: PlanOptions) -> None:
 
 
 def verify_targets(plan: Plan, state: State, remote: Sequence[RemoteConnector]) -> None:
-    """Refuse a plan file whose updates or replacements target a connector that is neither
-    managed nor carries the planned name (checked once the org is listed)."""
+    """Refuse a plan file (checked once the org is listed) whose updates, replacements or
+    no-ops target a connector that is neither managed nor carries the planned name; whose
+    no-op would adopt a connector (record it as managed) that is not as the plan saw it; or
+    whose displayed changes, made to the connector as planned, are not what it sends."""
+    by_id = {r.id: r for r in remote}
     changes = (c for c in plan.changes if c.action in (Action.UPDATE, Action.REPLACE, Action.NOOP))
-    _refuse([p for c in changes for p in _target_problems(c, state, remote)])
+    _refuse([p for c in changes for p in _target_problems(c, state, by_id)])
 
 
 def _refuse(problems: list[str]) -> None:
@@ -181,13 +194,27 @@ def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
     return [] if managed else [f"{what}: the state does not record it as managed by conn-reconcile"]
 
 
-def _target_problems(c: Any, state: State, remote: Sequence[RemoteConnector]) -> list[str]:
-    if c.remote_id in state.connectors:
-        return []
-    now = next((r for r in remote if r.id == c.remote_id), None)
+def _target_problems(c: ResourceChange, state: State, by_id: Mapping[str, RemoteConnector]) -> list[str]:
+    what = f"{c.action.value} of {c.name} ({c.remote_id})"
+    now = by_id.get(c.remote_id or "")
+    managed = c.remote_id in state.connectors
+    unchanged = now is not None and remote_hash(now) == c.remote_hash
+    if c.action is Action.NOOP and not managed and not unchanged:
+        return [
+            f"{what}: it would record a connector the state does not manage as managed, but that connector "
+            "is not as the plan saw it (the plan file was edited, or it changed since): plan again"
+        ]
     if now is None:
         return []  # gone: the staleness check reports it
     names = {c.name} | {str(f.old) for f in c.changes if f.path == "name"}
-    if now.name in names:
+    if not managed and now.name not in names:
+        return [f"{c.action.value} of {c.name} targets {c.remote_id}, which is neither managed nor named {c.name!r}"]
+    if not unchanged:
+        return []  # changed since the plan: the staleness check reports it (a managed no-op is only recorded)
+    from conn_reconcile.diff import normalize_remote
+    from conn_reconcile.planschema import remote_disagreement
+
+    field = remote_disagreement(c, normalize_remote(now))
+    if field is None:
         return []
-    return [f"{c.action.value} of {c.name} targets {c.remote_id}, which is neither managed nor named {c.name!r}"]
+    return [f"{what}: its payload disagrees with its displayed changes and the connector at {escape(field)}"]

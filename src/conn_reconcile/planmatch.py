@@ -1,18 +1,16 @@
-"""Reviewed plan == applied plan: a semantic comparison of two plans. Pure core.
+"""Reviewed plans == applied plan: a semantic comparison of plans. Pure core.
 
-``plan --compare REVIEWED.json`` plans again and compares the new plan with the one a
-reviewer approved. Two plans match when apply would do the same thing: the same connectors
-with the same actions, field changes, payloads and targets, the same twins, recoveries and
-notes, made for the same org, environment and options. Left out: when and from which
-commit each was made (``meta.created_at``, ``meta.git_commit``, ``meta.tool_version``),
-the remote ``updated_at``/hash of connectors left unchanged, the ids merely seen, and the
-order of changes and notes.
+``plan --compare REVIEWED.json...`` plans again and compares the new plan with the reviewed
+ones, entry by entry: every entry of either side (no-ops included) must be matched by an equal
+one (same action, field changes, payload, target, applied view; see :func:`compare` for one
+reviewed plan, :func:`compare_reviewed` for several, in merge order). Ignored: when and from
+which commit a plan was made, unchanged connectors' remote hashes, and ordering.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +21,8 @@ from conn_reconcile.plan import Action, Plan, ResourceChange, plain
 META_KEYS = ("api_url", "environment", "options", "targets")
 
 MARKER = "<!-- conn-reconcile-compare -->"
+
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,14 @@ class Difference:
         return {"subject": self.subject, "what": self.what, "reviewed": self.reviewed, "current": self.current}
 
 
-def _key(c: ResourceChange) -> tuple[str, str]:
+def _key(c: ResourceChange) -> Key:
     """Changes are matched by connector name and the remote id they act on (a create has
     none); a delete of a twin and the update of its namesake stay apart."""
     return c.name, c.remote_id or ""
+
+
+def _subject(key: Key) -> str:
+    return key[0] + (f" ({key[1]})" if key[1] else "")
 
 
 def _view(c: ResourceChange) -> dict[str, Any]:
@@ -70,30 +74,20 @@ def _as_set(items: Any) -> list[str]:
     return sorted(_canon(i) for i in items)
 
 
-def compare(reviewed: Plan, current: Plan) -> list[Difference]:
-    """Every difference between the reviewed plan and the current one; empty when they match."""
-    out: list[Difference] = []
+def _sorted(out: list[Difference]) -> list[Difference]:
+    return sorted(out, key=lambda d: (d.subject != "plan", d.subject, d.what))
+
+
+def _meta_differences(reviewed: Plan, current: Plan) -> list[Difference]:
+    out = []
     for meta_key in META_KEYS:
         before, after = reviewed.meta.get(meta_key), current.meta.get(meta_key)
         if _canon(before) != _canon(after):
             out.append(Difference("plan", f"meta.{meta_key}", plain(before), plain(after)))
-    old = {_key(c): c for c in reviewed.changes}
-    new = {_key(c): c for c in current.changes}
-    for key in sorted(old.keys() | new.keys()):
-        name = key[0] + (f" ({key[1]})" if key[1] else "")
-        a, b = old.get(key), new.get(key)
-        if a is None or b is None:
-            present = b if a is None else a
-            assert present is not None
-            where = "only in the current plan" if a is None else "only in the reviewed plan"
-            if present.action is not Action.NOOP:
-                out.append(Difference(name, f"{present.action.value} {where}"))
-            continue
-        va, vb = _view(a), _view(b)
-        fields = ("action", "changes") if a.action is not b.action else sorted(va.keys() | vb.keys())
-        for field_name in fields:
-            if _canon(va.get(field_name)) != _canon(vb.get(field_name)):
-                out.append(Difference(name, field_name, va.get(field_name), vb.get(field_name)))
+    return out
+
+
+def _section_differences(reviewed: Plan, current: Plan, *, skip: tuple[str, ...] = ()) -> list[Difference]:
     sections: Mapping[str, tuple[Any, Any]] = {
         "twins": ([t.to_dict() for t in reviewed.twins], [t.to_dict() for t in current.twins]),
         "recovery": ([r.to_dict() for r in reviewed.recovery], [r.to_dict() for r in current.recovery]),
@@ -103,10 +97,99 @@ def compare(reviewed: Plan, current: Plan) -> list[Difference]:
         ),
         "notes": (list(reviewed.notes), list(current.notes)),
     }
-    for section, (before, after) in sections.items():
-        if _as_set(before) != _as_set(after):
-            out.append(Difference("plan", section, before, after))
-    return sorted(out, key=lambda d: (d.subject != "plan", d.subject, d.what))
+    return [
+        Difference("plan", section, before, after)
+        for section, (before, after) in sections.items()
+        if section not in skip and _as_set(before) != _as_set(after)
+    ]
+
+
+def _entries(plan: Plan, which: str, out: list[Difference]) -> dict[Key, ResourceChange]:
+    """The plan's changes by key; a key held by more than one change is a difference (apply
+    would carry out each of them, a comparison by key only one)."""
+    entries: dict[Key, ResourceChange] = {}
+    held: dict[Key, int] = {}
+    for c in plan.changes:
+        key = _key(c)
+        held[key] = held.get(key, 0) + 1
+        entries[key] = c
+    for key, times in sorted(held.items()):
+        if times > 1:
+            out.append(Difference(_subject(key), f"{times} changes in {which}"))
+    return entries
+
+
+def _entry_differences(subject: str, a: ResourceChange, b: ResourceChange, suffix: str = "") -> list[Difference]:
+    va, vb = _view(a), _view(b)
+    fields = ("action", "changes") if a.action is not b.action else sorted(va.keys() | vb.keys())
+    return [
+        Difference(subject, field_name + suffix, va.get(field_name), vb.get(field_name))
+        for field_name in fields
+        if _canon(va.get(field_name)) != _canon(vb.get(field_name))
+    ]
+
+
+def compare(reviewed: Plan, current: Plan) -> list[Difference]:
+    """Every difference between the reviewed plan and the current one; empty when they match.
+    An entry (any action, a no-op too) present in one plan only is a difference: apply records
+    a no-op's connector as managed."""
+    out = _meta_differences(reviewed, current)
+    old = _entries(reviewed, "the reviewed plan", out)
+    new = _entries(current, "the current plan", out)
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if a is None or b is None:
+            present = b if a is None else a
+            assert present is not None
+            where = "only in the current plan" if a is None else "only in the reviewed plan"
+            out.append(Difference(_subject(key), f"{present.action.value} {where}"))
+        else:
+            out.extend(_entry_differences(_subject(key), a, b))
+    out.extend(_section_differences(reviewed, current))
+    return _sorted(out)
+
+
+def compare_reviewed(reviewed: Sequence[Plan], current: Plan) -> list[Difference]:
+    """Every way ``current`` is not what the ``reviewed`` plans (in merge order) show; empty
+    when it is. One reviewed plan: :func:`compare`. Several: the meta, twins, recovery and
+    unmanaged are the last one's; each entry of ``current`` must equal the entry of the same key
+    in at least one reviewed plan, and each entry of a reviewed plan must equal current's or be
+    superseded by another reviewed plan's (current's is covered); each note of ``current`` must
+    be in some reviewed plan (notes are per branch: one about a connector an earlier pull
+    request added is not in a later one's plan)."""
+    if not reviewed:
+        raise ValueError("compare_reviewed needs at least one reviewed plan")
+    if len(reviewed) == 1:
+        return compare(reviewed[0], current)
+    last = reviewed[-1]
+    out = _meta_differences(last, current)
+    new = _entries(current, "the current plan", out)
+    olds = [_entries(plan, f"reviewed plan {i}", out) for i, plan in enumerate(reviewed, 1)]
+    covered = {key for key, b in new.items() if any(_same(old.get(key), b) for old in olds)}
+    for key in sorted(new.keys() - covered):
+        out.extend(_uncovered(_subject(key), [old[key] for old in olds if key in old], new[key]))
+    for i, old in enumerate(olds, 1):
+        for key in sorted(old.keys() - new.keys()):
+            out.append(Difference(_subject(key), f"{old[key].action.value} only in reviewed plan {i}"))
+    out.extend(_section_differences(last, current, skip=("notes",)))
+    noted = {note for plan in reviewed for note in plan.notes}
+    unseen = sorted({note for note in current.notes if note not in noted})
+    if unseen:
+        out.append(Difference("plan", "notes: not covered by any reviewed plan", list(last.notes), unseen))
+    return _sorted(out)
+
+
+def _same(a: ResourceChange | None, b: ResourceChange) -> bool:
+    return a is not None and _canon(_view(a)) == _canon(_view(b))
+
+
+def _uncovered(subject: str, holders: list[ResourceChange], b: ResourceChange) -> list[Difference]:
+    """An entry of the current plan that no reviewed plan shows: how it differs from the
+    latest reviewed entry of its key."""
+    suffix = ": not covered by any reviewed plan"
+    if not holders:
+        return [Difference(subject, f"{b.action.value} only in the current plan{suffix}")]
+    return _entry_differences(subject, holders[-1], b, suffix)
 
 
 def _short(value: Any, limit: int = 300) -> str:

@@ -4,16 +4,21 @@ accepts before it builds a :class:`~conn_reconcile.plan.Plan`.
 Every object forbids unknown keys; every change is checked for what its action needs (a
 create has a create body and no remote id, a delete a remote id, a cause and no body...);
 request bodies are validated as connector files are, so a body cannot carry a literal
-secret, a reserved variable or a field the API does not take.
+secret, a reserved variable or a field the API does not take. :func:`payload_disagreement`
+and :func:`remote_disagreement` hold a body to the field changes ``show`` displays, so that
+what ``show`` prints is what ``apply`` sends.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, get_args
 
+from conn_reconcile.diff import STATE_ONLY, FieldChange, normalize_desired
 from conn_reconcile.kinds import ANY, Bool, DictOf, Int, ListOf, Nested, Nullable, OneOf, Str
-from conn_reconcile.models import REMOTE_ID, ConnectorSpec, parse_spec
-from conn_reconcile.plan import Action
+from conn_reconcile.models import REMOTE_ID, SECRET_PATHS, ConnectorSpec, parse_spec
+from conn_reconcile.plan import Action, ResourceChange, plain
 from conn_reconcile.records import Record, field
 from conn_reconcile.state import IntentOp
 
@@ -24,6 +29,8 @@ IDS = ListOf(REMOTE_ID)
 OPT_ID = Nullable(REMOTE_ID)
 COUNT = Int(ge=0)
 BOOL = Bool()
+_PLACEHOLDER_URL = "https://placeholder.invalid"  # a PATCH body's view is read field by field
+_AUTH = ("oauth", "service_auth")
 _PATCHABLE = frozenset({"name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth"})
 
 
@@ -47,7 +54,7 @@ def _body_problem(action: Action, name: str, payload: dict[str, Any]) -> str | N
         unknown = sorted(set(payload) - _PATCHABLE)
         if unknown:
             return f"payload: fields the API cannot PATCH: {', '.join(unknown)}"
-        body = {"name": name, "url": "https://placeholder.invalid", **payload}
+        body = {"name": name, "url": _PLACEHOLDER_URL, **payload}
     else:
         body = dict(payload)
     if "id" in body:
@@ -119,6 +126,11 @@ class TargetsDoc(Record):
     total: int = field(COUNT)
 
 
+class SnapshotDoc(Record):
+    taken_at: str = field(TEXT)
+    by: str = field(TEXT)
+
+
 class MetaDoc(Record):
     tool_version: str = field(TEXT)
     git_commit: str | None = field(OPT_TEXT)
@@ -128,6 +140,8 @@ class MetaDoc(Record):
     #: the environment of conn-reconcile.yaml the plan was made for (apply refuses another)
     environment: str | None = field(Nullable(Str(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")), default=None)
     targets: TargetsDoc | None = field(Nullable(Nested(TargetsDoc)), default=None)
+    #: a plan made against the org snapshot in the state (a pull request's plan), not the live org
+    org_snapshot: SnapshotDoc | None = field(Nullable(Nested(SnapshotDoc)), default=None)
 
 
 class TwinDoc(Record):
@@ -171,3 +185,118 @@ class PlanDocument(Record):
             counts[c.action.value] += 1
         if self.summary != counts:
             raise ValueError("summary does not match the changes")
+        seen: set[tuple[str, str | None]] = set()
+        for c in self.changes:
+            if (c.name, c.remote_id) in seen:  # apply would carry out each; a comparison by connector, one
+                raise ValueError(f"more than one change for {c.name} ({c.remote_id or 'to create'})")
+            seen.add((c.name, c.remote_id))
+
+
+# ---- what show displays is what apply sends ----------------------------------------------------
+
+
+#: ``json.dumps(value, sort_keys=True)`` without a new encoder per call: values compared as JSON
+#: (``true`` is not ``1``)
+_JSON = json.JSONEncoder(sort_keys=True)
+
+
+def _canon(value: Any) -> str:
+    return _JSON.encode(plain(value))
+
+
+def _top(path: str) -> str:
+    return path.partition(".")[0]
+
+
+def payload_disagreement(change: ResourceChange) -> str | None:
+    """The first field at which ``change``'s request body disagrees with the field changes it
+    displays (or with its applied view), or None. A create shows every field it sends; a
+    replacement shows what differs from the connector (the rest is checked against it by
+    :func:`remote_disagreement`); an update's PATCH body holds exactly the fields it shows
+    changing (an auth object whole). Each shown secret names the variable the body sends."""
+    if change.payload is None:
+        return None
+    shown: dict[str, FieldChange] = {}
+    for c in change.changes:
+        if c.path in shown or c.sensitive != (c.path in SECRET_PATHS):
+            return c.path
+        shown[c.path] = c
+    if change.action is Action.UPDATE:
+        return _patch_disagreement(change, dict(change.payload), shown)
+    return _body_disagreement(change, dict(change.payload), shown)
+
+
+def _body_disagreement(change: ResourceChange, payload: dict[str, Any], shown: dict[str, FieldChange]) -> str | None:
+    """A create or replacement: the body's view, field by field, against what is shown."""
+    spec = ConnectorSpec.parse(payload)  # validated already
+    view = normalize_desired(spec)
+    refs = spec.secret_refs()
+    create = change.action is Action.CREATE
+    for path, c in shown.items():
+        if c.sensitive:
+            if refs.get(path) != c.ref:
+                return path
+        elif _canon(c.new) != _canon(view.get(path)) or (create and (c.old is not None or path not in view)):
+            return path
+    unshown = [p for p in refs if p not in shown]  # every secret sent is shown, with its variable
+    if create:  # and every field a create sends
+        unshown += [p for p in view if _top(p) in payload and p not in shown]
+    if unshown:
+        return sorted(unshown)[0]
+    return None if _canon(change.applied) == _canon(view) else "applied"
+
+
+def _patch_disagreement(change: ResourceChange, payload: dict[str, Any], shown: dict[str, FieldChange]) -> str | None:
+    """An update: the PATCH body's fields are those shown changing (``auth_type`` sends the
+    auth object the applied view has), each with the applied view's values."""
+    applied = change.applied
+    if applied is None:
+        return "applied"
+    auth = applied.get("auth_type")
+    tops: set[str] = set()
+    for c in shown.values():
+        if c.top == "auth_type":
+            tops.update(a for a in _AUTH if a == auth)
+        elif c.top not in _AUTH or c.top == auth:
+            tops.add(c.top)
+    extra = sorted(set(payload) ^ tops)
+    if extra:
+        return extra[0]
+    spec = ConnectorSpec.parse({"name": change.name, "url": _PLACEHOLDER_URL, **payload})  # validated already
+    view = normalize_desired(spec)
+    for key in sorted(view.keys() | applied.keys()):
+        if _top(key) in payload and _canon(view.get(key)) != _canon(applied.get(key)):
+            return key
+    refs = spec.secret_refs()
+    for path, c in shown.items():
+        if c.sensitive:
+            if refs.get(path) != c.ref:
+                return path
+        elif _canon(c.new) != _canon(applied.get(path)):
+            return path
+    return None
+
+
+def remote_disagreement(change: ResourceChange, remote_view: Mapping[str, Any]) -> str | None:
+    """The first field at which the connector as planned (``remote_view``, normalised), with
+    the changes ``change`` displays made to it, is not its applied view (what apply sends and
+    records), or at which a displayed old value is not the connector's; None when they agree.
+    For an update, replacement or no-op of a connector that has not changed since the plan."""
+    if change.applied is None:
+        return "applied"
+    before = {k: v for k, v in remote_view.items() if k not in STATE_ONLY}
+    after = dict(before)
+    for c in change.changes:
+        if c.sensitive or c.path in STATE_ONLY:
+            continue
+        if _canon(c.old) != _canon(before.get(c.path)):
+            return c.path
+        if c.new is None:
+            after.pop(c.path, None)
+        else:
+            after[c.path] = c.new
+    wanted = {k: v for k, v in change.applied.items() if k not in STATE_ONLY}
+    for key in sorted(after.keys() | wanted.keys()):
+        if _canon(after.get(key)) != _canon(wanted.get(key)):
+            return key
+    return None

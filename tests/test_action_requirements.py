@@ -111,8 +111,8 @@ def test_the_action_installs_only_from_the_hashed_file() -> None:
     assert len(steps) == 1
     commands = [line.strip() for line in steps[0]["run"].splitlines() if line.strip()]
     assert commands == [
-        "python -m pip install --disable-pip-version-check --quiet --require-hashes --no-deps"
+        "python -I -m pip install --disable-pip-version-check --quiet --require-hashes --no-deps"
         ' -r "$ACTION_PATH/requirements/action.txt"',
-        "python -m pip install --disable-pip-version-check --quiet --no-deps --no-build-isolation --no-index"
+        "python -I -m pip install --disable-pip-version-check --quiet --no-deps --no-build-isolation --no-index"
         ' "$ACTION_PATH"',
     ]

@@ -20,7 +20,7 @@ from conn_reconcile.completion import candidates
     [
         ([""], list(PROGRAM.commands)),
         (["pl"], ["plan"]),
-        (["-q", "s"], ["show", "schema", "secrets"]),
+        (["-q", "s"], ["show", "snapshot", "schema", "secrets"]),
         (["--env", ""], []),  # a value: left to the shell
         (["plan", "--fo"], ["--force", "--format"]),
         (["plan", "--format", ""], ["text", "json", "markdown", "github"]),

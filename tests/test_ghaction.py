@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -53,8 +54,14 @@ def action(
     sha: str | None = None,
     event_name: str | None = None,
     unset: tuple[str, ...] = (),
+    trusted: bool = False,
     **inputs: str,
 ) -> ActionRun:
+    """Run the action's ``command`` in ``project``. ``trusted``: as a run on the default branch
+    (main) of the commit the project's checkout is at (see :func:`commit`)."""
+    if trusted:
+        event = {**(event or {}), "repository": {"default_branch": "main"}}
+        sha = sha or head(project)
     gh = project.root / ".github-runner"  # under the project: the canary check reads these files too
     gh.mkdir(exist_ok=True)
     for name in ("output", "summary"):
@@ -71,6 +78,8 @@ def action(
         env.update(GITHUB_API_URL=github.url, GITHUB_TOKEN=token or github.token)
     if sha:
         env["GITHUB_SHA"] = sha
+    if trusted:
+        env["GITHUB_REF"] = "refs/heads/main"
     if event_name:
         env["GITHUB_EVENT_NAME"] = event_name
     for name in unset:
@@ -80,7 +89,7 @@ def action(
         proc = _in_process(command, env, project.root)
     else:
         proc = subprocess.run(
-            [sys.executable, "-m", "conn_reconcile.ghaction", command],
+            [*action_command(), command],
             cwd=project.root,
             env=env,
             capture_output=True,
@@ -94,6 +103,17 @@ def action(
     if github is not None:
         assert env["GITHUB_TOKEN"] not in proc.stdout + proc.stderr
     return ActionRun(proc.returncode, proc.stdout, proc.stderr, outputs, (gh / "summary").read_text(encoding="utf-8"))
+
+
+def action_command() -> list[str]:
+    """The command action.yml runs, with this interpreter as its ``python``."""
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load((Path(__file__).resolve().parents[1] / "action.yml").read_text(encoding="utf-8"))
+    (run,) = [s["run"] for s in doc["runs"]["steps"] if "conn_reconcile.ghaction" in s.get("run", "")]
+    words = shlex.split(run)
+    assert words[0] == "python" and words[-1] == "$INPUT_COMMAND", run
+    return [sys.executable, *words[1:-1]]
 
 
 def _in_process(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -118,8 +138,40 @@ def _in_process(command: str, env: dict[str, str], cwd: Path) -> subprocess.Comp
     return subprocess.CompletedProcess([command], code, out.getvalue(), err.getvalue())
 
 
-def pr_event(number: int = 7) -> dict[str, Any]:
-    return {"pull_request": {"number": number, "head": {"sha": SHA}}}
+def pr_event(number: int = 7, sha: str = SHA) -> dict[str, Any]:
+    return {"pull_request": {"number": number, "head": {"sha": sha}}}
+
+
+#: what a pull request's run must not hold (the project's environment sets them)
+SECRETS = ("CO_API_KEY", "CONN_TOKEN", "CONN_RECONCILE_FINGERPRINT_KEY")
+
+
+def pr_plan(project: Project, github: FakeGitHub | None = None, **inputs: str) -> ActionRun:
+    """The plan job of a pull request: no secret, against the org snapshot."""
+    return action(project, "plan", event=pr_event(), event_name="pull_request", github=github, unset=SECRETS, **inputs)
+
+
+def _git(project: Project, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    config = ["-c", "user.name=tests", "-c", "user.email=tests@example.invalid", "-c", "commit.gpgsign=false"]
+    proc = subprocess.run(["git", *config, *args], cwd=project.root, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def commit(project: Project, message: str = "change") -> str:
+    """Commit the project's files on main (a git repository from the first call); the new HEAD."""
+    if not (project.root / ".git").exists():
+        _git(project, "init", "-q", "-b", "main")
+        ignored = ".conn-reconcile/\n.github-runner/\nconn-reconcile-*\n*.json\n"
+        (project.root / ".gitignore").write_text(ignored, encoding="utf-8")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "--allow-empty", "-m", message)
+    return head(project)
+
+
+def head(project: Project) -> str:
+    return _git(project, "rev-parse", "HEAD")
 
 
 def test_validate_annotates_a_broken_file(project: Project) -> None:
@@ -137,8 +189,10 @@ def test_plan_writes_outputs_summary_and_one_sticky_comment(project: Project, gi
         "user": {"login": "bob"},
     }
     project.write("docs.yaml", project.service("docs"))
-    run = action(project, "plan", event=pr_event(), github=github)
+    assert project.run("snapshot").code == 0
+    run = pr_plan(project, github)
     assert run.code == 0, run
+    assert "against the org snapshot taken" in body_of(project)
     assert run.outputs == {
         "has_changes": "true",
         "plan_path": "conn-reconcile-plan.json",
@@ -152,7 +206,7 @@ def test_plan_writes_outputs_summary_and_one_sticky_comment(project: Project, gi
     assert [c["body"] for c in ours] == [body] and github.comments[1]["body"].endswith("by a human")
     # the next push updates the same comment
     project.write("docs.yaml", project.service("docs", description="Docs v2"))
-    assert action(project, "plan", event=pr_event(), github=github).code == 0
+    assert pr_plan(project, github).code == 0
     ours = [c for c in github.comments.values() if c["user"]["login"] == "github-actions[bot]"]
     assert len(ours) == 1 and "Docs v2" in ours[0]["body"]
     assert [r[0] for r in github.requests].count("POST") == 1 and [r[0] for r in github.requests].count("PATCH") == 1
@@ -173,41 +227,53 @@ def test_plan_fails_on_an_error(project: Project) -> None:
     assert run.code == 1 and "::error::conn-reconcile plan failed" in run.err and run.outputs == {}
 
 
-def _reviewed(project: Project) -> None:
+def body_of(project: Project) -> str:
+    return (project.root / "conn-reconcile-comment.md").read_text(encoding="utf-8")
+
+
+def _reviewed(project: Project, name: str = "reviewed.json") -> None:
+    """A pull request's plan of docs and wiki, saved as ``name``."""
     project.write("docs.yaml", project.service("docs"))
     project.write("wiki.yaml", project.service("wiki"))
-    assert action(project, "plan", plan_path="reviewed.json").code == 0
+    assert project.run("snapshot").code == 0
+    run = pr_plan(project, plan_path=name)
+    assert run.code == 0, run
 
 
-def test_apply_applies_the_reviewed_plan_when_it_still_holds(project: Project) -> None:
+def test_apply_applies_the_plan_it_makes_when_it_is_the_reviewed_one(project: Project) -> None:
     _reviewed(project)
-    run = action(project, "apply", reviewed_plan="reviewed.json")
+    commit(project)
+    run = action(project, "apply", reviewed_plan="reviewed.json", trusted=True)
     assert run.code == 0, run
     assert run.outputs == {"plan_matches": "true", "applied": "true"}
     assert set(remote_by_name(project)) == {"docs", "wiki"}
     assert project.run("plan", "--detailed-exitcode").code == 0
+    assert project.state()["applied_commit"] == head(project)
 
 
 def test_apply_refuses_before_any_write_when_another_change_was_merged(project: Project) -> None:
     _reviewed(project)
     project.write("wiki.yaml", project.service("wiki", description="edited after the review"))
-    run = action(project, "apply", reviewed_plan="reviewed.json")
-    assert run.code == 1 and "the reviewed plan is out of date" in run.err
+    commit(project)
+    run = action(project, "apply", reviewed_plan="reviewed.json", trusted=True)
+    assert run.code == 1 and "the plan made now is not what was reviewed" in run.err
     assert run.outputs == {"applied": "false", "plan_matches": "false"}
     assert "is out of date" in run.summary and "| wiki |" in run.summary
-    assert "~ wiki: payload" in run.out and "edited after the review" in run.out
+    assert "edited after the review" in run.out
     assert count(project, "POST") == 0 and project.emulator.connectors == []
 
 
 def test_apply_refuses_when_the_org_drifted(project: Project) -> None:
     project.write("docs.yaml", project.service("docs"))
     assert project.run("apply", "--auto-approve").code == 0
+    assert project.run("snapshot").code == 0
     project.write("docs.yaml", project.service("docs", excludes=["raw"]))
-    assert action(project, "plan", plan_path="reviewed.json").code == 0
+    assert pr_plan(project, plan_path="reviewed.json").code == 0
     docs = remote_by_name(project)["docs"]
     project.remote_patch(docs["id"], {"active": False})
     patches = count(project, "PATCH", f"/v1/connectors/{docs['id']}")
-    run = action(project, "apply", reviewed_plan="reviewed.json")
+    commit(project)
+    run = action(project, "apply", reviewed_plan="reviewed.json", trusted=True)
     assert run.code == 1 and run.outputs["applied"] == "false"
     assert count(project, "PATCH", f"/v1/connectors/{docs['id']}") == patches
 
@@ -219,83 +285,131 @@ def _zip(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def publish_plan(
+    github: FakeGitHub,
+    number: int,
+    merged_as: str,
+    plan: bytes,
+    *,
+    head_sha: str | None = None,
+    run_id: int | None = None,
+    event: str = "pull_request",
+    path: str = ".github/workflows/plan.yml",
+    head_repo: str = "acme/connectors",
+    pr_head_repo: str = "acme/connectors",
+    created_at: str = "2026-01-02T00:00:00Z",
+) -> None:
+    """Pull request ``number`` merged as commit ``merged_as``, and a run of ``path`` on its
+    head (by default the PR's final head) that uploaded ``plan`` as its plan artifact."""
+    final = f"{number:040x}"
+    github.pulls.setdefault(merged_as, []).append({"number": number, "merge_commit_sha": merged_as})
+    github.pulls_by_number[number] = {
+        "merged": True,
+        "merge_commit_sha": merged_as,
+        "head": {"sha": final, "ref": f"branch-{number}", "repo": {"full_name": pr_head_repo}},
+    }
+    run_id = run_id or 500 + len(github.runs)
+    sha = head_sha or final
+    repo_ids = {"acme/connectors": 1}
+    github.runs[run_id] = {
+        "event": event,
+        "path": path,
+        "head_sha": sha,
+        "head_branch": f"branch-{number}",
+        "repository": {"id": 1, "full_name": "acme/connectors"},
+        "head_repository": {"id": repo_ids.get(head_repo, 2), "full_name": head_repo},
+    }
+    github.artifacts.append(
+        {
+            "id": 900 + len(github.artifacts),
+            "name": f"conn-reconcile-plan-pr{number}",
+            "created_at": created_at,
+            "expired": False,
+            "zip": _zip("conn-reconcile-plan.json", plan),
+            "workflow_run": {
+                "id": run_id,
+                "repository_id": 1,
+                "head_repository_id": repo_ids.get(head_repo, 2),
+                "head_branch": f"branch-{number}",
+                "head_sha": sha,
+            },
+        }
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.cli_subprocess  # the whole chain as on a runner: the module and its CLI runs as processes
-def test_apply_on_a_push_fetches_the_plan_reviewed_on_the_merged_pull_request(
+def test_apply_on_a_push_checks_its_plan_against_the_verified_artifact_of_the_merged_pull_request(
     project: Project, github: FakeGitHub
 ) -> None:
     _reviewed(project)
     reviewed = (project.root / "reviewed.json").read_bytes()
-    github.pulls[SHA] = [{"number": 3, "merge_commit_sha": "f" * 40}, {"number": 9, "merge_commit_sha": SHA}]
-    github.artifacts = [
-        {
-            "id": 1,
-            "name": "conn-reconcile-plan-pr9",
-            "created_at": "2026-01-01T00:00:00Z",
-            "expired": False,
-            "zip": _zip("conn-reconcile-plan.json", b"{}"),
-        },
-        {
-            "id": 2,
-            "name": "conn-reconcile-plan-pr9",
-            "created_at": "2026-01-02T00:00:00Z",
-            "expired": False,
-            "zip": _zip("conn-reconcile-plan.json", reviewed),
-        },
-        {
-            "id": 3,
-            "name": "conn-reconcile-plan-pr3",
-            "created_at": "2026-01-03T00:00:00Z",
-            "expired": False,
-            "zip": _zip("conn-reconcile-plan.json", b"{}"),
-        },
-    ]
+    sha = commit(project)
+    publish_plan(github, 3, "f" * 40, b"{}")
+    publish_plan(github, 9, sha, b"{}", created_at="2026-01-01T00:00:00Z")  # an older push of the PR
+    github.runs[max(github.runs)]["head_sha"] = "e" * 40
+    github.artifacts[-1]["workflow_run"]["head_sha"] = "e" * 40
+    publish_plan(github, 9, sha, reviewed)
     # a plan file committed to the repository is never taken for the reviewed one
     (project.root / "conn-reconcile-plan.json").write_text("planted", encoding="utf-8")
-    run = action(project, "apply", github=github, sha=SHA, post="false")
+    run = action(project, "apply", github=github, post="false", trusted=True)
     assert run.code == 0, run
-    assert "artifact conn-reconcile-plan-pr9 (pull request #9)" in run.out
+    assert "Reviewed plan of pull request #9: artifact conn-reconcile-plan-pr9 of run" in run.out
     assert set(remote_by_name(project)) == {"docs", "wiki"}
-    assert github.storage_auth == [None], "the token must not follow the redirect to the artifact storage"
+    assert github.storage_auth and set(github.storage_auth) == {None}, "the token must not follow the redirect"
+    assert (project.root / "conn-reconcile-plan.json").read_text(encoding="utf-8") == "planted"
 
 
 def test_apply_on_a_push_without_a_merged_pull_request_fails(project: Project, github: FakeGitHub) -> None:
     project.write("docs.yaml", project.service("docs"))
-    run = action(project, "apply", github=github, sha=SHA)
-    assert run.code == 1 and f"no pull request was merged as {SHA}" in run.err
-    github.pulls[SHA] = [{"number": 9, "merge_commit_sha": SHA}]
-    run = action(project, "apply", github=github, sha=SHA)
-    assert run.code == 1 and "no artifact conn-reconcile-plan-pr9" in run.err
+    sha = commit(project)
+    run = action(project, "apply", github=github, trusted=True)
+    assert run.code == 1 and f"no pull request was merged as {sha}" in run.err
+    github.pulls[sha] = [{"number": 9, "merge_commit_sha": sha}]
+    github.pulls_by_number[9] = {
+        "merged": True,
+        "merge_commit_sha": sha,
+        "head": {"sha": "9" * 40, "ref": "b", "repo": {"full_name": "acme/connectors"}},
+    }
+    run = action(project, "apply", github=github, trusted=True)
+    assert run.code == 1 and "pull request #9 has no plan artifact conn-reconcile-plan-pr9" in run.err
     assert project.emulator.connectors == []
 
 
 def test_apply_without_a_reviewed_plan_fails(project: Project) -> None:
     project.write("docs.yaml", project.service("docs"))
     assert action(project, "plan").code == 0  # a plan, but nobody said it was reviewed
-    run = action(project, "apply")
+    commit(project)
+    run = action(project, "apply", trusted=True)
     assert run.code == 1 and "no reviewed plan: give the reviewed-plan input" in run.err
-    run = action(project, "apply", reviewed_plan="missing.json")
+    run = action(project, "apply", reviewed_plan="missing.json", trusted=True)
     assert run.code == 1 and "no reviewed plan at missing.json" in run.err
     assert project.emulator.connectors == []
 
 
-def test_drift_opens_updates_and_closes_one_labelled_issue(project: Project, github: FakeGitHub) -> None:
+def test_drift_opens_updates_and_closes_one_labelled_issue_and_refreshes_the_snapshot(
+    project: Project, github: FakeGitHub
+) -> None:
     project.write("docs.yaml", project.service("docs"))
     assert project.run("apply", "--auto-approve").code == 0
-    run = action(project, "drift", github=github)
+    commit(project)
+    run = action(project, "drift", github=github, trusted=True)
     assert run.code == 0 and run.outputs == {"drift": "false", "issue": "close", "label": "conn-reconcile-drift"}
-    assert github.issues == {}
+    assert github.issues == {} and project.state()["org"]["by"] == "snapshot"
     docs = remote_by_name(project)["docs"]
     project.remote_patch(docs["id"], {"url": project.endpoint.url + "/elsewhere"})
     for _ in range(2):
-        run = action(project, "drift", github=github)
+        run = action(project, "drift", github=github, trusted=True)
         assert run.code == 0 and run.outputs["drift"] == "true" and run.outputs["issue"] == "open"
     (issue,) = github.issues.values()
     assert issue["labels"] == ["conn-reconcile-drift"] and issue["state"] == "open"
-    body = (project.root / run.outputs["issue_path"]).read_text(encoding="utf-8")
+    body = Path(run.outputs["issue_path"]).read_text(encoding="utf-8")
     assert body.startswith("<!-- conn-reconcile-drift -->") and issue["body"] == body and "docs" in body
+    assert not Path(run.outputs["issue_path"]).is_relative_to(project.root)  # never written into the checkout
+    snapshot = {c["id"]: c for c in project.state()["org"]["connectors"]}
+    assert snapshot[docs["id"]]["url"].endswith("/elsewhere")  # the pull requests now plan against this
     assert project.run("apply", "--auto-approve").code == 0
-    run = action(project, "drift", github=github)
+    run = action(project, "drift", github=github, trusted=True)
     assert run.outputs["issue"] == "close" and issue["state"] == "closed"
 
 
@@ -320,23 +434,25 @@ def test_no_absolute_path_of_the_runner_leaks_into_outputs(project: Project) -> 
 
 def test_a_manual_apply_needs_the_typed_confirmation_then_applies_a_fresh_plan(project: Project) -> None:
     project.write("docs.yaml", project.service("docs"))
-    refused = action(project, "apply", event_name="workflow_dispatch", confirm="yes")
+    commit(project)
+    refused = action(project, "apply", event_name="workflow_dispatch", confirm="yes", trusted=True)
     assert refused.code != 0
     assert "type 'apply a fresh plan' into the confirm input" in refused.err
     assert count(project, "POST") == 0 and project.emulator.connectors == []
 
-    done = action(project, "apply", event_name="workflow_dispatch", confirm="apply a fresh plan")
+    done = action(project, "apply", event_name="workflow_dispatch", confirm="apply a fresh plan", trusted=True)
     assert done.code == 0, done.out + done.err
     assert done.outputs["applied"] == "true" and done.outputs["plan_matches"] == "false"
     assert set(remote_by_name(project)) == {"docs"}
 
 
-def test_secrets_are_mapped_by_name_from_the_workflows_secrets(project: Project) -> None:
-    """Without one env line per variable: the step passes toJSON(secrets); the action takes the
-    variables the files need (and the API key) by name, and nothing else reaches the CLI."""
+def test_secrets_are_mapped_by_name_from_the_secrets_input(project: Project) -> None:
+    """A trusted job may pass secrets as JSON: the action takes the variables the files need
+    (and the API key) by name, and nothing else reaches the CLI."""
     from e2e import API_KEY, TOKEN
 
     project.write("docs.yaml", project.service("docs"))
+    commit(project)
     secrets = {"CO_API_KEY": API_KEY, "CONN_TOKEN": TOKEN, "UNRELATED": "CANARY-unrelated-3f9a", "github_token": "x"}
     missing = action(project, "plan", unset=("CO_API_KEY", "CONN_TOKEN"))
     assert missing.code != 0  # no key and no token: strict secrets (or the missing key) stop it
@@ -348,6 +464,7 @@ def test_secrets_are_mapped_by_name_from_the_workflows_secrets(project: Project)
         confirm="apply a fresh plan",
         unset=("CO_API_KEY", "CONN_TOKEN"),
         secrets=json.dumps(secrets),
+        trusted=True,
     )
     assert run.code == 0, run.out + run.err
     assert set(remote_by_name(project)) == {"docs"}  # created: the endpoint accepted CONN_TOKEN
@@ -374,19 +491,11 @@ def test_a_refused_apply_comments_the_differences_on_the_merged_pull_request(
 ) -> None:
     _reviewed(project)
     reviewed = (project.root / "reviewed.json").read_bytes()
-    github.pulls[SHA] = [{"number": 9, "merge_commit_sha": SHA}]
-    github.artifacts = [
-        {
-            "id": 1,
-            "name": "conn-reconcile-plan-pr9",
-            "created_at": "2026-01-02T00:00:00Z",
-            "expired": False,
-            "zip": _zip("conn-reconcile-plan.json", reviewed),
-        }
-    ]
     project.write("wiki.yaml", project.service("wiki", description="merged after the review"))
-    run = action(project, "apply", github=github, sha=SHA)
-    assert run.code == 1 and "the reviewed plan is out of date" in run.err
+    sha = commit(project)
+    publish_plan(github, 9, sha, reviewed)
+    run = action(project, "apply", github=github, trusted=True)
+    assert run.code == 1 and "the plan made now is not what was reviewed" in run.err
     (comment,) = github.comments.values()
     assert comment["issue"] == 9 and "conn-reconcile apply refused" in comment["body"]
     assert "| wiki |" in comment["body"]

@@ -45,6 +45,7 @@ CORE = (
     "configview",
     "statespec",
     "planmatch",
+    "orgsnapshot",
 )
 EDGES = (
     "client",
@@ -83,6 +84,8 @@ EDGES = (
     "gitlock",
     "ghaction",
     "ghapi",
+    "ghtrust",
+    "ghreviewed",
 )
 # top-level modules the core may not import (network, CLI, YAML parsing, processes, OS locks)
 FORBIDDEN_IMPORTS = ("httpx", "argparse", "ruamel", "subprocess", "socket", "fcntl")

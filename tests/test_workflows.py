@@ -135,12 +135,84 @@ def test_third_party_actions_are_pinned_to_a_commit_with_the_version(path: Path)
     uses = [m.groups() for line in path.read_text(encoding="utf-8").splitlines() if (m := USES_RE.match(line))]
     assert uses, path
     for ref, rest in uses:
-        if ref == "./" or ref.startswith("your-org/conn-reconcile@"):
-            continue  # this repository's own action / the example's placeholder (see its README)
+        if ref == "./":
+            continue  # this repository's own action
+        if ref.startswith("your-org/conn-reconcile@"):
+            _assert_own_commit(ref.partition("@")[2], rest, f"{path.name}: {ref}")
+            continue
         action, _, sha = ref.partition("@")
         assert action in PINS, f"{path.name}: {ref}: not a known pin"
         assert (sha, rest.split()[1] if len(rest.split()) > 1 else "") == PINS[action], f"{path.name}: {ref}{rest}"
         assert rest.strip().startswith("# v"), f"{path.name}: {ref}: the version comment is missing"
+
+
+def _assert_own_commit(sha: str, comment: str, where: str) -> None:
+    """A pin of this project: a full commit SHA that exists in its history, with a version comment."""
+    assert re.fullmatch(r"[0-9a-f]{40}", sha), f"{where}: not a full commit SHA"
+    assert re.match(r"\s*# (frozen: )?v\d", comment), f"{where}: the version comment is missing"
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True, text=True)
+    if shallow.stdout.strip() == "true":
+        pytest.skip("a shallow clone holds only part of the history")
+    found = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ROOT, capture_output=True)
+    assert found.returncode == 0, f"{where}: {sha} is no commit of this repository"
+
+
+def test_the_example_pins_the_action_and_the_hook_to_commits_and_no_missing_tag() -> None:
+    texts = [p.read_text(encoding="utf-8") for p in (EXAMPLE / ".github" / "workflows").glob("*.yml")]
+    pre_commit = (EXAMPLE / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    config = (EXAMPLE / "conn-reconcile.yaml").read_text(encoding="utf-8")
+    for text in [*texts, pre_commit, config]:
+        for line in text.splitlines():
+            code = line.split(" #")[0]
+            assert not re.search(r"(@|rev:\s*|/)v?\d+\.\d+\.\d+\b", code), f"a tag, not a commit: {line}"
+    (rev,) = re.findall(r"^\s*rev:\s*(\S+)(.*)$", pre_commit, re.M)
+    _assert_own_commit(rev[0], rev[1], ".pre-commit-config.yaml rev")
+    (schema,) = re.findall(r"conn-reconcile/([0-9a-f]{40})/docs/config.schema.json", config)
+    _assert_own_commit(schema, " # v0", "conn-reconcile.yaml $schema")
+    assert not (EXAMPLE / ".github" / "zizmor.yml").exists()  # no policy that lets a ref pin pass
+
+
+PLAN_WORKFLOWS = [WORKFLOWS / "plan.yml", EXAMPLE / ".github" / "workflows" / "plan.yml"]
+TRUSTED_WORKFLOWS = [
+    WORKFLOWS / "apply.yml",
+    EXAMPLE / ".github" / "workflows" / "apply.yml",
+    EXAMPLE / ".github" / "workflows" / "drift.yml",
+]
+
+
+@pytest.mark.parametrize("path", PLAN_WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_pull_request_plan_holds_no_secret_and_reports_on_every_pull_request(path: Path) -> None:
+    wf = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    assert set(wf["on"]) == {"pull_request"} and not wf["on"]["pull_request"], "no path or branch filter"
+    text = "\n".join(line.split("#")[0] for line in path.read_text(encoding="utf-8").splitlines())
+    assert "secrets" not in text and "environment" not in text
+    for job in wf["jobs"].values():
+        assert "environment" not in job and "env" not in job
+        assert all("env" not in step and "secrets" not in (step.get("with") or {}) for step in job["steps"])
+
+
+@pytest.mark.parametrize("path", TRUSTED_WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_jobs_with_secrets_run_in_their_environment_on_the_default_branch_only(path: Path) -> None:
+    wf = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    assert not set(wf["on"]) & {"pull_request", "pull_request_target", "workflow_run"}
+    (job,) = wf["jobs"].values()
+    assert job["environment"] == "production" and job["if"] == "github.ref == 'refs/heads/main'"
+    (step,) = [s for s in job["steps"] if (s.get("with") or {}).get("command") in ("apply", "drift")]
+    names = {"CO_API_KEY", "CONN_RECONCILE_FINGERPRINT_KEY"}
+    assert names <= set(step["env"]) and all(v == f"${{{{ secrets.{k} }}}}" for k, v in step["env"].items())
+    assert "secrets" not in step["with"]  # one env line per secret, never toJSON(secrets)
+
+
+def test_zizmor_and_actionlint_are_clean_on_the_action_the_workflows_and_the_example_together() -> None:
+    example = EXAMPLE / ".github" / "workflows"
+    proc = _zizmor("--config", ".github/zizmor.yml", ".github/workflows", "action.yml", str(example), cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in [*ALL_YAML, EXAMPLE / ".pre-commit-config.yaml"]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            ignored = re.findall(r"zizmor: ignore\[([^\]]+)\]", line)
+            assert all(rule == "artipacked" for rule in ignored), f"{path.name}: {line.strip()}"
+    lint = _run_actionlint(*(p.relative_to(EXAMPLE) for p in sorted(example.glob("*.yml"))), cwd=EXAMPLE)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def _jobs(path: Path) -> dict[str, Any]:
@@ -213,7 +285,7 @@ def _zizmor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_zizmor_finds_nothing_in_the_workflows_and_the_action() -> None:
     proc = _zizmor("--config", ".github/zizmor.yml", ".github/workflows", "action.yml", cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = _zizmor("--config", ".github/zizmor.yml", ".github/workflows", cwd=EXAMPLE)
+    proc = _zizmor(".github/workflows", cwd=EXAMPLE)  # with zizmor's default policies
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -277,7 +349,6 @@ def test_the_local_action_steps_use_known_commands() -> None:
 
 def test_plan_workflow() -> None:
     wf = _load("plan.yml")
-    assert "connectors/**" in wf["on"]["pull_request"]["paths"]
     assert "pull_request_target" not in wf["on"]
     assert wf["permissions"] == {}
     jobs = wf["jobs"]
@@ -287,10 +358,7 @@ def test_plan_workflow() -> None:
     assert validate["with"] == {"command": "validate", "paths": "connectors"}
     (plan,) = _action_steps(wf, "plan")
     assert plan["with"]["command"] == "plan" and plan["with"]["state"] == "git:conn-reconcile-state:state.json"
-    # secrets by name from the workflow's secrets (the action keeps only those the files need)
-    assert plan["with"]["secrets"] == "${{ toJSON(secrets) }}" and "env" not in plan
-    assert jobs["plan"]["environment"] == "production"  # environment-scoped secrets reach the plan
-    assert "secrets" not in str(validate)
+    assert "secrets" not in plan["with"] and "env" not in plan and "environment" not in jobs["plan"]
 
 
 def test_apply_workflow() -> None:
@@ -307,7 +375,6 @@ def test_apply_workflow() -> None:
         "command": "apply",
         "state": "git:conn-reconcile-state:state.json",
         "confirm": "${{ inputs.confirm }}",
-        "secrets": "${{ toJSON(secrets) }}",
     }
     # a manual run applies a fresh plan only with the typed confirmation (checked by the action)
     assert wf["on"]["workflow_dispatch"]["inputs"]["confirm"]["required"] is True

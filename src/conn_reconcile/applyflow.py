@@ -47,16 +47,25 @@ def apply_files(
     show: Callable[[Plan], None] = lambda plan: None,
     confirm: Callable[[Plan], None] = lambda plan: None,
     files: Sequence[str | Path] = (),
+    reviewed: Sequence[Plan] = (),
 ) -> ApplyReport | None:
     """``apply`` without a plan file: under the state lock, plan, show, confirm, carry out.
-    Returns None when there was nothing to change (adopted connectors are still recorded)."""
+    Returns None when there was nothing to change (adopted connectors are still recorded).
+    With ``reviewed`` plans, the plan made here is carried out only if it is what they
+    reviewed (:func:`check_reviewed`); they are evidence, never executed."""
     desired = load_desired(settings, paths)
     options, targets = scope(options, desired, options.targets, files)
     require_bound([d for d in desired if options.targeted(d.spec.name)], settings.env)
     with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
         state = load_state(settings) or State()
         with settings.client(rate_limit=run.rate_limit) as client:
-            plan = plan_from(settings, desired, options, state, client, targets=targets)
+            remote = client.list_connectors()
+            plan = plan_from(settings, desired, options, state, targets=targets, listed=lambda: remote)
+            if reviewed:
+                blind = plan_from(settings, desired, options, state, targets=targets, listed=lambda: remote, blind=True)
+                check_reviewed(reviewed, blind, plan, run)
+            if settings.probe and plan.has_changes:
+                check_probes(settings, paths, plan)
             show(plan)
             if plan.has_changes:
                 confirm(plan)
@@ -110,6 +119,37 @@ def apply_plan(
             report = _carry_out(settings, plan, state, client, run, lock.id, bodies=bodies)
     assert report is not None
     return report
+
+
+def check_reviewed(reviewed: Sequence[Plan], blind: Plan, plan: Plan, run: ApplyRun) -> None:
+    """Refuse, before any write, a plan that is not what the reviewed plans show. They were
+    made without secrets, so they are compared with ``blind`` (this plan made without them);
+    what secrets add here (rotated ones, sent again) is named in a notice."""
+    from conn_reconcile import planmatch
+    from conn_reconcile.errors import RefusedError
+
+    differences = planmatch.compare_reviewed(reviewed, blind)
+    if differences:
+        raise RefusedError(planmatch.render_text(differences).rstrip("\n"))
+    seen = {(c.name, c.remote_id, c.action, repr(c.changes)) for c in blind.changes}
+    rotated = sorted(c.name for c in plan.changes if (c.name, c.remote_id, c.action, repr(c.changes)) not in seen)
+    if rotated and run.on_notice is not None:
+        run.on_notice(
+            "The plan matches the reviewed plan(s); it also sends secrets whose values changed (seen with "
+            f"the fingerprint key, which a reviewed plan does not hold): {', '.join(rotated)}"
+        )
+
+
+def check_probes(settings: Settings, paths: Sequence[str | Path], plan: Plan) -> None:
+    """``probe: true``: Cohere's registration test run now for what the plan creates or
+    re-points, before any write; one failure refuses the apply."""
+    from conn_reconcile.errors import RefusedError
+    from conn_reconcile.preflight import failure_message
+    from conn_reconcile.probe import probe_plan
+
+    probes = probe_plan(settings, paths, plan)
+    if not all(p.ok for p in probes):
+        raise RefusedError(f"{failure_message(probes)}; nothing was applied")
 
 
 def resolve_secrets(plan: Plan, settings: Settings) -> dict[int, dict[str, Any]]:
@@ -171,9 +211,44 @@ def _carry_out(
     finally:
         if report is None or not report.abandoned:
             journal.close()
+            if done:
+                _after_apply(settings, client, recorder.state, plan, report, run)
             statefile.compact(settings.state_path, recorder.state)
         # (abandoned calls may still run: the CLI ends the process at once, so only report there too)
         publish_state(settings, run, run_id, failing=not done or (report is not None and report.abandoned))
+
+
+def _after_apply(
+    settings: Settings, client: CohereClient, state: State, plan: Plan, report: ApplyReport | None, run: ApplyRun
+) -> None:
+    """Where the state keeps an org snapshot (a git state, or one that has it): the org as it
+    is after the apply, and the commit of the files when all of them were applied."""
+    if settings.git_state is None and state.org is None:
+        return
+    from conn_reconcile import orgsnapshot, planfile
+
+    try:
+        state.org = orgsnapshot.take(settings.api_url, settings.environment, client.list_connectors(), "apply")
+    except ConnReconcileError as exc:
+        state.org = None  # never a snapshot known to be out of date
+        if run.on_notice is not None:
+            run.on_notice(f"The org snapshot was not refreshed ({exc}): run conn-reconcile snapshot.")
+    if plan.meta.get("targets") is None and (report is None or report.exit_code == 0):
+        state.applied_commit = str(plan.meta.get("git_commit") or planfile.git_commit() or "") or None
+
+
+def take_snapshot(settings: Settings, run: ApplyRun) -> State:
+    """``snapshot``: under the state lock, list the org and keep it in the state (published
+    with a git state), for the plans that must not hold the API key."""
+    from conn_reconcile import orgsnapshot, statefile
+
+    with settings.lock().held("snapshot", timeout=settings.lock_timeout) as lock:
+        state = load_state(settings) or State()
+        with settings.client() as client:
+            state.org = orgsnapshot.take(settings.api_url, settings.environment, client.list_connectors(), "snapshot")
+        statefile.compact(settings.state_path, state)
+        publish_state(settings, run, lock.id, failing=False)
+    return state
 
 
 def publish_state(settings: Settings, run: ApplyRun, run_id: str, *, failing: bool) -> None:

@@ -19,7 +19,16 @@ from conn_reconcile import __version__, globalopts
 from conn_reconcile.cmdline import HelpShown, Program, UsageError, parse
 from conn_reconcile.commands_apply import APPLY
 from conn_reconcile.commands_plan import PLAN, SHOW
-from conn_reconcile.commands_tools import CONFIG, EMULATOR, FORCE_UNLOCK, IMPORT, SCHEMA, SECRETS, VALIDATE
+from conn_reconcile.commands_tools import (
+    CONFIG,
+    EMULATOR,
+    FORCE_UNLOCK,
+    IMPORT,
+    SCHEMA,
+    SECRETS,
+    SNAPSHOT,
+    VALIDATE,
+)
 from conn_reconcile.console import Console, error_output, write
 
 TYPE_CHECKING = False  # as typing's, which --help does not import
@@ -43,7 +52,7 @@ Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes (and bad usa
 3 apply partly failed or a create's outcome is unknown; 130 interrupted.""",
     version=__version__,
     options=globalopts.OPTIONS,
-    commands=(VALIDATE, PLAN, SHOW, APPLY, IMPORT, FORCE_UNLOCK, SCHEMA, CONFIG, SECRETS, EMULATOR),
+    commands=(VALIDATE, PLAN, SHOW, APPLY, IMPORT, SNAPSHOT, FORCE_UNLOCK, SCHEMA, CONFIG, SECRETS, EMULATOR),
 )
 COMPLETE_ENV = "_CONN_RECONCILE_COMPLETE"
 

@@ -16,7 +16,7 @@ from conn_reconcile.globalopts import FILE_PATH
 
 TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -61,6 +61,9 @@ def apply(
     options = plan_options_of(inv, kw)
     if planfile is not None and (kw["targets"] or kw["files"]):
         raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
+    if planfile is not None and kw["reviewed_plans"]:
+        raise ConfigError("--reviewed-plan checks the plan apply makes now; a saved plan is applied as it is")
+    reviewed = _reviewed(kw["reviewed_plans"])
     try:
         if planfile is not None:
             report = apply_saved(settings, planfile, options, run)
@@ -73,10 +76,21 @@ def apply(
                 show=show,
                 files=kw["files"],
                 confirm=lambda plan: None if auto_approve else confirm(console),
+                reviewed=reviewed,
             )
     finally:
         progress.stop()
     return _finish(console, report, fmt, colour)
+
+
+def _reviewed(paths: Sequence[Path]) -> list[Plan]:
+    """The reviewed plans, read (strictly) as evidence: never executed, so not signature-checked
+    (a pull request's plan is made without the key)."""
+    if not paths:
+        return []
+    from conn_reconcile import planfile
+
+    return [planfile.load(path, check_signature=False) for path in paths]
 
 
 def _apply_run(
@@ -149,6 +163,15 @@ APPLY = Command(
             help="Concurrent API calls.",
         ),
         Opt("--fail-fast", dest="fail_fast", flag=True, help="Stop at the first failed connector."),
+        Opt(
+            "--reviewed-plan",
+            dest="reviewed_plans",
+            multiple=True,
+            type=FILE_PATH,
+            metavar="REVIEWED.json",
+            help="Apply the plan made now only if it is what these reviewed plans show (repeatable, in merge "
+            "order); they are compared entry by entry, never executed.",
+        ),
         Opt(
             "--rate-limit",
             dest="rate_limit",

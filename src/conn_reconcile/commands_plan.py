@@ -138,27 +138,39 @@ def plan(
     as_json: bool,
     fmt: str,
     allow_unbound: bool,
-    compare_with: Path | None,
+    compare_with: Sequence[Path],
+    against_snapshot: bool,
     **kw: Any,
 ) -> int:
     """Show what apply would change in the Cohere org."""
-    from conn_reconcile.errors import ExitCode
+    from conn_reconcile.errors import ConfigError, ExitCode
     from conn_reconcile.workflow import compute_plan
 
     fmt = "json" if as_json else fmt
     inv.format = fmt
     settings = inv.settings()
     options = plan_options_of(inv, kw)
-    result = compute_plan(settings, [settings.directory], options, files=kw["files"], allow_unbound=allow_unbound)
+    if against_snapshot and (options.probe or options.probe_warn):
+        raise ConfigError("--probe sends the connectors' secrets: it cannot run with --against-snapshot")
+    result = compute_plan(
+        settings,
+        [settings.directory],
+        options,
+        files=kw["files"],
+        allow_unbound=allow_unbound or against_snapshot or bool(compare_with),
+        against_snapshot=against_snapshot,
+        blind=bool(compare_with),
+    )
     probes = None
-    if options.probe or options.probe_warn or settings.probe:
+    if not against_snapshot and not compare_with and (options.probe or options.probe_warn or settings.probe):
         from conn_reconcile.probe import probe_plan
 
         probes = probe_plan(settings, [settings.directory], result)
-    if compare_with is not None or fmt == "json" or out is not None:
+    if compare_with or fmt == "json" or out is not None:
         from conn_reconcile import planfile  # a text plan needs none of it (nor git, nor tempfile)
-    if compare_with is not None:
-        return _compare(inv.console, planfile.load(compare_with, key=settings.fingerprint_key), result, fmt)
+    if compare_with:
+        reviewed = [planfile.load(path, check_signature=False) for path in compare_with]
+        return _compare(inv.console, reviewed, result, fmt)
     if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit
         result = planfile.stamped(result)
     _render_plan(inv.console, result, fmt, probes)
@@ -174,14 +186,15 @@ def plan(
     return ExitCode.CHANGES if detailed_exitcode and result.needs_attention else ExitCode.OK
 
 
-def _compare(console: Console, reviewed: Plan, current: Plan, fmt: str) -> int:
-    """``plan --compare``: print the differences and exit 0 (same) or 1 (different)."""
+def _compare(console: Console, reviewed: Sequence[Plan], current: Plan, fmt: str) -> int:
+    """``plan --compare``: print the differences and exit 0 (same) or 1 (different). The
+    current plan is made without secrets, as a reviewed plan is (a pull request's)."""
     import json
 
     from conn_reconcile import planmatch
     from conn_reconcile.errors import ExitCode
 
-    differences = planmatch.compare(reviewed, current)
+    differences = planmatch.compare_reviewed(reviewed, current)
     if fmt == "json":
         doc = {"match": not differences, "differences": [d.to_dict() for d in differences]}
         text = json.dumps(doc, indent=2, default=str) + "\n"
@@ -238,9 +251,18 @@ PLAN = Command(
             "--compare",
             dest="compare_with",
             type=FILE_PATH,
+            multiple=True,
             metavar="REVIEWED.json",
-            help="Compare the new plan with a saved (reviewed) plan instead of showing it: exit 0 when they "
-            "match, 1 when they differ (the differences in --format text, markdown or json).",
+            help="Compare the new plan, made as without secrets, with saved (reviewed) plans instead of showing "
+            "it (repeatable, in merge order): exit 0 when it is what they show, 1 when not (the differences in "
+            "--format text, markdown or json).",
+        ),
+        Opt(
+            "--against-snapshot",
+            dest="against_snapshot",
+            flag=True,
+            help="Plan against the org snapshot the last apply or snapshot stored in the state, with no API key "
+            "and no secret (a pull request's plan); the plan says how old the snapshot is.",
         ),
     ),
 )

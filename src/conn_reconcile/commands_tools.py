@@ -82,6 +82,37 @@ def force_unlock(inv: Invocation, lock_id: str) -> None:
     inv.console.out(inv.settings().lock().force_unlock(lock_id))
 
 
+def snapshot(inv: Invocation, fmt: str, show_only: bool) -> None:
+    """List the org and keep it in the state, under the state lock (pushed with a git state):
+    what plans made without the API key (plan --against-snapshot, a pull request's) plan
+    against. An apply refreshes it too; run this where the key is, e.g. a scheduled job.
+    With --show: only say what the state holds (no key, no lock, nothing written)."""
+    import json
+
+    from conn_reconcile.applyflow import ApplyRun, take_snapshot
+    from conn_reconcile.state import State
+    from conn_reconcile.workflow import load_state
+
+    if show_only:
+        state = load_state(inv.settings()) or State()
+    else:
+        state = take_snapshot(inv.settings(), ApplyRun(on_notice=inv.console.err))
+    org = state.org
+    if fmt == "json":
+        doc = {
+            "taken_at": org.taken_at if org else None,
+            "by": org.by if org else None,
+            "connectors": len(org.connectors) if org else None,
+            "applied_commit": state.applied_commit,
+        }
+        inv.console.out(json.dumps(doc))
+    elif org is None:
+        inv.console.out("The state holds no snapshot of the org.")
+    else:
+        verb = "The state holds" if show_only else "Stored"
+        inv.console.out(f"{verb} a snapshot of {len(org.connectors)} connector(s), taken {org.taken_at} by {org.by}.")
+
+
 def schema(inv: Invocation, config_schema: bool) -> None:
     """Print the JSON Schema of the connector file format (or, with --config, of conn-reconcile.yaml)."""
     import json
@@ -177,6 +208,16 @@ FORCE_UNLOCK = Command(
     summary="Remove the state lock LOCK_ID (printed by the run that found it held).",
     description=(force_unlock.__doc__ or "").replace("\n    ", "\n"),
     arguments=(Arg("lock_id", help="The lock's id, as the run that found it held printed it."),),
+)
+SNAPSHOT = Command(
+    "snapshot",
+    snapshot,
+    summary="Keep a snapshot of the org in the state, for plans made without the API key.",
+    description=(snapshot.__doc__ or "").replace("\n    ", "\n"),
+    options=(
+        Opt("--format", dest="fmt", choices=("text", "json"), default="text", show_default=True),
+        Opt("--show", dest="show_only", flag=True, help="Only say what the state holds (no key needed)."),
+    ),
 )
 SCHEMA = Command(
     "schema",

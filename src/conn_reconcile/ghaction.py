@@ -1,21 +1,10 @@
-"""The GitHub Action's logic: ``python -m conn_reconcile.ghaction validate|plan|apply|drift``.
+"""The GitHub Action's logic: ``python -I -m conn_reconcile.ghaction validate|plan|apply|drift``.
 
-``action.yml`` only installs conn-reconcile and runs this module; everything it decides is
-here, tested locally with the emulator as the org. Inputs arrive as ``INPUT_*`` variables
-(the composite action maps its inputs to them), results go where GitHub reads them:
-``$GITHUB_OUTPUT`` (step outputs), ``$GITHUB_STEP_SUMMARY`` (the job summary) and files
-in the working directory (comment and issue bodies). The CLI runs as a child process
-(``python -m conn_reconcile``), exactly as a user would run it.
-
-* ``validate``: ``conn-reconcile validate --format github`` (annotations on the diff).
-* ``plan``: saves the plan (``INPUT_PLAN_PATH``), adds it to the job summary, writes the
-  sticky PR comment body, outputs ``has_changes``, ``plan_path``, ``comment_path``; on a
-  pull request with ``INPUT_POST`` true and a token, creates or updates the sticky comment.
-* ``apply``: re-plans and compares with the reviewed plan (``INPUT_REVIEWED_PLAN``); applies
-  that plan only if they match, else fails before any write with the differences.
-* ``drift``: plans; when the org differs from the files, outputs ``drift=true``,
-  ``issue=open`` and an issue body (label ``conn-reconcile-drift``); when in sync,
-  ``issue=close``. With ``INPUT_POST`` and a token, opens/updates/closes the issue.
+``action.yml`` installs conn-reconcile and runs this module in isolated mode (never code from
+the checkout); it runs the CLI the same way, as child processes. Inputs arrive as ``INPUT_*``
+variables; results go to ``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``, the PR comment and the
+drift issue. Who may hold what is :mod:`conn_reconcile.ghtrust`'s; which reviewed plans an
+apply is checked against is :mod:`conn_reconcile.ghreviewed`'s.
 """
 
 from __future__ import annotations
@@ -25,11 +14,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conn_reconcile.escape import gh_data, md_code
+from conn_reconcile import ghapi, ghreviewed, ghtrust
+from conn_reconcile.escape import gh_data, md_code, md_fence
 from conn_reconcile.planmatch import Difference, render_markdown, render_text
 
 PLAN_MARKER = "<!-- conn-reconcile-plan -->"
@@ -70,9 +61,10 @@ def global_args(env: Mapping[str, str]) -> list[str]:
 
 
 def run_cli(args: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """``python -m conn_reconcile ARGS``; stderr goes straight to the log, stdout is returned."""
+    """``python -I -m conn_reconcile ARGS`` (isolated: the installed tool, never a module of the
+    checkout); stderr goes straight to the log, stdout is returned."""
     return subprocess.run(
-        [sys.executable, "-m", "conn_reconcile", *args],
+        [sys.executable, "-I", "-m", "conn_reconcile", *args],
         env=dict(env),
         stdout=subprocess.PIPE,
         stderr=None,
@@ -97,15 +89,10 @@ def set_outputs(env: Mapping[str, str], outputs: Mapping[str, str]) -> None:
 
 
 def event(env: Mapping[str, str]) -> dict[str, Any]:
-    path = env.get("GITHUB_EVENT_PATH")
-    if not path:
-        return {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        raise ActionError("cannot read the event payload (GITHUB_EVENT_PATH)") from None
-    return data if isinstance(data, dict) else {}
+        return ghtrust.event_payload(env)
+    except ghtrust.TrustError as exc:
+        raise ActionError(str(exc)) from None
 
 
 def pull_request(env: Mapping[str, str]) -> tuple[int, str] | None:
@@ -155,12 +142,10 @@ def _github(env: Mapping[str, str], *, posting: bool = True) -> Any:
     """The API client when a token is there (and, to post, posting is on), else None."""
     if (posting and not _flag(env, "POST", True)) or not env.get("GITHUB_TOKEN"):
         return None
-    from conn_reconcile.ghapi import GitHub
-
     repo = env.get("GITHUB_REPOSITORY", "")
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         raise ActionError("GITHUB_REPOSITORY is not set to OWNER/NAME: cannot post")
-    return GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), env["GITHUB_TOKEN"], repo)
+    return ghapi.GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), env["GITHUB_TOKEN"], repo)
 
 
 # -- the commands ---------------------------------------------------------------------------------
@@ -183,8 +168,11 @@ def _plan(env: Mapping[str, str], *extra: str) -> tuple[bool, str]:
 
 
 def plan(env: Mapping[str, str]) -> int:
+    """On a pull request: against the org snapshot kept with the state, with no secret (the
+    run holds none); elsewhere against the live org."""
     plan_path = _input(env, "PLAN_PATH", "conn-reconcile-plan.json")
-    has_changes, md = _plan(env, "--out", plan_path)
+    snapshot = ("--against-snapshot",) if ghtrust.from_pull_request(env) else ()
+    has_changes, md = _plan(env, "--out", plan_path, *snapshot)
     pr = pull_request(env)
     Path(COMMENT_FILE).write_text(comment_body(md, has_changes, pr[1] if pr else ""), encoding="utf-8")
     set_outputs(
@@ -196,28 +184,6 @@ def plan(env: Mapping[str, str]) -> int:
         done = github.sticky_comment(pr[0], Path(COMMENT_FILE).read_text(encoding="utf-8"), PLAN_MARKER)
         print(f"Plan comment {done} on pull request #{pr[0]}.")
     return 0
-
-
-def fetch_reviewed(env: Mapping[str, str], dest: str) -> int:
-    """On a push, the plan reviewed on the pull request merged as this commit: the newest
-    ``INPUT_ARTIFACT_PREFIX``NUMBER artifact of the plan workflow (``plan`` uploads it)."""
-    github = _github(env, posting=False)
-    sha = env.get("GITHUB_SHA", "")
-    if github is None or not re.fullmatch(r"[0-9a-f]{40}", sha):
-        raise ActionError(
-            "no reviewed plan: give the reviewed-plan input, or run on a push to main with a token "
-            "(the plan of the merged pull request is downloaded)"
-        )
-    number = github.pull_request_of(sha)
-    if number is None:
-        raise ActionError(f"no pull request was merged as {sha}: there is no reviewed plan to apply")
-    artifact = _input(env, "ARTIFACT_PREFIX", "conn-reconcile-plan-pr") + str(number)
-    data = github.download_file(artifact, Path(dest).name)
-    if data is None:
-        raise ActionError(f"no artifact {artifact}: the plan of pull request #{number} is gone or was never made")
-    Path(dest).write_bytes(data)
-    print(f"The reviewed plan: {Path(dest).name} of artifact {artifact} (pull request #{number}).")
-    return int(number)
 
 
 #: What a person types into the manual run's ``confirm`` input to apply a plan nobody reviewed.
@@ -236,38 +202,33 @@ def apply_fresh(env: Mapping[str, str]) -> int:
     result = run_cli([*global_args(env), "apply", "--auto-approve", "--format", "markdown"], env)
     sys.stdout.write(result.stdout)
     set_outputs(env, {"applied": str(result.returncode == 0).lower(), "plan_matches": "false"})
+    if result.returncode != 0:
+        keep_state(env)
     return result.returncode
 
 
 REFUSED_MARKER = "<!-- conn-reconcile-apply-refused -->"
 
 
-def _comment_refusal(env: Mapping[str, str], number: int | None, differences_md: str) -> None:
-    """Tell the merged pull request why its plan was not applied (one comment, kept up to date)."""
+def _comment_refusal(env: Mapping[str, str], numbers: Sequence[int], differences_md: str) -> None:
+    """Tell the merged pull requests why the apply was refused (one comment each, kept up to date)."""
     github = _github(env)
-    if number is None or github is None:
+    if not numbers or github is None:
         return
     run = _run_url(env)
     where = f" ([run]({run}))" if run else ""
     body = cap(
-        f"{REFUSED_MARKER}\n**conn-reconcile apply refused**: the plan reviewed on this pull request no longer "
-        f"matches the org and the files{where}; nothing was applied.\n\n{differences_md}"
+        f"{REFUSED_MARKER}\n**conn-reconcile apply refused**: the plan made after the merge is not what the "
+        f"reviewed plan(s) showed{where}; nothing was applied.\n\n{differences_md}"
     )
-    print(f"Refusal comment {github.sticky_comment(number, body, REFUSED_MARKER)} on pull request #{number}.")
+    for number in numbers:
+        print(f"Refusal comment {github.sticky_comment(number, body, REFUSED_MARKER)} on pull request #{number}.")
 
 
-def apply(env: Mapping[str, str]) -> int:
-    if env.get("GITHUB_EVENT_NAME") == "workflow_dispatch":
-        return apply_fresh(env)
-    # Never a file that happens to be in the checkout: the given reviewed plan, or the artifact.
-    reviewed = _input(env, "REVIEWED_PLAN")
-    merged: int | None = None
-    if not reviewed:
-        reviewed = _input(env, "PLAN_PATH", "conn-reconcile-plan.json")
-        merged = fetch_reviewed(env, reviewed)
-    if not Path(reviewed).is_file():
-        raise ActionError(f"no reviewed plan at {reviewed}: plan first, review, then apply that plan")
-    proc = run_cli([*global_args(env), "plan", "--compare", reviewed, "--format", "json"], env)
+def _compare(env: Mapping[str, str], files: Sequence[str], numbers: Sequence[int]) -> None:
+    """Refuse, before any write, when the plan made now is not what the reviewed plans show."""
+    compare = [arg for path in files for arg in ("--compare", path)]
+    proc = run_cli([*global_args(env), "plan", *compare, "--format", "json"], env)
     try:
         doc = json.loads(proc.stdout)
         differences = [Difference(**d) for d in doc["differences"]]
@@ -276,31 +237,92 @@ def apply(env: Mapping[str, str]) -> int:
     if differences or proc.returncode != 0:
         sys.stdout.write(render_text(differences))
         _append(env, "GITHUB_STEP_SUMMARY", render_markdown(differences))
-        _comment_refusal(env, merged, render_markdown(differences))
+        _comment_refusal(env, numbers, render_markdown(differences))
         set_outputs(env, {"applied": "false", "plan_matches": "false"})
         raise ActionError(
-            f"the reviewed plan is out of date ({len(differences)} difference(s)); nothing was applied: "
+            f"the plan made now is not what was reviewed ({len(differences)} difference(s)); nothing was applied: "
             "plan again and review the new plan"
         )
-    print("The current plan matches the reviewed plan: applying it.")
-    result = run_cli([*global_args(env), "apply", reviewed, "--format", "markdown"], env)
+
+
+def apply(env: Mapping[str, str]) -> int:
+    commit = ghtrust.require_trusted_checkout(env, event(env), "apply")
+    if env.get("GITHUB_EVENT_NAME") == "workflow_dispatch":
+        return apply_fresh(env)
+    given = _input(env, "REVIEWED_PLAN")
+    if given:
+        if not Path(given).is_file():
+            raise ActionError(f"no reviewed plan at {given}: plan first, review, then apply")
+        files, numbers = [given], list[int]()
+    else:
+        found = ghreviewed.reviewed_plans(env, commit, _github(env, posting=False), _state_info(env))
+        if found is None:
+            set_outputs(env, {"applied": "false", "plan_matches": "true"})
+            return 0
+        files, numbers = found
+    _compare(env, files, numbers)
+    print("The plan made now is what was reviewed: applying it (the plan made now, not a file).")
+    reviewed = [arg for path in files for arg in ("--reviewed-plan", path)]
+    result = run_cli([*global_args(env), "apply", "--auto-approve", *reviewed, "--format", "markdown"], env)
     sys.stdout.write(result.stdout)
     set_outputs(env, {"applied": str(result.returncode == 0).lower(), "plan_matches": "true"})
+    if result.returncode != 0:
+        keep_state(env)
     return result.returncode
 
 
+def _state_info(env: Mapping[str, str]) -> dict[str, Any]:
+    """What the state says of the last apply and the org snapshot (``snapshot --show``)."""
+    proc = run_cli([*global_args(env), "snapshot", "--show", "--format", "json"], env)
+    try:
+        info = json.loads(proc.stdout)
+    except ValueError:
+        info = None
+    if proc.returncode != 0 or not isinstance(info, dict):
+        raise ActionError(f"cannot read the state (exit code {proc.returncode})", proc.returncode or 1)
+    return info
+
+
+def keep_state(env: Mapping[str, str]) -> None:
+    """After a failed apply: the run's local state (ids it created, intents) copied out of the
+    checkout for an artifact (output ``state_dir``) and shown in the job summary, so a state
+    that could not be pushed is never lost with the runner."""
+    root = Path(ghtrust.SCRATCH)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()) if root.is_dir() else []
+    files = [p for p in files if "repo.git" not in p.parts and not p.name.endswith(".lock")]
+    if not files:
+        return
+    dest = Path(tempfile.mkdtemp(prefix="conn-reconcile-state-", dir=env.get("RUNNER_TEMP") or None))
+    parts = ["### conn-reconcile: the state this run kept", ""]
+    for path in files:
+        data = path.read_bytes()[: 1024 * 1024]
+        ghapi.write_safely(dest, "__".join(path.relative_to(root).parts), data)
+        text = data[:20000].decode("utf-8", "replace")
+        parts += [f"`{path.as_posix()}`", "", md_fence(text), text, md_fence(text), ""]
+    _append(env, "GITHUB_STEP_SUMMARY", "\n".join(parts) + "\n")
+    set_outputs(env, {"state_dir": str(dest)})
+    print(f"The run's state is kept in the job's artifact (and its summary): {len(files)} file(s).")
+
+
 def drift(env: Mapping[str, str]) -> int:
+    """Plan against the live org with the secrets (rotations, and the probe when configured),
+    keep one drift issue, then refresh the org snapshot the pull requests plan against."""
+    ghtrust.require_trusted_checkout(env, event(env), "drift")
     has_changes, md = _plan(env)
     outputs = {"drift": str(has_changes).lower(), "issue": "open" if has_changes else "close", "label": DRIFT_LABEL}
+    body = drift_body(md, _run_url(env)) if has_changes else ""
     if has_changes:
-        Path(DRIFT_FILE).write_text(drift_body(md, _run_url(env)), encoding="utf-8")
-        outputs["issue_path"] = DRIFT_FILE
+        dest = Path(tempfile.mkdtemp(prefix="conn-reconcile-drift-", dir=env.get("RUNNER_TEMP") or None))
+        outputs["issue_path"] = str(ghapi.write_safely(dest, DRIFT_FILE, body.encode()))
     set_outputs(env, outputs)
     github = _github(env)
     if github is not None:
         title = "conn-reconcile: the Cohere org differs from the connector files"
-        body = Path(DRIFT_FILE).read_text(encoding="utf-8") if has_changes else ""
         print(f"Drift issue: {github.drift_issue(outputs['issue'], title, body, DRIFT_LABEL)}.")
+    snap = run_cli([*global_args(env), "snapshot", "--lock-timeout", "300"], env)
+    sys.stdout.write(snap.stdout)
+    if snap.returncode != 0:
+        raise ActionError(f"conn-reconcile snapshot failed (exit code {snap.returncode})", snap.returncode)
     return 0
 
 
@@ -345,17 +367,23 @@ def map_secrets(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _checked(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the command runs with, once the run may run at all: no scratch
+    directory in the checkout; on a pull request, no secret."""
+    ghtrust.refuse_planted_scratch()
+    ghtrust.refuse_secrets_on_pull_request(env, lambda: needed_variables(env))
+    return map_secrets(env)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ if env is None else env)
     if len(args) != 1 or args[0] not in COMMANDS:
-        print(f"::error::usage: python -m conn_reconcile.ghaction {'|'.join(COMMANDS)}", file=sys.stderr)
+        print(f"::error::usage: python -I -m conn_reconcile.ghaction {'|'.join(COMMANDS)}", file=sys.stderr)
         return 2
-    from conn_reconcile.ghapi import GitHubError
-
     try:
-        return COMMANDS[args[0]](map_secrets(env))
-    except (ActionError, GitHubError) as exc:
+        return COMMANDS[args[0]](_checked(env))
+    except (ActionError, ghapi.GitHubError, ghtrust.TrustError, ghreviewed.ReviewError) as exc:
         sys.stdout.flush()
         print(f"::error::{gh_data(str(exc))}", file=sys.stderr)
         return exc.code if isinstance(exc, ActionError) else 1

@@ -148,6 +148,10 @@ def render_text(
     if plan.notes:
         gap()
         out.extend(f"Note: {escape(note)}" for note in plan.notes)
+    snapshot = snapshot_line(plan)
+    if snapshot:
+        gap()
+        out.append(snapshot)
     if probes:
         gap()
         out.extend(
@@ -158,6 +162,21 @@ def render_text(
     line = summary_line(plan)
     out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
     return guard_lines(redact("\n".join(out) + "\n"))
+
+
+def snapshot_line(plan: Plan) -> str:
+    """For a plan made against the org snapshot in the state: when it was taken, how old it is."""
+    snap = plan.meta.get("org_snapshot")
+    if not isinstance(snap, dict):
+        return ""
+    from conn_reconcile.orgsnapshot import age
+    from conn_reconcile.state import OrgSnapshot
+
+    org = OrgSnapshot(taken_at=str(snap.get("taken_at")), api_url="", by=str(snap.get("by")))
+    return (
+        f"Planned without the API key, against the org snapshot taken {escape(org.taken_at)} by "
+        f"{escape(org.by)} ({age(org)}); apply plans again against the live org and refuses if the result differs."
+    )
 
 
 def twin_line(twin: Twin) -> str:
@@ -224,6 +243,7 @@ def render_markdown(
         "",
     ]
     head += [f"> [!WARNING]\n> {md_text(line)}\n" for line in attention_lines(plan)]
+    head += [f"> [!NOTE]\n> {md_text(line)}\n" for line in [snapshot_line(plan)] if line]
     changes = sorted((c for c in plan.changes if c.action is not Action.NOOP), key=lambda c: _MD_ORDER[c.action])
     rows = [_md_row(c) for c in changes]
     table = ["| | connector | file | changes |", "|---|---|---|---|"] if rows else ["No changes."]

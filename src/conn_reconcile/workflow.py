@@ -242,17 +242,20 @@ def plan_from(
     targets: dict[str, object] | None = None,
     allow_unbound: bool = True,
     listed: Callable[[], list[RemoteConnector]] | None = None,
+    blind: bool = False,
 ) -> Plan:
     """List the org (or take ``listed()``: the org listed already) and plan ``desired``
     against it and ``state``. Without ``allow_unbound``, a plan whose apply would send a
-    secret whose variable is unset is an error."""
+    secret whose variable is unset is an error. ``blind``: plan as a run that holds no
+    secret would (a pull request's plan): no secret value, no fingerprint key."""
     import dataclasses
 
     from conn_reconcile.planner import build_plan
 
-    values = _secret_env(desired, settings.env)
+    env: Mapping[str, str] = {} if blind else settings.env
+    values = _secret_env(desired, env)
     settings.redactor.add(*(value for per_file in values.values() for value in per_file.values()))
-    key = settings.fingerprint_key
+    key = None if blind else settings.fingerprint_key
     fingerprints = None
     if key and state is not None:
         fingerprints = {f: {p: fingerprint(key, v) for p, v in vals.items()} for f, vals in values.items()}
@@ -261,13 +264,13 @@ def plan_from(
         meta = plan_meta(settings.api_url, options, environment=settings.environment, targets=targets)
         plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
     if not allow_unbound:
-        missing = needed_unbound(plan, desired, settings.env)
+        missing = needed_unbound(plan, desired, env)
         if missing:
             raise SecretError(
                 "the plan needs variables that are not set (pass --allow-unbound to plan anyway):\n  "
                 + "\n  ".join(missing)
             )
-    extra = unbound_notes([d for d in desired if options.targeted(d.spec.name)], settings.env)
+    extra = unbound_notes([d for d in desired if options.targeted(d.spec.name)], env)
     return dataclasses.replace(plan, notes=plan.notes + tuple(extra)) if extra else plan
 
 
@@ -279,13 +282,19 @@ def compute_plan(
     *,
     files: Sequence[str | Path] = (),
     allow_unbound: bool = False,
+    against_snapshot: bool = False,
+    blind: bool = False,
 ) -> Plan:
     """``plan``: load the files and the state (no lock: plan writes nothing) and plan.
     ``options.targets`` (``--target``) and ``files`` (``--file``) limit the plan.
+    ``against_snapshot``: against the org snapshot in the state, with no API key and no
+    secret (see :mod:`orgsnapshot`); ``blind``: as :func:`plan_from`.
 
     The org is listed on another thread while the files load: its requests wait on the API
     while the files are read and parsed. Bad files are still reported first, as they would be
     without it (a listing error is raised only once the files have loaded)."""
+    if against_snapshot:
+        return _plan_against_snapshot(settings, paths, options, files)
     with paused():  # the listing thread's objects too (see gcpause)
         listing = _in_background(lambda: _list(settings, client))
         desired = load_desired(settings, paths)
@@ -299,4 +308,20 @@ def compute_plan(
             targets=targets,
             allow_unbound=allow_unbound,
             listed=listing.result,
+            blind=blind,
         )
+
+
+def _plan_against_snapshot(
+    settings: Settings, paths: Sequence[str | Path], options: PlanOptions, files: Sequence[str | Path]
+) -> Plan:
+    import dataclasses
+
+    from conn_reconcile import orgsnapshot
+
+    desired = load_desired(settings, paths)
+    options, targets = scope(options, desired, options.targets, files)
+    state = load_state(settings)
+    remote, org = orgsnapshot.listed(settings.api_url, settings.environment, state)
+    plan = plan_from(settings, desired, options, state, targets=targets, listed=lambda: remote, blind=True)
+    return dataclasses.replace(plan, meta={**plan.meta, "org_snapshot": orgsnapshot.meta(org)})

@@ -4,6 +4,8 @@ End to end: the CLI as a subprocess against the emulator."""
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 from typing import Any
@@ -227,6 +229,30 @@ def test_an_update_whose_patch_body_sends_a_field_it_does_not_show_is_refused(ap
     _refused_by_show_and_apply(applied, f"the update of docs: {DISAGREES} at url")
 
 
+def test_an_update_sending_an_auth_object_whole_shows_its_secret_and_a_swapped_variable_is_refused(applied):
+    """An update of an auth object sends it whole, its secret with it: the plan shows that
+    variable (as sent), so pointing the body at another variable disagrees with what is shown."""
+    from e2e import CLIENT_SECRET
+
+    env = {"DRIVE_SECRET": CLIENT_SECRET, "OTHER_SECRET": OTHER_SECRET}
+    oauth = {"client_id": "cid", "client_secret": "${DRIVE_SECRET}", "scope": "read"}
+    oauth |= {"authorize_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token"}
+    applied.write("drive.yaml", applied.connector("drive", oauth=oauth))
+    assert applied.run("apply", "--auto-approve", env=env).code == 0
+    applied.write("drive.yaml", applied.connector("drive", oauth={**oauth, "scope": "read write"}))
+    doc = _planned(applied, env)
+    update = next(c for c in doc["changes"] if c["name"] == "drive")
+    assert {c["path"]: c.get("ref") for c in update["changes"]} == {
+        "oauth.scope": None,
+        "oauth.client_secret": "DRIVE_SECRET",
+    }
+    update["payload"]["oauth"]["client_secret"] = "${OTHER_SECRET}"
+    _save(applied, doc)
+    _refused_by_show_and_apply(applied, f"the update of drive: {DISAGREES} at oauth.client_secret", env)
+    assert OTHER_SECRET not in json.dumps(applied.emulator.connectors)
+    assert not any(OTHER_SECRET in text for text in applied.outputs)
+
+
 def test_a_replacement_that_sends_an_unshown_field_is_refused_before_any_write(applied):
     """A replacement shows only what differs from the connector: the other fields of its body
     (edited here together with its applied view, so the file agrees with itself) are checked
@@ -273,7 +299,9 @@ def test_a_plan_file_of_every_action_round_trips_through_show_and_apply(applied)
     drive = next(c for c in doc["changes"] if c["name"] == "drive")
     assert drive["payload"]["oauth"]["client_secret"] == "${DRIVE_SECRET}"  # sent whole, with its secret
     shown = applied.run("show", "plan.json")
-    assert '~ oauth.scope = "read" -> "read write"' in shown.out
+    assert re.search(r'~ oauth\.scope +=  ?"read" -> "read write"', shown.out), shown.out
+    # the client secret is sent whole with its object: shown with its variable, as sent, not changed
+    assert re.search(r"~ oauth\.client_secret += \(sensitive, sent, from \$\{DRIVE_SECRET\}\)", shown.out)
     done = applied.run("apply", "plan.json")
     assert done.code == 0, done.both
     remote = remote_by_name(applied)

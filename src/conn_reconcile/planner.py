@@ -96,7 +96,23 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
     if not changes:
         return ResourceChange(Action.NOOP, **common)
     tops = {c.top for c in changes}
-    return ResourceChange(Action.UPDATE, changes=tuple(changes), payload=patch_body(d.spec, tops), **common)
+    payload = patch_body(d.spec, tops)
+    return ResourceChange(
+        Action.UPDATE, changes=tuple(_with_sent_secrets(d, changes, payload)), payload=payload, **common
+    )
+
+
+def _with_sent_secrets(d: Desired, changes: list[FieldChange], payload: Mapping[str, Any]) -> list[FieldChange]:
+    """``changes`` plus a sensitive change (no origin: sent, not known to have changed) for each
+    secret the PATCH body sends whole with its auth object: the plan shows every variable it sends."""
+    refs = d.spec.secret_refs()
+    shown = {c.path for c in changes}
+    sent = [p for p in sorted(refs) if p.partition(".")[0] in payload and p not in shown]
+    if not sent:
+        return changes
+    return [c for c in changes if not c.sensitive] + sorted(
+        [c for c in changes if c.sensitive] + [_secret_change(refs, p) for p in sent], key=lambda c: c.path
+    )
 
 
 def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = None) -> FieldChange:

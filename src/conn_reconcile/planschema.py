@@ -274,7 +274,8 @@ def _patch_disagreement(change: ResourceChange, payload: dict[str, Any], shown: 
                 return path
         elif _canon(c.new) != _canon(applied.get(path)):
             return path
-    return None
+    unshown = sorted(p for p in refs if p not in shown)  # every variable the body sends is shown
+    return unshown[0] if unshown else None
 
 
 def remote_disagreement(change: ResourceChange, remote_view: Mapping[str, Any]) -> str | None:

@@ -84,7 +84,10 @@ def _field_lines(change: ResourceChange) -> list[str]:
     for c, path in zip(change.changes, paths, strict=True):
         if c.sensitive:
             source = f", from ${{{c.ref}}}" if c.ref else ""
-            value = f"(sensitive{source})" if change.action is Action.CREATE else f"(sensitive, changed{source})"
+            if change.action is Action.CREATE:
+                value = f"(sensitive{source})"
+            else:  # with an origin: known to have changed; without: sent whole with its object
+                value = f"(sensitive, {'changed' if c.origin else 'sent'}{source})"
             sym = "+" if change.action is Action.CREATE else "~"
         elif c.old is None:
             sym, value = "+", _fmt(c.new)

@@ -4,9 +4,8 @@ End to end: the CLI as a subprocess against the emulator."""
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from pathlib import Path
 from typing import Any
 

@@ -346,3 +346,20 @@ def test_subprocess_isolated_flag_is_in_action_yml() -> None:
     assert "python -I -m conn_reconcile.ghaction" in text and "python -I -m pip install" in text
     proc = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
+
+
+# -- 5: a failed apply's state is never lost with the runner -----------------------------------
+
+
+def test_a_failed_apply_keeps_its_state_for_an_artifact_and_in_the_summary(project: Project) -> None:
+    project.write("docs.yaml", project.service("docs"))
+    project.write("bad.yaml", project.service("bad", url=f"{project.api_url}/nowhere"))  # its registration fails
+    commit(project)
+    run = action(project, "apply", event_name="workflow_dispatch", confirm="apply a fresh plan", trusted=True)
+    assert run.code == 3, run
+    kept = Path(run.outputs["state_dir"])
+    assert not kept.is_relative_to(project.root)
+    state = json.loads((kept / "state.json").read_text(encoding="utf-8"))
+    (docs,) = (c["id"] for c in project.emulator.connectors if c["name"] == "docs")
+    assert list(state["connectors"]) == [docs]
+    assert "### conn-reconcile: the state this run kept" in run.summary and docs in run.summary

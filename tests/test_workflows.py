@@ -394,3 +394,15 @@ def test_the_example_pre_commit_config_uses_the_published_hook() -> None:
     config = YAML(typ="safe").load((EXAMPLE / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
     (repo,) = config["repos"]
     assert {h["id"] for h in repo["hooks"]} <= {h["id"] for h in hooks}
+
+
+def test_every_test_the_threat_model_names_exists() -> None:
+    """docs/SECURITY.md proves each row with a test: each one it names is a test of this suite."""
+    text = (ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(?:tests/)?(test_\w+\.py)(?:::(test_\w+))?`", text)
+    assert len(named) >= 15
+    for module, test in named:
+        path = ROOT / "tests" / module
+        assert path.is_file(), module
+        if test:
+            assert f"def {test}(" in path.read_text(encoding="utf-8"), f"{module}::{test}"

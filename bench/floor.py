@@ -1,15 +1,13 @@
-"""The floor: the least work `validate`, `plan` and `apply` must do, with the fastest ordinary tools.
+"""The floor: the least work `validate`, `plan` and `apply` must do, on the tool's own stack.
 
 A separate, minimal program, timed as a whole process exactly like the tool:
 
-* ``floor.py validate DIR`` - parse every ``*.yaml``/``*.yml`` under DIR with libyaml
-  (PyYAML's ``CSafeLoader``) and check each is a mapping with a name;
-* ``floor.py plan DIR`` - the same, then list every page of ``/v1/connectors`` with
-  ``http.client`` (one keep-alive connection), match by name, compare the fields as dicts and
-  print one line per change;
+* ``floor.py validate DIR`` - parse every ``*.yaml``/``*.yml`` under DIR with ruamel's C
+  parser (``YAML(typ="safe")``) and validate each with a pydantic model of the connector file;
+* ``floor.py plan DIR`` - the same, then list every page of ``/v1/connectors`` with one
+  ``httpx.Client``, match by name, compare the fields as dicts and print one line per change;
 * ``floor.py apply DIR --parallelism P`` - the same plan, then POST every create from P
-  threads (one keep-alive connection each), with each ``${VAR}`` secret resolved from the
-  environment.
+  threads sharing that client, with each ``${VAR}`` secret resolved from the environment.
 
 The API URL is ``$BENCH_API_URL``, the key ``$CO_API_KEY``. Exit 0 on success.
 """
@@ -17,58 +15,70 @@ The API URL is ``$BENCH_API_URL``, the key ``$CO_API_KEY``. Exit 0 on success.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict
+from ruamel.yaml import YAML
+
+if TYPE_CHECKING:
+    import httpx
 
 PAGE = 100
 
 
+class ServiceAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["bearer", "basic", "noscheme"]
+    token: str
+
+
+class OAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    client_id: str | None = None
+    client_secret: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
+
+
+class Connector(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str
+    url: str
+    description: str | None = None
+    excludes: list[str] | None = None
+    active: bool = True
+    continue_on_failure: bool = False
+    service_auth: ServiceAuth | None = None
+    oauth: OAuth | None = None
+
+
 def load_dir(directory: str) -> list[dict]:
+    yaml = YAML(typ="safe")
     docs = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.endswith((".yaml", ".yml")) and not name.startswith("."):
                 with open(os.path.join(root, name), "rb") as fh:
-                    doc = yaml.load(fh, Loader=yaml.CSafeLoader)
-                if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
-                    raise SystemExit(f"floor: {name}: not a connector mapping")
+                    doc = yaml.load(fh)
+                Connector.model_validate(doc)
                 docs.append(doc)
     return docs
 
 
-class Api:
-    def __init__(self) -> None:
-        parts = urlsplit(os.environ["BENCH_API_URL"])
-        self.host, self.port = parts.hostname, parts.port
-        self.headers = {"Authorization": f"Bearer {os.environ['CO_API_KEY']}", "Content-Type": "application/json"}
-        self.local = threading.local()
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        conn.request(method, path, None if body is None else json.dumps(body), self.headers)
-        response = conn.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise SystemExit(f"floor: {method} {path}: HTTP {response.status}")
-        return json.loads(data)
-
-    def list_all(self) -> list[dict]:
-        out: list[dict] = []
-        while True:
-            page = self.call("GET", f"/v1/connectors?limit={PAGE}&offset={len(out)}")
-            out.extend(page["connectors"])
-            if len(page["connectors"]) < PAGE or len(out) >= page["total_count"]:
-                return out
+def list_all(client: httpx.Client) -> list[dict]:
+    out: list[dict] = []
+    while True:
+        page = client.get("/v1/connectors", params={"limit": PAGE, "offset": len(out)})
+        page.raise_for_status()
+        data = page.json()
+        out.extend(data["connectors"])
+        if len(data["connectors"]) < PAGE or len(out) >= data["total_count"]:
+            return out
 
 
 def _without_secrets(doc: dict) -> dict:
@@ -95,11 +105,15 @@ def plan(docs: list[dict], remote: list[dict]) -> tuple[list[dict], int]:
 
 
 def resolve(doc: dict) -> dict:
-    body = json.loads(json.dumps(doc))
+    body = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
     auth = body.get("service_auth")
     if isinstance(auth, dict) and str(auth.get("token", "")).startswith("${"):
         auth["token"] = os.environ[auth["token"][2:-1]]
     return body
+
+
+def create(client: httpx.Client, doc: dict) -> None:
+    client.post("/v1/connectors", json=resolve(doc)).raise_for_status()
 
 
 def main() -> int:
@@ -112,12 +126,16 @@ def main() -> int:
     if args.command == "validate":
         print(f"{len(docs)} valid")
         return 0
-    api = Api()
-    creates, updates = plan(docs, api.list_all())
-    print(f"{len(creates)} to create, {updates} to update, {len(docs) - len(creates) - updates} unchanged")
-    if args.command == "apply":
-        with ThreadPoolExecutor(args.parallelism) as pool:
-            list(pool.map(lambda d: api.call("POST", "/v1/connectors", resolve(d)), creates))
+    import httpx  # not loaded by the start-up floor, which imports this module for its model
+
+    headers = {"Authorization": f"Bearer {os.environ['CO_API_KEY']}"}
+    limits = httpx.Limits(max_connections=args.parallelism, max_keepalive_connections=args.parallelism)
+    with httpx.Client(base_url=os.environ["BENCH_API_URL"], headers=headers, limits=limits, timeout=60) as client:
+        creates, updates = plan(docs, list_all(client))
+        print(f"{len(creates)} to create, {updates} to update, {len(docs) - len(creates) - updates} unchanged")
+        if args.command == "apply":
+            with ThreadPoolExecutor(args.parallelism) as pool:
+                list(pool.map(lambda d: create(client, d), creates))
     return 0
 
 

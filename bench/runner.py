@@ -113,6 +113,12 @@ def start_floor(*args: str) -> list[str]:
     return _imported("startfloor", *args)
 
 
+def check_jsonschema() -> list[str] | None:
+    """check-jsonschema from the bench's virtualenv, or None when it is not installed."""
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    return [str(exe)] if exe.exists() else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,11 +17,9 @@ $(STAMP): pyproject.toml requirements/build.in
 
 install: $(STAMP)
 
-# pytest-xdist: 4 workers (more than 2 cores pays: many tests wait on loopback servers or child
-# processes). --dist worksteal: an idle worker takes tests queued on a busy one, so a run does not
-# end on one worker's tail of slow tests. Bytecode is written even when PYTHONDONTWRITEBYTECODE is
-# set in the environment: otherwise every worker re-rewrites the tests' assertions and every CLI
-# child process compiles the package again (__pycache__/ is ignored by git).
+# pytest-xdist: 4 workers (more than the 2 cores of CI: many tests wait on loopback servers or CLI
+# processes); --dist worksteal: an idle worker takes tests still queued on a busy one. Bytecode is
+# written even under PYTHONDONTWRITEBYTECODE, or every CLI subprocess compiles the package again.
 test: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 4 --dist worksteal
 
@@ -35,14 +33,14 @@ demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
 
 # The benchmark times the tool as a user installs it: built from this checkout into a virtualenv of
-# its own that holds its dependencies and PyYAML (the floor's parser) and nothing else - no test
+# its own that holds its dependencies and check-jsonschema (the validate peer) and nothing else - no test
 # tooling, no editable install, none of their .pth start-up hooks in every process it times. pip
 # rebuilds and reinstalls a project given as a directory on every run; the dependencies stay.
 BENCH_VENV ?= .venv-bench
 
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet 'PyYAML>=6' .
+	$(BENCH_VENV)/bin/python -m pip install --quiet 'check-jsonschema>=0.29' .
 	$(BENCH_VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 # the action's pinned, hashed dependencies (see README, "Pinned install"); needs the package index

@@ -12,10 +12,10 @@
   build, started in the background as soon as the session begins if a selected test needs it.
 * ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI to
   completion in process, except in tests marked ``cli_subprocess``, where every run is a process
-  of its own (forked from the worker's fork server, tests/forkserver.py). A run that is signalled,
-  killed or raced against another process for the state lock is started as a process with
-  ``project.start`` (tests/test_safety.py, tests/test_interrupt.py); the runs around it (setting
-  up, checking the result) need no process.
+  of its own (``python -m conn_reconcile``). A run that is signalled, killed or raced against
+  another process for the state lock is started as a process with ``project.start``
+  (tests/test_safety.py, tests/test_interrupt.py); the runs around it (setting up, checking the
+  result) need no process.
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import scheduling
 from helpers import HookBuild, git, init_repo
 
 if TYPE_CHECKING:  # imported by the fixtures: pytest's xdist controller loads this file and runs no test
@@ -40,47 +38,6 @@ if TYPE_CHECKING:  # imported by the fixtures: pytest's xdist controller loads t
 #: The wheels of this project's dependencies and of its build backend, which ``make install``
 #: downloads into the virtualenv: pip builds the hook's environment from them, without an index.
 WHEELHOUSE = Path(sys.prefix) / "wheelhouse"
-#: test modules without pytest's rewritten bytecode at or above which the cache is made first
-PREWARM_MIN = 8
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under pytest-xdist, on a fresh checkout: rewrite the test modules' assertions once, before
-    the workers start. Every worker imports every test module to collect it; finding no cached
-    rewrite (``__pycache__/*-pytest-*.pyc``), four workers would each rewrite all of them, at the
-    same moment (about 3.5 s of CPU each). Two ``--collect-only`` processes, each given half of
-    the modules, write the cache instead; the workers then read it. Runs in the controller only
-    (xdist starts its workers in its own, later, ``pytest_sessionstart``), and only when bytecode
-    is written and at least :data:`PREWARM_MIN` of the selected modules have none."""
-    config = session.config
-    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None) or sys.dont_write_bytecode:
-        return
-    tag = f"{sys.implementation.cache_tag}-pytest-{pytest.__version__}"
-    here = Path(__file__).resolve().parent
-    selected = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
-    missing = [
-        p
-        for p in sorted(here.glob("test_*.py"))
-        if any(p == s or s in p.parents for s in selected)
-        and not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").exists()
-    ]
-    if len(missing) < PREWARM_MIN:
-        return
-    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", "-p", "no:cacheprovider"]
-    procs = [
-        subprocess.Popen([*cmd, *map(str, half)], cwd=here.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for half in (missing[0::2], missing[1::2])
-    ]
-    for proc in procs:
-        proc.wait()  # a failure here shows again, with its message, when the workers collect
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, each worker's share starts with its turn of the ``slow`` tests
-    (tests/scheduling.py). Every worker collects and orders the same list the same way."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    items[:] = scheduling.order(items, workers, lambda item: item.get_closest_marker("slow") is not None)
 
 
 @pytest.fixture

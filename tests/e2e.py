@@ -6,8 +6,7 @@ emulator and a real connector endpoint on loopback, and the CLI.
 command) unless the project was made with ``in_process=False``;
 :meth:`Project.run_process` and :meth:`Project.start` always run the CLI as a process of its own,
 for tests that send signals, kill, race two processes, hold locks across processes or need a
-TTY: a child of the test's process, forked from the worker's fork server (tests/forkserver.py),
-or with ``fresh=True`` a new ``python -m conn_reconcile`` interpreter."""
+TTY: a new ``python -m conn_reconcile`` interpreter (:func:`popen_cli`)."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import forkserver
-from forkserver import restore_default_sigint
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
@@ -108,12 +106,16 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "conn_reconcile", *args]
 
 
-def popen_cli(args: list[str], *, fresh: bool = False, **kwargs: Any) -> subprocess.Popen[str]:
-    """Start the CLI as a real process with the default SIGINT disposition: forked from this
-    worker's fork server (tests/forkserver.py), or, with ``fresh`` (or where there is no fork
-    server), a new interpreter started with ``exec``."""
-    if not fresh and forkserver.available():
-        return forkserver.Popen(cli_command(*args), text=True, **kwargs)
+def restore_default_sigint() -> None:
+    """In the child, before exec: take Ctrl-C the default way even when the test runner was
+    started with SIGINT ignored (``nohup``, ``trap '' INT``): an ignored disposition is
+    inherited across exec, and ``restore_signals`` only covers SIGPIPE, SIGXFZ and SIGXFSZ."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def popen_cli(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """Start ``python -m conn_reconcile *args`` as a new process, in text mode, with Ctrl-C
+    handled the default way (:func:`restore_default_sigint`); ``kwargs`` go to ``Popen``."""
     return subprocess.Popen(cli_command(*args), preexec_fn=restore_default_sigint, text=True, **kwargs)
 
 
@@ -192,12 +194,10 @@ class Project:
         full_env.update(env or {})
         return full_env
 
-    def start(self, *args: str, env: dict[str, str] | None = None, fresh: bool = False) -> Background:
-        """Start the CLI without waiting for it (e.g. to send it signals); see :class:`Background`.
-        ``fresh``: in a new interpreter, not forked (see :func:`popen_cli`)."""
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Background:
+        """Start the CLI without waiting for it (e.g. to send it signals); see :class:`Background`."""
         proc = popen_cli(
             list(args),
-            fresh=fresh,
             cwd=self.root,
             env=self.full_env(env),
             stdin=subprocess.DEVNULL,

@@ -384,8 +384,8 @@ def test_ctrl_c_works_when_the_test_runner_ignores_sigint(project):
     with HeldEndpoint() as held:
         for i in (1, 2, 3):
             project.write(f"c{i}.yaml", project.service(f"c{i}", url=f"{held.url}/c{i}/search"))
-        with sigint_ignored():  # a new interpreter: an ignored SIGINT is inherited across exec
-            run = project.start("apply", "--auto-approve", "--parallelism", "1", fresh=True)
+        with sigint_ignored():  # an ignored SIGINT is inherited across exec
+            run = project.start("apply", "--auto-approve", "--parallelism", "1")
         run.wait_until(lambda: held.held == 1, "a create in flight")
         run.proc.send_signal(signal.SIGINT)
         run.wait_until(lambda: "waiting for 1 call(s) in flight" in run.err_so_far, "the interrupt notice")

@@ -1,7 +1,7 @@
 """A small harness for end-to-end tests: a project directory with connector files, the
 emulator and a real connector endpoint on loopback, and the CLI.
 
-:meth:`Project.run` runs the CLI in this process through tests/clirunner.py (the same
+:meth:`Project.run` runs the CLI in this process through click's CliRunner (the same
 ``main`` entry point, arguments, environment and working directory as the installed
 command) unless the project was made with ``in_process=False``;
 :meth:`Project.run_process` and :meth:`Project.start` always run the CLI as a process of its own,
@@ -139,17 +139,19 @@ def _no_os_exit() -> Iterator[None]:
 
 
 def invoke_cli(args: list[str], env: dict[str, str], *, stdin: str | None = None, cwd: Path) -> Run:
-    """Run the CLI in this process (tests/clirunner.py): ``os.environ`` is exactly ``env``
+    """Run the CLI in this process with click's CliRunner: ``os.environ`` is exactly ``env``
     during the run (and restored after it), the working directory is ``cwd``,
     stdin/stdout/stderr are not terminals, as for a subprocess."""
-    from clirunner import invoke
+    from click.testing import CliRunner
+
+    from conn_reconcile.cli import cli
 
     # the runner sets the given variables and removes those mapped to None: the rest of
     # os.environ must go too, so the CLI sees the same environment as a subprocess.
     overlay: dict[str, str | None] = {k: None for k in os.environ if k not in env}
     overlay.update(env)
     with contextlib.chdir(cwd), _no_os_exit():
-        result = invoke(args, input=stdin, env=overlay, catch_exceptions=False)
+        result = CliRunner().invoke(cli, args, input=stdin, env=overlay, catch_exceptions=False)
     return Run(result.exit_code, result.stdout, result.stderr)
 
 

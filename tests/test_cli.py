@@ -1,4 +1,4 @@
-"""The command line, run in this process (tests/clirunner.py): exit codes, messages, formats."""
+"""The command line, run in this process (click's CliRunner): exit codes, messages, formats."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from clirunner import invoke
+from click.testing import CliRunner
 
 from conn_reconcile import __version__
+from conn_reconcile.cli import cli
 
 GOOD = "name: docs\nurl: https://docs.example.com/search\n"
 
@@ -79,7 +80,7 @@ def write(root, files):
 @pytest.mark.parametrize("case,files,where,fragment", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_validate_bad_input_is_one_clear_line_and_exit_1(workdir, tmp_path, case, files, where, fragment):
     write(tmp_path, files)
-    result = invoke(["validate"])
+    result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line]
@@ -88,20 +89,20 @@ def test_validate_bad_input_is_one_clear_line_and_exit_1(workdir, tmp_path, case
 
 def test_validate_ok_and_default_directory(workdir, tmp_path):
     write(tmp_path, {"a.yaml": GOOD, "sub/b.yml": "name: b\nurl: https://b.example.com\n"})
-    result = invoke(["validate"])
+    result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 0, result.output
     assert "2 connector file(s) valid." in result.output
 
 
 def test_validate_needs_no_api_key_or_secrets(workdir, tmp_path):
     write(tmp_path, {"a.yaml": GOOD + "service_auth:\n  type: bearer\n  token: ${UNSET_TOKEN}\n"})
-    result = invoke(["validate", "connectors"])
+    result = CliRunner().invoke(cli, ["validate", "connectors"])
     assert result.exit_code == 0, result.output
 
 
 def test_validate_with_no_files_is_an_error(workdir, tmp_path):
     (tmp_path / "connectors").mkdir()
-    result = invoke(["validate"])
+    result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 1 and "no connector files found" in result.output
 
 
@@ -109,7 +110,7 @@ def test_literal_secret_is_rejected_without_echoing_it(workdir, tmp_path):
     canary = "CANARY-cli-literal-0b7e"
     write(tmp_path, {"a.yaml": GOOD + f"service_auth:\n  type: bearer\n  token: {canary}\n"})
     for fmt in ("text", "github", "json"):
-        result = invoke(["validate", "--format", fmt])
+        result = CliRunner().invoke(cli, ["validate", "--format", fmt])
         assert result.exit_code == 1
         assert canary not in result.output
         assert "literal secrets are not allowed" in result.output
@@ -117,14 +118,14 @@ def test_literal_secret_is_rejected_without_echoing_it(workdir, tmp_path):
 
 def test_validate_github_format_emits_annotations(workdir, tmp_path):
     write(tmp_path, {"a.yaml": "name: a\nurl: https://a.example.com\nbogus: 1\n"})
-    result = invoke(["validate", "--format", "github"])
+    result = CliRunner().invoke(cli, ["validate", "--format", "github"])
     assert result.exit_code == 1
     assert "::error file=connectors/a.yaml,line=3,col=1,title=conn-reconcile%3A bogus::unknown field" in result.stdout
 
 
 def test_validate_json_format(workdir, tmp_path):
     write(tmp_path, {"a.yaml": "name: a\nurl: https://a.example.com\nbogus: 1\n"})
-    result = invoke(["validate", "--format", "json"])
+    result = CliRunner().invoke(cli, ["validate", "--format", "json"])
     assert result.exit_code == 1
     doc = json.loads(result.output)
     assert doc["valid"] is False and doc["errors"][0]["field"] == "bogus" and doc["errors"][0]["line"] == 3
@@ -132,7 +133,7 @@ def test_validate_json_format(workdir, tmp_path):
 
 def test_plan_without_api_key_is_a_config_error(workdir, tmp_path):
     write(tmp_path, {"a.yaml": GOOD})
-    result = invoke(["plan"])
+    result = CliRunner().invoke(cli, ["plan"])
     assert result.exit_code == 1
     assert "no API key: set CO_API_KEY or pass --api-key" in result.output
 
@@ -140,7 +141,8 @@ def test_plan_without_api_key_is_a_config_error(workdir, tmp_path):
 def test_unreachable_api_is_one_line_not_a_traceback(workdir, tmp_path):
     write(tmp_path, {"a.yaml": GOOD})
     # connection refused is retried with backoff: keep the waits short (the retries still happen)
-    result = invoke(
+    result = CliRunner().invoke(
+        cli,
         ["--api-url", "http://127.0.0.1:9", "--api-key", "CANARY-key-unreach", "plan"],
         env={"CONN_RECONCILE_BACKOFF_BASE": "0.01"},
     )
@@ -151,28 +153,28 @@ def test_unreachable_api_is_one_line_not_a_traceback(workdir, tmp_path):
 
 def test_bad_plan_file_is_a_clear_error(workdir, tmp_path):
     (tmp_path / "plan.json").write_text('{"format_version": 99, "changes": []}')
-    result = invoke(["show", "plan.json"])
+    result = CliRunner().invoke(cli, ["show", "plan.json"])
     assert result.exit_code == 1 and "unsupported plan format_version 99" in result.output
     (tmp_path / "plan.json").write_text("not json")
-    result = invoke(["show", "plan.json"])
+    result = CliRunner().invoke(cli, ["show", "plan.json"])
     assert result.exit_code == 1 and "not a readable plan file" in result.output
     (tmp_path / "plan.json").write_bytes(b'{"a": "caf\xe9"}')  # Latin-1, not UTF-8: a UnicodeDecodeError
-    result = invoke(["show", "plan.json"])
+    result = CliRunner().invoke(cli, ["show", "plan.json"])
     assert result.exit_code == 1, result.output
     assert "plan.json: not a readable plan file: UnicodeDecodeError at position 10" in result.output
 
 
 def test_version_and_help(workdir):
-    result = invoke(["--version"])
+    result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
-    result = invoke(["--help"])
+    result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
     for command in ("validate", "plan", "apply", "show", "import", "schema", "emulator"):
         assert command in result.output
 
 
 def test_schema_command_prints_json_schema(workdir):
-    result = invoke(["schema"])
+    result = CliRunner().invoke(cli, ["schema"])
     doc = json.loads(result.output)
     assert doc["$schema"].startswith("https://json-schema.org/") and "name" in doc["required"]
 
@@ -184,12 +186,12 @@ def test_python_dash_m_works(tmp_path):
 
 def test_github_format_errors_are_annotations_on_stdout(workdir, tmp_path):
     write(tmp_path, {"a.yaml": GOOD})
-    result = invoke(["plan", "--format", "github"])
+    result = CliRunner().invoke(cli, ["plan", "--format", "github"])
     assert result.exit_code == 1
     assert result.stdout == "::error title=conn-reconcile::no API key: set CO_API_KEY or pass --api-key\n"
     assert "Error: no API key" in result.stderr
 
 
 def test_shell_completion_script(workdir):
-    result = invoke([], env={"_CONN_RECONCILE_COMPLETE": "bash_source"})
+    result = CliRunner().invoke(cli, [], env={"_CONN_RECONCILE_COMPLETE": "bash_source"})
     assert "_conn_reconcile_completion" in result.output and "complete " in result.output

@@ -1,5 +1,6 @@
-"""The command-line parser: global options before and after the command, sources, environment
-variables, value types, usage errors (exit 2), and apply's prompt on a real terminal."""
+"""The command line on click: global options before and after the command, sources,
+environment variables, value types, usage errors (exit 2, the API key never quoted), ``--``,
+a closed pipe, and apply's prompt on a real terminal."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
-from clirunner import invoke
+from click.testing import CliRunner, Result
 from e2e import remote_by_name
 from helpers import read_terminal
 
-from conn_reconcile.cli import PROGRAM
-from conn_reconcile.cmdline import COMMANDLINE, DEFAULT, ENVIRONMENT, UsageError, parse
+from conn_reconcile.cli import COMMANDS, cli, parse
+from conn_reconcile.config import Setting
+from conn_reconcile.globalopts import Invocation
 
 GOOD = "name: docs\nurl: https://docs.example.com/search\n"
 
@@ -30,39 +33,46 @@ def workdir(workdir: Path) -> Path:
     return workdir
 
 
-def test_a_global_option_after_the_command_wins_over_the_same_before_it() -> None:
-    parsed = parse(PROGRAM, ["--timeout", "5", "plan", "--timeout", "7", "-q"], {})
-    assert parsed.command.name == "plan"
-    assert parsed.values["timeout"] == 7.0 and parsed.sources["timeout"] == (COMMANDLINE, "--timeout")
-    assert parsed.values["quiet"] is True
-    before = parse(PROGRAM, ["--timeout", "5", "plan"], {})
-    assert before.values["timeout"] == 5.0
+def invoke(args: list[str], env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(cli, args, env=env)
 
 
-def test_sources_flag_environment_default() -> None:
-    env = {"CONN_RECONCILE_TIMEOUT": "9", "CONN_RECONCILE_DEADLINE": ""}  # empty: unset
-    parsed = parse(PROGRAM, ["validate"], env)
-    assert parsed.values["timeout"] == 9.0
-    assert parsed.sources["timeout"] == (ENVIRONMENT, "CONN_RECONCILE_TIMEOUT")
-    assert parsed.values["deadline"] is None and parsed.sources["deadline"][0] == DEFAULT
-    assert parsed.values["lock_timeout"] == 0.0 and parsed.values["colour"] is None
-    flagged = parse(PROGRAM, ["validate", "--timeout", "3"], env)
-    assert flagged.values["timeout"] == 3.0 and flagged.sources["timeout"][0] == COMMANDLINE
+def test_a_global_option_after_the_command_wins_over_the_same_before_it(workdir: Path) -> None:
+    ctx = parse(["--timeout", "5", "plan", "--timeout", "7", "-q"])
+    assert ctx.command.name == "plan"
+    inv = Invocation(ctx)
+    assert inv.value("timeout") == 7.0 and inv.given()["timeout"] == Setting(7.0, "flag --timeout")
+    assert inv.value("quiet") is True and inv.console.quiet
+    before = Invocation(parse(["--timeout", "5", "--state", "s.json", "plan", "--no-color"]))
+    assert before.value("timeout") == 5.0 and before.given()["state"] == Setting("s.json", "flag --state")
+    assert before.value("colour") is False
+
+
+def test_sources_flag_environment_default(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONN_RECONCILE_TIMEOUT", "9")
+    monkeypatch.setenv("CONN_RECONCILE_DEADLINE", "")  # empty: unset
+    inv = Invocation(parse(["validate"]))
+    assert inv.given()["timeout"] == Setting(9.0, "environment variable CONN_RECONCILE_TIMEOUT")
+    assert inv.value("deadline") is None and "deadline" not in inv.given()
+    assert inv.given()["lock_timeout"] == Setting(0.0, "default")  # shown by config even as the default
+    assert inv.value("colour") is None and inv.value("quiet") is False
+    flagged = Invocation(parse(["validate", "--timeout", "3"]))
+    assert flagged.given()["timeout"] == Setting(3.0, "flag --timeout")
 
 
 def test_options_and_arguments_mix_in_any_order() -> None:
-    parsed = parse(PROGRAM, ["validate", "a.yaml", "--format", "json", "b.yaml", "--exclude", "x*", "--exclude=y*"], {})
-    assert [str(p) for p in parsed.values["paths"]] == ["a.yaml", "b.yaml"]
-    assert parsed.values["fmt"] == "json" and parsed.values["exclude"] == ("x*", "y*")
-    dashed = parse(PROGRAM, ["validate", "a.yaml", "--format", "json", "--", "-b.yaml", "--format"], {})
-    assert [str(p) for p in dashed.values["paths"]] == ["a.yaml", "-b.yaml", "--format"]  # after --: arguments
-    assert dashed.values["fmt"] == "json"
-    assert [str(p) for p in parse(PROGRAM, ["validate", "--", "-b.yaml"], {}).values["paths"]] == ["-b.yaml"]
-    with pytest.raises(UsageError, match="unrecognized arguments: extra"):
-        parse(PROGRAM, ["show", "a.json", "extra"], {})
-    pair = parse(PROGRAM, ["plan", "--prune", "--no-prune", "--no-color"], {})
-    assert pair.values["prune"] is False and pair.values["colour"] is False
-    assert pair.sources["prune"] == (COMMANDLINE, "--prune")
+    ctx = parse(["validate", "a.yaml", "--format", "json", "b.yaml", "--exclude", "x*", "--exclude=y*"])
+    assert ctx.params["paths"] == (Path("a.yaml"), Path("b.yaml"))
+    assert ctx.params["fmt"] == "json" and ctx.params["exclude"] == ("x*", "y*")
+    dashed = parse(["validate", "a.yaml", "--format", "json", "--", "-b.yaml", "--format"])
+    assert dashed.params["paths"] == (Path("a.yaml"), Path("-b.yaml"), Path("--format"))  # after --: arguments
+    assert dashed.params["fmt"] == "json"
+    assert parse(["validate", "--", "-b.yaml"]).params["paths"] == (Path("-b.yaml"),)
+    with pytest.raises(click.UsageError, match=r"unexpected extra argument \(extra\)"):
+        parse(["show", "a.json", "extra"])
+    pair = parse(["plan", "--prune", "--no-prune", "--no-color"])
+    assert pair.params["prune"] is False and Invocation(pair).value("colour") is False
+    assert Invocation(pair).given()["prune"] == Setting(False, "flag --prune")
 
 
 @pytest.mark.parametrize(
@@ -70,16 +80,19 @@ def test_options_and_arguments_mix_in_any_order() -> None:
     [
         (["apply", "--parallelism", "0"], "0 is not in the range 1<=x<=64"),
         (["apply", "--parallelism", "x"], "'x' is not a valid integer"),
-        (["plan", "--timeout", "0"], "0 is not in the range x>0"),
+        (["plan", "--timeout", "0"], "0.0 is not in the range x>0"),
         (["--timeout", "nan", "plan"], "nan is not in the range x>0"),
         (["plan", "--max-deletes", "-1"], "-1 is not in the range x>=0"),
-        (["plan", "--format", "yaml"], "invalid choice: 'yaml'"),
-        (["plan", "--form", "json"], "unrecognized arguments: --form"),  # no abbreviations
-        (["validate", "--bogus"], "unrecognized arguments: --bogus"),
-        (["bogus"], "no such command 'bogus'"),
-        (["-q"], "missing command"),
-        (["force-unlock"], "the following arguments are required: LOCK_ID"),
-        (["schema", "-q"], "unrecognized arguments: -q"),  # schema takes no global options after it
+        (["plan", "--format", "yaml"], "'yaml' is not one of 'text', 'json', 'markdown', 'github'"),
+        (["plan", "--form", "json"], "No such option '--form'"),  # no abbreviations
+        (["validate", "--bogus"], "No such option '--bogus'"),
+        (["bogus"], "No such command 'bogus'"),
+        (["-q"], "Missing command"),
+        (["force-unlock"], "Missing argument 'LOCK_ID'"),
+        (["--state", "", "plan"], "an empty path"),
+        (["emulator", "-q"], "No such option '-q'"),  # emulator takes no global options after it
+        (["schema", "--config"], "'schema --config' is now 'schema --of config'"),
+        (["schema", "--of", "state"], "'state' is not one of 'connector', 'config'"),
     ],
 )
 def test_bad_usage_is_exit_2_with_one_message(workdir: Path, args: list[str], fragment: str) -> None:
@@ -87,19 +100,22 @@ def test_bad_usage_is_exit_2_with_one_message(workdir: Path, args: list[str], fr
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr and "Traceback" not in result.output
     assert "Try 'conn-reconcile" in result.stderr and result.stdout == ""
+    assert result.stderr.count("Error:") == 1
 
 
 def test_no_arguments_prints_the_help_and_exits_2(workdir: Path) -> None:
     result = invoke([])
-    assert result.exit_code == 2 and "commands:" in result.stderr and "missing command" in result.stderr
+    assert result.exit_code == 2 and "Commands:" in result.stderr and "Error: Missing command." in result.stderr
 
 
 def test_a_bad_environment_variable_names_the_variable(workdir: Path) -> None:
     result = invoke(["validate"], env={"CONN_RECONCILE_LOCK_TIMEOUT": "-1"})
     assert result.exit_code == 2
-    assert "--lock-timeout (environment variable CONN_RECONCILE_LOCK_TIMEOUT): -1 is not in" in result.stderr
-    with pytest.raises(UsageError, match="CONN_RECONCILE_TIMEOUT"):
-        parse(PROGRAM, ["validate"], {"CONN_RECONCILE_TIMEOUT": "soon"})
+    assert "'--lock-timeout' (environment variable CONN_RECONCILE_LOCK_TIMEOUT): -1.0 is not in" in result.stderr
+    result = invoke(["validate"], env={"CONN_RECONCILE_TIMEOUT": "soon"})
+    assert result.exit_code == 2 and "(environment variable CONN_RECONCILE_TIMEOUT)" in result.stderr
+    flagged = invoke(["validate", "--lock-timeout", "-1"], env={"CONN_RECONCILE_LOCK_TIMEOUT": "1"})
+    assert flagged.exit_code == 2 and "environment variable" not in flagged.stderr  # the flag's value was bad
 
 
 def test_paths_of_the_wrong_kind_are_refused(workdir: Path) -> None:
@@ -110,24 +126,45 @@ def test_paths_of_the_wrong_kind_are_refused(workdir: Path) -> None:
 
 
 def test_the_sources_reach_the_config_command(workdir: Path) -> None:
-    result = invoke(["--timeout", "4", "config", "--format", "json"], env={"CONN_RECONCILE_LOCK_TIMEOUT": "2"})
+    result = invoke(
+        ["--timeout", "4", "config", "--format", "json", "--state", "s.json"],
+        env={"CONN_RECONCILE_LOCK_TIMEOUT": "2"},
+    )
     assert result.exit_code == 0, result.output
-    settings = json.loads(result.stdout)
-    text = json.dumps(settings)
+    text = json.dumps(json.loads(result.stdout))
     assert "flag --timeout" in text and "environment variable CONN_RECONCILE_LOCK_TIMEOUT" in text
+    assert "flag --state" in text
+    (workdir / "conn-reconcile.yaml").write_text("dir: connectors\nmax_deletes: 2\n", encoding="utf-8")
+    shown = invoke(["config"])
+    assert shown.exit_code == 0 and "conn-reconcile.yaml:2" in shown.stdout, shown.output
+    by_env = invoke(["config"], env={"CONN_RECONCILE_CONFIG": "conn-reconcile.yaml"})
+    assert by_env.exit_code == 0 and "environment variable CONN_RECONCILE_CONFIG" in by_env.stdout, by_env.output
 
 
 def test_help_of_a_command_and_of_the_program(workdir: Path) -> None:
     top = invoke(["--help"])
     assert top.exit_code == 0 and top.stderr == ""
-    for name in PROGRAM.commands:
+    for name in COMMANDS:
         assert f"\n  {name} " in top.stdout
-    for flag in ("--config", "--env", "--timeout", "--color, --no-color", "-q, --quiet"):
+    for flag in ("--config", "--env", "--timeout", "--color / --no-color", "-q, --quiet", "--version"):
         assert flag in top.stdout
     plan = invoke(["plan", "-h"])
     assert plan.exit_code == 0 and "--detailed-exitcode" in plan.stdout and "--max-deletes" in plan.stdout
     assert "--lock-timeout" not in plan.stdout  # the global options are listed once, by --help
-    assert "Refuse to prune more than this. (default: 5)" in " ".join(plan.stdout.split())
+    assert "accepted here too" in plan.stdout
+    assert "Refuse to prune more than this. [default: 5; x>=0]" in " ".join(plan.stdout.split())
+    for name in COMMANDS:  # every command loads and shows its help
+        shown = invoke([name, "--help"])
+        assert shown.exit_code == 0 and f"Usage: conn-reconcile {name}" in shown.stdout, shown.output
+
+
+def test_schema_of_config_and_of_connectors(workdir: Path) -> None:
+    from conn_reconcile.schema import config_json_schema, json_schema
+
+    connector = json.loads(invoke(["schema"]).stdout)
+    config = invoke(["schema", "--of", "config"]).stdout
+    assert connector == json_schema() and config == json.dumps(config_json_schema(), indent=2) + "\n"
+    assert json.loads(invoke(["--config", "x.yaml", "schema", "-q", "--of", "connector"]).stdout) == connector
 
 
 def test_a_usage_error_never_prints_the_api_key(workdir: Path) -> None:
@@ -136,13 +173,15 @@ def test_a_usage_error_never_prints_the_api_key(workdir: Path) -> None:
         ["--api-key", canary, "validate", "--bogus"],
         ["apply", f"--api-key={canary}", "--parallelism", "0"],
         ["--api-key", canary, "nosuch"],
+        ["--api-key", canary, canary],  # the key where the command goes
         ["--api-key", canary, "plan", "--max-deletes", canary],  # a usage error quoting the word given
         ["plan", f"--api-key={canary}", canary],
+        ["plan", "--api-key", canary, "--format", canary],
     ):
         result = invoke(args)
         assert result.exit_code == 2 and canary not in result.output, result.output
     from_env = invoke(["plan", "--timeout", canary], env={"CO_API_KEY": canary})
-    assert from_env.exit_code == 2 and canary not in from_env.output and "is not a valid number" in from_env.output
+    assert from_env.exit_code == 2 and canary not in from_env.output and "is not a valid float" in from_env.output
 
 
 def test_a_command_error_is_one_redacted_line_and_exit_1(workdir: Path) -> None:
@@ -182,8 +221,6 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(workdir: Path, monkeyp
     """``conn-reconcile schema | head -1``: writing to a closed pipe is EPIPE (Python ignores
     SIGPIPE); the command stops with exit 1, no traceback, and stdout points at /dev/null so
     the interpreter's last flush cannot fail either."""
-    from conn_reconcile.cli import cli
-
     read_end, write_end = os.pipe()
     os.close(read_end)
     stdout = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
@@ -191,10 +228,25 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(workdir: Path, monkeyp
     monkeypatch.setattr(sys, "stdout", stdout)
     monkeypatch.setattr(sys, "stderr", err)
     try:
-        assert cli(["schema"]) == 1
+        assert cli.main(["schema"], standalone_mode=False) == 1
         assert err.getvalue() == ""
         stdout.write("more")
         stdout.flush()  # now /dev/null: no BrokenPipeError
         assert os.path.samestat(os.fstat(write_end), os.stat(os.devnull))
     finally:
         stdout.close()
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_ends_the_process_quietly_with_exit_1(workdir: Path) -> None:
+    """The same as a process (``conn-reconcile schema | head -c 1``): nothing on stderr, not
+    even from the interpreter's last flush."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "conn_reconcile", "schema"], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1 and proc.stderr == b""

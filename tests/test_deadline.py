@@ -1,23 +1,29 @@
-"""Whole-request deadlines, the command-wide deadline and the pool size, against the real
-emulator on loopback. Timing is driven by emulator faults (``dribble``, ``delay``); time
-bounds below are guards ("ends within the limit plus a margin"), never the thing measured."""
+"""Whole-request deadlines, the command-wide deadline and the connections, against the real
+emulator and dribbling servers on loopback. Timing is driven by emulator faults (``dribble``,
+``delay``) and by servers sending a byte per 100 ms; time bounds below are guards ("ends within
+the limit plus a margin"), never the thing measured."""
 
 from __future__ import annotations
 
 import random
+import shutil
+import socket
+import ssl
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
 from e2e import wait_for
-from helpers import LOOPBACK_SSL
+from helpers import serving
 
 from conn_reconcile.client import CohereClient
-from conn_reconcile.deadline import env_proxy
+from conn_reconcile.deadline import ThreadTransports, env_proxy, ssl_context_for
 from conn_reconcile.errors import ApiError, ConfigError, DeadlineExceededError, OutcomeUnknownError
-from conn_reconcile.pooldeadline import DeadlineBackend, deadline_transport, install_deadline_backend
 
 KEY = "deadline-test-key"
 LIST = "/v1/connectors"
@@ -30,22 +36,7 @@ def client_for(emulator, **kwargs) -> CohereClient:
     return CohereClient(emulator.url, KEY, **kwargs)
 
 
-# ---- the transport ---------------------------------------------------------------------------
-
-
-def test_the_deadline_backend_is_installed_and_used(emulator):
-    """Fails if httpx/httpcore internals change so that the backend is no longer used."""
-    transport = deadline_transport(httpx.Limits(max_connections=4), proxy=None, ssl_context=LOOPBACK_SSL)
-    with httpx.Client(base_url=emulator.url, transport=transport, headers={"Authorization": f"Bearer {KEY}"}) as http:
-        assert http.get(LIST).status_code == 200
-        assert http.get(LIST).status_code == 200  # keep-alive: the same connection
-    backend = install_deadline_backend(transport)  # idempotent: returns the installed one
-    assert isinstance(backend, DeadlineBackend) and backend.connections == 1
-
-
-def test_installing_into_something_else_fails_loudly():
-    with pytest.raises(RuntimeError, match="internals changed"):
-        install_deadline_backend(httpx.MockTransport(lambda r: httpx.Response(200)))  # type: ignore[arg-type]
+# ---- proxies and TLS ------------------------------------------------------------------------
 
 
 def test_env_proxy_follows_the_environment(monkeypatch):
@@ -66,6 +57,179 @@ def test_env_proxy_follows_the_environment(monkeypatch):
     assert env_proxy("http://127.0.0.1:8080") is None
     monkeypatch.setenv("NO_PROXY", "api.cohere.com")
     assert env_proxy("https://api.cohere.com") is None
+
+
+def test_the_ca_bundle_is_loaded_only_when_a_connection_may_use_tls(monkeypatch):
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+
+    def cas(url: str) -> int:
+        return ssl_context_for(url, env_proxy(url)).cert_store_stats()["x509_ca"]
+
+    assert cas("http://127.0.0.1:8080") == 0  # plain HTTP, direct: nothing to trust, nothing loaded
+    assert cas("https://api.example.test") > 0
+    # loaded once per process: every client that may use TLS shares that one context
+    assert ssl_context_for("https://a.example.test", None) is ssl_context_for("https://b.example.test", None)
+    monkeypatch.setenv("HTTP_PROXY", "https://proxy.example.test:3128")  # TLS to the proxy
+    assert cas("http://127.0.0.1:8080") > 0
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.test:3128")
+    assert cas("http://127.0.0.1:8080") == 0
+
+
+# ---- a server sending one byte per 100 ms is cut off at the deadline, whatever it sends --------
+
+CONNECTOR = b'{"connector": {"id": "a", "name": "a", "url": "https://a.example.com/search"}}'
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(CONNECTOR), CONNECTOR)
+
+
+class Dribbler(BaseHTTPRequestHandler):
+    """Answers the first ``quick`` requests of a connection at once, then dribbles ``answer``
+    (default: a valid answer) one byte per 100 ms until the client leaves."""
+
+    protocol_version = "HTTP/1.1"
+    quick = 0
+    answer = ANSWER
+    stop: threading.Event
+
+    def do_GET(self) -> None:
+        self.served = getattr(self, "served", 0) + 1
+        if self.served <= self.quick:
+            self.wfile.write(ANSWER)
+            self.wfile.flush()
+            return
+        for i in range(len(self.answer)):
+            if self.stop.wait(0.1):
+                break
+            try:
+                self.connection.sendall(self.answer[i : i + 1])
+            except OSError:
+                break
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def dribbling() -> Iterator[type[Dribbler]]:
+    handler = type("Handler", (Dribbler,), {"stop": threading.Event()})
+    yield handler
+    handler.stop.set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("quick", "answer"),
+    [
+        (0, ANSWER),  # the status line and headers, on a new connection
+        (1, ANSWER),  # the same on a kept-alive connection, reused
+        (1, ANSWER[: ANSWER.index(b"{")] + b" " * 1000),  # the body, after headers sent at once
+    ],
+    ids=["head", "head-reused", "body"],
+)
+def test_a_dribbling_server_is_cut_off_at_the_timeout_as_a_whole(dribbling, quick, answer):
+    handler = type("Quick", (dribbling,), {"quick": quick, "answer": answer})
+    with serving(handler) as url, CohereClient(url, KEY, timeout=1.0, max_attempts=1) as client:
+        if quick:
+            assert client.get_connector("a").id == "a"
+        started = time.monotonic()
+        with pytest.raises(ApiError, match=r"timed out waiting for the response \(ReadTimeout"):
+            client.get_connector("a")
+        assert time.monotonic() - started < 1.0 + MARGIN
+
+
+@pytest.mark.slow
+def test_a_dribbling_server_is_cut_off_at_the_command_deadline(dribbling):
+    with serving(dribbling) as url:
+        client = CohereClient(url, KEY, timeout=60.0, deadline_at=time.monotonic() + 1.0)
+        started = time.monotonic()
+        with client, pytest.raises(DeadlineExceededError, match="passed during GET /v1/connectors/a"):
+            client.get_connector("a")
+    assert time.monotonic() - started < 1.0 + MARGIN
+
+
+@pytest.fixture
+def tls_pair(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) SSL contexts: a self-signed certificate for 127.0.0.1, trusted by the client."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key)]
+    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(
+        [openssl, "req", "-x509", *new_key, "-out", str(cert), "-days", "1", *subject], check=True, capture_output=True
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+@pytest.mark.slow
+def test_a_dribbling_tls_server_is_cut_off_on_a_reused_connection(tls_pair):
+    """TLS wraps the socket the request opened: the connection is still found and cut off."""
+    server_context, client_context = tls_pair
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with server_context.wrap_socket(listener.accept()[0], server_side=True) as conn:
+            conn.recv(65536)
+            conn.sendall(ANSWER)
+            conn.recv(65536)
+            for i in range(len(ANSWER)):
+                if stop.wait(0.1):
+                    return
+                conn.sendall(ANSWER[i : i + 1])
+
+    threading.Thread(target=serve, daemon=True).start()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    transport = ThreadTransports(lambda: httpx.HTTPTransport(verify=client_context, limits=limits))
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with CohereClient(url, KEY, timeout=1.0, max_attempts=1, transport=transport) as client:
+            assert client.get_connector("a").id == "a"
+            started = time.monotonic()
+            with pytest.raises(ApiError, match=r"timed out waiting for the response \(ReadTimeout"):
+                client.get_connector("a")
+            assert time.monotonic() - started < 1.0 + MARGIN
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_a_tls_connection_with_unread_data_is_not_reused(tls_pair):
+    """Bytes the server sends after an answer (here a forged second answer, in a TLS record of its
+    own) are never read as the next request's answer: that connection is dropped for a new one."""
+    server_context, client_context = tls_pair
+    listener = socket.create_server(("127.0.0.1", 0))
+    forged = ANSWER.replace(b'"name": "a"', b'"name": "x"')
+    sent = threading.Event()
+
+    def serve() -> None:
+        with server_context.wrap_socket(listener.accept()[0], server_side=True) as first:
+            first.recv(65536)
+            first.sendall(ANSWER)
+            time.sleep(0.05)
+            first.sendall(forged)  # unasked
+            sent.set()
+            with server_context.wrap_socket(listener.accept()[0], server_side=True) as second:
+                second.recv(65536)
+                second.sendall(ANSWER)
+
+    threading.Thread(target=serve, daemon=True).start()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    transport = ThreadTransports(lambda: httpx.HTTPTransport(verify=client_context, limits=limits))
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with CohereClient(url, KEY, max_attempts=1, transport=transport) as client:
+            assert client.get_connector("a").name == "a"
+            assert sent.wait(5)
+            time.sleep(0.05)  # the forged record reaches the client's socket
+            assert client.get_connector("a").name == "a"
+    finally:
+        listener.close()
 
 
 # ---- --timeout bounds a request as a whole ---------------------------------------------------
@@ -148,7 +312,7 @@ def test_bad_timeouts_are_config_errors():
             CohereClient("http://127.0.0.1:1", KEY, **kwargs)
 
 
-# ---- no pool caps the parallelism: one connection per calling thread ---------------------------
+# ---- no pool caps the parallelism: one connection per calling thread -----------------------
 
 
 @pytest.mark.slow

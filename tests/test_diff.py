@@ -9,14 +9,14 @@ from conn_reconcile.models import ConnectorSpec, RemoteConnector
 def spec(**kw):
     kw.setdefault("name", "docs")
     kw.setdefault("url", "https://docs.example.com/search")
-    return ConnectorSpec.parse(kw)
+    return ConnectorSpec.model_validate(kw)
 
 
 def rem(**kw):
     kw.setdefault("id", "docs-abc123")
     kw.setdefault("name", "docs")
     kw.setdefault("url", "https://docs.example.com/search")
-    return RemoteConnector.parse(kw)
+    return RemoteConnector.model_validate(kw)
 
 
 def test_defaults_make_omitted_and_default_equal():
@@ -151,9 +151,9 @@ def test_the_desired_view_is_the_generic_view_of_the_specs_dump(fields: dict[str
     from conn_reconcile.diff import _auth_type
 
     s = spec(**fields)
-    data = s.to_dict(exclude={"id", "oauth", "service_auth"})
+    data = s.model_dump(exclude={"id", "oauth", "service_auth"})
     if s.oauth is not None:
-        data["oauth"] = s.oauth.to_dict(exclude={"client_secret"})
+        data["oauth"] = s.oauth.model_dump(exclude={"client_secret"})
     if s.service_auth is not None:
         data["service_auth"] = {"type": s.service_auth.type}
     data["auth_type"] = _auth_type(s.oauth, s.service_auth)
@@ -171,9 +171,9 @@ def test_the_desired_view_is_the_generic_view_of_the_specs_dump(fields: dict[str
 )
 def test_the_remote_view_is_the_generic_view_of_its_fields(fields: dict[str, Any]) -> None:
     r = rem(**fields)
-    data = r.to_dict(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
+    data = r.model_dump(include={"name", "description", "url", "excludes", "active", "continue_on_failure"})
     if r.oauth is not None:
-        data["oauth"] = r.oauth.to_dict()
+        data["oauth"] = r.oauth.model_dump()
     data["auth_type"] = r.auth_type or ("oauth" if r.oauth is not None else None)
     assert list(normalize_remote(r).items()) == list(_generic_view(data).items())
 

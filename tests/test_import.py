@@ -78,14 +78,14 @@ def test_hostile_ids_and_names_never_leave_the_directory(tmp_path: Path) -> None
 
 
 def test_file_names_are_stable_and_distinct() -> None:
-    remote = [RemoteConnector.parse({"id": r["id"], "name": r["name"]}) for r in HOSTILE]
+    remote = [RemoteConnector.model_validate({"id": r["id"], "name": r["name"]}) for r in HOSTILE]
     first = file_names(remote)
     assert first == file_names(remote) and len(set(first)) == len(first)
     assert file_names(list(reversed(remote))) == list(reversed(first))
 
 
 def test_duplicate_ids_cannot_share_a_file() -> None:
-    remote = [RemoteConnector.parse({"id": "same", "name": n}) for n in ("a", "A")]
+    remote = [RemoteConnector.model_validate({"id": "same", "name": n}) for n in ("a", "A")]
     with pytest.raises(RefusedError, match="cannot derive distinct file names"):
         file_names(remote)
 

@@ -9,10 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from clirunner import invoke
+from click.testing import CliRunner
 from helpers import desired, remote
 
 from conn_reconcile import planfile
+from conn_reconcile.cli import cli
 from conn_reconcile.plan import PlanOptions, plan_meta
 from conn_reconcile.planner import build_plan
 from conn_reconcile.render import render_markdown
@@ -91,14 +92,14 @@ def test_no_colours_when_piped(saved):
 
 
 def test_color_flag_forces_colours_and_no_color_flag_disables_them(saved):
-    forced = invoke(["--color", "show", str(saved)])
+    forced = CliRunner().invoke(cli, ["--color", "show", str(saved)])
     assert ESC in forced.output
-    off = invoke(["--no-color", "show", str(saved)])
+    off = CliRunner().invoke(cli, ["--no-color", "show", str(saved)])
     assert ESC not in off.output
 
 
 def test_quiet_prints_only_changes_and_the_summary(saved):
-    result = invoke(["--quiet", "show", str(saved)])
+    result = CliRunner().invoke(cli, ["--quiet", "show", str(saved)])
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [
@@ -122,15 +123,15 @@ def test_markdown_is_capped_and_says_so():
 
 
 def test_markdown_and_github_formats_from_a_saved_plan(saved):
-    md = invoke(["show", str(saved), "--format", "markdown"])
+    md = CliRunner().invoke(cli, ["show", str(saved), "--format", "markdown"])
     assert "| `~` update | moved | connectors/moved.yaml | `url` |" in md.output
     assert "<details><summary>Full plan</summary>" in md.output
-    gh = invoke(["show", str(saved), "--format", "github"])
+    gh = CliRunner().invoke(cli, ["show", str(saved), "--format", "github"])
     assert "::notice file=connectors/moved.yaml,line=1,title=conn-reconcile update::update moved: url" in gh.output
 
 
 def test_console_is_the_last_line_of_defence(capsys):
-    from conn_reconcile.cli import Console
+    from conn_reconcile.console import Console
 
     console = Console(Redactor(["CANARY-console-1"]), quiet=False, colour=True)
     console.out("\x1b[32m  + create a\x1b[0m \x1b]0;t\x07 \u202e CANARY-console-1\n::notice title=x::ours")

@@ -1,11 +1,15 @@
 """``plan --probe``: Cohere's registration test run before apply, end to end against real
 connector endpoints on loopback: good, wrong token, down, wrong shape, slow, a redirect (reported,
-never followed), in every plan format; the token is never printed."""
+never followed), in every plan format; the token is never printed. Answers bounded in size (once
+decoded) and in time (as a whole)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
@@ -14,8 +18,10 @@ from e2e import TOKEN
 from helpers import serving
 
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-from conn_reconcile.preflight import targets
+from conn_reconcile.preflight import ProbeStatus, ProbeTarget, targets
+from conn_reconcile.probe import MAX_ANSWER, run_probes
 from conn_reconcile.registration import authorization_header
+from conn_reconcile.secrets import Redactor
 
 pytestmark = pytest.mark.e2e
 
@@ -195,3 +201,62 @@ def test_targets_skip_noops_deletes_and_oauth() -> None:
     desired = [load_bytes(text.encode(), name)[0] for name, text in files.items()]
     plan = build_plan([d for d in desired if d is not None], [])
     assert [(t.name, t.auth_type, t.token_var, t.line) for t in targets(plan, desired)] == [("a", "basic", "A", 1)]
+
+
+# ---- answers are bounded: in size once decoded, in time as a whole --------------------------------
+
+
+def _gzip(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return c.compress(data) + c.flush()
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """``/bomb``: 200 with a gzip body expanding to 8 MiB; ``/big-401``: a 401 over the bound;
+    ``/dribble``: the head one byte per 100 ms."""
+
+    protocol_version = "HTTP/1.1"
+    bomb = _gzip(bytes(8 << 20))
+    stop = threading.Event()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/dribble":
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n":
+                if self.stop.wait(0.1):
+                    break
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    break
+            self.close_connection = True
+            return
+        body = self.bomb if self.path == "/bomb" else b" " * (MAX_ANSWER + 1)
+        self.send_response(200 if self.path == "/bomb" else 401)
+        if self.path == "/bomb":
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_a_compressed_bomb_an_oversized_refusal_and_a_dribbled_head_are_bounded():
+    handler = type("Handler", (_Hostile,), {"stop": threading.Event()})
+    with serving(handler) as url:
+        found = [ProbeTarget(name, f"{name}.yaml", 1, f"{url}/{name}", "bearer", "T") for name in ("bomb", "big-401")]
+        found.append(ProbeTarget("dribble", "dribble.yaml", 1, f"{url}/dribble", "bearer", "T"))
+        started = time.monotonic()
+        try:
+            results = run_probes(found, {"T": "t"}, redactor=Redactor(), timeout=1.0)
+        finally:
+            handler.stop.set()
+    got = {r.target.name: (r.status, r.http_status, r.detail) for r in results}
+    assert got["bomb"] == (ProbeStatus.BAD_RESPONSE, None, f"the answer is larger than {MAX_ANSWER} bytes")
+    assert got["big-401"] == (ProbeStatus.HTTP_STATUS, 401, "the connector refused the token")
+    assert got["dribble"][0] is ProbeStatus.TIMEOUT
+    assert time.monotonic() - started < 1.0 + 3.0  # the probes run in parallel, each cut off at 1 s

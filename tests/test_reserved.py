@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
+from click.testing import CliRunner
 
+from conn_reconcile.cli import cli
 from conn_reconcile.models import parse_spec
 
 RESERVED = [
@@ -48,7 +49,7 @@ def oauth(var: str) -> str:
 def test_validate_refuses_reserved_variables_at_the_field(tmp_path: Path, var: str, body, where: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(body(var), encoding="utf-8")
-    result = invoke(["validate", str(path)], env={var: "CANARY-reserved-value"})
+    result = CliRunner().invoke(cli, ["validate", str(path)], env={var: "CANARY-reserved-value"})
     assert result.exit_code == 1, result.output
     assert f"{path}:{where}: ${{{var}}} {MESSAGE}" in result.output
     assert "CANARY" not in result.output

@@ -1,8 +1,9 @@
-"""docs/connector.schema.json: up to date with the models, and agreeing with them.
+"""docs/connector.schema.json and docs/config.schema.json: up to date with the models, and
+agreeing with them.
 
 Editors validate connector files against the checked-in schema (the files' modeline
 ``# yaml-language-server: $schema=../docs/connector.schema.json``); the tool validates them
-with the records the schema is generated from. These tests keep the two from drifting apart.
+with the pydantic models the schema is generated from. These tests keep the two from drifting apart.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from clirunner import invoke
+from click.testing import CliRunner
 from ruamel.yaml import YAML
 
+from conn_reconcile.cli import cli
+from conn_reconcile.configmodel import parse_config
 from conn_reconcile.models import parse_spec
-from conn_reconcile.schema import json_schema
+from conn_reconcile.schema import config_json_schema, json_schema
 
 if TYPE_CHECKING:  # imported where used: every xdist worker imports this module to collect it
     from jsonschema import Draft202012Validator
@@ -24,6 +27,7 @@ if TYPE_CHECKING:  # imported where used: every xdist worker imports this module
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = ROOT / "docs" / "connector.schema.json"
 REGENERATE = "conn-reconcile schema > docs/connector.schema.json"
+CONFIG_SCHEMA_FILE = ROOT / "docs" / "config.schema.json"
 
 BASE: dict[str, Any] = {
     "name": "docs",
@@ -55,7 +59,7 @@ def test_checked_in_schema_is_current() -> None:
 
 
 def test_the_regeneration_command_prints_the_same_schema() -> None:
-    result = invoke(["schema"])
+    result = CliRunner().invoke(cli, ["schema"])
     assert result.exit_code == 0, result.output
     assert result.output == json.dumps(json_schema(), indent=2) + "\n"
 
@@ -142,3 +146,56 @@ def test_schema_rejects_what_the_models_reject(
 def test_unknown_field_error_names_the_field(validator: Draft202012Validator) -> None:
     (error,) = validator.iter_errors({**BASE, "colour": "blue"})
     assert "'colour'" in error.message
+
+
+def _validator(path: Path) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_checked_in_config_schema_is_current() -> None:
+    expected = json.dumps(config_json_schema(), indent=2) + "\n"
+    assert CONFIG_SCHEMA_FILE.read_text(encoding="utf-8") == expected, (
+        "docs/config.schema.json is stale; regenerate it with: "
+        "conn-reconcile schema --of config > docs/config.schema.json"
+    )
+
+
+ENVIRONMENT = {
+    "api_url": "https://api.cohere.com",
+    "api_key_env": "STAGING_CO_API_KEY",
+    "state": ".conn-reconcile/staging.json",
+    "vars": {"docs_host": "docs.staging.example.com"},
+    "overrides": {"internal-docs": {"description": "Staging copy", "oauth": {"scope": "read"}}},
+}
+CONFIG_CASES = [
+    (
+        "the README's example",
+        {"dir": "connectors", "prune": True, "max_deletes": 3, "environments": {"staging": ENVIRONMENT}},
+        True,
+    ),
+    ("empty", {}, True),
+    ("unknown key", {"prnue": True}, False),
+    ("string for a boolean", {"prune": "yes"}, False),
+    ("negative max_deletes", {"max_deletes": -1}, False),
+    ("parallelism above 64", {"parallelism": 65}, False),
+    ("non-http api_url", {"api_url": "ftp://api.example.com"}, False),
+    ("empty exclude glob", {"exclude": [""]}, False),
+    ("bad environment name", {"environments": {"a b": {}}}, False),
+    ("bad api_key_env", {"environments": {"s": {"api_key_env": "1BAD"}}}, False),
+    ("bad var name", {"environments": {"s": {"vars": {"docs-host": "x"}}}}, False),
+    ("reference in a var", {"environments": {"s": {"vars": {"x": "${X}"}}}}, False),
+    ("override of a badly named connector", {"environments": {"s": {"overrides": {" docs": {}}}}}, False),
+    ("secret in an override", {"environments": {"s": {"overrides": {"docs": {"service_auth": {}}}}}}, False),
+]
+
+
+@pytest.mark.parametrize(("data", "valid"), [pytest.param(*c[1:], id=c[0]) for c in CONFIG_CASES])
+def test_the_config_schema_accepts_and_rejects_what_the_model_does(data: dict[str, Any], valid: bool) -> None:
+    errors = [e.message for e in _validator(CONFIG_SCHEMA_FILE).iter_errors(data)]
+    assert (errors == []) == valid, errors
+    model, problems = parse_config(data)
+    assert (model is not None) == valid, problems

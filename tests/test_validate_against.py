@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
+from click.testing import CliRunner
 
+from conn_reconcile.cli import cli
 from conn_reconcile.errors import InputError
 from conn_reconcile.loader import load
 
@@ -29,7 +30,7 @@ def _write(rel: str, text: str) -> None:
 
 
 def _validate(*args: str) -> tuple[int, str]:
-    result = invoke(["validate", *args])
+    result = CliRunner().invoke(cli, ["validate", *args])
     return result.exit_code, result.output
 
 

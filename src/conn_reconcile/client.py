@@ -1,37 +1,11 @@
 """The Cohere connectors API client: auth headers, strict pagination, retries with backoff
-and jitter, a shared rate limit, whole-request and command-wide deadlines, and recovery of
-creates whose outcome is ambiguous.
-
-Safety rules this module keeps (the server may be hostile or broken):
-
-* A listing is complete or an error, never "zero connectors" or a silent subset: every
-  page must be exactly the documented shape; pages are read while they are full; the
-  distinct ids read must equal ``total_count`` when the server sends one, no id may appear
-  twice, and ``total_count`` must not change between pages. A listing that breaks one of
-  these rules is read again from scratch once (the org may have changed under us), then it
-  is an :class:`ApiError`.
-* Remote ids are data: an id that does not match :data:`~conn_reconcile.models.REMOTE_ID_RE`
-  is an :class:`ApiError` (naming the item, never echoing the raw value) before any request
-  uses it, and :meth:`CohereClient._item_path` refuses one before sending anything.
-* A create (POST) is sent at most once per call, unless the server provably did not act on
-  it (429, or the connection was never made: see :func:`~conn_reconcile.retry.never_sent`).
-  After any other failure (5xx, a timeout or a dropped connection after sending, a 2xx with
-  an unreadable body) the org is re-listed ONCE and a new connector with the requested name
-  is adopted; when there is none, :class:`OutcomeUnknownError` (exit 3). It is never resent.
-  A definitive 4xx is a plain :class:`ApiError`.
-* ``timeout`` bounds each request as a whole (connect, send, the complete response), not
-  each read (see :mod:`conn_reconcile.deadline`). Once ``deadline_at`` (command-wide) has
-  passed no request starts and no retry waits: :class:`DeadlineExceededError`; a request in
-  flight is cut off when it passes.
-* No message carries the API key or a secret from a request body: the key lives only in
-  headers, request bodies are never echoed, and every error text goes through a redactor
-  holding the key and the body's secret fields. httpx exceptions (their ``request`` holds
-  the headers) are described in our message and never chained.
-"""
+and jitter, a shared rate limit, whole-request and command-wide deadlines, bounded answers, and
+recovery of creates whose outcome is ambiguous; its requests go through httpx's transport."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -41,7 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from conn_reconcile import __version__, defaults
-from conn_reconcile.deadline import request_deadline
+from conn_reconcile.deadline import ACCEPT_ENCODING, Deadline, api_transport, send_bounded
 from conn_reconcile.errors import (
     ApiError,
     ConfigError,
@@ -49,7 +23,6 @@ from conn_reconcile.errors import (
     DeadlineExceededError,
     OutcomeUnknownError,
 )
-from conn_reconcile.http11 import ThreadTransports, build_request
 from conn_reconcile.models import REMOTE_ID_RE, SECRET_PATHS, RemoteConnector, get_path
 from conn_reconcile.ratelimit import TokenBucket
 from conn_reconcile.responses import (
@@ -65,6 +38,9 @@ from conn_reconcile.retry import RETRY_STATUSES, Backoff, hopeless, never_sent
 from conn_reconcile.secrets import Redactor
 
 MAX_PAGE_SIZE = 100  # the API's documented maximum for ``limit``
+#: the body of one answer, decoded (a page of 100 connectors is far below 1 MiB): a hostile or
+#: broken server cannot make the client hold more than this in memory
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,9 +55,37 @@ class _Reply:
 
 class CohereClient:
     """``timeout``: seconds per request as a whole. ``deadline_at``: a ``time.monotonic()``
-    value after which nothing more is sent (None: no command-wide deadline). Each calling
-    thread gets its own connection (keep-alive), so any number of threads may call at once:
-    there is no pool to cap the caller's parallelism."""
+    value after which nothing more is sent (None: no command-wide deadline). Any number of
+    threads may call at once, each on its own keep-alive connection
+    (:class:`~conn_reconcile.deadline.ThreadTransports`).
+
+    Safety rules it keeps (the server may be hostile or broken):
+
+    * A listing is complete or an error, never "zero connectors" or a silent subset: every
+      page must be exactly the documented shape; pages are read while they are full; the
+      distinct ids read must equal ``total_count`` when the server sends one, no id may appear
+      twice, and ``total_count`` must not change between pages. A listing that breaks one of
+      these rules is read again from scratch once (the org may have changed under us), then it
+      is an :class:`ApiError`.
+    * Remote ids are data: an id that does not match :data:`~conn_reconcile.models.REMOTE_ID_RE`
+      is an :class:`ApiError` (naming the item, never echoing the raw value) before any request
+      uses it, and :meth:`_item_path` refuses one before sending anything.
+    * A create (POST) is sent at most once per call, unless the server provably did not act on
+      it (429, or the connection was never made: see :func:`~conn_reconcile.retry.never_sent`).
+      After any other failure (5xx, a timeout or a dropped connection after sending, a 2xx with
+      an unreadable body) the org is re-listed ONCE and a new connector with the requested name
+      is adopted; when there is none, :class:`OutcomeUnknownError` (exit 3). It is never resent.
+      A definitive 4xx is a plain :class:`ApiError`.
+    * ``timeout`` bounds each request as a whole (connect, send, the complete response), not
+      each read, and an answer is at most :data:`MAX_BODY_BYTES` decoded
+      (:func:`~conn_reconcile.deadline.send_bounded`). Once ``deadline_at`` (command-wide) has
+      passed no request starts and no retry waits: :class:`DeadlineExceededError`; a request in
+      flight is cut off when it passes.
+    * No message carries the API key or a secret from a request body: the key lives only in
+      headers, request bodies are never echoed, and every error text goes through a redactor
+      holding the key and the body's secret fields. httpx exceptions (their ``request`` holds
+      the headers) are described in our message and never chained.
+    """
 
     def __init__(
         self,
@@ -119,31 +123,26 @@ class CohereClient:
         self._limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep) if rate_limit else None
         self._api_key = api_key
         self._redact = Redactor([api_key])
-        # every request's headers: httpx's client defaults, then ours (as an httpx.Client sends them)
-        self._headers = httpx.Headers(
-            {
-                "Accept-Encoding": "gzip, deflate",
-                "Connection": "keep-alive",
-                "Authorization": f"Bearer {api_key}",
-                "X-Client-Name": "conn-reconcile",
-                "User-Agent": f"conn-reconcile/{__version__}",
-                "Accept": "application/json",
-            }
+        headers = {
+            "Accept-Encoding": ACCEPT_ENCODING,  # the codings the answers are decoded from
+            "Authorization": f"Bearer {api_key}",
+            "X-Client-Name": "conn-reconcile",
+            "User-Agent": f"conn-reconcile/{__version__}",
+            "Accept": "application/json",
+        }
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            headers=headers,
+            timeout=self.timeout,
+            transport=transport or api_transport(self.api_url),
+            trust_env=False,  # the proxy is the transport's (api_transport)
         )
-        base = httpx.URL(self.api_url)
-        self._base = base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
-        self._list_url = self._join(CONNECTORS)
-        # one transport (and connection) per thread
-        self._transports = ThreadTransports(self.api_url, transport)
-
-    def _join(self, path: str) -> httpx.URL:
-        """``path`` under the API URL (joined as an httpx.Client joins it to its base_url)."""
-        return self._base.copy_with(raw_path=self._base.raw_path + path.lstrip("/").encode("ascii"))
+        self._conns = threading.local()  # the connection each thread's next request reuses
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        self._transports.close()
+        self._http.close()
 
     def __enter__(self) -> CohereClient:
         return self
@@ -323,21 +322,16 @@ class CohereClient:
                     f"deadline exceeded: the --deadline passed before {method} {path} could be sent"
                 )
             end = min(end, self.deadline_at)
-        url = self._list_url if path == CONNECTORS else self._join(path)
-        request = build_request(method, url, self._headers, params=params, json=json, timeout=end - now)
-        with request_deadline(end):
-            try:
-                response = self._transports.here().handle_request(request)
-            except httpx.TransportError as exc:
-                return exc
-            response.request = request
-            try:
-                response.read()  # the complete answer, within the deadline
-            except httpx.TransportError as exc:
-                return exc
-            finally:
-                response.close()
-        return response
+        deadline = Deadline(end, getattr(self._conns, "last", None))
+        request = self._http.build_request(
+            method, path, params=params, json=json, timeout=end - now, extensions=deadline.extensions
+        )
+        try:
+            return send_bounded(self._http, request, deadline, MAX_BODY_BYTES)
+        except httpx.TransportError as exc:
+            return exc
+        finally:
+            self._conns.last = deadline.conn
 
     def _request(self, method: str, path: str, *, redact: Redactor | None = None, **kwargs: Any) -> _Reply:
         """Send with retries (for idempotent calls). Returns the final response, whatever its

@@ -1,33 +1,58 @@
-"""The ``apply`` command: make the org match the files, or carry out a saved plan exactly;
-its progress lines, final output and exit code. Parse, call one ``applyflow`` function, render.
-Heavy modules (httpx, the planner, the applier) are imported inside it.
-"""
+"""The click command ``apply`` (make the org match the files, or carry out a saved plan exactly):
+its options, progress lines, final output and exit code around one ``applyflow`` function.
+Heavy modules (httpx, the planner, the applier) are imported inside it."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from conn_reconcile import defaults
-from conn_reconcile.cmdline import Arg, Command, FloatRange, IntRange, Opt
-from conn_reconcile.commands_plan import FORMATS, PLAN_OPTIONS, plan_options_of
+from conn_reconcile.commands_plan import format_option, plan_options, plan_options_of
 from conn_reconcile.console import Console, confirm
-from conn_reconcile.globalopts import FILE_PATH
+from conn_reconcile.globalopts import FILE_PATH, FloatRange, Invocation, command, int_setting
 
-TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from pathlib import Path
-    from typing import Any
-
     from conn_reconcile.applyflow import ApplyRun
     from conn_reconcile.applyout import Progress
-    from conn_reconcile.globalopts import Invocation
     from conn_reconcile.plan import Plan
     from conn_reconcile.results import ApplyReport
     from conn_reconcile.workflow import Settings
 
 
+@command("apply")
+@click.argument("planfile", type=FILE_PATH, required=False)
+@plan_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=defaults.PARALLELISM,
+    show_default=True,
+    metavar="N",
+    help="Concurrent API calls.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
+@click.option(
+    "--reviewed-plan",
+    "reviewed_plans",
+    multiple=True,
+    type=FILE_PATH,
+    metavar="REVIEWED.json",
+    help="Apply the plan made now only if it is what these reviewed plans show (repeatable, in merge "
+    "order); they are compared entry by entry, never executed.",
+)
+@click.option("--rate-limit", type=FloatRange(min=0.1), metavar="PER_SECOND", help="Max API requests per second.")
+@format_option(
+    help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+    "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+    "annotation per failed connector)."
+)
 def apply(
     inv: Invocation,
     /,
@@ -39,7 +64,9 @@ def apply(
     fmt: str,
     **kw: Any,
 ) -> int:
-    """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt)."""
+    """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).
+
+    PLANFILE: a plan saved by plan --out (default: plan now and ask)."""
     from conn_reconcile import render
     from conn_reconcile.applyflow import apply_files, apply_saved
     from conn_reconcile.errors import ConfigError
@@ -47,7 +74,7 @@ def apply(
     console = inv.console
     inv.format = fmt
     settings = inv.settings()
-    parallelism = int(inv.effective()["parallelism"])  # type: ignore[call-overload]
+    parallelism = int_setting(inv.effective(), "parallelism")
     document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
     say = console.err if document else console.out
     colour = console.use_colour() and not document
@@ -141,53 +168,3 @@ def _finish(console: Console, report: ApplyReport | None, fmt: str, colour: bool
         sys.stderr.flush()
         os._exit(report.exit_code)
     return report.exit_code
-
-
-APPLY = Command(
-    "apply",
-    apply,
-    summary="Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).",
-    arguments=(
-        Arg("planfile", type=FILE_PATH, nargs="?", help="A plan saved by plan --out (default: plan now and ask)."),
-    ),
-    options=(
-        *PLAN_OPTIONS,
-        Opt("--auto-approve", dest="auto_approve", flag=True, help="Do not ask for confirmation."),
-        Opt(
-            "--parallelism",
-            dest="parallelism",
-            type=IntRange(1, 64),
-            default=defaults.PARALLELISM,
-            show_default=True,
-            metavar="N",
-            help="Concurrent API calls.",
-        ),
-        Opt("--fail-fast", dest="fail_fast", flag=True, help="Stop at the first failed connector."),
-        Opt(
-            "--reviewed-plan",
-            dest="reviewed_plans",
-            multiple=True,
-            type=FILE_PATH,
-            metavar="REVIEWED.json",
-            help="Apply the plan made now only if it is what these reviewed plans show (repeatable, in merge "
-            "order); they are compared entry by entry, never executed.",
-        ),
-        Opt(
-            "--rate-limit",
-            dest="rate_limit",
-            type=FloatRange(0.1),
-            metavar="PER_SECOND",
-            help="Max API requests per second.",
-        ),
-        Opt(
-            "--format",
-            dest="fmt",
-            choices=FORMATS,
-            default="text",
-            show_default=True,
-            help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
-            "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
-            "annotation per failed connector).",
-        ),
-    ),
-)

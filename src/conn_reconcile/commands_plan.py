@@ -1,87 +1,91 @@
-"""The commands ``plan`` and ``show``; the options ``plan`` and ``apply`` share (the prune
-safeguards, ``--target``/``--file``, ``--format``) and the rendering of a plan.
-
-Parse, call one workflow function, render, exit code. Heavy modules (httpx, deepdiff, the
-planner) are imported inside the commands.
-"""
+"""The click commands ``plan`` and ``show``, the options ``plan`` and ``apply`` share (prune
+safeguards, ``--target``/``--file``, ``--format``) and the rendering of a plan: call one workflow
+function, render, exit code. Heavy modules (httpx, deepdiff, the planner) are imported inside."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
 from conn_reconcile import defaults
-from conn_reconcile.cmdline import Arg, Command, IntRange, Opt
-from conn_reconcile.globalopts import ANY_PATH, FILE_NAME, FILE_PATH
+from conn_reconcile.globalopts import (
+    ANY_PATH,
+    FILE_NAME,
+    FILE_PATH,
+    Invocation,
+    command,
+    int_setting,
+    str_setting,
+    strs_setting,
+)
 
-TYPE_CHECKING = False  # as typing's, which --help does not import
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from pathlib import Path
-    from typing import Any
-
     from conn_reconcile.console import Console
-    from conn_reconcile.globalopts import Invocation
     from conn_reconcile.plan import Plan, PlanOptions
     from conn_reconcile.preflight import ProbeResult
 
+F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("text", "json", "markdown", "github")
-FORMAT = Opt("--format", dest="fmt", choices=FORMATS, default="text", show_default=True, help="Output format.")
-AS_JSON = Opt("--json", dest="as_json", flag=True, help="Same as --format json.")
 
-PLAN_OPTIONS = (
-    Opt(
+
+def format_option(choices: Sequence[str] = FORMATS, help: str = "Output format.") -> Callable[[F], F]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help)
+
+
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+_PLAN_OPTIONS = (
+    click.option(
         "--dir",
-        dest="directory",
+        "directory",
         type=ANY_PATH,
         default="connectors",
         show_default=True,
         metavar="DIR",
         help="Directory of connector files (or the config's dir).",
     ),
-    Opt(
-        "--prune",
-        negative="--no-prune",
-        dest="prune",
+    click.option(
+        "--prune/--no-prune",
+        "prune",
         default=False,
         help="Delete managed remote connectors that are no longer in git (or the config's prune).",
     ),
-    Opt(
+    click.option(
         "--manage-prefix",
-        dest="manage_prefix",
+        "manage_prefix",
         metavar="PREFIX",
         help="With --prune: also treat connectors whose name starts with this as managed.",
     ),
-    Opt(
+    click.option(
         "--protect",
-        dest="protect",
+        "protect",
         multiple=True,
         metavar="PATTERN",
         help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
     ),
-    Opt(
+    click.option(
         "--max-deletes",
-        dest="max_deletes",
-        type=IntRange(0),
+        "max_deletes",
+        type=click.IntRange(min=0),
         default=defaults.MAX_DELETES,
         show_default=True,
         metavar="N",
         help="Refuse to prune more than this.",
     ),
-    Opt("--force", dest="force", flag=True, help="Override the prune safeguards."),
-    Opt(
-        "--rotate-secrets",
-        dest="rotate_secrets",
-        flag=True,
-        help="Send every referenced secret, whatever the state says.",
-    ),
-    Opt(
+    click.option("--force", is_flag=True, help="Override the prune safeguards."),
+    click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
+    click.option(
         "--target",
-        dest="targets",
+        "targets",
         multiple=True,
         metavar="NAME|GLOB",
         help="Plan only connectors with this name (glob, repeatable); prune only those names.",
     ),
-    Opt(
+    click.option(
         "--file",
-        dest="files",
+        "files",
         multiple=True,
         type=FILE_NAME,
         metavar="PATH",
@@ -90,15 +94,22 @@ PLAN_OPTIONS = (
 )
 
 
+def plan_options(f: F) -> F:
+    """The options ``plan`` and ``apply`` share, in this order in their help."""
+    for option in reversed(_PLAN_OPTIONS):
+        f = option(f)
+    return f
+
+
 def plan_options_of(inv: Invocation, kw: dict[str, Any]) -> PlanOptions:
     from conn_reconcile.plan import PlanOptions
 
     eff = inv.effective(require_env=False)
     return PlanOptions(
         prune=bool(eff["prune"]),
-        manage_prefix=eff["manage_prefix"],  # type: ignore[arg-type]
-        protect=tuple(eff["protect"]),  # type: ignore[arg-type]
-        max_deletes=int(eff["max_deletes"]),  # type: ignore[call-overload]
+        manage_prefix=str_setting(eff, "manage_prefix"),
+        protect=strs_setting(eff, "protect"),
+        max_deletes=int_setting(eff, "max_deletes"),
         force=kw["force"],
         rotate_secrets=kw["rotate_secrets"],
         probe=kw.get("probe", False),
@@ -130,6 +141,40 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
         )
 
 
+@command("plan")
+@plan_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
+@click.option("--out", type=FILE_PATH, metavar="PATH", help="Save the plan to this file for apply.")
+@AS_JSON
+@format_option()
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Run Cohere's registration test now against each service_auth connector being created, "
+    "replaced or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
+)
+@click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
+@click.option(
+    "--allow-unbound",
+    is_flag=True,
+    help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
+)
+@click.option(
+    "--compare",
+    "compare_with",
+    type=FILE_PATH,
+    multiple=True,
+    metavar="REVIEWED.json",
+    help="Compare the new plan, made as without secrets, with saved (reviewed) plans instead of showing "
+    "it (repeatable, in merge order): exit 0 when it is what they show, 1 when not (the differences in "
+    "--format text, markdown or json).",
+)
+@click.option(
+    "--against-snapshot",
+    is_flag=True,
+    help="Plan against the org snapshot the last apply or snapshot stored in the state, with no API key "
+    "and no secret (a pull request's plan); the plan says how old the snapshot is.",
+)
 def plan(
     inv: Invocation,
     /,
@@ -206,70 +251,12 @@ def _compare(console: Console, reviewed: Sequence[Plan], current: Plan, fmt: str
     return ExitCode.ERROR if differences else ExitCode.OK
 
 
+@command("show")
+@click.argument("planfile", type=FILE_PATH)
+@AS_JSON
+@format_option()
 def show(inv: Invocation, planfile: Path, as_json: bool, fmt: str) -> None:
-    """Render a saved plan file."""
+    """Render a saved plan file (PLANFILE: a plan saved by plan --out)."""
     from conn_reconcile import planfile as pf
 
     _render_plan(inv.console, pf.load(planfile, check_signature=False), "json" if as_json else fmt)
-
-
-PLAN = Command(
-    "plan",
-    plan,
-    summary="Show what apply would change in the Cohere org.",
-    options=(
-        *PLAN_OPTIONS,
-        Opt(
-            "--detailed-exitcode",
-            dest="detailed_exitcode",
-            flag=True,
-            help="Exit 2 when there are changes, 0 when there are none.",
-        ),
-        Opt("--out", dest="out", type=FILE_PATH, metavar="PATH", help="Save the plan to this file for apply."),
-        AS_JSON,
-        FORMAT,
-        Opt(
-            "--probe",
-            dest="probe",
-            flag=True,
-            help="Run Cohere's registration test now against each service_auth connector being created, "
-            "replaced or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
-        ),
-        Opt(
-            "--probe-warn",
-            dest="probe_warn",
-            flag=True,
-            help="With --probe: report failed probes without failing the command.",
-        ),
-        Opt(
-            "--allow-unbound",
-            dest="allow_unbound",
-            flag=True,
-            help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
-        ),
-        Opt(
-            "--compare",
-            dest="compare_with",
-            type=FILE_PATH,
-            multiple=True,
-            metavar="REVIEWED.json",
-            help="Compare the new plan, made as without secrets, with saved (reviewed) plans instead of showing "
-            "it (repeatable, in merge order): exit 0 when it is what they show, 1 when not (the differences in "
-            "--format text, markdown or json).",
-        ),
-        Opt(
-            "--against-snapshot",
-            dest="against_snapshot",
-            flag=True,
-            help="Plan against the org snapshot the last apply or snapshot stored in the state, with no API key "
-            "and no secret (a pull request's plan); the plan says how old the snapshot is.",
-        ),
-    ),
-)
-SHOW = Command(
-    "show",
-    show,
-    summary="Render a saved plan file.",
-    arguments=(Arg("planfile", type=FILE_PATH, help="A plan saved by plan --out."),),
-    options=(AS_JSON, FORMAT),
-)

@@ -1,29 +1,50 @@
-"""The commands around the plan cycle: ``validate`` (offline, the pre-commit hook), ``import``,
-``secrets``, ``config``, ``schema``, ``force-unlock`` and ``emulator``.
-
-Parse, call one function, render, exit code. What a command needs is imported inside it:
-``validate`` in particular never imports the HTTP client, the planner or the applier.
-"""
+"""The click commands around the plan cycle: ``validate`` (offline, the pre-commit hook),
+``import``, ``snapshot``, ``secrets``, ``config``, ``schema``, ``force-unlock``, ``emulator``.
+What a command needs is imported inside it: ``validate`` never imports the HTTP client, the
+planner or the applier."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
-from conn_reconcile.cmdline import Arg, Command, IntRange, Opt, UsageError
-from conn_reconcile.globalopts import ANY_PATH, DIR_PATH, FILE_PATH
+import click
 
-TYPE_CHECKING = False  # as typing's, which --help does not import
-if TYPE_CHECKING:
-    from pathlib import Path
+from conn_reconcile.globalopts import ANY_PATH, DIR_PATH, FILE_PATH, Command, Invocation, command
 
-    from conn_reconcile.globalopts import Invocation
+F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _format(*choices: str, help: str = "Output format.") -> Callable[[F], F]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help)
+
+
+@command("validate")
+@click.argument("paths", nargs=-1, type=ANY_PATH)
+@_format("text", "github", "json")
+@click.option(
+    "--against",
+    multiple=True,
+    type=DIR_PATH,
+    metavar="DIR",
+    help="Also load the other connector files of this directory, only to check that names and pinned "
+    "ids stay unique (clashes are reported on the files given). Repeatable.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.",
+)
 def validate(
     inv: Invocation, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...], exclude: tuple[str, ...]
 ) -> int:
     """Check connector files offline (default: the config's dir, else connectors/). No API key or
-    secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml."""
+    secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml.
+
+    PATHS: connector files and directories (searched recursively)."""
     import json
 
     from conn_reconcile.configfile import load_environments  # not workflow: no HTTP client, planner or applier
@@ -50,15 +71,31 @@ def validate(
     return ExitCode.OK
 
 
+@command("import")
+@click.option(
+    "--dir",
+    "directory",
+    type=DIR_PATH,
+    default="connectors",
+    show_default=True,
+    metavar="DIR",
+    help="Directory to write connector files into.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
+    "comments, key order and ${VAR} references (review the result as a pull request).",
+)
 def import_(inv: Invocation, directory: Path, overwrite: bool, update: bool) -> None:
     """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""
     from conn_reconcile.importer import import_connectors
 
     if update:
         if overwrite:
-            raise UsageError(
-                "--update rewrites existing files in place; it cannot be combined with --overwrite",
-                "conn-reconcile import",
+            raise click.UsageError(
+                "--update rewrites existing files in place; it cannot be combined with --overwrite", inv.ctx
             )
         from conn_reconcile.reimport import render_update_report, update_files
 
@@ -71,6 +108,8 @@ def import_(inv: Invocation, directory: Path, overwrite: bool, update: bool) -> 
     inv.console.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
 
 
+@command("force-unlock")
+@click.argument("lock_id")
 def force_unlock(inv: Invocation, lock_id: str) -> None:
     """Remove the state lock LOCK_ID (printed by the run that found it held).
 
@@ -78,10 +117,15 @@ def force_unlock(inv: Invocation, lock_id: str) -> None:
     this only when the lock file must go (a lock held on a shared file system by a dead host).
     With --state git:BRANCH:PATH the lock is a ref on the remote, which a killed run leaves
     behind: this deletes it (only if it still holds LOCK_ID).
+
+    LOCK_ID: the lock's id, as the run that found it held printed it.
     """
     inv.console.out(inv.settings().lock().force_unlock(lock_id))
 
 
+@command("snapshot")
+@_format("text", "json")
+@click.option("--show", "show_only", is_flag=True, help="Only say what the state holds (no key needed).")
 def snapshot(inv: Invocation, fmt: str, show_only: bool) -> None:
     """List the org and keep it in the state, under the state lock (pushed with a git state):
     what plans made without the API key (plan --against-snapshot, a pull request's) plan
@@ -113,15 +157,37 @@ def snapshot(inv: Invocation, fmt: str, show_only: bool) -> None:
         inv.console.out(f"{verb} a snapshot of {len(org.connectors)} connector(s), taken {org.taken_at} by {org.by}.")
 
 
-def schema(inv: Invocation, config_schema: bool) -> None:
-    """Print the JSON Schema of the connector file format (or, with --config, of conn-reconcile.yaml)."""
+class _SchemaCommand(Command):
+    """``schema``, which names the old ``schema --config`` (now ``--of config``) in its error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[-1] == "--config":
+            raise click.UsageError(
+                "'schema --config' is now 'schema --of config' (--config names the conn-reconcile.yaml to use)", ctx
+            )
+        return super().parse_args(ctx, args)
+
+
+@command("schema", cls=_SchemaCommand)
+@click.option(
+    "--of",
+    "of",
+    type=click.Choice(("connector", "config")),
+    default="connector",
+    show_default=True,
+    help="connector: the connector file format; config: conn-reconcile.yaml.",
+)
+def schema(inv: Invocation, of: str) -> None:
+    """Print the JSON Schema of the connector file format (or, with --of config, of conn-reconcile.yaml)."""
     import json
 
     from conn_reconcile.schema import config_json_schema, json_schema
 
-    inv.console.out(json.dumps(config_json_schema() if config_schema else json_schema(), indent=2))
+    inv.console.out(json.dumps(config_json_schema() if of == "config" else json_schema(), indent=2))
 
 
+@command("config")
+@_format("text", "json")
 def config_(inv: Invocation, fmt: str) -> None:
     """Show every effective setting and where it comes from (default, conn-reconcile.yaml:LINE,
     environment variable, flag). The API key is shown as (set) or (unset), never its value."""
@@ -132,6 +198,13 @@ def config_(inv: Invocation, fmt: str) -> None:
     inv.console.out(render_config(eff.settings, envs, fmt), nl=False)
 
 
+@command("secrets")
+@_format(
+    "text",
+    "json",
+    "github-env",
+    help="Output format; github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.",
+)
 def secrets(inv: Invocation, fmt: str) -> None:
     """List every variable the connector files need (and the API key's), per environment
     (--env: only that one). Offline; prints names, never values."""
@@ -144,127 +217,13 @@ def secrets(inv: Invocation, fmt: str) -> None:
     inv.console.out(render_secrets(needs, fmt, {n for n in names if os.environ.get(n)}), nl=False)
 
 
+@command("emulator", global_options=False)
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, metavar="PORT")
+@click.option("--data", "data_file", type=FILE_PATH, metavar="PATH", help="Persist the emulated org in this JSON file.")
+@click.option("--api-key", "emulator_key", metavar="KEY", help="Accept only this API key (default: any).")
 def emulator(inv: Invocation, host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:
     """Run the local Cohere connectors API emulator (for tests and demos)."""
     from conn_reconcile.emulator import serve
 
     serve(host, port, data_file, emulator_key)
-
-
-VALIDATE = Command(
-    "validate",
-    validate,
-    summary="Check connector files offline (also a pre-commit hook).",
-    description="Check connector files offline (default: the config's dir, else connectors/). No API key or\n"
-    "secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml.",
-    arguments=(Arg("paths", type=ANY_PATH, nargs="*", help="Connector files and directories (searched recursively)."),),
-    options=(
-        Opt("--format", dest="fmt", choices=("text", "github", "json"), default="text", show_default=True),
-        Opt(
-            "--against",
-            dest="against",
-            multiple=True,
-            type=DIR_PATH,
-            metavar="DIR",
-            help="Also load the other connector files of this directory, only to check that names and pinned "
-            "ids stay unique (clashes are reported on the files given). Repeatable.",
-        ),
-        Opt(
-            "--exclude",
-            dest="exclude",
-            multiple=True,
-            metavar="GLOB",
-            help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.",
-        ),
-    ),
-)
-IMPORT = Command(
-    "import",
-    import_,
-    summary="Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders.",
-    options=(
-        Opt(
-            "--dir",
-            dest="directory",
-            type=DIR_PATH,
-            default="connectors",
-            show_default=True,
-            metavar="DIR",
-            help="Directory to write connector files into.",
-        ),
-        Opt("--overwrite", dest="overwrite", flag=True, help="Replace existing files of the same name."),
-        Opt(
-            "--update",
-            dest="update",
-            flag=True,
-            help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
-            "comments, key order and ${VAR} references (review the result as a pull request).",
-        ),
-    ),
-)
-FORCE_UNLOCK = Command(
-    "force-unlock",
-    force_unlock,
-    summary="Remove the state lock LOCK_ID (printed by the run that found it held).",
-    description=(force_unlock.__doc__ or "").replace("\n    ", "\n"),
-    arguments=(Arg("lock_id", help="The lock's id, as the run that found it held printed it."),),
-)
-SNAPSHOT = Command(
-    "snapshot",
-    snapshot,
-    summary="Keep a snapshot of the org in the state, for plans made without the API key.",
-    description=(snapshot.__doc__ or "").replace("\n    ", "\n"),
-    options=(
-        Opt("--format", dest="fmt", choices=("text", "json"), default="text", show_default=True),
-        Opt("--show", dest="show_only", flag=True, help="Only say what the state holds (no key needed)."),
-    ),
-)
-SCHEMA = Command(
-    "schema",
-    schema,
-    summary="Print the JSON Schema of the connector file format (or of conn-reconcile.yaml).",
-    description="Print the JSON Schema of the connector file format (or, with --config, of conn-reconcile.yaml).",
-    options=(Opt("--config", dest="config_schema", flag=True, help="The schema of conn-reconcile.yaml instead."),),
-    global_options=False,
-)
-CONFIG = Command(
-    "config",
-    config_,
-    summary="Show every effective setting and where it comes from.",
-    description=(config_.__doc__ or "").replace("\n    ", "\n"),
-    options=(Opt("--format", dest="fmt", choices=("text", "json"), default="text", show_default=True),),
-)
-SECRETS = Command(
-    "secrets",
-    secrets,
-    summary="List every variable the connector files need, per environment (names, never values).",
-    description=(secrets.__doc__ or "").replace("\n    ", "\n"),
-    options=(
-        Opt(
-            "--format",
-            dest="fmt",
-            choices=("text", "json", "github-env"),
-            default="text",
-            show_default=True,
-            help="github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.",
-        ),
-    ),
-)
-EMULATOR = Command(
-    "emulator",
-    emulator,
-    summary="Run the local Cohere connectors API emulator (for tests and demos).",
-    options=(
-        Opt("--host", dest="host", default="127.0.0.1", show_default=True, metavar="HOST"),
-        Opt("--port", dest="port", type=IntRange(0, 65535), default=8080, show_default=True, metavar="PORT"),
-        Opt(
-            "--data",
-            dest="data_file",
-            type=FILE_PATH,
-            metavar="PATH",
-            help="Persist the emulated org in this JSON file.",
-        ),
-        Opt("--api-key", dest="emulator_key", metavar="KEY", help="Accept only this API key (default: any)."),
-    ),
-    global_options=False,
-)

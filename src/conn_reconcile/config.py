@@ -6,7 +6,7 @@ prune safeguards, environments...). It is parsed by the hardened YAML parser (ed
 strict model: unknown keys and wrong types are errors at ``file:line:col``. :func:`resolve`
 then merges, per setting, the command line (flags, then environment variables), the selected
 environment's entry, the file's top level and the defaults, remembering where each value came
-from. Nothing here imports the config records: without a config file, none is ever built.
+from. Nothing here imports the config models: without a config file, none is ever built.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def _one(
         return Setting(env[var], f"environment variable {var}")
     if config is None:
         return Setting(default, "default")
-    if chosen is not None and (name in _PER_ENV or name == "api_key_env") and name in chosen.fields_set:
+    if chosen is not None and (name in _PER_ENV or name == "api_key_env") and name in chosen.model_fields_set:
         return Setting(_path(config, name, getattr(chosen, name)), config.where(prefix + name))
     value = getattr(config.model, name, None)
     if value is None:

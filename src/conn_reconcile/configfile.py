@@ -27,7 +27,7 @@ from conn_reconcile.config import (
 )
 from conn_reconcile.discovery import read_bytes, scan
 from conn_reconcile.errors import ConfigError, Diagnostic, InputError
-from conn_reconcile.models import Desired, locate
+from conn_reconcile.models import Desired, locate, validate_strict
 from conn_reconcile.yamlsafe import parse_yaml
 
 
@@ -64,14 +64,18 @@ def load(path: Path) -> LoadedConfig:
     parsed = parse_yaml(raw, display)
     if parsed.problems or parsed.data is None:
         raise InputError(parsed.problems or [Diagnostic(display, None, None, None, "empty config file")])
-    from conn_reconcile.configmodel import parse_config  # only when there is a file
+    from conn_reconcile.configmodel import MESSAGES, ConfigFile  # only when there is a file
 
-    model, errors = parse_config(parsed.data)
+    model, errors = validate_strict(ConfigFile, parsed.data, MESSAGES)
     if model is None:
+        from conn_reconcile.loader import hint  # only for a config file with errors
+
         diagnostics = []
-        for field, message in errors:
-            line, col = locate(parsed.locations, field)
-            diagnostics.append(Diagnostic(display, line, col, field or None, message))
+        for p in errors:
+            line, col = locate(parsed.locations, p.path)
+            diagnostics.append(
+                Diagnostic(display, line, col, p.path or None, p.message + hint(ConfigFile, parsed.data, p))
+            )
         raise InputError(diagnostics)
     return LoadedConfig(model, display, PurePath(path.resolve().parent), parsed.locations)
 

@@ -1,100 +1,98 @@
 """The strict model of ``conn-reconcile.yaml``: :class:`ConfigFile`, its environments and
-their connector overrides, and :func:`parse_config`. Pure core (records).
-
-Imported only when a config file is actually read (:func:`conn_reconcile.configfile.load`):
-resolving settings without a file (:mod:`conn_reconcile.config`) never needs it.
+their connector overrides, and :func:`parse_config`. Imported only when a config file is
+actually read (:func:`conn_reconcile.configfile.load`): resolving settings without a file
+(:mod:`conn_reconcile.config`) never needs it.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
 
 from conn_reconcile.config import DEFAULT_API_KEY_ENV
-from conn_reconcile.kinds import DictOf, Int, ListOf, Nested, Nullable, Str
-from conn_reconcile.models import HTTP_URL, NAME, OPT_BOOL, OPT_PLAIN, PLAIN, validate_strict
-from conn_reconcile.records import Record, field
+from conn_reconcile.models import STRICT, HttpUrl, Name, PlainStr, validate_strict
+from conn_reconcile.validation import WHITESPACE, Rule, Rules
 
-_VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _var_name(value: str) -> str:
-    if not _VAR_NAME_RE.fullmatch(value):
-        raise ValueError("must be an environment variable name (letters, digits, _; not starting with a digit)")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not _ENV_NAME_RE.fullmatch(value):
-        raise ValueError("environment names are letters, digits, '.', '_' and '-' (at most 64)")
-    return value
-
-
-def _rel_path(value: str) -> str:
-    if not value.strip() or "\x00" in value:
-        raise ValueError("must be a non-empty path")
-    return value
+_VAR_NAME = Rule(
+    "variable_name",
+    r"^[A-Za-z_][A-Za-z0-9_]*$",
+    "must be an environment variable name (letters, digits, _; not starting with a digit)",
+)
+_ENV_NAME = Rule(
+    "environment_name",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "environment names are letters, digits, '.', '_' and '-' (at most 64)",
+)
+VarName = Annotated[str, Rules(_VAR_NAME, schema={"pattern": _VAR_NAME.pattern})]
+EnvName = Annotated[str, Rules(_ENV_NAME, schema={"pattern": _ENV_NAME.pattern})]
+PathStr = Annotated[
+    str,
+    Field(max_length=4096),
+    Rules(Rule("path", f"^[^\\x00]*[^{WHITESPACE}\\x00][^\\x00]*$", "must be a non-empty path")),
+]
+Glob = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-VAR_NAME = Str(checks=[_var_name])
-ENV_NAME = Str(checks=[_env_name])
-OPT_PATH = Nullable(Str(max_length=4096, checks=[_rel_path]))
-OPT_URL = Nullable(HTTP_URL)
-OPT_GLOBS = Nullable(ListOf(Str(min_length=1, max_length=1024)))
-
-
-class OAuthOverride(Record, strict=True, frozen=True):
+class OAuthOverride(BaseModel):
     """The non-secret OAuth fields an environment may override."""
 
-    client_id: str | None = field(OPT_PLAIN, default=None)
-    authorize_url: str | None = field(OPT_URL, default=None)
-    token_url: str | None = field(OPT_URL, default=None)
-    scope: str | None = field(OPT_PLAIN, default=None)
+    model_config = STRICT
+
+    client_id: PlainStr | None = None
+    authorize_url: HttpUrl | None = None
+    token_url: HttpUrl | None = None
+    scope: PlainStr | None = None
 
 
-class ConnectorOverride(Record, strict=True, frozen=True):
+class ConnectorOverride(BaseModel):
     """Non-secret fields of one connector, overridden in one environment."""
 
-    description: str | None = field(OPT_PLAIN, default=None)
-    url: str | None = field(OPT_URL, default=None)
-    excludes: list[str] | None = field(Nullable(ListOf(PLAIN)), default=None)
-    active: bool | None = field(OPT_BOOL, default=None)
-    continue_on_failure: bool | None = field(OPT_BOOL, default=None)
-    oauth: OAuthOverride | None = field(Nullable(Nested(OAuthOverride)), default=None)
+    model_config = STRICT
+
+    description: PlainStr | None = None
+    url: HttpUrl | None = None
+    excludes: list[PlainStr] | None = None
+    active: bool | None = None
+    continue_on_failure: bool | None = None
+    oauth: OAuthOverride | None = None
 
 
-class EnvironmentConfig(Record, strict=True, frozen=True):
+class EnvironmentConfig(BaseModel):
     """One org: its API, the variable holding its key, its own state, vars and overrides."""
 
-    api_url: str | None = field(OPT_URL, default=None)
-    api_key_env: str = field(VAR_NAME, default=DEFAULT_API_KEY_ENV)
-    state: str | None = field(OPT_PATH, default=None)
-    vars: dict[str, str] = field(DictOf(VAR_NAME, PLAIN), default_factory=dict)
-    overrides: dict[str, ConnectorOverride] = field(DictOf(NAME, Nested(ConnectorOverride)), default_factory=dict)
+    model_config = STRICT
+
+    api_url: HttpUrl | None = None
+    api_key_env: VarName = DEFAULT_API_KEY_ENV
+    state: PathStr | None = None
+    vars: dict[VarName, PlainStr] = Field(default_factory=dict)
+    overrides: dict[Name, ConnectorOverride] = Field(default_factory=dict)
 
 
-class ConfigFile(Record, strict=True, frozen=True):
+class ConfigFile(BaseModel):
     """conn-reconcile.yaml: the settings plan and apply share. Paths are relative to its directory."""
 
-    dir: str | None = field(OPT_PATH, default=None)
-    api_url: str | None = field(OPT_URL, default=None)
-    state: str | None = field(OPT_PATH, default=None)
-    prune: bool | None = field(OPT_BOOL, default=None)
-    protect: list[str] | None = field(OPT_GLOBS, default=None)
-    max_deletes: int | None = field(Nullable(Int(ge=0)), default=None)
-    manage_prefix: str | None = field(Nullable(Str(min_length=1, max_length=256)), default=None)
-    parallelism: int | None = field(Nullable(Int(ge=1, le=64)), default=None)
-    exclude: list[str] | None = field(OPT_GLOBS, default=None)
-    probe: bool | None = field(OPT_BOOL, default=None)
-    environments: dict[str, EnvironmentConfig] | None = field(
-        Nullable(DictOf(ENV_NAME, Nested(EnvironmentConfig))), default=None
-    )
+    model_config = STRICT
+
+    dir: PathStr | None = None
+    api_url: HttpUrl | None = None
+    state: PathStr | None = None
+    prune: bool | None = None
+    protect: list[Glob] | None = None
+    max_deletes: Annotated[int, Field(ge=0)] | None = None
+    manage_prefix: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    parallelism: Annotated[int, Field(ge=1, le=64)] | None = None
+    exclude: list[Glob] | None = None
+    probe: bool | None = None
+    environments: dict[EnvName, EnvironmentConfig] | None = None
 
 
 def parse_config(data: Any) -> tuple[ConfigFile | None, list[tuple[str, str]]]:
     """Validate raw config data: the model, or the errors as (dotted path, message)."""
-    return validate_strict(ConfigFile, data, _MESSAGES)
+    model, found = validate_strict(ConfigFile, data, MESSAGES)
+    return model, [(p.path, p.message) for p in found]
 
 
-_MESSAGES = {"extra_forbidden": "unknown field", "model_type": "expected a mapping", "dict_type": "expected a mapping"}
+#: how errors in conn-reconcile.yaml are worded where pydantic's wording is not the tool's
+MESSAGES = {"extra_forbidden": "unknown field", "model_type": "expected a mapping", "dict_type": "expected a mapping"}

@@ -1,13 +1,13 @@
 """The console of the command line: every byte printed goes through :class:`Console` (the
 redactor, then output escaping); :func:`error_output` turns the tool's errors into one clean
-message; :func:`confirm` is apply's "yes" prompt."""
+message; :func:`silence_stdout` ends output to a reader that went away; :func:`confirm` is
+apply's "yes" prompt."""
 
 from __future__ import annotations
 
 import os
 import sys
-
-TYPE_CHECKING = False  # as typing's, which --help does not import
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -59,6 +59,18 @@ def write(stream: TextIO, text: str) -> None:
         encoding = stream.encoding or "utf-8"
         stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
     stream.flush()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null (after a closed pipe), so the interpreter's last flush finds
+    no broken pipe either."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def error_output(console: Console, exc: ConnReconcileError, fmt: str) -> None:

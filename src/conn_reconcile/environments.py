@@ -42,7 +42,7 @@ def prepare(
     data = _substitute(data, "", ctx, problem)
     name = data.get("name")
     if ctx.name is not None and isinstance(name, str) and name in ctx.overrides:
-        data = merge(data, ctx.overrides[name].to_dict(exclude_none=True))
+        data = merge(data, ctx.overrides[name].model_dump(exclude_none=True))
     return data, problems
 
 

@@ -16,18 +16,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from conn_reconcile import statefile
 from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ExitCode, StateError
 from conn_reconcile.escape import escape
 from conn_reconcile.gitrepo import GitError, ScratchRepo, oid
-from conn_reconcile.records import Invalid, Record
 from conn_reconcile.state import State
 from conn_reconcile.statespec import GitStateSpec
+from conn_reconcile.validation import validate_json
 
 #: pushes of one run's state (each after merging it into the branch's newer state) before it gives up
 MAX_PUSHES = 5
-_R = TypeVar("_R", bound=Record)
+_R = TypeVar("_R", bound=BaseModel)
 
 
 class StatePushError(GitError):
@@ -216,8 +218,8 @@ def _parse(spec: GitStateSpec, commit: str, raw: bytes | None) -> State:
     if raw is None:
         return State()
     try:
-        return State.parse_json(raw.decode("utf-8"))
-    except (UnicodeDecodeError, Invalid):
+        return validate_json(State, raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValidationError):
         raise StateError(f"{spec.path} in commit {commit[:12]} is not a conn-reconcile state file") from None
 
 
@@ -231,7 +233,7 @@ def _read_state(spec: GitStateSpec, repo: ScratchRepo, commit: str | None) -> St
 
 
 def _canon(value: object) -> str:
-    return json.dumps(value.to_dict(json_mode=True) if isinstance(value, Record) else value, sort_keys=True)
+    return json.dumps(value.model_dump(mode="json") if isinstance(value, BaseModel) else value, sort_keys=True)
 
 
 def _merge_records(
@@ -268,7 +270,7 @@ def merge(base: State, ours: State, theirs: State) -> tuple[State, list[str]]:
 def _undone(merged: State, base: State, theirs: State, journal: bytes, local: Path) -> set[str]:
     """The records the other run changed that replaying the journal over ``merged`` would
     set back (an entry that wrote one again as this run read it): conflicts too."""
-    replayed = State.parse_json(statefile.render(merged))
+    replayed = validate_json(State, statefile.render(merged))
     statefile.replay(replayed, journal, statefile.journal_path(local))
     found: set[str] = set()
     for kind, name in (("connector", "connectors"), ("intent", "intents")):

@@ -66,7 +66,7 @@ def document(remote: RemoteConnector) -> dict[str, Any]:
         doc["continue_on_failure"] = remote.continue_on_failure
     base = env_var_base(remote.name)
     if remote.oauth is not None:
-        oauth = {k: v for k, v in remote.oauth.to_dict().items() if v not in (None, "")}
+        oauth = {k: v for k, v in remote.oauth.model_dump().items() if v not in (None, "")}
         oauth["client_secret"] = _placeholder(base, "CLIENT_SECRET")
         doc["oauth"] = oauth
     elif remote.auth_type == "service_auth":

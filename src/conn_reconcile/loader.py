@@ -1,26 +1,26 @@
-"""Loading connector files: discovery -> hardened YAML -> strict records -> ``Desired``.
-
-``load(paths)`` collects every problem in every file (YAML, schema, cross-file uniqueness)
-and raises one :class:`InputError` listing them, each located at ``file:line:col`` with the
-dotted field path. No message ever contains a field's value: a literal secret pasted by
-mistake must not reach a terminal or a CI log.
+"""Loading connector files: discovery -> hardened YAML -> strict models -> ``Desired``, every
+problem of every file (YAML, validation, cross-file uniqueness) located at ``file:line:col`` by
+the YAML walk's marks, with hints (:func:`hint`) and never a field's value (it may be a secret).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import posixpath
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from conn_reconcile.config import EnvContext
 from conn_reconcile.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
 from conn_reconcile.environments import needs_environments, prepare
 from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.gcpause import paused
-from conn_reconcile.kinds import Bool, Kind, ListOf, Nested, OneOf, Str, unwrap
-from conn_reconcile.models import ConnectorSpec, Desired, check_unique, get_path, locate, parse_spec
+from conn_reconcile.models import SPEC_MESSAGES, ConnectorSpec, Desired, check_unique, get_path, locate, validate_strict
+from conn_reconcile.validation import Problem
 from conn_reconcile.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "discover", "is_excluded", "load", "load_bytes", "load_each"]
@@ -192,53 +192,67 @@ def _build(file: str, parsed: Parsed, ctx: EnvContext, envy: bool) -> tuple[Desi
         data, problems = prepare(data, parsed.locations, file, ctx)
         if data is None or problems:
             return None, problems
-    spec, errors = parse_spec(data)
-    problems.extend(_diagnostic(file, data, parsed.locations, path, msg) for path, msg in errors)
+    spec, errors = validate_strict(ConnectorSpec, data, SPEC_MESSAGES)
+    problems.extend(_diagnostic(file, data, parsed.locations, p) for p in errors)
     if spec is None or problems or parsed.problems:
         return None, problems
     return Desired(spec, file, parsed.locations), []
 
 
-def _diagnostic(
-    file: str, data: dict[str, Any], locations: Mapping[str, tuple[int, int]], path: str, message: str
-) -> Diagnostic:
-    field = path
-    if not path and all(k in data for k in _AUTH_KEYS):
+def _diagnostic(file: str, data: dict[str, Any], locations: Mapping[str, tuple[int, int]], p: Problem) -> Diagnostic:
+    field = p.path
+    if not field and all(k in data for k in _AUTH_KEYS):
         # The one model-level rule: point at whichever auth block comes second.
         field = max(_AUTH_KEYS, key=lambda k: locations.get(k, (0, 0)))
     line, col = locate(locations, field)
-    return Diagnostic(file, line, col, field or None, message + _hint(data, path, message))
+    return Diagnostic(file, line, col, field or None, p.message + hint(ConnectorSpec, data, p))
 
 
-def _hint(data: Any, path: str, message: str) -> str:
-    parent, _, last = path.rpartition(".")
-    if message == "unknown field":
+def hint(model: type[BaseModel], data: Any, problem: Problem) -> str:
+    """What to add to ``problem`` of a YAML file validated as ``model``: the field meant by an
+    unknown key, how to write a boolean, when to quote text. Never the value itself, but the
+    YAML 1.1 boolean word it is."""
+    if problem.type == "extra_forbidden":
         import difflib  # only for a file with an unknown key
 
-        known = [name for k in _kinds_at(parent) if isinstance(k, Nested) for name in k.cls.fields]
+        parent, _, last = problem.path.rpartition(".")
+        known = [name for t in _types_at(model, parent) if _is_model(t) for name in t.model_fields]
         close = difflib.get_close_matches(last, known, n=1, cutoff=0.6)
         return f" (did you mean {close[0]!r}?)" if close else ""
-    kinds = _kinds_at(path)
-    value = get_path(data, path)
-    if any(isinstance(k, Bool) for k in kinds) and not isinstance(value, bool):
+    value = get_path(data, problem.path)
+    if problem.type == "bool_type":
         if isinstance(value, str) and value.lower() in _YAML11_BOOLS:
             return f"; YAML 1.2 reads {value!r} as a string: use true or false"
         return "; use true or false (unquoted)"
-    stringy = any(isinstance(k, Str | OneOf) for k in kinds)
-    if stringy and isinstance(value, bool | int | float):
+    if problem.type in ("string_type", "literal_error") and isinstance(value, bool | int | float):
         return "; quote the value if it is meant as text"
     return ""
 
 
-def _kinds_at(path: str) -> list[Kind]:
-    """The kinds a field at dotted ``path`` of a connector file may have ([] when unknown)."""
-    current: list[Kind] = [Nested(ConnectorSpec)]
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _flatten(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [t for arg in get_args(annotation) for t in _flatten(arg)]
+    return [annotation]
+
+
+def _types_at(model: type[BaseModel], path: str) -> list[Any]:
+    """The types a field at dotted ``path`` of ``model`` may have ([] when unknown)."""
+    current: list[Any] = [model]
     for part in path.split(".") if path else []:
-        nxt: list[Kind] = []
-        for k in current:
-            if isinstance(k, Nested) and part in k.cls.fields:
-                nxt.append(unwrap(k.cls.fields[part].kind))
-            elif isinstance(k, ListOf) and part.isdigit():
-                nxt.append(unwrap(k.item))
+        nxt: list[Any] = []
+        for t in current:
+            if _is_model(t) and part in t.model_fields:
+                nxt.extend(_flatten(t.model_fields[part].annotation))
+            elif get_origin(t) is list and part.isdigit():
+                nxt.extend(_flatten(get_args(t)[0]))
+            elif get_origin(t) is dict:
+                nxt.extend(_flatten(get_args(t)[1]))
         current = nxt
     return current

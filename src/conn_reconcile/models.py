@@ -1,8 +1,7 @@
-"""Typed models of the connector file format (desired) and of the API's connector (remote).
-
-Pure core (records of :mod:`conn_reconcile.records`). The desired model is strict (unknown
-keys refused, values of exactly their type) and never echoes input in its errors, so a
-literal secret pasted by mistake cannot leak through a validation message.
+"""The connector models: a connector file (:class:`ConnectorSpec`, strict: unknown keys
+refused, values of exactly their type, inputs never echoed in an error, so a literal secret
+pasted by mistake cannot leak), the API's connector (:class:`RemoteConnector`, tolerant), the
+string rules both share with the other file formats, and the cross-file checks.
 """
 
 from __future__ import annotations
@@ -10,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, TypeVar, get_args
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from conn_reconcile.errors import Diagnostic
-from conn_reconcile.kinds import Bool, ListOf, Nested, Nullable, OneOf, Str
-from conn_reconcile.records import Invalid, Record, dotted, field
+from conn_reconcile.validation import WHITESPACE, Problem, Rule, Rules, problems
 
 #: Dotted paths of the write-only fields. They are never returned by the API, never
 #: diffed by value, and only ever held in files as ``${VAR}`` references.
@@ -22,7 +22,6 @@ SECRET_PATHS: tuple[str, ...] = ("oauth.client_secret", "service_auth.token")
 _OAUTH_SECRET, _SERVICE_TOKEN = SECRET_PATHS  # ConnectorSpec.secret_refs reads the two fields directly
 
 ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_ANY_REF_RE = re.compile(r"\$\{[^}]*\}")
 #: The shape of a connector id (remote, or pinned in a file): a slug of ASCII letters, digits,
 #: ``-`` and ``_``. Remote ids are data: one that does not match is never put into a URL path.
 #: (Python code must use ``fullmatch``: ``$`` alone would accept a trailing newline.)
@@ -66,11 +65,8 @@ SECRET_REF_PATTERN = (
 )
 
 
-def _secret_ref(value: str) -> str:
-    name = env_ref_name(value)
-    if name is None:
-        # Never include the value: it may be a real secret pasted by mistake.
-        raise ValueError("literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}")
+def _not_reserved(value: str) -> str:
+    name = value[2:-1]  # a ${VAR} reference: the rule before this one
     if reserved_var(name):
         raise ValueError(
             f"${{{name}}} is reserved: a connector secret may not reference the Cohere API key or CI variables"
@@ -78,89 +74,93 @@ def _secret_ref(value: str) -> str:
     return value
 
 
-def _plain(value: str) -> str:
-    if "${" in value and _ANY_REF_RE.search(value):  # the usual value holds no "${": no regex
-        raise ValueError("${...} references are only allowed in secret fields")
-    return value
-
-
-def _non_blank(value: str) -> str:
-    stripped = value.strip()
-    if not stripped:
-        raise ValueError("must not be empty")
-    if value != stripped:
-        raise ValueError("must not start or end with whitespace")
-    return value
-
-
-_PLAIN_HTTP_URL_RE = re.compile(r"https?://[A-Za-z0-9][^\[\]\t\r\n]*\Z")
-
-
-def _http_url(value: str) -> str:
-    # The common case without urlsplit (a tenth of a plan's validation): a scheme written in
-    # lower case, a host starting with a letter or digit, no IPv6 brackets, tab or line break
-    # (which urlsplit drops or refuses). Anything else is decided by urlsplit.
-    if _PLAIN_HTTP_URL_RE.match(value):
-        return value
-    from urllib.parse import urlsplit
+def _absolute_http_url(value: str) -> str:
+    from urllib.parse import urlsplit  # only for a URL of an uncommon shape
 
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an absolute http:// or https:// URL")
+        raise ValueError("not an absolute http(s) URL")
     return value
 
 
-# The same rules as JSON Schema patterns (ECMA-262), for editors: written next to the
-# validators so that the checked-in schema and `validate` agree. A file may hold
+# The rules, checked inside pydantic-core (Rust's regex: no look-around; see validation.Rules).
+# Never a value in a message: it may be a real secret pasted by mistake.
+PLAIN_RULE = Rule(
+    "plain_string", r"^(?:[^$]|\$+[^${])*\$*(?:\$\{[^}]*)?$", "${...} references are only allowed in secret fields"
+)
+SECRET_RULE = Rule(
+    "literal_secret",
+    ENV_REF_RE.pattern,
+    "literal secrets are not allowed; reference an environment variable, e.g. ${MY_TOKEN}",
+)
+NON_BLANK_RULE = Rule("blank_string", f"[^{WHITESPACE}]", "must not be empty")
+EDGES_RULE = Rule("padded_string", f"^[^{WHITESPACE}](?s:.*[^{WHITESPACE}])?$", "must not start or end with whitespace")
+#: the common shape of a URL in pydantic-core; any other is decided by urlsplit
+HTTP_URL_RULE = Rule(
+    "http_url",
+    r"^https?://[A-Za-z0-9][^\[\]\t\r\n]*$",
+    "must be an absolute http:// or https:// URL",
+    fallback=_absolute_http_url,
+)
+
+# The same rules as JSON Schema patterns (ECMA-262), for editors. A file may hold
 # ``${vars.NAME}`` (substituted per environment before validation), never another ``${...}``.
 _PLAIN_BODY = r"(?:[^$]|\$(?!\{)|\$\{vars\.)*"
 PLAIN_PATTERN = f"^{_PLAIN_BODY}$"
 NAME_PATTERN = rf"^(?=\S)(?=[\s\S]*\S$){_PLAIN_BODY}$"
 URL_PATTERN = rf"^https?://(?:[^/?#$\s]|\$\{{vars\.){_PLAIN_BODY}$"
 
-SECRET_REF = Str(checks=[_secret_ref])
-PLAIN = Str(checks=[_plain], extra={"pattern": PLAIN_PATTERN})
-NAME = Str(max_length=256, checks=[_non_blank, _plain], extra={"pattern": NAME_PATTERN})
-HTTP_URL = Str(checks=[_http_url, _plain], extra={"pattern": URL_PATTERN, "format": "uri"})
-REMOTE_ID = Str(pattern=REMOTE_ID_RE.pattern)
-OPT_PLAIN = Nullable(PLAIN)
-OPT_STR = Nullable(Str())
-OPT_BOOL = Nullable(Bool())
+SecretRef = Annotated[str, Rules(SECRET_RULE, after=_not_reserved, schema={"pattern": SECRET_REF_PATTERN})]
+PlainStr = Annotated[str, Rules(PLAIN_RULE, schema={"pattern": PLAIN_PATTERN})]
+Name = Annotated[
+    str, Field(max_length=256), Rules(NON_BLANK_RULE, EDGES_RULE, PLAIN_RULE, schema={"pattern": NAME_PATTERN})
+]
+HttpUrl = Annotated[str, Rules(HTTP_URL_RULE, PLAIN_RULE, schema={"pattern": URL_PATTERN, "format": "uri"})]
+RemoteId = Annotated[str, Field(pattern=REMOTE_ID_RE.pattern)]
+
+#: Every strict model (connector files and conn-reconcile.yaml): unknown keys and wrong types
+#: are errors, values are never echoed in an error (they may be secrets). Validators are built
+#: on first use: a command builds only those of the models it validates.
+STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True, defer_build=True)
 
 
-# Every strict record (connector files and conn-reconcile.yaml): unknown keys and wrong types
-# are errors, values are never echoed in an error (they may be secrets).
+class OAuthSpec(BaseModel):
+    model_config = STRICT
+
+    client_id: PlainStr | None = None
+    client_secret: SecretRef | None = None
+    authorize_url: HttpUrl
+    token_url: HttpUrl
+    scope: PlainStr | None = None
 
 
-class OAuthSpec(Record, strict=True, frozen=True):
-    client_id: str | None = field(OPT_PLAIN, default=None)
-    client_secret: str | None = field(Nullable(SECRET_REF), default=None)
-    authorize_url: str = field(HTTP_URL)
-    token_url: str = field(HTTP_URL)
-    scope: str | None = field(OPT_PLAIN, default=None)
+class ServiceAuthSpec(BaseModel):
+    model_config = STRICT
+
+    type: AuthTokenType
+    token: SecretRef
 
 
-class ServiceAuthSpec(Record, strict=True, frozen=True):
-    type: AuthTokenType = field(OneOf(*AUTH_TOKEN_TYPES))
-    token: str = field(SECRET_REF)
-
-
-class ConnectorSpec(Record, strict=True, frozen=True):
+class ConnectorSpec(BaseModel):
     """One connector file: exactly the create-body fields, plus an optional pinned ``id``."""
 
-    id: str | None = field(Nullable(REMOTE_ID), default=None)
-    name: str = field(NAME)
-    description: str | None = field(OPT_PLAIN, default=None)
-    url: str = field(HTTP_URL)
-    excludes: list[str] | None = field(Nullable(ListOf(PLAIN)), default=None)
-    active: bool | None = field(OPT_BOOL, default=None)
-    continue_on_failure: bool | None = field(OPT_BOOL, default=None)
-    oauth: OAuthSpec | None = field(Nullable(Nested(OAuthSpec)), default=None)
-    service_auth: ServiceAuthSpec | None = field(Nullable(Nested(ServiceAuthSpec)), default=None)
+    model_config = STRICT
 
-    def check(self) -> None:
+    id: RemoteId | None = None
+    name: Name
+    description: PlainStr | None = None
+    url: HttpUrl
+    excludes: list[PlainStr] | None = None
+    active: bool | None = None
+    continue_on_failure: bool | None = None
+    oauth: OAuthSpec | None = None
+    service_auth: ServiceAuthSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ConnectorSpec:
         if self.oauth is not None and self.service_auth is not None:
             raise ValueError("oauth and service_auth are mutually exclusive; keep only one")
+        return self
 
     def secret_refs(self) -> dict[str, str]:
         """Secret field path -> variable name, for the secrets this spec references."""
@@ -177,32 +177,38 @@ class ConnectorSpec(Record, strict=True, frozen=True):
         return out
 
 
-# The remote records tolerate fields the API may add later (``extra="ignore"``).
+# The remote models tolerate fields the API may add later (``extra="ignore"``) and take what
+# JSON cannot say better (lax mode).
+REMOTE = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True, defer_build=True)
 
 
-class RemoteOAuth(Record, frozen=True, extra="ignore"):
-    client_id: str | None = field(OPT_STR, default=None)
-    authorize_url: str | None = field(OPT_STR, default=None)
-    token_url: str | None = field(OPT_STR, default=None)
-    scope: str | None = field(OPT_STR, default=None)
+class RemoteOAuth(BaseModel):
+    model_config = REMOTE
+
+    client_id: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
 
 
-class RemoteConnector(Record, frozen=True, extra="ignore"):
+class RemoteConnector(BaseModel):
     """A connector as the API returns it. Tolerates fields the API may add later."""
 
-    id: str = field(REMOTE_ID)
-    name: str = field(Str())
-    description: str | None = field(OPT_STR, default=None)
-    url: str | None = field(OPT_STR, default=None)
-    excludes: tuple[str, ...] | None = field(Nullable(ListOf(Str(), tuple_=True)), default=None)
-    active: bool | None = field(OPT_BOOL, default=None)
-    continue_on_failure: bool | None = field(OPT_BOOL, default=None)
-    oauth: RemoteOAuth | None = field(Nullable(Nested(RemoteOAuth)), default=None)
-    auth_type: str | None = field(OPT_STR, default=None)
-    auth_status: str | None = field(OPT_STR, default=None)
-    organization_id: str | None = field(OPT_STR, default=None)
-    created_at: str | None = field(OPT_STR, default=None)
-    updated_at: str | None = field(OPT_STR, default=None)
+    model_config = REMOTE
+
+    id: RemoteId
+    name: str
+    description: str | None = None
+    url: str | None = None
+    excludes: tuple[str, ...] | None = None
+    active: bool | None = None
+    continue_on_failure: bool | None = None
+    oauth: RemoteOAuth | None = None
+    auth_type: str | None = None
+    auth_status: str | None = None
+    organization_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class Desired(NamedTuple):
@@ -274,24 +280,23 @@ def parse_spec(data: Any) -> tuple[ConnectorSpec | None, list[tuple[str, str]]]:
 
     Messages never contain the offending input value (it may be a secret).
     """
-    return validate_strict(ConnectorSpec, data, _SPEC_MESSAGES)
+    spec, found = validate_strict(ConnectorSpec, data, SPEC_MESSAGES)
+    return spec, [(p.path, p.message) for p in found]
 
 
-_SPEC_MESSAGES = {
+#: how ``validate`` words pydantic's errors of a connector file
+SPEC_MESSAGES = {
     "extra_forbidden": "unknown field",
     "missing": "required field is missing",
     "model_type": "expected a mapping of fields",
 }
-_Record = TypeVar("_Record", bound=Record)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
-def validate_strict(
-    model: type[_Record], data: Any, messages: Mapping[str, str]
-) -> tuple[_Record | None, list[tuple[str, str]]]:
-    """``model`` validated from raw data, or the errors as (dotted path, message): the
-    record's message unless ``messages`` words that problem type. The input value is never
-    included (it may be a secret)."""
+def validate_strict(model: type[_Model], data: Any, messages: Mapping[str, str]) -> tuple[_Model | None, list[Problem]]:
+    """``model`` validated from raw data, or its problems (see :func:`validation.problems`):
+    the message is pydantic's (or a rule's) unless ``messages`` words that error type."""
     try:
-        return model.parse(data), []
-    except Invalid as exc:
-        return None, [(dotted(p.loc), messages.get(p.type) or p.msg) for p in exc.problems]
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems(exc, messages)

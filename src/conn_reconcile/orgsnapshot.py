@@ -9,10 +9,12 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from conn_reconcile.errors import ConfigError, StateError
 from conn_reconcile.models import RemoteConnector
-from conn_reconcile.records import Invalid
 from conn_reconcile.state import OrgSnapshot, State
+from conn_reconcile.validation import first_problem
 
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -24,7 +26,7 @@ def take(api_url: str, environment: str | None, remote: Sequence[RemoteConnector
         api_url=api_url.rstrip("/"),
         environment=environment,
         by=by,
-        connectors=[r.to_dict(json_mode=True, exclude_none=True) for r in remote],
+        connectors=[r.model_dump(mode="json", exclude_none=True) for r in remote],
     )
 
 
@@ -47,9 +49,9 @@ def listed(api_url: str, environment: str | None, state: State | None) -> tuple[
     remote = []
     for number, item in enumerate(org.connectors):
         try:
-            remote.append(RemoteConnector.parse(item))
-        except Invalid as exc:
-            raise StateError(f"the org snapshot in the state: connector {number}: {exc.first('')}") from None
+            remote.append(RemoteConnector.model_validate(item))
+        except ValidationError as exc:
+            raise StateError(f"the org snapshot in the state: connector {number}: {first_problem(exc, '')}") from None
     return remote, org
 
 

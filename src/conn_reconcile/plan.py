@@ -316,7 +316,7 @@ _HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 def remote_hash(remote: RemoteConnector) -> str:
     """A stable hash of what the API says about a connector (per-user auth_status excluded)."""
-    data = remote.to_dict(json_mode=True, exclude={"auth_status"}, exclude_none=True)
+    data = remote.model_dump(mode="json", exclude={"auth_status"}, exclude_none=True)
     blob = _HASH_JSON.encode(data).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 

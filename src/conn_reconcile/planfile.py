@@ -26,7 +26,6 @@ from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.escape import escape
 from conn_reconcile.models import RemoteConnector
 from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions, ResourceChange, remote_hash
-from conn_reconcile.records import Invalid
 from conn_reconcile.render import plan_document
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
@@ -119,14 +118,17 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
         )
     if check_signature:
         _check_signature(path, data, key)
+    from pydantic import ValidationError
+
     from conn_reconcile.planschema import PlanDocument, payload_disagreement  # built only when a plan file is read
+    from conn_reconcile.validation import first_problem
 
     try:
-        PlanDocument.parse(data)
-    except Invalid as exc:
-        count = len(exc.problems)
+        PlanDocument.model_validate(data)
+    except ValidationError as exc:
+        count = exc.error_count()
         extra = f" (and {count - 1} more problems)" if count > 1 else ""
-        raise PlanFileError(f"{path}: malformed plan file: {exc.first('plan')}{extra}") from None
+        raise PlanFileError(f"{path}: malformed plan file: {first_problem(exc, 'plan')}{extra}") from None
     plan = Plan.from_dict(data)
     for c in plan.changes:
         field = payload_disagreement(c)

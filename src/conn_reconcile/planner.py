@@ -32,7 +32,7 @@ from conn_reconcile.state import ManagedRecord, State
 
 
 def create_body(spec: ConnectorSpec) -> dict[str, Any]:
-    return spec.to_dict(json_mode=True, exclude={"id"}, exclude_none=True)
+    return spec.model_dump(mode="json", exclude={"id"}, exclude_none=True)
 
 
 def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = N
 
 def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
-    set_fields = d.spec.fields_set
+    set_fields = d.spec.model_fields_set
     created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
     refs = d.spec.secret_refs()
     secrets = [_secret_change(refs, p) for p in sorted(refs)]

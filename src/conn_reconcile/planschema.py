@@ -1,52 +1,48 @@
-"""The strict shape of a saved plan file (pure core): what :mod:`conn_reconcile.planfile`
-accepts before it builds a :class:`~conn_reconcile.plan.Plan`.
-
-Every object forbids unknown keys; every change is checked for what its action needs (a
-create has a create body and no remote id, a delete a remote id, a cause and no body...);
-request bodies are validated as connector files are, so a body cannot carry a literal
-secret, a reserved variable or a field the API does not take. :func:`payload_disagreement`
-and :func:`remote_disagreement` hold a body to the field changes ``show`` displays, so that
-what ``show`` prints is what ``apply`` sends.
+"""The strict shape of a saved plan file: what :mod:`conn_reconcile.planfile` accepts before
+it builds a :class:`~conn_reconcile.plan.Plan` (unknown keys refused, each change checked for
+what its action needs, request bodies validated as connector files are), and the checks that
+a body is what ``show`` displays (:func:`payload_disagreement`, :func:`remote_disagreement`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from conn_reconcile.diff import STATE_ONLY, FieldChange, normalize_desired
-from conn_reconcile.kinds import ANY, Bool, DictOf, Int, ListOf, Nested, Nullable, OneOf, Str
-from conn_reconcile.models import REMOTE_ID, SECRET_PATHS, ConnectorSpec, parse_spec
+from conn_reconcile.models import SECRET_PATHS, ConnectorSpec, RemoteId, parse_spec
 from conn_reconcile.plan import Action, ResourceChange, plain
-from conn_reconcile.records import Record, field
 from conn_reconcile.state import IntentOp
 
-TEXT = Str(max_length=4096)
-OPT_TEXT = Nullable(TEXT)
-TEXTS = ListOf(TEXT)
-IDS = ListOf(REMOTE_ID)
-OPT_ID = Nullable(REMOTE_ID)
-COUNT = Int(ge=0)
-BOOL = Bool()
+Text = Annotated[str, Field(max_length=4096)]
+Count = Annotated[int, Field(ge=0)]
+#: Unknown keys refused, inputs never echoed in an error; built only when a plan file is read.
+_CONFIG = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 _PLACEHOLDER_URL = "https://placeholder.invalid"  # a PATCH body's view is read field by field
 _AUTH = ("oauth", "service_auth")
 _PATCHABLE = frozenset({"name", "url", "excludes", "active", "continue_on_failure", "oauth", "service_auth"})
 
 
-class FieldChangeDoc(Record):
-    path: str = field(TEXT)
-    old: Any = field(ANY, default=None)
-    new: Any = field(ANY, default=None)
-    sensitive: bool = field(BOOL, default=False)
-    ref: str | None = field(OPT_TEXT, default=None)
-    origin: str | None = field(Nullable(OneOf("git", "remote", "both")), default=None)
-    forces_replacement: bool = field(BOOL, default=False)
+class FieldChangeDoc(BaseModel):
+    model_config = _CONFIG
+
+    path: Text
+    old: Any = None
+    new: Any = None
+    sensitive: bool = False
+    ref: Text | None = None
+    origin: Literal["git", "remote", "both"] | None = None
+    forces_replacement: bool = False
 
 
-class RemoteDoc(Record):
-    updated_at: str | None = field(OPT_TEXT, default=None)
-    hash: str | None = field(Nullable(Str(pattern=r"^sha256:[0-9a-f]{64}$")), default=None)
+class RemoteDoc(BaseModel):
+    model_config = _CONFIG
+
+    updated_at: Text | None = None
+    hash: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
 
 
 def _body_problem(action: Action, name: str, payload: dict[str, Any]) -> str | None:
@@ -69,21 +65,24 @@ def _body_problem(action: Action, name: str, payload: dict[str, Any]) -> str | N
     return None
 
 
-class ChangeDoc(Record):
-    action: Action = field(OneOf(enum=Action))
-    name: str = field(Str(min_length=1, max_length=256))
-    file: str | None = field(OPT_TEXT, default=None)
-    remote_id: str | None = field(OPT_ID, default=None)
-    changes: list[FieldChangeDoc] = field(ListOf(Nested(FieldChangeDoc)), default_factory=list)
-    reasons: list[str] = field(TEXTS, default_factory=list)
-    payload: dict[str, Any] | None = field(Nullable(DictOf(Str(), ANY)), default=None)
-    remote: RemoteDoc = field(Nested(RemoteDoc), default_factory=RemoteDoc)
-    applied: dict[str, Any] | None = field(Nullable(DictOf(Str(), ANY)), default=None)
-    cause: str | None = field(Nullable(OneOf("prune", "twin", "replace")), default=None)
-    intent: str | None = field(Nullable(Str(pattern=r"^[0-9a-f]{8,64}$")), default=None)
-    known_ids: list[str] = field(IDS, default_factory=list)
+class ChangeDoc(BaseModel):
+    model_config = _CONFIG
 
-    def check(self) -> None:
+    action: Action
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    file: Text | None = None
+    remote_id: RemoteId | None = None
+    changes: list[FieldChangeDoc] = Field(default_factory=list)
+    reasons: list[Text] = Field(default_factory=list)
+    payload: dict[str, Any] | None = None
+    remote: RemoteDoc = Field(default_factory=RemoteDoc)
+    applied: dict[str, Any] | None = None
+    cause: Literal["prune", "twin", "replace"] | None = None
+    intent: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
+    known_ids: list[RemoteId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fits_action(self) -> ChangeDoc:
         a = self.action
         needs_remote = a is not Action.CREATE
         if needs_remote != (self.remote_id is not None):
@@ -99,87 +98,107 @@ class ChangeDoc(Record):
             problem = _body_problem(a, self.name, self.payload)
             if problem:
                 raise ValueError(problem)
+        return self
 
 
-class UnmanagedDoc(Record):
-    id: str = field(REMOTE_ID)
-    name: str = field(TEXT)
-    reason: str = field(TEXT)
+class UnmanagedDoc(BaseModel):
+    model_config = _CONFIG
+
+    id: RemoteId
+    name: Text
+    reason: Text
 
 
-class OptionsDoc(Record):
-    prune: bool = field(BOOL)
-    manage_prefix: str | None = field(OPT_TEXT)
-    protect: list[str] = field(TEXTS)
-    max_deletes: int = field(COUNT)
-    force: bool = field(BOOL)
-    rotate_secrets: bool = field(BOOL)
+class OptionsDoc(BaseModel):
+    model_config = _CONFIG
+
+    prune: bool
+    manage_prefix: Text | None
+    protect: list[Text]
+    max_deletes: Count
+    force: bool
+    rotate_secrets: bool
 
 
-class TargetsDoc(Record):
+class TargetsDoc(BaseModel):
     """A targeted plan: the ``--target`` globs and ``--file`` paths, and how many of the
     connector files they selected."""
 
-    names: list[str] = field(TEXTS)
-    files: list[str] = field(TEXTS)
-    planned: int = field(COUNT)
-    total: int = field(COUNT)
+    model_config = _CONFIG
+
+    names: list[Text]
+    files: list[Text]
+    planned: Count
+    total: Count
 
 
-class SnapshotDoc(Record):
-    taken_at: str = field(TEXT)
-    by: str = field(TEXT)
+class SnapshotDoc(BaseModel):
+    model_config = _CONFIG
+
+    taken_at: Text
+    by: Text
 
 
-class MetaDoc(Record):
-    tool_version: str = field(TEXT)
-    git_commit: str | None = field(OPT_TEXT)
-    created_at: str = field(TEXT)
-    api_url: str = field(Str(pattern=r"^https?://", max_length=2048))
-    options: OptionsDoc = field(Nested(OptionsDoc))
+class MetaDoc(BaseModel):
+    model_config = _CONFIG
+
+    tool_version: Text
+    git_commit: Text | None
+    created_at: Text
+    api_url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
+    options: OptionsDoc
     #: the environment of conn-reconcile.yaml the plan was made for (apply refuses another)
-    environment: str | None = field(Nullable(Str(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")), default=None)
-    targets: TargetsDoc | None = field(Nullable(Nested(TargetsDoc)), default=None)
+    environment: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = None
+    targets: TargetsDoc | None = None
     #: a plan made against the org snapshot in the state (a pull request's plan), not the live org
-    org_snapshot: SnapshotDoc | None = field(Nullable(Nested(SnapshotDoc)), default=None)
+    org_snapshot: SnapshotDoc | None = None
 
 
-class TwinDoc(Record):
-    name: str = field(TEXT)
-    ids: list[str] = field(IDS)
-    managed: str | None = field(OPT_ID)
-    ours: list[str] = field(IDS)
-    foreign: list[str] = field(IDS)
+class TwinDoc(BaseModel):
+    model_config = _CONFIG
+
+    name: Text
+    ids: list[RemoteId]
+    managed: RemoteId | None
+    ours: list[RemoteId]
+    foreign: list[RemoteId]
 
 
-class RecoveryDoc(Record):
-    intent: str = field(TEXT)
-    op: IntentOp = field(OneOf(*get_args(IntentOp)))
-    name: str = field(TEXT)
-    resolution: str = field(OneOf("adopted", "finish", "retry", "watch", "twin", "settled"))
-    detail: str = field(TEXT)
-    remote_id: str | None = field(OPT_ID)
+class RecoveryDoc(BaseModel):
+    model_config = _CONFIG
+
+    intent: Text
+    op: IntentOp
+    name: Text
+    resolution: Literal["adopted", "finish", "retry", "watch", "twin", "settled"]
+    detail: Text
+    remote_id: RemoteId | None
 
 
-class ToolDoc(Record):
-    name: str = field(OneOf("conn-reconcile"))
-    version: str = field(TEXT)
+class ToolDoc(BaseModel):
+    model_config = _CONFIG
+
+    name: Literal["conn-reconcile"]
+    version: Text
 
 
-class PlanDocument(Record):
-    format_version: int = field(OneOf(2))
-    meta: MetaDoc = field(Nested(MetaDoc))
-    summary: dict[str, int] = field(DictOf(Str(), Int()))
-    changes: list[ChangeDoc] = field(ListOf(Nested(ChangeDoc)))
-    unmanaged: list[UnmanagedDoc] = field(ListOf(Nested(UnmanagedDoc)), default_factory=list)
-    notes: list[str] = field(ListOf(Str(max_length=65536)), default_factory=list)
-    seen_ids: list[str] = field(IDS, default_factory=list)
-    twins: list[TwinDoc] = field(ListOf(Nested(TwinDoc)), default_factory=list)
-    recovery: list[RecoveryDoc] = field(ListOf(Nested(RecoveryDoc)), default_factory=list)
-    tool: ToolDoc = field(Nested(ToolDoc))
-    signature: str | None = field(Nullable(Str(pattern=r"^hmac-sha256:[0-9a-f]{64}$")), default=None)
+class PlanDocument(BaseModel):
+    model_config = _CONFIG
 
-    def check(self) -> None:
+    format_version: Literal[2]
+    meta: MetaDoc
+    summary: dict[str, int]
+    changes: list[ChangeDoc]
+    unmanaged: list[UnmanagedDoc] = Field(default_factory=list)
+    notes: list[Annotated[str, Field(max_length=65536)]] = Field(default_factory=list)
+    seen_ids: list[RemoteId] = Field(default_factory=list)
+    twins: list[TwinDoc] = Field(default_factory=list)
+    recovery: list[RecoveryDoc] = Field(default_factory=list)
+    tool: ToolDoc
+    signature: Annotated[str, Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlanDocument:
         counts = {a.value: 0 for a in Action}
         for c in self.changes:
             counts[c.action.value] += 1
@@ -190,6 +209,7 @@ class PlanDocument(Record):
             if (c.name, c.remote_id) in seen:  # apply would carry out each; a comparison by connector, one
                 raise ValueError(f"more than one change for {c.name} ({c.remote_id or 'to create'})")
             seen.add((c.name, c.remote_id))
+        return self
 
 
 # ---- what show displays is what apply sends ----------------------------------------------------
@@ -228,7 +248,7 @@ def payload_disagreement(change: ResourceChange) -> str | None:
 
 def _body_disagreement(change: ResourceChange, payload: dict[str, Any], shown: dict[str, FieldChange]) -> str | None:
     """A create or replacement: the body's view, field by field, against what is shown."""
-    spec = ConnectorSpec.parse(payload)  # validated already
+    spec = ConnectorSpec.model_validate(payload)  # validated already
     view = normalize_desired(spec)
     refs = spec.secret_refs()
     create = change.action is Action.CREATE
@@ -262,7 +282,7 @@ def _patch_disagreement(change: ResourceChange, payload: dict[str, Any], shown: 
     extra = sorted(set(payload) ^ tops)
     if extra:
         return extra[0]
-    spec = ConnectorSpec.parse({"name": change.name, "url": _PLACEHOLDER_URL, **payload})  # validated already
+    spec = ConnectorSpec.model_validate({"name": change.name, "url": _PLACEHOLDER_URL, **payload})  # validated already
     view = normalize_desired(spec)
     for key in sorted(view.keys() | applied.keys()):
         if _top(key) in payload and _canon(view.get(key)) != _canon(applied.get(key)):

@@ -1,16 +1,6 @@
-"""``plan --probe``: Cohere's registration test, run against each connector before apply.
-
-For every :class:`~conn_reconcile.preflight.ProbeTarget` this POSTs ``{"query": ...}`` to the
-connector URL with the Authorization header Cohere would send for its ``service_auth.type``
-(:func:`conn_reconcile.registration.authorization_header`, the same function the emulator
-uses) and expects a 200 holding a JSON object with a ``results`` list.
-
-The token goes to the connector's own URL and nowhere else: redirects are never followed
-(a 3xx is reported), no proxy from the environment is used (``trust_env=False``), and each
-token is read from the environment only here, taught to the redactor first. Probes run in a
-bounded thread pool; each is bounded by ``timeout`` as a whole (connect, send and the complete
-answer: :mod:`conn_reconcile.deadline`), and the answer is read up to :data:`MAX_ANSWER` bytes.
-"""
+"""``plan --probe``: Cohere's registration test (:mod:`conn_reconcile.registration`) run now against
+each connector URL, in a bounded thread pool: the token sent to that URL only (no redirects, no
+proxy), each probe bounded by ``timeout`` as a whole and its answer by :data:`MAX_ANSWER` bytes."""
 
 from __future__ import annotations
 
@@ -23,9 +13,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from conn_reconcile.deadline import request_deadline, verifying_ssl_context
+from conn_reconcile.deadline import ACCEPT_ENCODING, AnswerTooLarge, Deadline, send_bounded, verifying_ssl_context
 from conn_reconcile.errors import SecretError
-from conn_reconcile.pooldeadline import install_deadline_backend
 from conn_reconcile.preflight import ProbeResult, ProbeStatus, ProbeTarget
 from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
 from conn_reconcile.secrets import Redactor, lookup
@@ -39,11 +28,12 @@ MAX_ANSWER = 1 << 20  # bytes of an answer read at most: a connector answer is s
 
 
 def new_client(parallel: int) -> httpx.Client:
+    """No keep-alive (each probe opens its connection, which its deadline can then cut off), no
+    proxy (``trust_env`` off), no redirects; connector URLs may be https."""
     limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=0)
-    # no proxy: trust_env below is off too; connector URLs may be https
     transport = httpx.HTTPTransport(limits=limits, verify=verifying_ssl_context())
-    install_deadline_backend(transport)
-    return httpx.Client(transport=transport, trust_env=False, follow_redirects=False)
+    headers = {"Accept-Encoding": ACCEPT_ENCODING}
+    return httpx.Client(transport=transport, headers=headers, trust_env=False, follow_redirects=False)
 
 
 def run_probes(
@@ -87,40 +77,30 @@ def probe_one(http: httpx.Client, target: ProbeTarget, token: str | None, timeou
         return result(ProbeStatus.UNBOUND, f"${{{target.token_var}}} is not set; nothing was sent")
     headers = {"Authorization": authorization_header(target.auth_type, token), "Content-Type": "application/json"}
     body = json.dumps({"query": REGISTRATION_QUERY}).encode()
+    deadline = Deadline(started + timeout)
     try:
-        with (
-            request_deadline(started + timeout),
-            http.stream("POST", target.url, content=body, headers=headers, timeout=timeout) as response,
-        ):
-            raw = _read_capped(response)
+        request = http.build_request(
+            "POST", target.url, content=body, headers=headers, timeout=timeout, extensions=deadline.extensions
+        )
+        response = send_bounded(http, request, deadline, MAX_ANSWER)
+    except AnswerTooLarge as exc:
+        if exc.response.status_code != 200:
+            return result(ProbeStatus.HTTP_STATUS, _status_detail(exc.response), exc.response.status_code)
+        return result(ProbeStatus.BAD_RESPONSE, f"the answer is larger than {MAX_ANSWER} bytes")
     except httpx.TimeoutException:
         return result(ProbeStatus.TIMEOUT, f"no complete answer within {timeout:g}s")
     except httpx.HTTPError as exc:
         return result(ProbeStatus.CONNECTION_FAILED, f"could not reach the connector ({type(exc).__name__})")
     if response.status_code != 200:
         return result(ProbeStatus.HTTP_STATUS, _status_detail(response), response.status_code)
-    if raw is None:
-        return result(ProbeStatus.BAD_RESPONSE, f"the answer is larger than {MAX_ANSWER} bytes")
     try:
-        payload = json.loads(raw)
+        payload = json.loads(response.content)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return result(ProbeStatus.BAD_RESPONSE, "the answer is not JSON")
     problem = shape_problem(payload)
     if problem is not None:
         return result(ProbeStatus.BAD_RESPONSE, problem)
     return result(ProbeStatus.OK)
-
-
-def _read_capped(response: httpx.Response) -> bytes | None:
-    """The answer's body, or None when it is larger than :data:`MAX_ANSWER` (not read further)."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_ANSWER:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _status_detail(response: httpx.Response) -> str:

@@ -105,7 +105,7 @@ class StateRecorder:
         with self._locked() as commit:
             intent = self.state.intents.get(intent_id)
             if intent is not None:
-                commit(Mutation(intents=[intent.replace(status="unknown")]))
+                commit(Mutation(intents=[intent.model_copy(update={"status": "unknown"})]))
 
     def abandon(self, *intent_ids: str) -> None:
         """The calls provably did nothing (refused, or never started): forget their intents."""
@@ -121,7 +121,7 @@ class StateRecorder:
             if change.action is Action.REPLACE:
                 intent = self.state.intents.get(intent_id)
                 if intent is not None:
-                    mutation.intents.append(intent.replace(new_id=remote.id))
+                    mutation.intents.append(intent.model_copy(update={"new_id": remote.id}))
             else:
                 mutation.clear.extend(i for i in (intent_id, change.intent) if i)
             if change.action is not Action.UPDATE:

@@ -11,12 +11,13 @@ import re
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
 from conn_reconcile.models import RemoteConnector
-from conn_reconcile.records import Invalid
 from conn_reconcile.retry import AUTH_STATUSES, describe_transport_error
 from conn_reconcile.secrets import Redactor
+from conn_reconcile.validation import first_problem
 
 CONNECTORS = "/v1/connectors"
 SNIPPET_LEN = 200  # a non-JSON error body is cut to this
@@ -74,9 +75,9 @@ def parse_page(
     items: list[RemoteConnector] = []
     for index, item in enumerate(raw):
         try:
-            items.append(RemoteConnector.parse(item))
-        except Invalid as exc:
-            raise invalid(f"item {offset + index}: {redact(exc.first('connector'))}") from None
+            items.append(RemoteConnector.model_validate(item))
+        except ValidationError as exc:
+            raise invalid(f"item {offset + index}: {redact(first_problem(exc, 'connector'))}") from None
     return items, total
 
 
@@ -139,9 +140,9 @@ def parse_connector(
             path=path,
         )
     try:
-        connector = RemoteConnector.parse(data["connector"])
-    except Invalid as exc:
-        why = redact(exc.first("connector"))
+        connector = RemoteConnector.model_validate(data["connector"])
+    except ValidationError as exc:
+        why = redact(first_problem(exc, "connector"))
         raise ApiError(
             f"invalid response (HTTP {response.status_code}): the connector is not valid ({why})",
             method=method,

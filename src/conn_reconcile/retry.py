@@ -1,12 +1,6 @@
-"""When to retry an API call and how long to wait first.
-
-* capped exponential backoff with full jitter: before retry ``n`` (1-based) wait a uniform
-  random time in ``[0, min(cap, base * 2 ** (n - 1))]``;
-* a ``Retry-After`` header (delta-seconds or HTTP-date) overrides the backoff, capped at
-  ``cap`` so a hostile or broken server cannot park the tool for an hour;
-* transport errors are sorted into "the request never reached the server" (safe to resend,
-  even a create) and "it may have been processed" (a create must be checked first).
-"""
+"""When to retry an API call and how long to wait first: capped exponential backoff with full
+jitter, ``Retry-After`` (capped too), and which transport errors prove the request never reached
+the server (safe to resend, even a create) and which mean it may have been processed."""
 
 from __future__ import annotations
 
@@ -19,6 +13,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from conn_reconcile import defaults
+from conn_reconcile.deadline import AnswerTooLarge
 
 #: Statuses retried for every method (a create only on 429; see the client).
 RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
@@ -36,6 +31,20 @@ _NEVER_SENT: tuple[type[httpx.TransportError], ...] = (
 _HOPELESS: tuple[type[httpx.TransportError], ...] = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 
+_KINDS: dict[type[BaseException], str] = {
+    AnswerTooLarge: "the answer is too large",
+    httpx.ConnectError: "could not connect",
+    httpx.ConnectTimeout: "timed out connecting",
+    httpx.ReadTimeout: "timed out waiting for the response",
+    httpx.WriteTimeout: "timed out sending the request",
+    httpx.PoolTimeout: "timed out waiting for a free connection",
+    httpx.ReadError: "connection failed while reading the response",
+    httpx.WriteError: "connection failed while sending the request",
+    httpx.RemoteProtocolError: "the server broke the HTTP protocol",
+    httpx.LocalProtocolError: "the request is not valid HTTP (a header name or value)",
+}
+
+
 def never_sent(exc: httpx.TransportError) -> bool:
     """True when ``exc`` proves the server never saw the request."""
     return isinstance(exc, _NEVER_SENT)
@@ -46,18 +55,10 @@ def hopeless(exc: httpx.TransportError) -> bool:
 
 
 def describe_transport_error(exc: httpx.TransportError) -> str:
-    """A short description of a transport failure (httpx messages carry no headers)."""
-    kind = {
-        httpx.ConnectError: "could not connect",
-        httpx.ConnectTimeout: "timed out connecting",
-        httpx.ReadTimeout: "timed out waiting for the response",
-        httpx.WriteTimeout: "timed out sending the request",
-        httpx.PoolTimeout: "timed out waiting for a free connection",
-        httpx.ReadError: "connection failed while reading the response",
-        httpx.WriteError: "connection failed while sending the request",
-        httpx.RemoteProtocolError: "the server broke the HTTP protocol",
-    }.get(type(exc), "transport error")
-    detail = " ".join(str(exc).split())[:120]
+    """A short description of a transport failure. httpx messages carry no headers, except
+    h11's for a request it refuses to send (a header value with a line break: maybe the key)."""
+    kind = next((_KINDS[c] for c in type(exc).__mro__ if c in _KINDS), "transport error")
+    detail = "" if isinstance(exc, httpx.LocalProtocolError) else " ".join(str(exc).split())[:120]
     return f"{kind} ({type(exc).__name__}: {detail})" if detail else f"{kind} ({type(exc).__name__})"
 
 

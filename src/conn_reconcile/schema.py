@@ -1,17 +1,17 @@
-"""The JSON Schema of the connector file format (for editors and yaml-language-server)."""
+"""The JSON Schemas of the connector file format and of ``conn-reconcile.yaml`` (for editors
+and yaml-language-server), generated from their models."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from conn_reconcile.kinds import json_schema as record_schema
 from conn_reconcile.models import SECRET_REF_PATTERN, ConnectorSpec
 
 SCHEMA_ID = "https://github.com/conn-reconcile/conn-reconcile/schema/connector.json"
 
 
 def json_schema() -> dict[str, Any]:
-    schema = record_schema(ConnectorSpec)
+    schema = ConnectorSpec.model_json_schema()
     defs = schema.get("$defs", {})
     ref_rule = {
         "type": "string",
@@ -47,7 +47,7 @@ def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``conn-reconcile.yaml``."""
     from conn_reconcile.configmodel import ConfigFile
 
-    schema = record_schema(ConfigFile)
+    schema = _key_patterns(ConfigFile.model_json_schema())
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": CONFIG_SCHEMA_ID,
@@ -55,3 +55,21 @@ def config_json_schema() -> dict[str, Any]:
         "description": "conn-reconcile.yaml: settings plan and apply share; paths relative to this file.",
         **{k: v for k, v in schema.items() if k != "title"},
     }
+
+
+def _key_patterns(value: Any) -> Any:
+    """pydantic writes a mapping whose keys have a pattern as ``patternProperties``, which lets
+    any other key through; the model refuses one: ``propertyNames`` says so."""
+    if isinstance(value, list):
+        return [_key_patterns(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _key_patterns(v) for k, v in value.items()}
+    keyed = out.get("patternProperties")
+    if out.get("type") == "object" and isinstance(keyed, dict) and len(keyed) == 1:
+        ((pattern, values),) = keyed.items()
+        del out["patternProperties"]
+        out["additionalProperties"] = values
+        out["propertyNames"] = {**out.get("propertyNames", {}), "pattern": pattern}
+        out = dict(sorted(out.items()))  # keys sorted, as pydantic writes them
+    return out

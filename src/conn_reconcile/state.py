@@ -1,102 +1,101 @@
-"""The shape of the state (pure): which remote connectors this tool manages, and what an
-apply was about to do when it stopped.
-
-Cohere generates connector ids, so the only way to know that ``docs-search-kh3g8q`` was
-created from ``connectors/docs.yaml`` is to remember it. A record per managed connector
-holds its id, its file, the desired view last applied (for drift detection) and keyed
-fingerprints of its write-only secrets (for rotation detection).
-
-An :class:`Intent` is written (durably) before every remote write and cleared once its
-outcome is known, so a run killed in the middle leaves a trace the next plan reads: a
-create whose outcome is unknown, a replacement whose old connector is still to delete.
-Every change to the state is a :class:`Mutation` (records and intents put or dropped);
-:mod:`conn_reconcile.statefile` appends mutations to a journal and replays them, which is
-why applying one must be idempotent.
+"""The shape of the state: a record per connector this tool manages (its id, file, the view
+last applied, keyed fingerprints of its secrets), the :class:`Intent` of each remote write whose
+outcome is not recorded yet, the org snapshot, and :class:`Mutation`, one idempotent change
+(one journal line of :mod:`conn_reconcile.statefile`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
 
-from conn_reconcile.kinds import ANY, DictOf, ListOf, Nested, Nullable, OneOf, Str
-from conn_reconcile.records import Record, field
+from pydantic import BaseModel, ConfigDict, Field
 
 STATE_VERSION: Final = 2
 
 IntentOp = Literal["create", "replace", "update", "delete"]
 IntentStatus = Literal["pending", "unknown"]
 
-_STR = Str()
-_OPT_STR = Nullable(_STR)
-_STRS = ListOf(_STR)
+#: Unknown keys refused, inputs never echoed in an error; validators built on first use (a
+#: plan without a state file builds none of them).
+_CONFIG = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
 
-class ManagedRecord(Record):
-    id: str = field(_STR)
-    name: str = field(_STR)
-    file: str | None = field(_OPT_STR, default=None)
+class ManagedRecord(BaseModel):
+    model_config = _CONFIG
+
+    id: str
+    name: str
+    file: str | None = None
     #: secret path -> "hmac-sha256:<hex>"
-    fingerprints: dict[str, str] = field(DictOf(_STR, _STR), default_factory=dict)
+    fingerprints: dict[str, str] = Field(default_factory=dict)
     #: the normalised desired view (diff.normalize_desired) last applied, lists as lists
-    applied: dict[str, Any] = field(DictOf(_STR, ANY), default_factory=dict)
-    remote_updated_at: str | None = field(_OPT_STR, default=None)
+    applied: dict[str, Any] = Field(default_factory=dict)
+    remote_updated_at: str | None = None
 
 
-class Intent(Record):
+class Intent(BaseModel):
     """A remote write that was started and whose outcome is not recorded yet.
 
     ``pending``: the run stopped (or is still running) before it knew the outcome;
     ``unknown``: the run saw the call fail in a way that may have acted (a timed-out create).
     """
 
-    id: str = field(_STR)
-    op: IntentOp = field(OneOf(*get_args(IntentOp)))
-    name: str = field(_STR)
-    file: str | None = field(_OPT_STR, default=None)
+    model_config = _CONFIG
+
+    id: str
+    op: IntentOp
+    name: str
+    file: str | None = None
     #: the connector acted on: updated, deleted, or (replace) the one being replaced
-    remote_id: str | None = field(_OPT_STR, default=None)
+    remote_id: str | None = None
     #: replace: the new connector, once created (its old one is then still to delete)
-    new_id: str | None = field(_OPT_STR, default=None)
+    new_id: str | None = None
     #: ids of connectors with this name that existed when the plan was made: never ours
-    known_ids: list[str] = field(_STRS, default_factory=list)
-    started_at: str = field(_STR)
-    run: str = field(_STR, default="")
-    status: IntentStatus = field(OneOf(*get_args(IntentStatus)), default="pending")
+    known_ids: list[str] = Field(default_factory=list)
+    started_at: str
+    run: str = ""
+    status: IntentStatus = "pending"
 
 
-class Mutation(Record):
+class Mutation(BaseModel):
     """One atomic change of the state: one journal line."""
 
-    put: list[ManagedRecord] = field(ListOf(Nested(ManagedRecord)), default_factory=list)
-    drop: list[str] = field(_STRS, default_factory=list)
-    intents: list[Intent] = field(ListOf(Nested(Intent)), default_factory=list)
-    clear: list[str] = field(_STRS, default_factory=list)
+    model_config = _CONFIG
+
+    put: list[ManagedRecord] = Field(default_factory=list)
+    drop: list[str] = Field(default_factory=list)
+    intents: list[Intent] = Field(default_factory=list)
+    clear: list[str] = Field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.put or self.drop or self.intents or self.clear)
 
 
-class OrgSnapshot(Record):
+class OrgSnapshot(BaseModel):
     """The org as a trusted run (apply, ``snapshot``) listed it: what a pull request's plan,
     which holds no API key, plans against. Connectors as the API returned them (no secrets:
     the API never returns one)."""
 
-    taken_at: str = field(_STR)
-    api_url: str = field(_STR)
-    environment: str | None = field(_OPT_STR, default=None)
+    model_config = _CONFIG
+
+    taken_at: str
+    api_url: str
+    environment: str | None = None
     #: what took it: "apply" or "snapshot"
-    by: str = field(_STR, default="snapshot")
-    connectors: list[dict[str, Any]] = field(ListOf(DictOf(_STR, ANY)), default_factory=list)
+    by: str = "snapshot"
+    connectors: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class State(Record):
-    version: Literal[1, 2] = field(OneOf(1, 2), default=STATE_VERSION)
-    connectors: dict[str, ManagedRecord] = field(DictOf(_STR, Nested(ManagedRecord)), default_factory=dict)
-    intents: dict[str, Intent] = field(DictOf(_STR, Nested(Intent)), default_factory=dict)
+class State(BaseModel):
+    model_config = _CONFIG
+
+    version: Literal[1, 2] = STATE_VERSION
+    connectors: dict[str, ManagedRecord] = Field(default_factory=dict)
+    intents: dict[str, Intent] = Field(default_factory=dict)
     #: the git commit of the connector files last applied in full (the action's apply starts
     #: from the pull requests merged after it)
-    applied_commit: str | None = field(_OPT_STR, default=None)
-    org: OrgSnapshot | None = field(Nullable(Nested(OrgSnapshot)), default=None)
+    applied_commit: str | None = None
+    org: OrgSnapshot | None = None
 
     def managed_ids(self) -> frozenset[str]:
         return frozenset(self.connectors)

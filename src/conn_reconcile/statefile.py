@@ -19,10 +19,12 @@ import os
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from conn_reconcile.atomicfile import fsync_dir, write_atomic
 from conn_reconcile.errors import StateError
-from conn_reconcile.records import Invalid
 from conn_reconcile.state import Mutation, OrgSnapshot, State
+from conn_reconcile.validation import first_problem, validate_json
 
 
 def journal_path(path: Path) -> Path:
@@ -31,9 +33,10 @@ def journal_path(path: Path) -> Path:
 
 def _parse_state(path: Path, text: str) -> State:
     try:
-        return State.parse_json(text)
-    except Invalid as exc:
-        raise StateError(f"{path}: not a conn-reconcile state file (version 1 or 2): {exc.first('')}") from None
+        return validate_json(State, text)
+    except ValidationError as exc:
+        why = first_problem(exc, "")
+        raise StateError(f"{path}: not a conn-reconcile state file (version 1 or 2): {why}") from None
 
 
 def _read(path: Path) -> bytes | None:
@@ -65,8 +68,8 @@ def replay(state: State, journal: bytes, where: Path) -> None:
         if not line.strip():
             continue
         try:
-            state.apply(Mutation.parse_json(line))
-        except Invalid:
+            state.apply(validate_json(Mutation, line))
+        except ValidationError:
             raise StateError(f"{where}:{number}: not a conn-reconcile journal entry") from None
 
 
@@ -79,8 +82,8 @@ def render(state: State) -> str:
         body = ",\n".join(f"    {json.dumps(k)}: {items[k]}" for k in sorted(items))
         return "{\n" + body + "\n  }"
 
-    records = {rid: json.dumps(r.to_dict(json_mode=True), sort_keys=True) for rid, r in state.connectors.items()}
-    intents = {iid: json.dumps(i.to_dict(json_mode=True), sort_keys=True) for iid, i in state.intents.items()}
+    records = {rid: json.dumps(r.model_dump(mode="json"), sort_keys=True) for rid, r in state.connectors.items()}
+    intents = {iid: json.dumps(i.model_dump(mode="json"), sort_keys=True) for iid, i in state.intents.items()}
     extra = ""
     if state.applied_commit is not None:
         extra += f',\n  "applied_commit": {json.dumps(state.applied_commit)}'
@@ -94,7 +97,7 @@ def render(state: State) -> str:
 
 def _render_org(org: OrgSnapshot) -> str:
     """The org snapshot, one connector per line (its diffs on the state branch stay readable)."""
-    head = {k: v for k, v in org.to_dict(json_mode=True).items() if k != "connectors"}
+    head = org.model_dump(mode="json", exclude={"connectors"})
     lines = ",\n".join(f"      {json.dumps(c, sort_keys=True)}" for c in org.connectors)
     items = "".join(f"\n    {json.dumps(k)}: {json.dumps(v)}," for k, v in sorted(head.items()))
     body = f"[\n{lines}\n    ]" if org.connectors else "[]"
@@ -128,7 +131,7 @@ class Journal:
         too), since its remote call is sent next; outcomes are synced with the next intent or
         at :meth:`close`: should the machine fail before, the intent they settle is on disk
         and the next plan resolves it (it finds and adopts a created connector)."""
-        line = mutation.to_json(exclude_defaults=True).encode() + b"\n"
+        line = mutation.model_dump_json(exclude_defaults=True).encode() + b"\n"
         with self._write_lock:
             os.write(self._fd, line)
             self._written += 1

@@ -145,7 +145,7 @@ def check_probes(settings: Settings, paths: Sequence[str | Path], plan: Plan) ->
     re-points, before any write; one failure refuses the apply."""
     from conn_reconcile.errors import RefusedError
     from conn_reconcile.preflight import failure_message
-    from conn_reconcile.probe import probe_plan
+    from conn_reconcile.workflow import probe_plan
 
     probes = probe_plan(settings, paths, plan)
     if not all(p.ok for p in probes):

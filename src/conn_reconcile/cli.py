@@ -25,37 +25,49 @@ __all__ = ["COMMANDS", "LazyGroup", "cli", "main", "parse"]
 
 #: each command: its module, the command object's name there, and its line in --help
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "validate": ("commands_tools", "validate", "Check connector files offline (also a pre-commit hook)."),
-    "plan": ("commands_plan", "plan", "Show what apply would change in the Cohere org."),
-    "show": ("commands_plan", "show", "Render a saved plan file."),
+    "validate": (
+        "conn_reconcile.commands_tools",
+        "validate",
+        "Check connector files offline (also a pre-commit hook).",
+    ),
+    "plan": ("conn_reconcile.commands_plan", "plan", "Show what apply would change in the Cohere org."),
+    "show": ("conn_reconcile.commands_plan", "show", "Render a saved plan file."),
     "apply": (
-        "commands_apply",
+        "conn_reconcile.commands_apply",
         "apply",
         "Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).",
     ),
     "import": (
-        "commands_tools",
+        "conn_reconcile.commands_tools",
         "import_",
         "Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders.",
     ),
     "snapshot": (
-        "commands_tools",
+        "conn_reconcile.commands_tools",
         "snapshot",
         "Keep a snapshot of the org in the state, for plans made without the API key.",
     ),
     "force-unlock": (
-        "commands_tools",
+        "conn_reconcile.commands_tools",
         "force_unlock",
         "Remove the state lock LOCK_ID (printed by the run that found it held).",
     ),
-    "schema": ("commands_tools", "schema", "Print the JSON Schema of connector files (or of conn-reconcile.yaml)."),
-    "config": ("commands_tools", "config_", "Show every effective setting and where it comes from."),
+    "schema": (
+        "conn_reconcile.commands_tools",
+        "schema",
+        "Print the JSON Schema of connector files (or of conn-reconcile.yaml).",
+    ),
+    "config": ("conn_reconcile.commands_tools", "config_", "Show every effective setting and where it comes from."),
     "secrets": (
-        "commands_tools",
+        "conn_reconcile.commands_tools",
         "secrets",
         "List every variable the connector files need, per environment (names, never values).",
     ),
-    "emulator": ("commands_tools", "emulator", "Run the local Cohere connectors API emulator (for tests and demos)."),
+    "emulator": (
+        "conn_reconcile.commands_tools",
+        "emulator",
+        "Run the local Cohere connectors API emulator (for tests and demos).",
+    ),
 }
 COMPLETE_VAR = "_CONN_RECONCILE_COMPLETE"
 COMPLETE_VALUES = tuple(f"{shell}_{what}" for shell in ("bash", "zsh", "fish") for what in ("source", "complete"))
@@ -79,9 +91,9 @@ class LazyGroup(click.Group):
         if cmd_name not in self.lazy:
             return super().get_command(ctx, cmd_name)
         module, attr, _ = self.lazy[cmd_name]
-        command = getattr(importlib.import_module(f"conn_reconcile.{module}"), attr)
+        command = getattr(importlib.import_module(module), attr)
         if not isinstance(command, click.Command):
-            raise TypeError(f"conn_reconcile.{module}.{attr} is not a click command")
+            raise TypeError(f"{module}.{attr} is not a click command")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

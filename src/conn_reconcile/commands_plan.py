@@ -208,7 +208,7 @@ def plan(
     )
     probes = None
     if not against_snapshot and not compare_with and (options.probe or options.probe_warn or settings.probe):
-        from conn_reconcile.probe import probe_plan
+        from conn_reconcile.workflow import probe_plan
 
         probes = probe_plan(settings, [settings.directory], result)
     if compare_with or fmt == "json" or out is not None:

@@ -345,3 +345,12 @@ def check_fresh(plan: Plan, remote: Sequence[RemoteConnector]) -> list[str]:
                     f"a connector named {c.name!r} appeared remotely since the plan ({', '.join(appeared)})"
                 )
     return problems
+
+
+def plan_document(plan: Plan, probes: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The documented machine-readable form (docs/plan-format.md); ``probe`` only when probed."""
+    doc = plan.to_dict()
+    doc["tool"] = {"name": "conn-reconcile", "version": __version__}
+    if probes is not None:
+        doc["probe"] = [p.to_dict() for p in probes]
+    return doc

@@ -25,8 +25,7 @@ from conn_reconcile.atomicfile import write_atomic
 from conn_reconcile.errors import ConnReconcileError, RefusedError
 from conn_reconcile.escape import escape
 from conn_reconcile.models import RemoteConnector
-from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions, ResourceChange, remote_hash
-from conn_reconcile.render import plan_document
+from conn_reconcile.plan import FORMAT_VERSION, Action, Plan, PlanOptions, ResourceChange, plan_document, remote_hash
 from conn_reconcile.secrets import Redactor
 from conn_reconcile.state import State
 

@@ -8,8 +8,6 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,10 +16,6 @@ from conn_reconcile.errors import SecretError
 from conn_reconcile.preflight import ProbeResult, ProbeStatus, ProbeTarget
 from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
 from conn_reconcile.secrets import Redactor, lookup
-
-if TYPE_CHECKING:
-    from conn_reconcile.plan import Plan
-    from conn_reconcile.workflow import Settings
 
 MAX_PARALLEL = 8
 MAX_ANSWER = 1 << 20  # bytes of an answer read at most: a connector answer is small
@@ -111,12 +105,3 @@ def _status_detail(response: httpx.Response) -> str:
     if response.status_code in (401, 403):
         return "the connector refused the token"
     return ""
-
-
-def probe_plan(settings: Settings, paths: Sequence[str | Path], plan: Plan) -> list[ProbeResult]:
-    """``plan --probe``: probe the plan's targets (the files are read again for their specs)."""
-    from conn_reconcile.loader import load
-    from conn_reconcile.preflight import targets
-
-    found = targets(plan, load(paths))
-    return run_probes(found, settings.env, redactor=settings.redactor, timeout=settings.timeout)

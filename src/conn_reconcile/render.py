@@ -10,10 +10,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from conn_reconcile import __version__, preflight
+from conn_reconcile import preflight
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.escape import escape, gh_data, gh_property, guard_lines, md_code, md_fence, md_text
-from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin, phases
+from conn_reconcile.plan import Action, Plan, Recovery, ResourceChange, Twin, phases, plan_document
 from conn_reconcile.preflight import ProbeResult
 from conn_reconcile.secrets import Redactor
 
@@ -203,15 +203,6 @@ def recovery_line(r: Recovery) -> str:
 def attention_lines(plan: Plan) -> list[str]:
     """One line per twin and per intent an interrupted apply left: never silent."""
     return [twin_line(t) for t in plan.twins] + [recovery_line(r) for r in plan.recovery]
-
-
-def plan_document(plan: Plan, probes: Sequence[ProbeResult] | None = None) -> dict[str, Any]:
-    """The documented machine-readable form (docs/plan-format.md); ``probe`` only when probed."""
-    doc = plan.to_dict()
-    doc["tool"] = {"name": "conn-reconcile", "version": __version__}
-    if probes is not None:
-        doc["probe"] = [p.to_dict() for p in probes]
-    return doc
 
 
 def render_json(plan: Plan, *, redactor: Redactor | None = None, probes: Sequence[ProbeResult] | None = None) -> str:

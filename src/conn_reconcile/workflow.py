@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from conn_reconcile.client import CohereClient
     from conn_reconcile.configfile import Effective
     from conn_reconcile.lock import StateLock
+    from conn_reconcile.preflight import ProbeResult
 
 #: the git backend's scratch repository and local copies of the state (see gitstate)
 GIT_SCRATCH_DIR = Path(defaults.STATE_PATH).parent / "git"
@@ -325,3 +326,13 @@ def _plan_against_snapshot(
     remote, org = orgsnapshot.listed(settings.api_url, settings.environment, state)
     plan = plan_from(settings, desired, options, state, targets=targets, listed=lambda: remote, blind=True)
     return dataclasses.replace(plan, meta={**plan.meta, "org_snapshot": orgsnapshot.meta(org)})
+
+
+def probe_plan(settings: Settings, paths: Sequence[str | Path], plan: Plan) -> list[ProbeResult]:
+    """``plan --probe``: probe the plan's targets (the files are read again for their specs)."""
+    from conn_reconcile.loader import load
+    from conn_reconcile.preflight import targets
+    from conn_reconcile.probe import run_probes
+
+    found = targets(plan, load(paths))
+    return run_probes(found, settings.env, redactor=settings.redactor, timeout=settings.timeout)

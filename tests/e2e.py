@@ -144,7 +144,7 @@ def invoke_cli(args: list[str], env: dict[str, str], *, stdin: str | None = None
     stdin/stdout/stderr are not terminals, as for a subprocess."""
     from click.testing import CliRunner
 
-    from conn_reconcile.cli import cli
+    from conn_reconcile.cli.main import cli
 
     # the runner sets the given variables and removes those mapped to None: the rest of
     # os.environ must go too, so the CLI sees the same environment as a subprocess.

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from conn_reconcile import gitstate
-from conn_reconcile.statespec import GitStateSpec
+from conn_reconcile.state.git import branch as gitstate
+from conn_reconcile.state.spec import GitStateSpec
 
 STATE = "git:conn-reconcile-state:state.json"
 BRANCH = "conn-reconcile-state"

@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: conftest imports this module in pytest's controller too
     import httpx
 
-    from conn_reconcile.models import Desired, RemoteConnector
+    from conn_reconcile.model.connector import Desired, RemoteConnector
 
 
 def desired(file: str | None = None, **fields: Any) -> Desired:
-    from conn_reconcile.models import ConnectorSpec, Desired
+    from conn_reconcile.model.connector import ConnectorSpec, Desired
 
     fields.setdefault("url", f"https://{fields['name']}.example.com/search")
     return Desired(ConnectorSpec.model_validate(fields), file or f"connectors/{fields['name']}.yaml", {"name": (1, 1)})
 
 
 def remote(id: str, name: str, **fields: Any) -> RemoteConnector:
-    from conn_reconcile.models import RemoteConnector
+    from conn_reconcile.model.connector import RemoteConnector
 
     fields.setdefault("url", f"https://{name}.example.com/search")
     fields.setdefault("updated_at", "2026-01-01T00:00:00Z")

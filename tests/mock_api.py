@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from conn_reconcile.client import CohereClient
+from conn_reconcile.api.client import CohereClient
 
 KEY = "canary-key-7f3a9c1e5b2d"
 TOKEN = "svc-token-canary-44e1b0"

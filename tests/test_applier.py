@@ -16,14 +16,14 @@ import pytest
 from e2e import wait_for
 from helpers import desired, remote
 
-from conn_reconcile.applier import Applier
+from conn_reconcile.apply.applier import Applier
+from conn_reconcile.apply.recorder import StateRecorder
+from conn_reconcile.apply.results import ApplyReport, Outcome
 from conn_reconcile.errors import ApiError, AuthError, NotFoundError
-from conn_reconcile.models import RemoteConnector
-from conn_reconcile.plan import Plan, PlanOptions
-from conn_reconcile.planner import build_plan
-from conn_reconcile.recorder import StateRecorder
-from conn_reconcile.results import ApplyReport, Outcome
-from conn_reconcile.state import ManagedRecord, State
+from conn_reconcile.model.connector import RemoteConnector
+from conn_reconcile.model.state import ManagedRecord, State
+from conn_reconcile.plan.model import Plan, PlanOptions
+from conn_reconcile.plan.planner import build_plan
 
 WAIT = 10  # seconds: a guard against a hang, never a measurement
 

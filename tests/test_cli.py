@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conn_reconcile import __version__
-from conn_reconcile.cli import cli
+from conn_reconcile.cli.main import cli
 
 GOOD = "name: docs\nurl: https://docs.example.com/search\n"
 

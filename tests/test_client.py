@@ -16,10 +16,10 @@ from helpers import LOOPBACK_SSL
 from mock_api import BODY, KEY, TOKEN, URL, UpperRng, conn, make, reply, scripted
 
 from conn_reconcile import __version__
-from conn_reconcile.client import CohereClient
+from conn_reconcile.api.client import CohereClient
+from conn_reconcile.api.ratelimit import TokenBucket
+from conn_reconcile.api.retry import Backoff, parse_retry_after
 from conn_reconcile.errors import ApiError, AuthError, ConfigError, NotFoundError, OutcomeUnknownError
-from conn_reconcile.ratelimit import TokenBucket
-from conn_reconcile.retry import Backoff, parse_retry_after
 
 # ---- headers and plain calls --------------------------------------------------------------
 

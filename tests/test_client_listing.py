@@ -11,7 +11,7 @@ import pytest
 from mock_api import conn, make, reply, scripted
 
 from conn_reconcile.errors import ApiError
-from conn_reconcile.models import REMOTE_ID_RE, parse_spec
+from conn_reconcile.model.connector import REMOTE_ID_RE, parse_spec
 
 # ---- pagination ---------------------------------------------------------------------------
 

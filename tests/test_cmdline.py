@@ -18,9 +18,9 @@ from click.testing import CliRunner, Result
 from e2e import remote_by_name
 from helpers import read_terminal
 
-from conn_reconcile.cli import COMMANDS, cli, parse
-from conn_reconcile.config import Setting
-from conn_reconcile.globalopts import Invocation
+from conn_reconcile.cli.main import COMMANDS, cli, parse
+from conn_reconcile.cli.options import Invocation
+from conn_reconcile.config.sources import Setting
 
 GOOD = "name: docs\nurl: https://docs.example.com/search\n"
 
@@ -159,7 +159,7 @@ def test_help_of_a_command_and_of_the_program(workdir: Path) -> None:
 
 
 def test_schema_of_config_and_of_connectors(workdir: Path) -> None:
-    from conn_reconcile.schema import config_json_schema, json_schema
+    from conn_reconcile.files.schema import config_json_schema, json_schema
 
     connector = json.loads(invoke(["schema"]).stdout)
     config = invoke(["schema", "--of", "config"]).stdout

@@ -13,7 +13,7 @@ import pytest
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 
-from conn_reconcile.cli import COMMANDS, COMPLETE_VAR, cli
+from conn_reconcile.cli.main import COMMANDS, COMPLETE_VAR, cli
 
 
 def candidates(words: list[str], incomplete: str) -> list[tuple[str, str]]:

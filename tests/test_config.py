@@ -9,10 +9,10 @@ from pathlib import Path, PurePath
 
 import pytest
 
-from conn_reconcile.config import EnvContext, LoadedConfig, Setting, resolve, select_environment
-from conn_reconcile.configmodel import parse_config
+from conn_reconcile.config.model import parse_config
+from conn_reconcile.config.sources import EnvContext, LoadedConfig, Setting, resolve, select_environment
 from conn_reconcile.errors import ConfigError, InputError
-from conn_reconcile.loader import is_excluded, load_bytes
+from conn_reconcile.files.loader import is_excluded, load_bytes
 
 
 def loaded(data: dict, locations: dict | None = None) -> LoadedConfig:
@@ -43,7 +43,7 @@ def test_strict_model_names_the_field(data, path, message) -> None:
 
 
 def test_a_config_files_errors_are_located_with_hints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conn_reconcile.configfile import load
+    from conn_reconcile.files.configfile import load
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "conn-reconcile.yaml").write_text(
@@ -145,7 +145,7 @@ def test_exclude_globs() -> None:
 
 
 def test_a_connector_secret_may_not_reference_an_api_key_variable() -> None:
-    from conn_reconcile.environments import check_key_refs
+    from conn_reconcile.config.environments import check_key_refs
 
     d, _ = load_bytes(
         b"name: a\nurl: https://a.example.com\nservice_auth: {type: bearer, token: '${PROD_KEY}'}\n", "a.yaml"

@@ -21,8 +21,8 @@ import pytest
 from e2e import wait_for
 from helpers import serving
 
-from conn_reconcile.client import CohereClient
-from conn_reconcile.deadline import ThreadTransports, env_proxy, ssl_context_for
+from conn_reconcile.api.client import CohereClient
+from conn_reconcile.api.deadline import ThreadTransports, env_proxy, ssl_context_for
 from conn_reconcile.errors import ApiError, ConfigError, DeadlineExceededError, OutcomeUnknownError
 
 KEY = "deadline-test-key"

@@ -2,8 +2,8 @@ from typing import Any
 
 import pytest
 
-from conn_reconcile.diff import FieldChange, diff_connector, normalize_desired, normalize_remote, with_origin
-from conn_reconcile.models import ConnectorSpec, RemoteConnector
+from conn_reconcile.model.connector import ConnectorSpec, RemoteConnector
+from conn_reconcile.plan.diff import FieldChange, diff_connector, normalize_desired, normalize_remote, with_origin
 
 
 def spec(**kw):
@@ -86,7 +86,7 @@ def test_equal_views_need_no_deepdiff_import() -> None:
     import sys
 
     probe = (
-        "import sys; from conn_reconcile.diff import diff_flat; "
+        "import sys; from conn_reconcile.plan.diff import diff_flat; "
         "assert diff_flat({'a': 1, 'b': ('x',)}, {'a': 1, 'b': ('x',)}) == []; "
         "print('deepdiff' in sys.modules); "
         "assert [c.path for c in diff_flat({'a': 1}, {'a': 2})] == ['a']; "
@@ -100,7 +100,7 @@ def _generic_view(data: dict[str, Any]) -> dict[str, Any]:
     """The view by the generic rule the direct one must match: every leaf at its dotted path,
     null (and, inside oauth, empty) left out, lists as tuples; then the defaults, excludes sorted
     (diff's own step: what is compared here is which leaves, under which paths, in which order)."""
-    from conn_reconcile.diff import _defaulted
+    from conn_reconcile.plan.diff import _defaulted
 
     flat: dict[str, Any] = {}
 
@@ -148,7 +148,7 @@ VIEW_CASES = [
 def test_the_desired_view_is_the_generic_view_of_the_specs_dump(fields: dict[str, Any]) -> None:
     """normalize_desired reads the spec's fields directly; its view (values and key order) is
     the generic one of the spec's dump, secrets left out."""
-    from conn_reconcile.diff import _auth_type
+    from conn_reconcile.plan.diff import _auth_type
 
     s = spec(**fields)
     data = s.model_dump(exclude={"id", "oauth", "service_auth"})

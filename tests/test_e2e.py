@@ -444,7 +444,7 @@ def test_plan_lists_the_org_while_the_files_load(project, monkeypatch):
     (the wait then runs out and the plan fails)."""
     import time
 
-    from conn_reconcile import workflow
+    from conn_reconcile.workflows import common as workflow
 
     project.write("a.yaml", project.service("a"))
     real = workflow.load_desired

@@ -16,10 +16,10 @@ import pytest
 from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table
 from helpers import LOOPBACK_SSL
 
-from conn_reconcile.applyflow import apply_plan
-from conn_reconcile.plan import PlanOptions
-from conn_reconcile.secrets import Redactor
-from conn_reconcile.workflow import Settings, compute_plan
+from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.plan.model import PlanOptions
+from conn_reconcile.workflows.apply import apply_plan
+from conn_reconcile.workflows.common import Settings, compute_plan
 
 pytestmark = pytest.mark.e2e
 

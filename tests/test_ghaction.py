@@ -1,4 +1,4 @@
-"""The action's logic (``python -m conn_reconcile.ghaction``), run as the action runs it: in the
+"""The action's logic (``python -m conn_reconcile.github.action``), run as the action runs it: in the
 connectors repo with ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``, an event payload, the emulator as
 the Cohere org and a fake GitHub API on loopback.
 
@@ -110,7 +110,7 @@ def action_command() -> list[str]:
     from ruamel.yaml import YAML
 
     doc = YAML(typ="safe").load((Path(__file__).resolve().parents[1] / "action.yml").read_text(encoding="utf-8"))
-    (run,) = [s["run"] for s in doc["runs"]["steps"] if "conn_reconcile.ghaction" in s.get("run", "")]
+    (run,) = [s["run"] for s in doc["runs"]["steps"] if "conn_reconcile.github.action" in s.get("run", "")]
     words = shlex.split(run)
     assert words[0] == "python" and words[-1] == "$INPUT_COMMAND", run
     return [sys.executable, *words[1:-1]]
@@ -119,7 +119,7 @@ def action_command() -> list[str]:
 def _in_process(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """``ghaction.main`` in this process, its CLI runs in process too (``run_cli``: stdout
     returned, stderr straight to the log, as in the child process)."""
-    from conn_reconcile import ghaction
+    from conn_reconcile.github import action as ghaction
 
     def run_cli(args: Sequence[str], cli_env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         run = invoke_cli(list(args), dict(cli_env), cwd=Path.cwd())
@@ -471,7 +471,7 @@ def test_secrets_are_mapped_by_name_from_the_secrets_input(project: Project) -> 
     assert "CANARY-unrelated-3f9a" not in run.out + run.err
 
     # what the CLI gets: the needed names only, and never the input itself
-    from conn_reconcile.ghaction import map_secrets
+    from conn_reconcile.github.action import map_secrets
 
     base = {k: v for k, v in project.full_env().items() if k not in ("CO_API_KEY", "CONN_TOKEN")}
     with contextlib.chdir(project.root):

@@ -18,8 +18,8 @@ import pytest
 from fakegithub import FakeGitHub
 from helpers import serving
 
-from conn_reconcile import ghapi
-from conn_reconcile.ghapi import GitHub, GitHubError, write_safely
+from conn_reconcile.github import api as ghapi
+from conn_reconcile.github.api import GitHub, GitHubError, write_safely
 
 TOKEN = "ghs-canary-token-7f3a"
 

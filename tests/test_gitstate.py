@@ -25,14 +25,15 @@ from gitfixtures import (  # noqa: F401 (fixtures)
     scratch,
 )
 
-from conn_reconcile import gitstate, statefile
 from conn_reconcile.errors import ConfigError, ConnReconcileError, StateError
-from conn_reconcile.gitlock import GitLock
-from conn_reconcile.gitrepo import GitError, ScratchRepo
-from conn_reconcile.gitstate import StatePushError, repo_for, sidecar_path
-from conn_reconcile.lock import LockedError, LockInfo
-from conn_reconcile.state import ManagedRecord, Mutation, State
-from conn_reconcile.statespec import GitStateSpec, parse
+from conn_reconcile.model.state import ManagedRecord, Mutation, State
+from conn_reconcile.state import file as statefile
+from conn_reconcile.state.git import branch as gitstate
+from conn_reconcile.state.git.branch import StatePushError, repo_for, sidecar_path
+from conn_reconcile.state.git.lock import GitLock
+from conn_reconcile.state.git.repo import GitError, ScratchRepo
+from conn_reconcile.state.lock import LockedError, LockInfo
+from conn_reconcile.state.spec import GitStateSpec, parse
 
 SPEC = GitStateSpec("origin", "conn-reconcile-state", "state.json")
 

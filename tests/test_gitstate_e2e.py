@@ -11,8 +11,8 @@ import pytest
 from e2e import HeldEndpoint, Project, count, names, wait_for
 from gitfixtures import BRANCH, LOCK_REF, STATE, branch_commit, git, git_env, make_clone, origin_repo  # noqa: F401
 
-from conn_reconcile import statefile
-from conn_reconcile.state import State
+from conn_reconcile.model.state import State
+from conn_reconcile.state import file as statefile
 
 pytestmark = pytest.mark.e2e
 

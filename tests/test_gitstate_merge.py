@@ -25,10 +25,11 @@ from gitfixtures import (  # noqa: F401 (fixtures)
     scratch,
 )
 
-from conn_reconcile import gitstate, statefile
-from conn_reconcile.gitrepo import PushResult, ScratchRepo
-from conn_reconcile.gitstate import DivergedError, StatePushError, read_base, sidecar_path
-from conn_reconcile.state import Intent, ManagedRecord, Mutation, OrgSnapshot, State
+from conn_reconcile.model.state import Intent, ManagedRecord, Mutation, OrgSnapshot, State
+from conn_reconcile.state import file as statefile
+from conn_reconcile.state.git import branch as gitstate
+from conn_reconcile.state.git.branch import DivergedError, StatePushError, read_base, sidecar_path
+from conn_reconcile.state.git.repo import PushResult, ScratchRepo
 
 
 def _record(i: int, name: str | None = None) -> ManagedRecord:

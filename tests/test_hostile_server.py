@@ -25,7 +25,7 @@ import pytest
 from e2e import HeldEndpoint, converged, count, names, state_matches_remote, table, wait_for
 from helpers import serving
 
-from conn_reconcile.client import MAX_BODY_BYTES, CohereClient
+from conn_reconcile.api.client import MAX_BODY_BYTES, CohereClient
 from conn_reconcile.errors import ApiError, OutcomeUnknownError
 
 pytestmark = pytest.mark.e2e

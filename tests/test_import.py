@@ -12,11 +12,11 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from conn_reconcile.client import CohereClient
+from conn_reconcile.api.client import CohereClient
 from conn_reconcile.errors import RefusedError
-from conn_reconcile.importer import file_names, import_connectors
-from conn_reconcile.models import RemoteConnector
-from conn_reconcile.workflow import Settings
+from conn_reconcile.model.connector import RemoteConnector
+from conn_reconcile.workflows.common import Settings
+from conn_reconcile.workflows.importer import file_names, import_connectors
 
 # Hostile names (ids that are not the API's id shape never get this far: see the last test)
 HOSTILE = [

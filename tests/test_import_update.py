@@ -8,7 +8,7 @@ import re
 import pytest
 from e2e import remote_by_name
 
-from conn_reconcile.reimport import rewrite
+from conn_reconcile.workflows.reimport import rewrite
 
 pytestmark = pytest.mark.e2e
 

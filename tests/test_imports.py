@@ -33,14 +33,14 @@ HEAVY = {"httpx", "httpcore", "pydantic", "pydantic_core", "deepdiff"}
 NEVER_IN_VALIDATE = {
     "httpx",
     "deepdiff",
-    "conn_reconcile.client",
-    "conn_reconcile.applier",
-    "conn_reconcile.applyflow",
-    "conn_reconcile.planner",
-    "conn_reconcile.workflow",
-    "conn_reconcile.statefile",
+    "conn_reconcile.api.client",
+    "conn_reconcile.apply.applier",
+    "conn_reconcile.workflows.apply",
+    "conn_reconcile.plan.planner",
+    "conn_reconcile.workflows.common",
+    "conn_reconcile.state.file",
 }
-COMMAND_MODULES = {"conn_reconcile.commands_plan", "conn_reconcile.commands_apply", "conn_reconcile.commands_tools"}
+COMMAND_MODULES = {"conn_reconcile.cli.plan", "conn_reconcile.cli.apply", "conn_reconcile.cli.tools"}
 CONNECTOR = "name: a\nurl: https://example.com/search\nservice_auth:\n  type: bearer\n  token: ${A_TOKEN}\n"
 
 
@@ -57,7 +57,7 @@ def imported(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) ->
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         modules = set(json.loads(out.read_text(encoding="utf-8")))
-    assert "conn_reconcile.cli" in modules
+    assert "conn_reconcile.cli.main" in modules
     return modules
 
 
@@ -70,21 +70,21 @@ def test_help_loads_no_command_and_nothing_heavy() -> None:
     assert "click" in modules
     assert not tops(modules) & (HEAVY | {"ruamel"}), sorted(tops(modules) & HEAVY)
     assert not modules & COMMAND_MODULES  # the commands are listed from the group's table
-    assert not modules & {"conn_reconcile.planner", "conn_reconcile.workflow", "conn_reconcile.client"}
+    assert not modules & {"conn_reconcile.plan.planner", "conn_reconcile.workflows.common", "conn_reconcile.api.client"}
 
 
 def test_a_command_help_loads_only_that_command() -> None:
     modules = imported("validate", "--help")
-    assert "conn_reconcile.commands_tools" in modules
-    assert not modules & (COMMAND_MODULES - {"conn_reconcile.commands_tools"})
+    assert "conn_reconcile.cli.tools" in modules
+    assert not modules & (COMMAND_MODULES - {"conn_reconcile.cli.tools"})
     assert not tops(modules) & HEAVY
 
 
 def test_validate_imports_no_client_planner_or_applier() -> None:
     modules = imported("validate", "connectors")
-    assert "conn_reconcile.loader" in modules  # it did validate
+    assert "conn_reconcile.files.loader" in modules  # it did validate
     assert not modules & NEVER_IN_VALIDATE, sorted(modules & NEVER_IN_VALIDATE)
-    assert not modules & (COMMAND_MODULES - {"conn_reconcile.commands_tools"})  # plan's and apply's modules
+    assert not modules & (COMMAND_MODULES - {"conn_reconcile.cli.tools"})  # plan's and apply's modules
 
 
 @pytest.mark.slow
@@ -92,10 +92,10 @@ def test_validate_builds_the_config_model_only_when_there_is_a_config_file(tmp_p
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "a.yaml").write_text(CONNECTOR, encoding="utf-8")
     without = imported("validate", cwd=tmp_path)
-    assert "conn_reconcile.configmodel" not in without and not without & NEVER_IN_VALIDATE
+    assert "conn_reconcile.config.model" not in without and not without & NEVER_IN_VALIDATE
     (tmp_path / "conn-reconcile.yaml").write_text("dir: connectors\nprune: true\n", encoding="utf-8")
     with_file = imported("validate", cwd=tmp_path)
-    assert "conn_reconcile.configmodel" in with_file and not with_file & NEVER_IN_VALIDATE
+    assert "conn_reconcile.config.model" in with_file and not with_file & NEVER_IN_VALIDATE
 
 
 @pytest.mark.slow
@@ -107,5 +107,5 @@ def test_a_text_plan_imports_no_plan_file_code(tmp_path: Path, emulator: Emulato
     env = {"CO_API_KEY": "k", "A_TOKEN": "t"}
     env.update({name: "" for name in os.environ if name.lower().endswith("_proxy")})
     modules = imported("--api-url", emulator.url, "plan", cwd=tmp_path, env=env)
-    assert "conn_reconcile.planner" in modules  # it did plan
-    assert not modules & {"conn_reconcile.planfile", "conn_reconcile.planschema", "conn_reconcile.commands_apply"}
+    assert "conn_reconcile.plan.planner" in modules  # it did plan
+    assert not modules & {"conn_reconcile.apply.planfile", "conn_reconcile.plan.schema", "conn_reconcile.cli.apply"}

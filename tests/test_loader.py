@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conn_reconcile import discovery
 from conn_reconcile.errors import InputError
-from conn_reconcile.loader import discover, load
+from conn_reconcile.files import discovery as discovery
+from conn_reconcile.files.loader import discover, load
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = "name: {n}\nurl: https://example.com/{n}\n"

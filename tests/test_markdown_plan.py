@@ -3,10 +3,10 @@ comment limit, with a line saying what was left out."""
 
 from __future__ import annotations
 
-from conn_reconcile.diff import FieldChange
-from conn_reconcile.plan import Action, Plan, ResourceChange
-from conn_reconcile.render import GITHUB_COMMENT_LIMIT, render_markdown
-from conn_reconcile.secrets import Redactor
+from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.output.render import GITHUB_COMMENT_LIMIT, render_markdown
+from conn_reconcile.plan.diff import FieldChange
+from conn_reconcile.plan.model import Action, Plan, ResourceChange
 
 
 def _plan(n_creates: int) -> Plan:

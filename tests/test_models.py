@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import ValidationError
 
-from conn_reconcile.configmodel import ConfigFile
-from conn_reconcile.models import (
+from conn_reconcile.config.model import ConfigFile
+from conn_reconcile.model.connector import (
     EDGES_RULE,
     HTTP_URL_RULE,
     NON_BLANK_RULE,
@@ -23,8 +23,8 @@ from conn_reconcile.models import (
     RemoteConnector,
     validate_strict,
 )
-from conn_reconcile.state import Intent, ManagedRecord, Mutation, State
-from conn_reconcile.validation import WHITESPACE, first_problem, problems, validate_json
+from conn_reconcile.model.state import Intent, ManagedRecord, Mutation, State
+from conn_reconcile.model.validation import WHITESPACE, first_problem, problems, validate_json
 
 SERVICE = {"type": "bearer", "token": "${DOCS_TOKEN}"}
 BASE: dict[str, Any] = {"name": "docs", "url": "https://docs.example.com/search", "service_auth": SERVICE}

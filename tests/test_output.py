@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from helpers import desired, remote
 
-from conn_reconcile import planfile
-from conn_reconcile.cli import cli
-from conn_reconcile.plan import PlanOptions, plan_meta
-from conn_reconcile.planner import build_plan
-from conn_reconcile.render import render_markdown
-from conn_reconcile.secrets import Redactor
+from conn_reconcile.apply import planfile as planfile
+from conn_reconcile.cli.main import cli
+from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.output.render import render_markdown
+from conn_reconcile.plan.model import PlanOptions, plan_meta
+from conn_reconcile.plan.planner import build_plan
 
 ESC = "\x1b["
 
@@ -131,7 +131,7 @@ def test_markdown_and_github_formats_from_a_saved_plan(saved):
 
 
 def test_console_is_the_last_line_of_defence(capsys):
-    from conn_reconcile.console import Console
+    from conn_reconcile.output.console import Console
 
     console = Console(Redactor(["CANARY-console-1"]), quiet=False, colour=True)
     console.out("\x1b[32m  + create a\x1b[0m \x1b]0;t\x07 \u202e CANARY-console-1\n::notice title=x::ours")

@@ -7,9 +7,9 @@ import json
 
 from e2e import Project, remote_by_name
 
-from conn_reconcile.diff import FieldChange
-from conn_reconcile.plan import Action, Plan, ResourceChange, Unmanaged
-from conn_reconcile.planmatch import compare, compare_reviewed, render_markdown, render_text
+from conn_reconcile.plan.compare import compare, compare_reviewed, render_markdown, render_text
+from conn_reconcile.plan.diff import FieldChange
+from conn_reconcile.plan.model import Action, Plan, ResourceChange, Unmanaged
 
 #: a pull request's plan is made without the secrets (and the current plan is compared as one)
 BLIND = {"CONN_TOKEN": ""}

@@ -2,10 +2,10 @@ import pytest
 from helpers import desired, remote
 
 from conn_reconcile.errors import InputError, RefusedError
-from conn_reconcile.plan import Action, Plan, PlanOptions, check_fresh
-from conn_reconcile.planner import build_plan
-from conn_reconcile.secrets import fingerprint
-from conn_reconcile.state import ManagedRecord, State
+from conn_reconcile.model.secrets import fingerprint
+from conn_reconcile.model.state import ManagedRecord, State
+from conn_reconcile.plan.model import Action, Plan, PlanOptions, check_fresh
+from conn_reconcile.plan.planner import build_plan
 
 
 def actions(plan):
@@ -163,7 +163,7 @@ def test_check_fresh_detects_changes_deletions_and_appearances():
 
 
 def test_the_remote_hash_is_computed_when_first_asked_for_and_saved_with_the_plan():
-    from conn_reconcile.plan import remote_hash
+    from conn_reconcile.plan.model import remote_hash
 
     r = remote("c-1", "docs", url="https://old.example.com/search")
     plan = build_plan([desired(name="docs")], [r])

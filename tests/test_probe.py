@@ -17,11 +17,11 @@ import pytest
 from e2e import TOKEN
 from helpers import serving
 
+from conn_reconcile.api.probe import MAX_ANSWER, run_probes
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
-from conn_reconcile.preflight import ProbeStatus, ProbeTarget, targets
-from conn_reconcile.probe import MAX_ANSWER, run_probes
-from conn_reconcile.registration import authorization_header
-from conn_reconcile.secrets import Redactor
+from conn_reconcile.model.registration import authorization_header
+from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.plan.preflight import ProbeStatus, ProbeTarget, targets
 
 pytestmark = pytest.mark.e2e
 
@@ -191,8 +191,8 @@ def test_only_connectors_that_change_address_or_credentials_are_probed(project):
 
 
 def test_targets_skip_noops_deletes_and_oauth() -> None:
-    from conn_reconcile.loader import load_bytes
-    from conn_reconcile.planner import build_plan
+    from conn_reconcile.files.loader import load_bytes
+    from conn_reconcile.plan.planner import build_plan
 
     files = {
         "a.yaml": "name: a\nurl: https://a.example.com\nservice_auth:\n  type: basic\n  token: ${A}\n",

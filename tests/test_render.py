@@ -4,16 +4,16 @@ import re
 from helpers import desired, remote
 
 from conn_reconcile.errors import Diagnostic, InputError
-from conn_reconcile.plan import PlanOptions
-from conn_reconcile.planner import build_plan
-from conn_reconcile.render import (
+from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.output.render import (
     render_github,
     render_github_diagnostics,
     render_json,
     render_markdown,
     render_text,
 )
-from conn_reconcile.secrets import Redactor
+from conn_reconcile.plan.model import PlanOptions
+from conn_reconcile.plan.planner import build_plan
 
 CANARY = "CANARY-render-9d1c7e"
 
@@ -159,7 +159,7 @@ def test_diagnostics_are_one_escaped_line_each():
 
 
 def test_text_lists_changes_in_the_order_apply_runs_them() -> None:
-    from conn_reconcile.plan import Action, phases
+    from conn_reconcile.plan.model import Action, phases
 
     plan = sample_plan()
     text = render_text(plan)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conn_reconcile.cli import cli
-from conn_reconcile.models import parse_spec
+from conn_reconcile.cli.main import cli
+from conn_reconcile.model.connector import parse_spec
 
 RESERVED = [
     "CO_API_KEY",

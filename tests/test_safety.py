@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from e2e import HeldEndpoint, converged, count, names, state_matches_remote, wait_for
 
-from conn_reconcile import statefile
+from conn_reconcile.state import file as statefile
 
 pytestmark = pytest.mark.e2e
 

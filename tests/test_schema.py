@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from conn_reconcile.cli import cli
-from conn_reconcile.configmodel import parse_config
-from conn_reconcile.models import parse_spec
-from conn_reconcile.schema import config_json_schema, json_schema
+from conn_reconcile.cli.main import cli
+from conn_reconcile.config.model import parse_config
+from conn_reconcile.files.schema import config_json_schema, json_schema
+from conn_reconcile.model.connector import parse_spec
 
 if TYPE_CHECKING:  # imported where used: every xdist worker imports this module to collect it
     from jsonschema import Draft202012Validator

@@ -7,7 +7,7 @@ import pytest
 
 from conn_reconcile.errors import SecretError
 from conn_reconcile.escape import escape
-from conn_reconcile.secrets import MASK, MIN_REDACT_LEN, Redactor, fingerprint, resolve_payload, secret_forms
+from conn_reconcile.model.secrets import MASK, MIN_REDACT_LEN, Redactor, fingerprint, resolve_payload, secret_forms
 
 PATHS = ("oauth.client_secret", "service_auth.token")
 

@@ -11,7 +11,7 @@ from helpers import LOOPBACK_SSL, loopback_client
 from ruamel.yaml import YAML
 
 from conn_reconcile.emulator import Emulator
-from conn_reconcile.models import AUTH_TOKEN_TYPES
+from conn_reconcile.model.connector import AUTH_TOKEN_TYPES
 
 SPEC = Path(__file__).resolve().parent / "data" / "cohere-connectors-openapi.yaml"
 

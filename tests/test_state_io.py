@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from conn_reconcile import statefile
 from conn_reconcile.errors import StateError
-from conn_reconcile.lock import FileLock, LockedError, LockInfo, lock_path
-from conn_reconcile.state import Intent, ManagedRecord, Mutation, State
+from conn_reconcile.model.state import Intent, ManagedRecord, Mutation, State
+from conn_reconcile.state import file as statefile
+from conn_reconcile.state.lock import FileLock, LockedError, LockInfo, lock_path
 
 
 def _record(i: int) -> ManagedRecord:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conn_reconcile.cli import cli
+from conn_reconcile.cli.main import cli
 from conn_reconcile.errors import InputError
-from conn_reconcile.loader import load
+from conn_reconcile.files.loader import load
 
 GOOD = "name: {n}\nurl: https://example.com/{n}\n"
 

@@ -20,7 +20,7 @@ import click
 import pytest
 from ruamel.yaml import YAML
 
-from conn_reconcile.cli import COMMANDS, parse
+from conn_reconcile.cli.main import COMMANDS, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -307,7 +307,7 @@ def test_zizmor_rejects_an_injectable_unpinned_workflow(tmp_path: Path) -> None:
 def test_the_example_config_and_connectors_are_valid() -> None:
     from click.testing import CliRunner
 
-    from conn_reconcile.cli import cli
+    from conn_reconcile.cli.main import cli
 
     args = ["--config", str(EXAMPLE / "conn-reconcile.yaml"), "validate", str(EXAMPLE / "connectors")]
     result = CliRunner().invoke(cli, args)
@@ -340,7 +340,7 @@ def _action_steps(wf: dict[str, Any], job: str) -> list[dict[str, Any]]:
 
 
 def test_the_local_action_steps_use_known_commands() -> None:
-    from conn_reconcile.ghaction import COMMANDS
+    from conn_reconcile.github.action import COMMANDS
 
     action = YAML(typ="safe").load(ACTION.read_text(encoding="utf-8"))
     assert set(action["inputs"]) >= {"command", "env", "config", "working-directory", "python-version"}

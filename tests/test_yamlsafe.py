@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from test_loader import BAD_FILES, errors, put, test_canary_secrets_never_appear_in_any_diagnostic
 
-from conn_reconcile import yamlsafe, yamltext
+from conn_reconcile.files import yamlsafe as yamlsafe
+from conn_reconcile.files import yamltext as yamltext
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-from conn_reconcile.cli import main
+from conn_reconcile.cli.main import main
 
 if __name__ == "__main__":
     main()

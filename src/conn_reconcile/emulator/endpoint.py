@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from conn_reconcile.emulator.wire import BadBody, JsonHandler, Served, ServerThread
-from conn_reconcile.models import AUTH_TOKEN_TYPES
-from conn_reconcile.registration import authorization_header
+from conn_reconcile.model.connector import AUTH_TOKEN_TYPES
+from conn_reconcile.model.registration import authorization_header
 
 DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (
     {"id": "doc-1", "title": "Onboarding guide", "text": "How new engineers set up their laptop and accounts."},

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from conn_reconcile.deadline import verifying_ssl_context
-from conn_reconcile.registration import REGISTRATION_QUERY, authorization_header, shape_problem
+from conn_reconcile.api.deadline import verifying_ssl_context
+from conn_reconcile.model.registration import REGISTRATION_QUERY, authorization_header, shape_problem
 
 __all__ = [
     "REGISTRATION_QUERY",

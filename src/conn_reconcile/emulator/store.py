@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conn_reconcile.atomicfile import write_atomic
-from conn_reconcile.models import AUTH_TOKEN_TYPES
+from conn_reconcile.files.atomic import write_atomic
+from conn_reconcile.model.connector import AUTH_TOKEN_TYPES
 
 SECRET_MASK = "***"
 OAUTH_FIELDS = ("client_id", "client_secret", "authorize_url", "token_url", "scope")

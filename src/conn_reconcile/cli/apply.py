@@ -1,0 +1,170 @@
+"""The click command ``apply`` (make the org match the files, or carry out a saved plan exactly):
+its options, progress lines, final output and exit code around one ``applyflow`` function.
+Heavy modules (httpx, the planner, the applier) are imported inside it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from conn_reconcile.cli.options import FILE_PATH, FloatRange, Invocation, command, int_setting
+from conn_reconcile.cli.plan import format_option, plan_options, plan_options_of
+from conn_reconcile.config import defaults as defaults
+from conn_reconcile.output.console import Console, confirm
+
+if TYPE_CHECKING:
+    from conn_reconcile.apply.results import ApplyReport
+    from conn_reconcile.output.progress import Progress
+    from conn_reconcile.plan.model import Plan
+    from conn_reconcile.workflows.apply import ApplyRun
+    from conn_reconcile.workflows.common import Settings
+
+
+@command("apply")
+@click.argument("planfile", type=FILE_PATH, required=False)
+@plan_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=defaults.PARALLELISM,
+    show_default=True,
+    metavar="N",
+    help="Concurrent API calls.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed connector.")
+@click.option(
+    "--reviewed-plan",
+    "reviewed_plans",
+    multiple=True,
+    type=FILE_PATH,
+    metavar="REVIEWED.json",
+    help="Apply the plan made now only if it is what these reviewed plans show (repeatable, in merge "
+    "order); they are compared entry by entry, never executed.",
+)
+@click.option("--rate-limit", type=FloatRange(min=0.1), metavar="PER_SECOND", help="Max API requests per second.")
+@format_option(
+    help="Final output: text; json (docs/apply-format.md; the plan and progress go to stderr); markdown "
+    "(a job summary, also appended to $GITHUB_STEP_SUMMARY); github (text plus an ::error "
+    "annotation per failed connector)."
+)
+def apply(
+    inv: Invocation,
+    /,
+    planfile: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+    fmt: str,
+    **kw: Any,
+) -> int:
+    """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).
+
+    PLANFILE: a plan saved by plan --out (default: plan now and ask)."""
+    from conn_reconcile.errors import ConfigError
+    from conn_reconcile.output import render as render
+    from conn_reconcile.workflows.apply import apply_files, apply_saved
+
+    console = inv.console
+    inv.format = fmt
+    settings = inv.settings()
+    parallelism = int_setting(inv.effective(), "parallelism")
+    document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
+    say = console.err if document else console.out
+    colour = console.use_colour() and not document
+    run, progress = _apply_run(console, settings, say, document, colour, parallelism, fail_fast, rate_limit)
+
+    def show(plan: Plan) -> None:
+        say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
+
+    # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
+    report: ApplyReport | None
+    options = plan_options_of(inv, kw)
+    if planfile is not None and (kw["targets"] or kw["files"]):
+        raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
+    if planfile is not None and kw["reviewed_plans"]:
+        raise ConfigError("--reviewed-plan checks the plan apply makes now; a saved plan is applied as it is")
+    reviewed = _reviewed(kw["reviewed_plans"])
+    try:
+        if planfile is not None:
+            report = apply_saved(settings, planfile, options, run)
+        else:
+            report = apply_files(
+                settings,
+                [settings.directory],
+                options,
+                run,
+                show=show,
+                files=kw["files"],
+                confirm=lambda plan: None if auto_approve else confirm(console),
+                reviewed=reviewed,
+            )
+    finally:
+        progress.stop()
+    return _finish(console, report, fmt, colour)
+
+
+def _reviewed(paths: Sequence[Path]) -> list[Plan]:
+    """The reviewed plans, read (strictly) as evidence: never executed, so not signature-checked
+    (a pull request's plan is made without the key)."""
+    if not paths:
+        return []
+    from conn_reconcile.apply import planfile as planfile
+
+    return [planfile.load(path, check_signature=False) for path in paths]
+
+
+def _apply_run(
+    console: Console,
+    settings: Settings,
+    say: Callable[[str], None],
+    document: bool,
+    colour: bool,
+    parallelism: int,
+    fail_fast: bool,
+    rate_limit: float | None,
+) -> tuple[ApplyRun, Progress]:
+    """How the apply runs and reports: progress lines (and the heartbeat) on the human stream."""
+    from conn_reconcile.apply.interrupt import Interrupt
+    from conn_reconcile.output import render as render
+    from conn_reconcile.output.progress import Progress, heartbeat_interval
+    from conn_reconcile.workflows.apply import ApplyRun
+
+    progress = Progress(
+        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
+    )
+    # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
+    # the second stops waiting; either way the summary is printed and the exit code is 130.
+    run = ApplyRun(
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+        rate_limit=rate_limit,
+        on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),
+        on_notice=console.err,
+        interrupt=Interrupt(),
+        on_start=progress.start,
+    )
+    return run, progress
+
+
+def _finish(console: Console, report: ApplyReport | None, fmt: str, colour: bool) -> int:
+    """The final output and the exit code; abandoned calls still in flight are not waited for."""
+    from conn_reconcile.apply.results import ApplyReport
+    from conn_reconcile.output.progress import final_output
+
+    if report is None:  # nothing to change
+        if fmt != "text":
+            console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
+        return 0
+    console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
+    if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
+    return report.exit_code

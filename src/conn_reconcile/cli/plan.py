@@ -1,0 +1,262 @@
+"""The click commands ``plan`` and ``show``, the options ``plan`` and ``apply`` share (prune
+safeguards, ``--target``/``--file``, ``--format``) and the rendering of a plan: call one workflow
+function, render, exit code. Heavy modules (httpx, deepdiff, the planner) are imported inside."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from conn_reconcile.cli.options import (
+    ANY_PATH,
+    FILE_NAME,
+    FILE_PATH,
+    Invocation,
+    command,
+    int_setting,
+    str_setting,
+    strs_setting,
+)
+from conn_reconcile.config import defaults as defaults
+
+if TYPE_CHECKING:
+    from conn_reconcile.output.console import Console
+    from conn_reconcile.plan.model import Plan, PlanOptions
+    from conn_reconcile.plan.preflight import ProbeResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("text", "json", "markdown", "github")
+
+
+def format_option(choices: Sequence[str] = FORMATS, help: str = "Output format.") -> Callable[[F], F]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help)
+
+
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+_PLAN_OPTIONS = (
+    click.option(
+        "--dir",
+        "directory",
+        type=ANY_PATH,
+        default="connectors",
+        show_default=True,
+        metavar="DIR",
+        help="Directory of connector files (or the config's dir).",
+    ),
+    click.option(
+        "--prune/--no-prune",
+        "prune",
+        default=False,
+        help="Delete managed remote connectors that are no longer in git (or the config's prune).",
+    ),
+    click.option(
+        "--manage-prefix",
+        "manage_prefix",
+        metavar="PREFIX",
+        help="With --prune: also treat connectors whose name starts with this as managed.",
+    ),
+    click.option(
+        "--protect",
+        "protect",
+        multiple=True,
+        metavar="PATTERN",
+        help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
+    ),
+    click.option(
+        "--max-deletes",
+        "max_deletes",
+        type=click.IntRange(min=0),
+        default=defaults.MAX_DELETES,
+        show_default=True,
+        metavar="N",
+        help="Refuse to prune more than this.",
+    ),
+    click.option("--force", is_flag=True, help="Override the prune safeguards."),
+    click.option("--rotate-secrets", is_flag=True, help="Send every referenced secret, whatever the state says."),
+    click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="NAME|GLOB",
+        help="Plan only connectors with this name (glob, repeatable); prune only those names.",
+    ),
+    click.option(
+        "--file",
+        "files",
+        multiple=True,
+        type=FILE_NAME,
+        metavar="PATH",
+        help="Plan only the connector in this file (repeatable).",
+    ),
+)
+
+
+def plan_options(f: F) -> F:
+    """The options ``plan`` and ``apply`` share, in this order in their help."""
+    for option in reversed(_PLAN_OPTIONS):
+        f = option(f)
+    return f
+
+
+def plan_options_of(inv: Invocation, kw: dict[str, Any]) -> PlanOptions:
+    from conn_reconcile.plan.model import PlanOptions
+
+    eff = inv.effective(require_env=False)
+    return PlanOptions(
+        prune=bool(eff["prune"]),
+        manage_prefix=str_setting(eff, "manage_prefix"),
+        protect=strs_setting(eff, "protect"),
+        max_deletes=int_setting(eff, "max_deletes"),
+        force=kw["force"],
+        rotate_secrets=kw["rotate_secrets"],
+        probe=kw.get("probe", False),
+        probe_warn=kw.get("probe_warn", False),
+        targets=tuple(kw["targets"]),
+    )
+
+
+def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeResult] | None = None) -> None:
+    from conn_reconcile.output import render as render
+
+    redactor = console.redactor
+    if fmt == "json":
+        console.out(render.render_json(plan, redactor=redactor, probes=probes), nl=False)
+    elif fmt == "markdown":
+        from conn_reconcile.output.progress import append_step_summary
+
+        text = render.render_markdown(plan, redactor=redactor, probes=probes or ())
+        console.out(text, nl=False)
+        append_step_summary(text)
+    elif fmt == "github":
+        console.out(render.render_github(plan, redactor=redactor, probes=probes or ()), nl=False)
+    else:
+        console.out(
+            render.render_text(
+                plan, colour=console.use_colour(), redactor=redactor, quiet=console.quiet, probes=probes or ()
+            ),
+            nl=False,
+        )
+
+
+@command("plan")
+@plan_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
+@click.option("--out", type=FILE_PATH, metavar="PATH", help="Save the plan to this file for apply.")
+@AS_JSON
+@format_option()
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Run Cohere's registration test now against each service_auth connector being created, "
+    "replaced or re-pointed (url/token), each bounded by --timeout; exit 1 when one fails.",
+)
+@click.option("--probe-warn", is_flag=True, help="With --probe: report failed probes without failing the command.")
+@click.option(
+    "--allow-unbound",
+    is_flag=True,
+    help="Plan even when a secret the apply would send has its variable unset (a note, not an error).",
+)
+@click.option(
+    "--compare",
+    "compare_with",
+    type=FILE_PATH,
+    multiple=True,
+    metavar="REVIEWED.json",
+    help="Compare the new plan, made as without secrets, with saved (reviewed) plans instead of showing "
+    "it (repeatable, in merge order): exit 0 when it is what they show, 1 when not (the differences in "
+    "--format text, markdown or json).",
+)
+@click.option(
+    "--against-snapshot",
+    is_flag=True,
+    help="Plan against the org snapshot the last apply or snapshot stored in the state, with no API key "
+    "and no secret (a pull request's plan); the plan says how old the snapshot is.",
+)
+def plan(
+    inv: Invocation,
+    /,
+    detailed_exitcode: bool,
+    out: Path | None,
+    as_json: bool,
+    fmt: str,
+    allow_unbound: bool,
+    compare_with: Sequence[Path],
+    against_snapshot: bool,
+    **kw: Any,
+) -> int:
+    """Show what apply would change in the Cohere org."""
+    from conn_reconcile.errors import ConfigError, ExitCode
+    from conn_reconcile.workflows.common import compute_plan
+
+    fmt = "json" if as_json else fmt
+    inv.format = fmt
+    settings = inv.settings()
+    options = plan_options_of(inv, kw)
+    if against_snapshot and (options.probe or options.probe_warn):
+        raise ConfigError("--probe sends the connectors' secrets: it cannot run with --against-snapshot")
+    result = compute_plan(
+        settings,
+        [settings.directory],
+        options,
+        files=kw["files"],
+        allow_unbound=allow_unbound or against_snapshot or bool(compare_with),
+        against_snapshot=against_snapshot,
+        blind=bool(compare_with),
+    )
+    probes = None
+    if not against_snapshot and not compare_with and (options.probe or options.probe_warn or settings.probe):
+        from conn_reconcile.workflows.common import probe_plan
+
+        probes = probe_plan(settings, [settings.directory], result)
+    if compare_with or fmt == "json" or out is not None:
+        from conn_reconcile.apply import planfile as planfile  # a text plan needs none of it (nor git, nor tempfile)
+    if compare_with:
+        reviewed = [planfile.load(path, check_signature=False) for path in compare_with]
+        return _compare(inv.console, reviewed, result, fmt)
+    if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit
+        result = planfile.stamped(result)
+    _render_plan(inv.console, result, fmt, probes)
+    if out is not None:
+        planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
+        signed = " (signed)" if settings.fingerprint_key else ""
+        inv.console.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+    if probes and not options.probe_warn and not all(p.ok for p in probes):
+        from conn_reconcile.plan.preflight import failure_message
+
+        inv.console.err(failure_message(probes))
+        return ExitCode.ERROR
+    return ExitCode.CHANGES if detailed_exitcode and result.needs_attention else ExitCode.OK
+
+
+def _compare(console: Console, reviewed: Sequence[Plan], current: Plan, fmt: str) -> int:
+    """``plan --compare``: print the differences and exit 0 (same) or 1 (different). The
+    current plan is made without secrets, as a reviewed plan is (a pull request's)."""
+    import json
+
+    from conn_reconcile.errors import ExitCode
+    from conn_reconcile.plan import compare as planmatch
+
+    differences = planmatch.compare_reviewed(reviewed, current)
+    if fmt == "json":
+        doc = {"match": not differences, "differences": [d.to_dict() for d in differences]}
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif fmt == "markdown":
+        text = planmatch.render_markdown(differences)
+    else:
+        text = planmatch.render_text(differences)
+    console.out(console.redactor(text), nl=False)
+    return ExitCode.ERROR if differences else ExitCode.OK
+
+
+@command("show")
+@click.argument("planfile", type=FILE_PATH)
+@AS_JSON
+@format_option()
+def show(inv: Invocation, planfile: Path, as_json: bool, fmt: str) -> None:
+    """Render a saved plan file (PLANFILE: a plan saved by plan --out)."""
+    from conn_reconcile.apply import planfile as pf
+
+    _render_plan(inv.console, pf.load(planfile, check_signature=False), "json" if as_json else fmt)

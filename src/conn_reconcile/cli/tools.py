@@ -1,0 +1,229 @@
+"""The click commands around the plan cycle: ``validate`` (offline, the pre-commit hook),
+``import``, ``snapshot``, ``secrets``, ``config``, ``schema``, ``force-unlock``, ``emulator``.
+What a command needs is imported inside it: ``validate`` never imports the HTTP client, the
+planner or the applier."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from conn_reconcile.cli.options import ANY_PATH, DIR_PATH, FILE_PATH, Command, Invocation, command
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _format(*choices: str, help: str = "Output format.") -> Callable[[F], F]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help)
+
+
+@command("validate")
+@click.argument("paths", nargs=-1, type=ANY_PATH)
+@_format("text", "github", "json")
+@click.option(
+    "--against",
+    multiple=True,
+    type=DIR_PATH,
+    metavar="DIR",
+    help="Also load the other connector files of this directory, only to check that names and pinned "
+    "ids stay unique (clashes are reported on the files given). Repeatable.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip files whose path matches this glob (e.g. 'connectors/drafts/*'). Repeatable.",
+)
+def validate(
+    inv: Invocation, paths: tuple[Path, ...], fmt: str, against: tuple[Path, ...], exclude: tuple[str, ...]
+) -> int:
+    """Check connector files offline (default: the config's dir, else connectors/). No API key or
+    secrets needed. Without --env, the files are checked in every environment of conn-reconcile.yaml.
+
+    PATHS: connector files and directories (searched recursively)."""
+    import json
+
+    from conn_reconcile.errors import ExitCode, InputError
+    from conn_reconcile.files.configfile import load_environments  # not workflow: no HTTP client, planner or applier
+
+    console = inv.console
+    inv.format = fmt
+    try:
+        eff = inv.effective(require_env=False)
+        contexts = eff.contexts()
+        by_env = load_environments(eff, paths, require_files=True, against=against, exclude=exclude)
+    except InputError as exc:
+        if fmt == "json":
+            console.out(json.dumps({"valid": False, "errors": [d._asdict() for d in exc.diagnostics]}, indent=2))
+            return ExitCode.ERROR
+        raise
+    files = sorted({d.file for desired in by_env.values() for d in desired})
+    if fmt == "json":
+        console.out(json.dumps({"valid": True, "files": files}, indent=2))
+    else:
+        envs = [c.name for c in contexts if c.name is not None]
+        where = f" in {len(envs)} environment(s) ({', '.join(envs)})" if envs else ""
+        console.info(f"{len(files)} connector file(s) valid{where}.")
+    return ExitCode.OK
+
+
+@command("import")
+@click.option(
+    "--dir",
+    "directory",
+    type=DIR_PATH,
+    default="connectors",
+    show_default=True,
+    metavar="DIR",
+    help="Directory to write connector files into.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing files of the same name.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
+    "comments, key order and ${VAR} references (review the result as a pull request).",
+)
+def import_(inv: Invocation, directory: Path, overwrite: bool, update: bool) -> None:
+    """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""
+    from conn_reconcile.workflows.importer import import_connectors
+
+    if update:
+        if overwrite:
+            raise click.UsageError(
+                "--update rewrites existing files in place; it cannot be combined with --overwrite", inv.ctx
+            )
+        from conn_reconcile.workflows.reimport import render_update_report, update_files
+
+        inv.console.out(render_update_report(update_files(inv.settings(), directory)), nl=False)
+        return
+
+    written = import_connectors(inv.settings(), directory, overwrite=overwrite)
+    for path in written:
+        inv.console.out(f"wrote {path}")
+    inv.console.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
+
+
+@command("force-unlock")
+@click.argument("lock_id")
+def force_unlock(inv: Invocation, lock_id: str) -> None:
+    """Remove the state lock LOCK_ID (printed by the run that found it held).
+
+    A local lock is released by the system when its holder exits, however it exits: use
+    this only when the lock file must go (a lock held on a shared file system by a dead host).
+    With --state git:BRANCH:PATH the lock is a ref on the remote, which a killed run leaves
+    behind: this deletes it (only if it still holds LOCK_ID).
+
+    LOCK_ID: the lock's id, as the run that found it held printed it.
+    """
+    inv.console.out(inv.settings().lock().force_unlock(lock_id))
+
+
+@command("snapshot")
+@_format("text", "json")
+@click.option("--show", "show_only", is_flag=True, help="Only say what the state holds (no key needed).")
+def snapshot(inv: Invocation, fmt: str, show_only: bool) -> None:
+    """List the org and keep it in the state, under the state lock (pushed with a git state):
+    what plans made without the API key (plan --against-snapshot, a pull request's) plan
+    against. An apply refreshes it too; run this where the key is, e.g. a scheduled job.
+    With --show: only say what the state holds (no key, no lock, nothing written)."""
+    import json
+
+    from conn_reconcile.model.state import State
+    from conn_reconcile.workflows.apply import ApplyRun, take_snapshot
+    from conn_reconcile.workflows.common import load_state
+
+    if show_only:
+        state = load_state(inv.settings()) or State()
+    else:
+        state = take_snapshot(inv.settings(), ApplyRun(on_notice=inv.console.err))
+    org = state.org
+    if fmt == "json":
+        doc = {
+            "taken_at": org.taken_at if org else None,
+            "by": org.by if org else None,
+            "connectors": len(org.connectors) if org else None,
+            "applied_commit": state.applied_commit,
+        }
+        inv.console.out(json.dumps(doc))
+    elif org is None:
+        inv.console.out("The state holds no snapshot of the org.")
+    else:
+        verb = "The state holds" if show_only else "Stored"
+        inv.console.out(f"{verb} a snapshot of {len(org.connectors)} connector(s), taken {org.taken_at} by {org.by}.")
+
+
+class _SchemaCommand(Command):
+    """``schema``, which names the old ``schema --config`` (now ``--of config``) in its error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[-1] == "--config":
+            raise click.UsageError(
+                "'schema --config' is now 'schema --of config' (--config names the conn-reconcile.yaml to use)", ctx
+            )
+        return super().parse_args(ctx, args)
+
+
+@command("schema", cls=_SchemaCommand)
+@click.option(
+    "--of",
+    "of",
+    type=click.Choice(("connector", "config")),
+    default="connector",
+    show_default=True,
+    help="connector: the connector file format; config: conn-reconcile.yaml.",
+)
+def schema(inv: Invocation, of: str) -> None:
+    """Print the JSON Schema of the connector file format (or, with --of config, of conn-reconcile.yaml)."""
+    import json
+
+    from conn_reconcile.files.schema import config_json_schema, json_schema
+
+    inv.console.out(json.dumps(config_json_schema() if of == "config" else json_schema(), indent=2))
+
+
+@command("config")
+@_format("text", "json")
+def config_(inv: Invocation, fmt: str) -> None:
+    """Show every effective setting and where it comes from (default, conn-reconcile.yaml:LINE,
+    environment variable, flag). The API key is shown as (set) or (unset), never its value."""
+    from conn_reconcile.output.configview import render_config
+
+    eff = inv.effective(require_env=False)
+    envs = sorted(eff.config.environments) if eff.config is not None else []
+    inv.console.out(render_config(eff.settings, envs, fmt), nl=False)
+
+
+@command("secrets")
+@_format(
+    "text",
+    "json",
+    "github-env",
+    help="Output format; github-env: 'NAME: ${{ secrets.NAME }}' lines for a workflow step's env: block.",
+)
+def secrets(inv: Invocation, fmt: str) -> None:
+    """List every variable the connector files need (and the API key's), per environment
+    (--env: only that one). Offline; prints names, never values."""
+    from conn_reconcile.files.configfile import load_environments
+    from conn_reconcile.output.configview import EnvNeeds, render_secrets, uses_of
+
+    eff = inv.effective(require_env=False)
+    needs = [EnvNeeds(name, eff.key_env_of(name), uses_of(desired)) for name, desired in load_environments(eff).items()]
+    names = {n.api_key_env for n in needs} | {u.var for n in needs for u in n.uses}
+    inv.console.out(render_secrets(needs, fmt, {n for n in names if os.environ.get(n)}), nl=False)
+
+
+@command("emulator", global_options=False)
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, metavar="PORT")
+@click.option("--data", "data_file", type=FILE_PATH, metavar="PATH", help="Persist the emulated org in this JSON file.")
+@click.option("--api-key", "emulator_key", metavar="KEY", help="Accept only this API key (default: any).")
+def emulator(inv: Invocation, host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:
+    """Run the local Cohere connectors API emulator (for tests and demos)."""
+    from conn_reconcile.emulator import serve
+
+    serve(host, port, data_file, emulator_key)

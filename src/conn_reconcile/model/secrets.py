@@ -1,0 +1,196 @@
+"""Secrets: references, resolution at apply time, keyed fingerprints, and the one :class:`Redactor`.
+
+Files hold ``${VAR}`` references only. Values are read from an environment mapping when a
+request is about to be sent (or, when rotation detection is on, to fingerprint them at plan
+time) and are never stored: the state file keeps HMAC-SHA256 fingerprints keyed with
+``CONN_RECONCILE_FINGERPRINT_KEY``, which is itself never stored. Every known value (and
+the API key) is masked by one :class:`Redactor` in every form a server may echo it back in.
+Pure core.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import ahocorasick  # C extension: linear multi-pattern search
+
+from conn_reconcile.errors import SecretError
+from conn_reconcile.escape import escape
+from conn_reconcile.model.connector import SECRET_PATHS, env_ref_name, reserved_var
+
+MASK = "(sensitive)"
+#: Values shorter than this are not replaced in free text (it would mangle ordinary words);
+#: they are still masked wherever they appear in a known secret field.
+MIN_REDACT_LEN = 4
+#: Characters that JSON strings, URL-encoding (``quote``, ``quote_plus``) and :func:`escape` all
+#: leave as they are: a value made only of them has no other form than itself and its base64.
+_UNCHANGED_RE = re.compile(r"[A-Za-z0-9_.~-]+")
+
+FINGERPRINT_KEY_VAR = "CONN_RECONCILE_FINGERPRINT_KEY"
+FINGERPRINT_PREFIX = "hmac-sha256:"
+
+
+def _walk(payload: Mapping[str, Any], path: str) -> tuple[dict[str, Any], str] | None:
+    *parents, leaf = path.split(".")
+    node: Any = payload
+    for part in parents:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if isinstance(node, dict) and isinstance(node.get(leaf), str):
+        return node, leaf
+    return None
+
+
+def lookup(env: Mapping[str, str], var: str, *, where: str, field: str) -> str:
+    if reserved_var(var):  # validate refuses these; a hand-edited plan file must not get past
+        raise SecretError(f"{where}: {field}: ${{{var}}} is reserved and is never sent to a connector")
+    value = env.get(var)
+    if value is None or value == "":
+        state = "not set" if value is None else "empty"
+        raise SecretError(f"{where}: {field}: environment variable {var} is {state}")
+    return value
+
+
+def resolve_payload(
+    payload: Mapping[str, Any], env: Mapping[str, str], *, where: str, paths: tuple[str, ...]
+) -> dict[str, Any]:
+    """A deep copy of ``payload`` with each ``${VAR}`` at ``paths`` replaced by its value.
+
+    ``where`` names the file (or connector) for the error message. The returned dict holds
+    real secrets: hand it straight to the client and drop it.
+    """
+    out = copy.deepcopy(dict(payload))
+    for path in paths:
+        found = _walk(out, path)
+        if found is None:
+            continue
+        node, leaf = found
+        var = env_ref_name(node[leaf])
+        if var is not None:
+            node[leaf] = lookup(env, var, where=where, field=path)
+    return out
+
+
+def secret_values(payload: Mapping[str, Any], env: Mapping[str, str], paths: tuple[str, ...]) -> list[str]:
+    """The values the references in ``payload`` resolve to (those that are set): for the redactor."""
+    values = []
+    for path in paths:
+        found = _walk(payload, path)
+        if found is not None:
+            var = env_ref_name(found[0][found[1]])
+            if var and env.get(var):
+                values.append(env[var])
+    return values
+
+
+def fingerprint(key: str, value: str) -> str:
+    """A keyed fingerprint of a secret value; without the key it reveals nothing."""
+    import hashlib  # here: OpenSSL's start-up is not for commands that fingerprint nothing
+    import hmac
+
+    digest = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    return FINGERPRINT_PREFIX + digest
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` as a server may echo it: raw, JSON-escaped (ASCII and not), URL-encoded
+    (``quote`` and ``quote_plus``), base64 (standard and URL-safe, with and without padding),
+    and as our own output escaping prints it. Forms shorter than :data:`MIN_REDACT_LEN` are
+    left out."""
+    raw: bytes | None
+    if _UNCHANGED_RE.fullmatch(value):  # the usual token: JSON, URL and our escaping keep it as it is
+        forms = {value}
+        raw = value.encode("ascii")
+    else:
+        forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], escape(value)}
+        try:  # an environment value may hold lone surrogates (undecodable bytes): skip byte forms then
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = None
+        if raw is not None:
+            from urllib.parse import quote, quote_plus
+
+            forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
+    if raw is not None:
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(raw).decode("ascii")
+            forms |= {encoded, encoded.rstrip("=")}
+    return {f for f in forms if len(f) >= MIN_REDACT_LEN}
+
+
+class Redactor:
+    """The one place secrets are masked: known values (in every form of :func:`secret_forms`)
+    in any text, and secret fields in data. Thread-safe. Masking is one Aho-Corasick pass over
+    the text (leftmost, longest match first), linear in the text whatever the number of secrets;
+    the automaton is rebuilt lazily after :meth:`add`."""
+
+    def __init__(self, values: Iterable[str | None] = ()):
+        self._values: set[str] = set()
+        self._pending: list[str] = []  # values added since the forms were last computed
+        self._forms: set[str] = set()
+        self._automaton: Any = None
+        self._lock = threading.Lock()
+        self.add(*values)
+
+    def add(self, *values: str | None) -> None:
+        with self._lock:
+            for value in values:
+                if value and len(value) >= MIN_REDACT_LEN and value not in self._values:
+                    self._values.add(value)
+                    self._pending.append(value)
+
+    def _compiled(self) -> Any:
+        """The automaton of every form of every value; forms are computed when first needed
+        (a redactor that never masks anything, like most of one request's, costs nothing)."""
+        with self._lock:
+            if self._pending:
+                fresh = set().union(*(secret_forms(value) for value in self._pending))
+                self._pending.clear()
+                if not fresh <= self._forms:
+                    self._forms |= fresh
+                    self._automaton = None
+            if self._automaton is None and self._forms:
+                automaton = ahocorasick.Automaton()
+                for form in sorted(self._forms):  # in order, neighbours share the trie's recent nodes: twice as fast
+                    automaton.add_word(form, len(form))
+                automaton.make_automaton()
+                self._automaton = automaton
+            return self._automaton
+
+    def __call__(self, text: str) -> str:
+        automaton = self._compiled()
+        if automaton is None:
+            return text
+        parts: list[str] = []
+        done = 0
+        for end, length in automaton.iter_long(text):
+            start = end - length + 1
+            parts.append(text[done:start])
+            parts.append(MASK)
+            done = end + 1
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
+
+    def data(self, obj: Any, _path: str = "") -> Any:
+        """A copy of ``obj`` with secret fields masked (``${VAR}`` references are kept)."""
+        if isinstance(obj, Mapping):
+            out = {}
+            for key, value in obj.items():
+                sub = f"{_path}.{key}" if _path else str(key)
+                if sub.endswith(SECRET_PATHS) and isinstance(value, str) and env_ref_name(value) is None:
+                    out[key] = MASK
+                else:
+                    out[key] = self.data(value, sub)
+            return out
+        if isinstance(obj, (list, tuple)):
+            return [self.data(v, _path) for v in obj]
+        if isinstance(obj, str):
+            return self(obj)
+        return obj

@@ -7,14 +7,14 @@
 * ``make_endpoint`` - a factory, ``make_endpoint(auth_type="bearer", token=t, ...)``, for
   endpoints that check a token; every endpoint it made is stopped after the test.
 * ``precommit_env``, ``hook_repo``, ``hook_rev``, ``hook_build`` - the pre-commit hook's
-  test session (see tests/test_precommit.py): an isolated environment with one
+  test session (see tests/e2e/test_precommit.py): an isolated environment with one
   ``PRE_COMMIT_HOME``, a committed snapshot of this checkout, and the hook environment's
   build, started in the background as soon as the session begins if a selected test needs it.
 * ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI to
   completion in process, except in tests marked ``cli_subprocess``, where every run is a process
   of its own (``python -m conn_reconcile``). A run that is signalled, killed or raced against
   another process for the state lock is started as a process with ``project.start``
-  (tests/test_safety.py, tests/test_interrupt.py); the runs around it (setting up, checking the
+  (tests/e2e/test_safety.py, tests/unit/apply/test_interrupt.py); the runs around it (setting up, checking the
   result) need no process.
 """
 
@@ -27,6 +27,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# the tests' own modules (e2e, helpers, fakegithub, gitfixtures, mock_api) live in tests/support/
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 import pytest
 from helpers import HookBuild, git, init_repo

@@ -16,7 +16,7 @@ BOM = b"\xef\xbb\xbf"
 
 # Characters YAML forbids in a stream: everything outside its printable set
 # ``[\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]``, written as the
-# complement's ranges (tests/test_yamlsafe.py checks every code point): the negated class
+# complement's ranges (tests/unit/files/test_yamlsafe.py checks every code point): the negated class
 # reaching U+10FFFF takes re 20 times longer to compile, on every start of the tool.
 _NON_PRINTABLE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 # Quoted fragments of ruamel's problem text: keep token names ('<block end>') and single

@@ -109,7 +109,7 @@ def action_command() -> list[str]:
     """The command action.yml runs, with this interpreter as its ``python``."""
     from ruamel.yaml import YAML
 
-    doc = YAML(typ="safe").load((Path(__file__).resolve().parents[1] / "action.yml").read_text(encoding="utf-8"))
+    doc = YAML(typ="safe").load((Path(__file__).resolve().parents[2] / "action.yml").read_text(encoding="utf-8"))
     (run,) = [s["run"] for s in doc["runs"]["steps"] if "conn_reconcile.github.action" in s.get("run", "")]
     words = shlex.split(run)
     assert words[0] == "python" and words[-1] == "$INPUT_COMMAND", run

@@ -24,7 +24,7 @@ from conn_reconcile.model.connector import parse_spec
 if TYPE_CHECKING:  # imported where used: every xdist worker imports this module to collect it
     from jsonschema import Draft202012Validator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = ROOT / "docs" / "connector.schema.json"
 REGENERATE = "conn-reconcile schema > docs/connector.schema.json"
 CONFIG_SCHEMA_FILE = ROOT / "docs" / "config.schema.json"

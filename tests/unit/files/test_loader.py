@@ -14,7 +14,7 @@ from conn_reconcile.errors import InputError
 from conn_reconcile.files import discovery as discovery
 from conn_reconcile.files.loader import discover, load
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 GOOD = "name: {n}\nurl: https://example.com/{n}\n"
 HEAD = GOOD.format(n="a")  # lines 1-2 of most single-file cases
 TAGS = "YAML tags (e.g. !Ref, !!binary, !!python/...) are not allowed"

@@ -30,7 +30,7 @@ from helpers import HOOK_ID, HookBuild, git, init_repo, precommit_config
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOOK_NAME = "conn-reconcile validate"
 
 MODELINE = "# yaml-language-server: $schema=../docs/connector.schema.json\n"

@@ -425,7 +425,7 @@ def test_data_file_persists_atomically_and_reloads(tmp_path, endpoint):
 
 
 def _spawn(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[3] / "src")
     full_env = {**os.environ, "PYTHONPATH": src, **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", *args], stderr=subprocess.PIPE, text=True, env=full_env)
     line = proc.stderr.readline()

@@ -21,7 +21,7 @@ import pytest
 
 from conn_reconcile.emulator import Emulator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 #: ``python -m conn_reconcile ARGS`` (through runpy, as -m runs it); the modules loaded go to a file
 PROBE = """
 import atexit, json, runpy, sys

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = "conn_reconcile"
-SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+SRC = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 
 #: the layers, lowest first: a package imports only packages of a lower layer (and itself)
 LAYERS: dict[str, int] = {

@@ -2,7 +2,7 @@
 clones of it. The spec parser, the remote compare-and-swap the lock and the pushes rely on
 (two pushes racing on the remote included), reading/pushing the state with its local copy
 and the lock (no emulator needed here); merging a rejected push is in
-tests/test_gitstate_merge.py, the end-to-end runs are in tests/test_gitstate_e2e.py."""
+tests/unit/state/test_gitstate_merge.py, the end-to-end runs are in tests/e2e/test_gitstate_e2e.py."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from helpers import read_terminal
 
 pytestmark = pytest.mark.e2e
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "apply.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "docs" / "apply.schema.json").read_text(encoding="utf-8"))
 
 
 def validate(doc: dict) -> None:

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from conn_reconcile.emulator import Emulator
 from conn_reconcile.model.connector import AUTH_TOKEN_TYPES
 
-SPEC = Path(__file__).resolve().parent / "data" / "cohere-connectors-openapi.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "data" / "cohere-connectors-openapi.yaml"
 
 
 @pytest.fixture(scope="module")

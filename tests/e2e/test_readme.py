@@ -16,7 +16,7 @@ from conn_reconcile.emulator.endpoint import ConnectorEndpoint
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "CANARY-readme-api-key-5d1e"
 TOKEN = "CANARY-readme-token-88a0"
 

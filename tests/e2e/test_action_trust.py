@@ -342,7 +342,7 @@ def test_a_change_no_reviewed_plan_covers_is_refused(project: Project, github: F
 
 
 def test_subprocess_isolated_flag_is_in_action_yml() -> None:
-    text = (Path(__file__).resolve().parents[1] / "action.yml").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "action.yml").read_text(encoding="utf-8")
     assert "python -I -m conn_reconcile.github.action" in text and "python -I -m pip install" in text
     proc = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0

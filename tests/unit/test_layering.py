@@ -5,6 +5,7 @@ module-level import cycle. Read from the source (ast), so nothing is imported to
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -199,3 +200,9 @@ def test_the_purity_and_cycle_checks_catch_planted_problems() -> None:
     ]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_architecture_document_draws_these_layers() -> None:
+    text = (SRC.parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    drawn = {name: int(layer) for layer, name in re.findall(r"^\| (\d+) \| `(\w+)/?` \|", text, re.M)}
+    assert drawn == LAYERS

@@ -1,25 +1,7 @@
-"""conn-reconcile benchmark (not a test): `make bench`, or `python bench/bench.py [--quick]`.
-
-Every figure is a whole process timed like a user would see it, next to a *floor* on the same
-stack: a separate minimal program (bench/floor.py: ruamel's C parser, a pydantic model, httpx
-listing every page, match by name, dict compare; for apply, the same POSTs from a thread pool
-sharing one httpx client). Tool and floor runs alternate (A B A B ...) after one untimed warm-up
-round; medians are reported. Targets:
-
-* validate and plan (no changes, all creates) at every N, one secret variable per connector:
-  <= 1.5x the floor;
-* apply of N creates, registration latency 50 ms, --parallelism 16: <= 1.15x the floor;
-* validate of 3 files <= 1.2x its start-up floor (bench/startfloor.py: the same libraries, no
-  command line) and faster than check-jsonschema with the project's schema on the same files;
-* --help <= 1.3x a minimal click group with the same commands (bench/startfloor.py help);
-* peak RSS of plan at every N: reported, to show it grows linearly.
-
-The tool, the floor and the loopback servers run with this interpreter: `make bench` runs it in
-a virtualenv of its own where the tool is installed as a user installs it (its dependencies and
-check-jsonschema only; no test tooling or editable install, whose start-up hooks would be timed
-too). The emulator and the slow connector endpoint run as separate processes on loopback; nothing
-else is contacted. Exit status 1 when a row fails. `--quick` (or BENCH_QUICK=1) uses small N.
-"""
+"""conn-reconcile benchmark (not a test): `make bench`, or `python bench/bench.py [--quick]`. Every
+figure is a whole process timed as a user would see it, next to a *floor* on the same stack (a
+minimal program: bench/floor.py, bench/startfloor.py); tool and floor runs alternate after one
+untimed warm-up round, medians are reported, and the exit status is 1 when a row misses its target."""
 
 from __future__ import annotations
 
@@ -44,6 +26,9 @@ UNUSED_ENDPOINT = "http://127.0.0.1:9"  # plan and validate never contact a conn
 
 
 def bench_startup(work: Path, repeat: int) -> list[Row]:
+    """Start-up rows. Targets: validate of 3 files <= 1.2x its start-up floor (bench/startfloor.py:
+    the same libraries, no command line) and faster than check-jsonschema with the project's schema
+    on the same files; --help <= 1.3x a minimal click group with the same commands."""
     directory = work / "three"
     runner.write_files(directory, 3, UNUSED_ENDPOINT)
     files = [str(p) for p in sorted(directory.rglob("*.yaml"))]
@@ -115,6 +100,9 @@ def _ratio_row(check: str, n: int, tool: runner.Timing, floor: runner.Timing, ta
 
 
 def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
+    """validate and plan (no changes, all creates) at every N, one secret variable per connector.
+    Target: <= 1.5x the floor (bench/floor.py: ruamel's C parser, a pydantic model, httpx listing
+    every page, match by name, dict compare). Peak RSS of plan: reported, to show it grows linearly."""
     rows: list[Row] = []
     rss: list[tuple[int, float]] = []
     with runner.emulator() as api_url:
@@ -173,6 +161,8 @@ def bench_plan(sizes: list[int], repeat: int, work: Path) -> list[Row]:
 
 
 def bench_apply(n: int, latency: float, repeat: int, work: Path) -> list[Row]:
+    """apply of N creates, registration latency 50 ms, --parallelism 16. Target: <= 1.15x the floor
+    (the same POSTs from a thread pool sharing one httpx client)."""
     state = work / "apply-state.json"
     with runner.endpoint(latency) as endpoint_url, runner.emulator() as api_url:
         ctl = runner.Control(api_url)
@@ -222,6 +212,12 @@ def bench_apply(n: int, latency: float, repeat: int, work: Path) -> list[Row]:
 
 
 def main() -> int:
+    """Every row, printed as one table. The tool, the floor and the loopback servers run with this
+    interpreter: `make bench` runs it in a virtualenv of its own where the tool is installed as a
+    user installs it (its dependencies and check-jsonschema only; no test tooling or editable
+    install, whose start-up hooks would be timed too). The emulator and the slow connector endpoint
+    run as separate processes on loopback; nothing else is contacted. `--quick` (or BENCH_QUICK=1)
+    uses small N."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     parser.add_argument("--quick", action="store_true", default=quick, help="small N: about a minute")

@@ -1,16 +1,6 @@
-"""The floor: the least work `validate`, `plan` and `apply` must do, on the tool's own stack.
-
-A separate, minimal program, timed as a whole process exactly like the tool:
-
-* ``floor.py validate DIR`` - parse every ``*.yaml``/``*.yml`` under DIR with ruamel's C
-  parser (``YAML(typ="safe")``) and validate each with a pydantic model of the connector file;
-* ``floor.py plan DIR`` - the same, then list every page of ``/v1/connectors`` with one
-  ``httpx.Client``, match by name, compare the fields as dicts and print one line per change;
-* ``floor.py apply DIR --parallelism P`` - the same plan, then POST every create from P
-  threads sharing that client, with each ``${VAR}`` secret resolved from the environment.
-
-The API URL is ``$BENCH_API_URL``, the key ``$CO_API_KEY``. Exit 0 on success.
-"""
+"""The floor: the least work `validate`, `plan` and `apply` must do, on the tool's own stack. A
+separate, minimal program (``floor.py validate|plan|apply DIR [--parallelism P]``), timed as a whole
+process exactly like the tool; the API URL is ``$BENCH_API_URL``, the key ``$CO_API_KEY``."""
 
 from __future__ import annotations
 
@@ -117,6 +107,16 @@ def create(client: httpx.Client, doc: dict) -> None:
 
 
 def main() -> int:
+    """Run one command:
+
+    * ``validate DIR`` - parse every ``*.yaml``/``*.yml`` under DIR with ruamel's C parser
+      (``YAML(typ="safe")``) and validate each with a pydantic model of the connector file;
+    * ``plan DIR`` - the same, then list every page of ``/v1/connectors`` with one
+      ``httpx.Client``, match by name, compare the fields as dicts and print one line per change;
+    * ``apply DIR --parallelism P`` - the same plan, then POST every create from P threads
+      sharing that client, with each ``${VAR}`` secret resolved from the environment.
+
+    Exit 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("validate", "plan", "apply"))
     parser.add_argument("directory")

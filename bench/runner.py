@@ -1,4 +1,5 @@
-"""Running whole processes and the loopback servers they talk to; generating the connector files."""
+"""Running whole processes and the loopback servers they talk to (the emulator, a slow connector
+endpoint), alternating tool and floor runs, and generating the connector files."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""Start-up floors on the tool's own stack, timed like the tool (imported, so its bytecode is
-cached as the tool's is).
-
-* ``startfloor.py validate FILE...``: what any ``validate`` on this stack must load and do,
-  without a command line: ruamel's C parser and a pydantic model of the connector file, each
-  file parsed and validated. Exit 0 when all are valid.
-* ``startfloor.py help``: a minimal click group with the tool's commands and global options,
-  printing its help.
-"""
+"""Start-up floors on the tool's own stack, timed like the tool (imported, so its bytecode is cached
+as the tool's is): ``startfloor.py validate FILE...`` and ``startfloor.py help``."""
 
 from __future__ import annotations
 
@@ -29,6 +22,7 @@ VALUED = ("config", "env", "api-url", "api-key", "state", "lock-timeout", "timeo
 
 
 def print_help() -> int:
+    """A minimal click group with the tool's commands and global options, printing its help."""
     import click
 
     @click.group(help="A program with the tool's shape.")
@@ -46,6 +40,9 @@ def print_help() -> int:
 
 
 def validate(paths: list[str]) -> int:
+    """What any ``validate`` on this stack must load and do, without a command line: ruamel's C
+    parser and a pydantic model of the connector file, each file parsed and validated. Exit 0
+    when all are valid."""
     from floor import Connector
     from pydantic import ValidationError
     from ruamel.yaml import YAML

@@ -1,4 +1,5 @@
-"""The one results table: every measured row, its target and PASS/FAIL."""
+"""The one results table: every measured row, its figures against the floor, its target and
+PASS/FAIL."""
 
 from __future__ import annotations
 

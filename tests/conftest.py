@@ -1,22 +1,6 @@
-"""Shared fixtures: real loopback servers on ephemeral ports, stopped after each test.
-
-* ``emulator`` - a started :class:`~conn_reconcile.emulator.Emulator` accepting ANY
-  non-empty bearer API key (``emulator.api_key is None``), no data file.
-* ``endpoint`` - a started :class:`~conn_reconcile.emulator.endpoint.ConnectorEndpoint`
-  without auth: it answers every well-formed query, whatever Authorization is sent.
-* ``make_endpoint`` - a factory, ``make_endpoint(auth_type="bearer", token=t, ...)``, for
-  endpoints that check a token; every endpoint it made is stopped after the test.
-* ``precommit_env``, ``hook_repo``, ``hook_rev``, ``hook_build`` - the pre-commit hook's
-  test session (see tests/e2e/test_precommit.py): an isolated environment with one
-  ``PRE_COMMIT_HOME``, a committed snapshot of this checkout, and the hook environment's
-  build, started in the background as soon as the session begins if a selected test needs it.
-* ``project`` - an end-to-end project (see ``e2e.Project``). ``project.run`` runs the CLI to
-  completion in process, except in tests marked ``cli_subprocess``, where every run is a process
-  of its own (``python -m conn_reconcile``). A run that is signalled, killed or raced against
-  another process for the state lock is started as a process with ``project.start``
-  (tests/e2e/test_safety.py, tests/unit/apply/test_interrupt.py); the runs around it (setting up, checking the
-  result) need no process.
-"""
+"""The shared fixtures: real loopback servers on ephemeral ports, stopped after each test (the
+emulator, connector endpoints), the end-to-end ``project``, and the pre-commit hook's test
+session. The tests' own modules, in tests/support/, are put on ``sys.path`` here."""
 
 from __future__ import annotations
 
@@ -28,7 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# the tests' own modules (e2e, helpers, fakegithub, gitfixtures, mock_api) live in tests/support/
+# the tests' own modules (e2e, helpers, fakegithub, ghrunner, connfiles, repofiles, gitfixtures,
+# mock_api) live in tests/support/
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 import pytest
@@ -56,6 +41,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
+    """A started emulator accepting ANY non-empty bearer API key (``api_key`` is None), no data file."""
     from conn_reconcile.emulator import Emulator
 
     emu = Emulator().start()
@@ -67,6 +53,8 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def make_endpoint() -> Iterator[Callable[..., ConnectorEndpoint]]:
+    """A factory, ``make_endpoint(auth_type="bearer", token=t, ...)``, for endpoints that check a
+    token; every endpoint it made is stopped after the test."""
     started: list[ConnectorEndpoint] = []
 
     def make(**kwargs: Any) -> ConnectorEndpoint:
@@ -85,6 +73,8 @@ def make_endpoint() -> Iterator[Callable[..., ConnectorEndpoint]]:
 
 @pytest.fixture
 def endpoint(make_endpoint: Callable[..., ConnectorEndpoint]) -> ConnectorEndpoint:
+    """A started connector endpoint without auth: it answers every well-formed query, whatever
+    Authorization is sent."""
     return make_endpoint()
 
 
@@ -92,7 +82,12 @@ def endpoint(make_endpoint: Callable[..., ConnectorEndpoint]) -> ConnectorEndpoi
 def project(tmp_path, request):
     """A project directory, the emulator (checking the API key) and a connector endpoint
     (checking the service token) for end-to-end tests; afterwards, no canary secret may
-    appear in anything the CLI printed or in any file under the project."""
+    appear in anything the CLI printed or in any file under the project.
+
+    ``project.run`` runs the CLI to completion in process, except in tests marked
+    ``cli_subprocess``, where every run is a process of its own (``python -m conn_reconcile``). A
+    run that is signalled, killed or raced against another process for the state lock is started
+    as a process with ``project.start``; the runs around it (setting up, checking) need none."""
     from e2e import API_KEY, TOKEN, Project
 
     from conn_reconcile.emulator import Emulator
@@ -128,7 +123,9 @@ def precommit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def precommit_env(precommit_dir: Path) -> dict[str, str]:
-    """An environment isolated from the developer's git config and API credentials."""
+    """An environment isolated from the developer's git config and API credentials, with one
+    ``PRE_COMMIT_HOME`` for the whole session (pre-commit locks its store), so the hook's
+    environment is built once."""
     gitconfig = precommit_dir / "gitconfig"
     # written whole, then renamed: another xdist worker's git may be reading it
     partial = precommit_dir / f"gitconfig.{os.getpid()}"
@@ -144,10 +141,10 @@ def precommit_env(precommit_dir: Path) -> dict[str, str]:
         GIT_CONFIG_NOSYSTEM="1",
         NO_COLOR="1",
         # pip installs the hook's environment without byte-compiling every installed module
-        # (about a fifth of the build's CPU); the hook's runs compile what they import.
+        # (much of the build's CPU); the hook's runs compile what they import.
         PIP_COMPILE="0",
     )
-    if WHEELHOUSE.is_dir():  # offline, from local wheels: no index to ask (about 40% of the build's CPU)
+    if WHEELHOUSE.is_dir():  # offline, from local wheels: no index to ask, nothing downloaded
         out.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(WHEELHOUSE))
     return out
 
@@ -169,7 +166,9 @@ def _snapshot(dest: Path, env: dict[str, str]) -> None:
 @pytest.fixture(scope="session")
 def hook_repo(precommit_dir: Path, precommit_env: dict[str, str]) -> Path:
     """A one-commit git repository holding this checkout's working tree (tracked files plus
-    untracked, non-ignored ones), made once per session."""
+    untracked, non-ignored ones), made once per session, under a file lock shared by the xdist
+    workers. The checkout itself would only show the hook its committed and *tracked* modified
+    files: a hook manifest or module not committed yet would be tested at its HEAD version."""
     if shutil.which("git") is None:
         pytest.fail("git is required to test the pre-commit hook")
     dest = precommit_dir / "hook-repo"

@@ -1,9 +1,6 @@
-"""The one error root of conn-reconcile, and the exit codes it maps to.
-
-Every error the tool raises on purpose derives from :class:`ConnReconcileError`; the CLI
-prints ``str(err)`` (already redacted by the caller's redactor) and exits with
-``err.exit_code``. Nothing here imports third-party packages.
-"""
+"""The one error root of conn-reconcile and the exit codes it maps to: every deliberate error
+derives from :class:`ConnReconcileError`, whose ``str()`` the CLI prints (already redacted by the
+caller's redactor) before exiting with its ``exit_code``. Pure: no third-party import."""
 
 from __future__ import annotations
 
@@ -23,8 +20,8 @@ class ExitCode(IntEnum):
 
 class Diagnostic(NamedTuple):
     """One problem in one input file, located as precisely as we can. (A named tuple, like
-    the other small values of the CLI's start-up path: ``dataclasses`` costs the pre-commit
-    hook about 20 ms to import.) Ordered by file, line, column, field, message."""
+    the other small values of the CLI's start-up path: importing ``dataclasses`` would slow
+    every start of the pre-commit hook.) Ordered by file, line, column, field, message."""
 
     file: str
     line: int | None = None  # 1-based

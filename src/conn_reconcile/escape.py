@@ -1,22 +1,7 @@
-"""Printing data safely: remote names, descriptions, ids and messages, and local file names and
-values, are data, never terminal controls, workflow commands or markup. Pure core.
-
-* :func:`escape` renders every character a terminal, a bidi-aware viewer or the GitHub Actions
-  runner could act on as a visible escape (``\\x1b``, ``\\u202e``, ``\\n``...): C0 and C1
-  controls, DEL, line/paragraph separators, lone surrogates, and the invisible format
-  characters (Unicode category Cf: bidi overrides, isolates and marks, zero-width characters,
-  tag characters...). It also defuses workflow commands inside the data: a leading ``::``
-  (after whitespace) and ``##[`` anywhere. It is idempotent and leaves backslashes alone, so
-  text escaped twice reads the same as text escaped once.
-* :func:`neutralise` is the console's last line of defence for whole outputs: the same
-  characters, except newlines and SGR colour sequences (``ESC [ digits ; m``); ``##[`` too.
-* :func:`guard_lines` makes sure no line of a human output starts a workflow command.
-* ``md_text``/``md_code`` (markdown) and ``gh_data``/``gh_property`` (annotation %-encoding).
-
-The GitHub Actions runner (``actions/runner``, ``ActionCommand.TryParseV2``) takes a line as a
-workflow command when, after ``TrimStart()`` (any Unicode whitespace), it starts with ``::``;
-failing that, ``ActionCommand.TryParse`` accepts the legacy ``##[command]data`` anywhere in it.
-"""
+"""Printing data safely (pure): remote names, descriptions, ids and messages, and local file names
+and values, are data, never terminal controls, workflow commands or markup. :func:`escape` for a
+value, :func:`neutralise` and :func:`guard_lines` for a whole output, ``md_text``/``md_code`` for
+markdown, ``gh_data``/``gh_property`` for annotations (the runner's %-encoding)."""
 
 from __future__ import annotations
 
@@ -55,7 +40,15 @@ def _defuse(match: re.Match[str]) -> str:
 
 
 def escape(text: str) -> str:
-    """``text`` with every unsafe character made visible and workflow commands defused."""
+    """``text`` with every unsafe character made visible and workflow commands defused.
+
+    Unsafe: what a terminal, a bidi-aware viewer or the GitHub Actions runner could act on: C0 and
+    C1 controls, DEL, line/paragraph separators, lone surrogates and the invisible format characters
+    (category Cf: bidi overrides, isolates and marks, zero-width and tag characters...), shown as
+    ``\\x1b``, ``\\u202e``, ``\\n``... Defused: a leading ``::`` (after whitespace; the runner's
+    ``ActionCommand.TryParseV2`` reads a line after ``TrimStart()``) and ``##[`` anywhere (its legacy
+    ``TryParse``). Idempotent, and backslashes are left alone: text escaped twice reads as once.
+    """
     # printable ASCII (space to ~) holds none of _UNSAFE_RE's characters: two scans in C, no regex
     if not (text.isascii() and text.isprintable()) and _UNSAFE_RE.search(text) is not None:
         text = _UNSAFE_RE.sub(lambda m: _visible(m.group(0)), text)
@@ -65,8 +58,9 @@ def escape(text: str) -> str:
 
 
 def neutralise(text: str) -> str:
-    """Like :func:`escape` for a whole output: newlines and SGR colour sequences are kept, and
-    ``##[`` becomes ``#\\u0023[`` (still the same string inside JSON, which may be printed)."""
+    """The console's last line of defence, :func:`escape` for a whole output: the same characters,
+    but newlines and SGR colour sequences (``ESC [ digits ; m``) are kept, and ``##[`` becomes
+    ``#\\u0023[`` (still the same string inside JSON, which may be printed)."""
     # Every match starts with one character of the class; in ASCII text, one of _ASCII_CONSOLE.
     # Looking for those few (memchr) is much cheaper than the regular expression over a long output.
     if not text.isascii() or any(ch in text for ch in _ASCII_CONSOLE):

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import pytest
 from e2e import Project, count, remote_by_name
 from fakegithub import FakeGitHub
+from ghrunner import SECRETS, action, commit, git_in, head, pr_event, pr_plan, publish_plan
 from helpers import serving
-from test_ghaction import SECRETS, _git, action, commit, head, pr_event, pr_plan, publish_plan
 
 CANARY_NPM = "CANARY-npm-publish-token-8e21"
 
@@ -144,7 +144,7 @@ def test_a_forks_artifact_is_refused_and_nothing_is_written_through_a_planted_sy
     reviewed = (project.root / "reviewed.json").read_bytes()
     sha = commit(project)
     (project.root / "conn-reconcile-plan.json").symlink_to(".git/config")
-    _git(project, "add", "-f", "conn-reconcile-plan.json")
+    git_in(project, "add", "-f", "conn-reconcile-plan.json")
     sha = commit(project, "the merged commit carries a symlink")
     config_before = (project.root / ".git" / "config").read_bytes()
     posts = count(project, "POST")
@@ -169,7 +169,7 @@ def test_a_checkout_carrying_the_scratch_directory_is_refused(project: Project) 
     planted = project.root / ".conn-reconcile" / "git" / "repo.git"
     planted.mkdir(parents=True)
     (planted / "config").write_text("[core]\n\tsshCommand = touch PWNED\n", encoding="utf-8")
-    _git(project, "add", "-f", ".conn-reconcile")
+    git_in(project, "add", "-f", ".conn-reconcile")
     commit(project, "plant")
     run = action(project, "apply", event_name="workflow_dispatch", confirm="apply a fresh plan", trusted=True)
     assert run.code == 1 and "the checkout carries .conn-reconcile/" in run.err
@@ -265,12 +265,12 @@ def test_an_edited_payload_in_a_reviewed_plan_is_never_sent(
 
 def _compare(github: FakeGitHub, project: Project, base: str, head_sha: str) -> None:
     """The compare GitHub would answer, from the project's real history."""
-    ahead = _git(project, "rev-list", "--count", f"{base}..{head_sha}")
-    behind = _git(project, "rev-list", "--count", f"{head_sha}..{base}")
+    ahead = git_in(project, "rev-list", "--count", f"{base}..{head_sha}")
+    behind = git_in(project, "rev-list", "--count", f"{head_sha}..{base}")
     status = {(True, False): "ahead", (False, True): "behind", (False, False): "identical"}.get(
         (ahead != "0", behind != "0"), "diverged"
     )
-    commits = _git(project, "rev-list", "--reverse", f"{base}..{head_sha}").split()
+    commits = git_in(project, "rev-list", "--reverse", f"{base}..{head_sha}").split()
     github.compare[(base, head_sha)] = {"status": status, "commits": commits}
 
 
@@ -303,13 +303,13 @@ def test_back_to_back_merges_are_all_applied_each_traced_to_its_review_and_none_
     assert project.state()["applied_commit"] == c3
     posts = count(project, "POST")
     # a re-run of the dropped run finds its commit applied: nothing is applied twice
-    _git(project, "checkout", "-q", c2)
+    git_in(project, "checkout", "-q", c2)
     _compare(github, project, c3, c2)
     again = action(project, "apply", trusted=True, github=github, post="false", sha=c2)
     assert again.code == 0 and "is already applied" in again.out, again
     assert count(project, "POST") == posts
     # a direct push no pull request reviewed is refused
-    _git(project, "checkout", "-q", "main")
+    git_in(project, "checkout", "-q", "main")
     project.write("rogue.yaml", project.service("rogue"))
     c4 = commit(project, "pushed directly")
     _compare(github, project, c3, c4)

@@ -81,13 +81,21 @@ def test_apply_writes_the_branch_and_a_plan_in_another_clone_matches_by_that_sta
     assert clean.code == 0 and "No changes." in clean.out, clean.both
 
 
+def _held_by_a(clones, held, name: str):
+    """Both clones hold connector ``name``; clone A's apply is started, holding the state lock
+    while its create waits at ``held``."""
+    a, b = clones
+    for p in (a, b):
+        p.write(f"{name}.yaml", p.service(name, url=f"{held.url}/{name}/search"))
+    run = a.start("--state", STATE, "apply", "--auto-approve", env=RUN)
+    run.wait_until(lambda: held.held == 1, "clone A's create in flight")
+    return run
+
+
 @pytest.mark.slow
 def test_two_clones_applying_at_once_one_refuses_naming_the_holder_or_waits_for_it(clones, held, origin_repo):
     a, b = clones
-    for p in (a, b):
-        p.write("c1.yaml", p.service("c1", url=f"{held.url}/c1/search"))
-    first = a.start("--state", STATE, "apply", "--auto-approve", env=RUN)
-    first.wait_until(lambda: held.held == 1, "clone A's create in flight")
+    first = _held_by_a(clones, held, "c1")
     requests_before = len(a.emulator.requests)
 
     refused = b.run("--state", STATE, "apply", "--auto-approve")
@@ -112,10 +120,7 @@ def test_two_clones_applying_at_once_one_refuses_naming_the_holder_or_waits_for_
 @pytest.mark.slow
 def test_a_killed_holder_leaves_the_lock_which_is_reported_and_can_be_forced(clones, held, origin_repo):
     a, b = clones
-    for p in (a, b):
-        p.write("docs.yaml", p.service("docs", url=f"{held.url}/docs/search"))
-    killed = a.start("--state", STATE, "apply", "--auto-approve", env=RUN)
-    killed.wait_until(lambda: held.held == 1, "the create in flight")
+    killed = _held_by_a(clones, held, "docs")
     killed.proc.kill()
     killed.finish()
 

@@ -13,10 +13,11 @@ import pytest
 from ruamel.yaml import YAML
 
 from conn_reconcile.api.client import CohereClient
+from conn_reconcile.config.settings import Settings
 from conn_reconcile.errors import RefusedError
 from conn_reconcile.model.connector import RemoteConnector
-from conn_reconcile.workflows.common import Settings
 from conn_reconcile.workflows.importer import file_names, import_connectors
+from conn_reconcile.workflows.session import Session
 
 # Hostile names (ids that are not the API's id shape never get this far: see the last test)
 HOSTILE = [
@@ -38,7 +39,7 @@ def page(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"connectors": full, "total_count": len(full)}
 
 
-def settings_for(items: list[dict[str, Any]]) -> Settings:
+def session_for(items: list[dict[str, Any]]) -> Session:
     def handler(request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params.get("offset", 0))
         return httpx.Response(200, json=page(items if offset == 0 else []) | {"total_count": len(items)})
@@ -46,7 +47,7 @@ def settings_for(items: list[dict[str, Any]]) -> Settings:
     def factory(url: str, key: str, **kwargs: Any) -> CohereClient:
         return CohereClient(url, key, transport=httpx.MockTransport(handler), **kwargs)
 
-    return Settings(api_url="https://api.example.test", api_key="k" * 12, env={}, client_factory=factory)
+    return Session(Settings(api_url="https://api.example.test", api_key="k" * 12), client_factory=factory)
 
 
 def all_files(root: Path) -> set[Path]:
@@ -57,7 +58,7 @@ def test_hostile_ids_and_names_never_leave_the_directory(tmp_path: Path) -> None
     outside = tmp_path / "outside"
     outside.mkdir()
     target = outside / "a" / "b" / "dir"
-    written = import_connectors(settings_for(HOSTILE), target)
+    written = import_connectors(session_for(HOSTILE), target)
     assert len(written) == len(HOSTILE)
     resolved = target.resolve()
     for path in written:
@@ -96,10 +97,10 @@ def test_a_symlink_in_the_directory_is_never_written_through(tmp_path: Path) -> 
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     (target / "docs.yaml").symlink_to(victim)
-    settings = settings_for([{"id": "docs-1", "name": "docs"}])
+    session = session_for([{"id": "docs-1", "name": "docs"}])
     for overwrite in (False, True):
         with pytest.raises(RefusedError, match="symlink"):
-            import_connectors(settings, target, overwrite=overwrite)
+            import_connectors(session, target, overwrite=overwrite)
     assert victim.read_text() == "keep me" and (target / "docs.yaml").is_symlink()
 
 
@@ -108,7 +109,7 @@ def test_a_dangling_symlink_counts_as_existing(tmp_path: Path) -> None:
     target.mkdir()
     os.symlink(tmp_path / "nowhere" / "x", target / "docs.yaml")
     with pytest.raises(RefusedError, match="symlink"):
-        import_connectors(settings_for([{"id": "docs-1", "name": "docs"}]), target)
+        import_connectors(session_for([{"id": "docs-1", "name": "docs"}]), target)
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -125,7 +126,7 @@ def test_placeholders_stay_out_of_reserved_variables(tmp_path: Path) -> None:
             },
         },
     ]
-    import_connectors(settings_for(items), tmp_path / "c")
+    import_connectors(session_for(items), tmp_path / "c")
     assert "token: ${C_GITHUB_TOKEN}" in (tmp_path / "c" / "github.yaml").read_text()
     assert "client_secret: ${C_RUNNER_CLIENT_SECRET}" in (tmp_path / "c" / "runner.yaml").read_text()
 
@@ -136,5 +137,5 @@ def test_a_hostile_id_stops_import_before_anything_is_written(tmp_path: Path, ba
 
     target = tmp_path / "dir"
     with pytest.raises(ApiError, match="not a valid connector list"):
-        import_connectors(settings_for([{"id": bad_id, "name": "x"}]), target)
+        import_connectors(session_for([{"id": bad_id, "name": "x"}]), target)
     assert all_files(tmp_path) == set()

@@ -1,21 +1,7 @@
-"""The published pre-commit hook (``.pre-commit-hooks.yaml``), run by the real ``pre-commit``.
-
-Each consumer test is a temporary git repository with a ``connectors/`` directory and a
-``.pre-commit-config.yaml`` that uses the hook the way a user's does (``repo:`` the hook
-repository, ``rev:`` its commit); ``pre-commit run`` then clones the hook repository, builds
-its virtualenv (pip-installing this project) and runs ``entry`` on the consumer's files.
-
-The hook repository is a committed snapshot of this checkout's working tree (tracked files
-plus untracked, non-ignored ones). Using this checkout itself would only see committed
-and *tracked* modified files, so a hook manifest or module that is not committed yet would
-silently be tested at its HEAD version (or not at all).
-
-``PRE_COMMIT_HOME`` is shared by the whole test session, so the hook environment is built
-once (``pre-commit try-repo`` would rebuild it in a fresh temporary store every time), by
-``pre-commit install-hooks`` started in the background as the session begins (see
-``hook_build`` in conftest.py). Under pytest-xdist the workers share the snapshot and
-``PRE_COMMIT_HOME`` (pre-commit locks its store; the snapshot is made under a file lock).
-"""
+"""The published pre-commit hook (``.pre-commit-hooks.yaml``), run by the real ``pre-commit``: each
+consumer is a temporary git repository whose ``.pre-commit-config.yaml`` uses the hook as a
+user's does (``repo:`` a snapshot of this checkout, ``rev:`` its commit); ``pre-commit run`` then
+builds the hook's environment and runs ``entry`` on the consumer's files."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""The central promise under overlapping runs and kill -9: one connector per name, nothing
-lost. End to end against the emulator and real connector endpoints on loopback: every run that
-is killed, or holds the state lock while another run tries it, is a real CLI process
-(``project.start``); the runs that set up, contend or check the result run in process (the lock
-is between processes either way). Timing is driven by endpoints that hold a registration test
-until released and by emulator faults; the tests wait for requests to arrive, never sleep."""
+"""The central promise under overlapping runs and kill -9: one connector per name, nothing lost.
+Every run that is killed, or holds the state lock while another tries it, is a real CLI process;
+timing is driven by endpoints that hold a registration test until released and by emulator
+faults: the tests wait for requests to arrive, never sleep."""
 
 from __future__ import annotations
 

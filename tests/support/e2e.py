@@ -1,12 +1,6 @@
-"""A small harness for end-to-end tests: a project directory with connector files, the
-emulator and a real connector endpoint on loopback, and the CLI.
-
-:meth:`Project.run` runs the CLI in this process through click's CliRunner (the same
-``main`` entry point, arguments, environment and working directory as the installed
-command) unless the project was made with ``in_process=False``;
-:meth:`Project.run_process` and :meth:`Project.start` always run the CLI as a process of its own,
-for tests that send signals, kill, race two processes, hold locks across processes or need a
-TTY: a new ``python -m conn_reconcile`` interpreter (:func:`popen_cli`)."""
+"""A small harness for end-to-end tests: a project directory with connector files, the emulator and
+a real connector endpoint on loopback, and the CLI, run in this process through click's CliRunner
+or as a process of its own (:class:`Project`)."""
 
 from __future__ import annotations
 
@@ -157,6 +151,12 @@ def invoke_cli(args: list[str], env: dict[str, str], *, stdin: str | None = None
 
 @dataclass
 class Project:
+    """A project directory with the CLI's environment. :meth:`run` runs the CLI in this process
+    through click's CliRunner (the same ``main`` entry point, arguments, environment and working
+    directory as the installed command) unless ``in_process`` is off; :meth:`run_process` and
+    :meth:`start` always run it as a process of its own (:func:`popen_cli`), for tests that send
+    signals, kill, race two processes, hold locks across processes or need a TTY."""
+
     root: Path
     api_url: str
     endpoint_url: str

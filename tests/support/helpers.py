@@ -1,4 +1,5 @@
-"""Small builders shared by the unit tests, and the pre-commit hook's test plumbing."""
+"""Small builders shared by the unit tests (connectors, clients of the loopback servers, a server
+for one test), and the pre-commit hook's test plumbing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: conftest imports this module in pytest's controller too
     import httpx
 
+    from conn_reconcile.emulator import Emulator
     from conn_reconcile.model.connector import Desired, RemoteConnector
 
 
@@ -37,8 +39,7 @@ def remote(id: str, name: str, **fields: Any) -> RemoteConnector:
 # ---- loopback HTTP ---------------------------------------------------------------------------
 
 # For clients that only talk plain http to loopback servers: an SSL context with no trust
-# roots costs nothing to make, where httpx's default loads the CA bundle (~50 ms of CPU) for
-# every client.
+# roots costs nothing to make, where httpx's default loads the CA bundle for every client.
 LOOPBACK_SSL = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
@@ -50,6 +51,12 @@ def loopback_client(key: str | None = None, **kwargs: Any) -> httpx.Client:
 
     headers = ({"Authorization": f"Bearer {key}"} if key else {}) | kwargs.pop("headers", {})
     return httpx.Client(headers=headers, trust_env=False, verify=LOOPBACK_SSL, **kwargs)
+
+
+def emulator_client(emu: Emulator, key: str | None = "any-key", **kwargs: Any) -> httpx.Client:
+    """A :func:`loopback_client` of the emulator ``emu``, with an API key it accepts (any, unless
+    it was started with one)."""
+    return loopback_client(key, base_url=emu.url, **kwargs)
 
 
 # ---- pre-commit ------------------------------------------------------------------------------

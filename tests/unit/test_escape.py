@@ -1,4 +1,5 @@
-"""conn_reconcile.escape: data is printed visibly, never as controls, commands or markup."""
+"""conn_reconcile.escape: data is printed visibly, never as terminal controls, workflow commands or
+markup, in every form (a value, a whole output, markdown, annotations)."""
 
 from __future__ import annotations
 

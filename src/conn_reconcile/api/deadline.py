@@ -314,7 +314,7 @@ def env_proxy(url: str) -> str | None:
 
 def ssl_context_for(url: str, proxy: str | None) -> ssl.SSLContext:
     """The SSL context for connections to ``url`` (through ``proxy``): ``httpx.create_ssl_context()``
-    (loading the CA bundle costs about 50 ms of CPU) only when one may use TLS. A plain ``http://``
+    (which loads the CA bundle) only when one may use TLS. A plain ``http://``
     URL reached directly or through an ``http://`` proxy never does (redirects are not followed):
     it gets a context with no trust roots, which would fail any handshake."""
     if urlsplit(url).scheme == "http" and (proxy is None or urlsplit(proxy).scheme == "http"):
@@ -326,5 +326,5 @@ def ssl_context_for(url: str, proxy: str | None) -> ssl.SSLContext:
 def verifying_ssl_context() -> ssl.SSLContext:
     """``httpx.create_ssl_context()``, made once per process and shared by every client that
     may use TLS (an SSL context is safe to share between connections and threads): each new
-    one loads the CA bundle again, about 50 ms of CPU."""
+    one would load the CA bundle again."""
     return httpx.create_ssl_context()

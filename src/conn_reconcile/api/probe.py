@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from conn_reconcile.api.deadline import ACCEPT_ENCODING, AnswerTooLarge, Deadline, send_bounded, verifying_ssl_context
-from conn_reconcile.errors import SecretError
+from conn_reconcile.model.binding import BoundSecrets
 from conn_reconcile.model.registration import REGISTRATION_QUERY, authorization_header, shape_problem
-from conn_reconcile.model.secrets import Redactor, lookup
+from conn_reconcile.model.secrets import Redactor
 from conn_reconcile.plan.preflight import ProbeResult, ProbeStatus, ProbeTarget
 
 MAX_PARALLEL = 8
@@ -32,25 +32,19 @@ def new_client(parallel: int) -> httpx.Client:
 
 def run_probes(
     targets: Sequence[ProbeTarget],
-    env: Mapping[str, str],
+    bound: BoundSecrets,
     *,
     redactor: Redactor,
     timeout: float,
     parallel: int = MAX_PARALLEL,
 ) -> list[ProbeResult]:
-    """Probe every target (at most ``parallel`` at once); results in the targets' order."""
+    """Probe every target with its token's ``bound`` value (the redactor knows it: the binding
+    taught it), at most ``parallel`` at once; results in the targets' order."""
     if not targets:
         return []
-    tokens: dict[int, str | None] = {}
-    for i, t in enumerate(targets):
-        try:
-            tokens[i] = lookup(env, t.token_var, where=t.file, field="service_auth.token")
-        except SecretError:
-            tokens[i] = None
-        redactor.add(tokens[i])  # before anything is sent or printed
     workers = max(1, min(parallel, len(targets)))
     with new_client(workers) as http, ThreadPoolExecutor(workers, thread_name_prefix="probe") as pool:
-        futures = [pool.submit(probe_one, http, t, tokens[i], timeout) for i, t in enumerate(targets)]
+        futures = [pool.submit(probe_one, http, t, bound.value(t.token_var), timeout) for t in targets]
         results = [f.result() for f in futures]
     return [_redacted(r, redactor) for r in results]
 

@@ -1,11 +1,5 @@
-"""A thread-safe token bucket that paces requests to at most ``rate`` per second.
-
-Every thread that shares one :class:`TokenBucket` (the API client shares one across its
-worker pool) draws from the same budget. A caller that finds the bucket empty reserves
-the next token anyway (the balance goes negative) and sleeps, outside the lock, until
-that token is due; so callers are served in the order they arrived and never spin. The
-clock and the sleep are injectable so tests can check the spacing without waiting.
-"""
+"""A thread-safe token bucket that paces requests to at most ``rate`` per second: one bucket is
+shared by every thread of an API client's worker pool."""
 
 from __future__ import annotations
 
@@ -15,6 +9,11 @@ from collections.abc import Callable
 
 
 class TokenBucket:
+    """Every thread that shares the bucket draws from the same budget. A caller that finds it
+    empty reserves the next token anyway (the balance goes negative) and sleeps, outside the lock,
+    until that token is due: callers are served in the order they arrived and never spin. The
+    clock and the sleep are injectable, so tests check the spacing without waiting."""
+
     def __init__(
         self,
         rate: float,

@@ -1,9 +1,7 @@
-"""Reading the Cohere connectors API's responses strictly, and turning failures into errors.
-
-Used by :mod:`conn_reconcile.api.client`. Nothing here sends requests. Every text that ends up
-in an exception goes through the caller's :class:`Redactor` (API key, request-body
-secrets) and never contains input values from a failed validation.
-"""
+"""Reading the Cohere connectors API's answers strictly (pages, listings, connectors) and turning
+failures into errors, for :mod:`conn_reconcile.api.client`; nothing here sends a request. Every
+text in an exception goes through the caller's :class:`Redactor` (API key, request-body secrets)
+and never holds an input value of a failed validation."""
 
 from __future__ import annotations
 

@@ -38,9 +38,8 @@ from conn_reconcile.errors import (
     OutcomeUnknownError,
     SecretError,
 )
-from conn_reconcile.model.connector import SECRET_PATHS, RemoteConnector
-from conn_reconcile.model.secrets import resolve_payload
-from conn_reconcile.model.secrets import secret_values as secret_values_of
+from conn_reconcile.model.binding import BoundSecrets
+from conn_reconcile.model.connector import RemoteConnector
 from conn_reconcile.plan.model import Action, Plan, ResourceChange, phases
 
 POLL_SECONDS = 0.1  # how often the main thread looks at finished calls and at Ctrl-C
@@ -52,30 +51,21 @@ class Client(Protocol):
     def delete_connector(self, connector_id: str) -> None: ...
 
 
-def resolve_all(plan: Plan, env: Mapping[str, str]) -> dict[int, dict[str, Any]]:
-    """Every request body the plan sends, secrets resolved, by plan index. Raises one
-    :class:`SecretError` naming every unset variable, before any call."""
-    resolved: dict[int, dict[str, Any]] = {}
+def request_bodies(plan: Plan, bound: BoundSecrets) -> dict[int, dict[str, Any]]:
+    """Every request body the plan sends, its secrets the ``bound`` values, by plan index.
+    Raises one :class:`SecretError` naming every variable without a value, before any call."""
+    bodies: dict[int, dict[str, Any]] = {}
     problems: list[str] = []
     for i, change in enumerate(plan.changes):
         if change.payload is None or change.action in (Action.NOOP, Action.DELETE):
             continue
         try:
-            resolved[i] = resolve_payload(change.payload, env, where=change.file or change.name, paths=SECRET_PATHS)
+            bodies[i] = bound.resolve(change.payload, where=change.file or change.name)
         except SecretError as exc:
             problems.append(str(exc))
     if problems:
         raise SecretError("\n".join(problems))
-    return resolved
-
-
-def secret_values(plan: Plan, env: Mapping[str, str]) -> list[str]:
-    """Every secret value the plan may send (for the redactor)."""
-    values: list[str] = []
-    for change in plan.changes:
-        if change.payload is not None:
-            values.extend(secret_values_of(change.payload, env, SECRET_PATHS))
-    return values
+    return bodies
 
 
 class Applier:
@@ -83,7 +73,6 @@ class Applier:
         self,
         client: Client,
         *,
-        env: Mapping[str, str],
         recorder: StateRecorder,
         parallelism: int = defaults.PARALLELISM,
         fail_fast: bool = False,
@@ -92,7 +81,6 @@ class Applier:
         on_notice: Callable[[str], None] | None = None,
     ):
         self.client = client
-        self.env = env
         self.recorder = recorder
         self.parallelism = max(1, parallelism)
         self.fail_fast = fail_fast
@@ -108,10 +96,10 @@ class Applier:
     # ---- execution ---------------------------------------------------------------------
 
     def apply(self, plan: Plan, bodies: Mapping[int, dict[str, Any]] | None = None) -> ApplyReport:
-        """Carry out ``plan``. ``bodies``: its request bodies, secrets resolved, when the caller
-        resolved them already (:func:`resolve_all`); otherwise they are resolved here, before any call."""
+        """Carry out ``plan``. ``bodies``: its request bodies, secrets resolved
+        (:func:`request_bodies`); without them, a plan that sends no secret."""
         if bodies is None:
-            bodies = resolve_all(plan, self.env)
+            bodies = request_bodies(plan, BoundSecrets())
         known_ids = frozenset(plan.seen_ids)
         self.recorder.start(plan)
         report = ApplyReport()

@@ -1,10 +1,6 @@
-"""Ctrl-C during apply, as a counter instead of an exception.
-
-Python runs signal handlers in the main thread only, so the worker threads of an apply
-never see a KeyboardInterrupt; with :meth:`Interrupt.catch_sigint` the main thread does
-not see one either. The applier polls :attr:`Interrupt.count`: the first Ctrl-C stops new
-calls from starting and waits for those in flight, the second stops waiting.
-"""
+"""Ctrl-C during apply, counted: the first Ctrl-C stops new calls from starting and waits for those
+in flight, the second stops waiting. No KeyboardInterrupt is raised, in the workers (Python runs
+signal handlers in the main thread only) nor, inside :meth:`Interrupt.catch_sigint`, in the main thread."""
 
 from __future__ import annotations
 
@@ -35,7 +31,7 @@ class Interrupt:
 
     @contextmanager
     def catch_sigint(self) -> Iterator[None]:
-        """Count SIGINT instead of raising KeyboardInterrupt, in the main thread (nested: no-op;
+        """Count SIGINT, raising no KeyboardInterrupt, in the main thread (nested: no-op;
         elsewhere, or when SIGINT is ignored, nothing changes)."""
         if (
             self._installed

@@ -1,13 +1,7 @@
-"""Saved plans: a versioned, secret-free JSON file that ``apply PLANFILE`` carries out exactly.
-
-A plan file is verified, not trusted. :func:`load` reads it into a strict typed model
-(:mod:`conn_reconcile.plan.schema`; every malformed file is one plan-file error), refuses a
-request body that disagrees with the changes it displays and, when
-``CONN_RECONCILE_FINGERPRINT_KEY`` is set, checks its HMAC signature. :func:`verify` and
-:func:`verify_targets` then check every change against the state, the apply's own safeguards
-(``--prune``, ``--protect``, ``--max-deletes``) and the org, so that no plan file, however
-edited, deletes or adopts a connector the tool does not manage.
-"""
+"""Saved plans: a versioned, secret-free JSON file that ``apply PLANFILE`` carries out exactly. A
+plan file is verified, not trusted: read strictly, signed when a key is set, and checked against
+the state, the apply's own safeguards and the org, so that no plan file, however edited, deletes
+or adopts a connector the tool does not manage."""
 
 from __future__ import annotations
 
@@ -115,7 +109,10 @@ def _check_signature(path: Path, data: dict[str, Any], key: str | None) -> None:
 
 
 def load(path: Path, *, key: str | None = None, check_signature: bool = True) -> Plan:
-    """The plan in ``path``, verified (``check_signature=False`` only to display it)."""
+    """The plan in ``path``, verified (``check_signature=False`` only to display it): read into a
+    strict typed model (:mod:`conn_reconcile.plan.schema`; every malformed file is one
+    :class:`PlanFileError`), its HMAC signature checked when ``key`` (``CONN_RECONCILE_FINGERPRINT_KEY``)
+    is set, and refused when a request body disagrees with the changes it displays."""
     data = _read(path)
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         found = data.get("format_version") if isinstance(data, dict) else None
@@ -148,8 +145,8 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
 
 
 def verify(plan: Plan, state: State, options: PlanOptions) -> None:
-    """Refuse a plan file whose deletes the state and the apply's own safeguards do not back.
-    ``options`` are the apply command's (not the file's)."""
+    """Refuse a plan file whose deletes the state and the apply's own safeguards (``--prune``,
+    ``--protect``, ``--max-deletes``) do not back. ``options`` are the apply command's (not the file's)."""
     problems: list[str] = []
     prunes = 0
     for c in plan.changes:

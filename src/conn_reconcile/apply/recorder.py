@@ -1,10 +1,5 @@
-"""Keeping the state in step with an apply (pure core: the journal is a callable).
-
-Every remote write is bracketed: :meth:`StateRecorder.begin` records an intent (and the
-journal makes it durable) before the call; the outcome then puts or drops records and
-clears the intent in one mutation, or marks the intent ``unknown`` when the call may have
-acted without the tool learning its result. Thread-safe: workers of one apply share it.
-"""
+"""Keeping the state in step with an apply (pure core: the journal is a callable): an intent made
+durable before every remote write, and its outcome recorded after it."""
 
 from __future__ import annotations
 
@@ -33,6 +28,11 @@ def _now() -> str:
 
 
 class StateRecorder:
+    """Brackets every remote write: :meth:`begin` records an intent (and the journal makes it
+    durable) before the call; the outcome then puts or drops records and clears the intent in one
+    mutation, or marks the intent ``unknown`` when the call may have acted without the tool
+    learning its result. Thread-safe: the workers of one apply share it."""
+
     def __init__(
         self,
         state: State,
@@ -54,7 +54,7 @@ class StateRecorder:
     def _locked(self) -> Iterator[Callable[[Mutation], None]]:
         """Hold the lock while mutations are built and applied to the state in memory; make
         them durable (the journal syncs to disk) after it is released, so that workers share
-        one fsync instead of queueing behind each other's. The caller's call waits for it."""
+        one fsync rather than each queueing behind the others'. The caller's call waits for it."""
         done: list[Mutation] = []
 
         def commit(mutation: Mutation) -> None:

@@ -8,12 +8,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from conn_reconcile.cli.options import FILE_PATH, FloatRange, Invocation, command, int_setting
-from conn_reconcile.cli.plan import format_option, plan_options, plan_options_of
+from conn_reconcile.cli.options import FILE_PATH, FloatRange, Invocation, SettingOption, command
+from conn_reconcile.cli.plan import format_option, plan_options
 from conn_reconcile.config import defaults as defaults
 from conn_reconcile.output.console import Console, confirm
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from conn_reconcile.output.progress import Progress
     from conn_reconcile.plan.model import Plan
     from conn_reconcile.workflows.apply import ApplyRun
-    from conn_reconcile.workflows.common import Settings
+    from conn_reconcile.workflows.session import Session
 
 
 @command("apply")
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
+    cls=SettingOption,
+    setting="parallelism",
     type=click.IntRange(1, 64),
     default=defaults.PARALLELISM,
     show_default=True,
@@ -57,51 +59,54 @@ def apply(
     inv: Invocation,
     /,
     planfile: Path | None,
+    force: bool,
+    rotate_secrets: bool,
+    targets: tuple[str, ...],
+    files: tuple[str, ...],
     auto_approve: bool,
-    parallelism: int,
     fail_fast: bool,
+    reviewed_plans: tuple[Path, ...],
     rate_limit: float | None,
     fmt: str,
-    **kw: Any,
 ) -> int:
     """Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).
 
     PLANFILE: a plan saved by plan --out (default: plan now and ask)."""
     from conn_reconcile.errors import ConfigError
     from conn_reconcile.output import render as render
+    from conn_reconcile.plan.model import PlanOptions
     from conn_reconcile.workflows.apply import apply_files, apply_saved
 
     console = inv.console
     inv.format = fmt
-    settings = inv.settings()
-    parallelism = int_setting(inv.effective(), "parallelism")
+    session = inv.session
     document = fmt in ("json", "markdown")  # stdout carries one document: humans read stderr
     say = console.err if document else console.out
     colour = console.use_colour() and not document
-    run, progress = _apply_run(console, settings, say, document, colour, parallelism, fail_fast, rate_limit)
+    run, progress = _apply_run(console, session, say, document, colour, fail_fast, rate_limit)
 
     def show(plan: Plan) -> None:
         say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
 
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
     report: ApplyReport | None
-    options = plan_options_of(inv, kw)
-    if planfile is not None and (kw["targets"] or kw["files"]):
+    options = PlanOptions.of(session.settings, force=force, rotate_secrets=rotate_secrets, targets=targets)
+    if planfile is not None and (targets or files):
         raise ConfigError("--target and --file select what to plan; a saved plan applies exactly its changes")
-    if planfile is not None and kw["reviewed_plans"]:
+    if planfile is not None and reviewed_plans:
         raise ConfigError("--reviewed-plan checks the plan apply makes now; a saved plan is applied as it is")
-    reviewed = _reviewed(kw["reviewed_plans"])
+    reviewed = _reviewed(reviewed_plans)
     try:
         if planfile is not None:
-            report = apply_saved(settings, planfile, options, run)
+            report = apply_saved(session, planfile, options, run)
         else:
             report = apply_files(
-                settings,
-                [settings.directory],
+                session,
+                [session.settings.directory],
                 options,
                 run,
                 show=show,
-                files=kw["files"],
+                files=files,
                 confirm=lambda plan: None if auto_approve else confirm(console),
                 reviewed=reviewed,
             )
@@ -122,11 +127,10 @@ def _reviewed(paths: Sequence[Path]) -> list[Plan]:
 
 def _apply_run(
     console: Console,
-    settings: Settings,
+    session: Session,
     say: Callable[[str], None],
     document: bool,
     colour: bool,
-    parallelism: int,
     fail_fast: bool,
     rate_limit: float | None,
 ) -> tuple[ApplyRun, Progress]:
@@ -137,12 +141,12 @@ def _apply_run(
     from conn_reconcile.workflows.apply import ApplyRun
 
     progress = Progress(
-        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(settings.env)
+        say, tty=(sys.stderr if document else sys.stdout).isatty(), interval=heartbeat_interval(session.env)
     )
     # Ctrl-C while changes run: the first stops new changes and waits for those in flight,
     # the second stops waiting; either way the summary is printed and the exit code is 130.
     run = ApplyRun(
-        parallelism=parallelism,
+        parallelism=session.settings.parallelism,
         fail_fast=fail_fast,
         rate_limit=rate_limit,
         on_outcome=lambda o: progress.line(render.render_outcome(o, colour=colour)),

@@ -18,6 +18,7 @@ from click.shell_completion import CompletionItem
 
 from conn_reconcile import __version__
 from conn_reconcile.cli import options as globalopts
+from conn_reconcile.config import defaults
 
 if TYPE_CHECKING:
     from conn_reconcile.model.secrets import Redactor
@@ -72,7 +73,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 COMPLETE_VAR = "_CONN_RECONCILE_COMPLETE"
 COMPLETE_VALUES = tuple(f"{shell}_{what}" for shell in ("bash", "zsh", "fish") for what in ("source", "complete"))
-API_KEY_ENV = "CO_API_KEY"
+API_KEY_ENV = defaults.API_KEY_ENV
 
 
 class LazyGroup(click.Group):

@@ -1,10 +1,11 @@
 """The global options (declared once, accepted before and after the command, the later winning);
 :class:`Command`, the click class of every command, whose callback gets an :class:`Invocation`
-(one run of one command: settings given with their sources, ``effective()``, ``settings()``);
-the commands' value types."""
+(one run of one command: its console, its :class:`Settings` built once from the click context,
+its workflow session); :class:`SettingOption`; the commands' value types."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -17,26 +18,19 @@ from click.shell_completion import CompletionItem
 from conn_reconcile.config import defaults as defaults
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
-    from conn_reconcile.config.sources import Setting
-    from conn_reconcile.files.configfile import Effective
+    from conn_reconcile.config.settings import Layer, Settings
     from conn_reconcile.output.console import Console
-    from conn_reconcile.workflows.common import Settings
+    from conn_reconcile.workflows.session import Session
 
 COMMANDLINE = ParameterSource.COMMANDLINE
 ENVIRONMENT = ParameterSource.ENVIRONMENT
-#: options whose value counts even when it is the default (shown by ``config``)
-_KEEP_DEFAULT = ("timeout", "lock_timeout")
-#: the command options that are settings of conn-reconcile.yaml: parameter name -> setting
-COMMAND_SETTINGS = {
-    "directory": "dir",
-    "prune": "prune",
-    "manage_prefix": "manage_prefix",
-    "protect": "protect",
-    "max_deletes": "max_deletes",
-    "parallelism": "parallelism",
-}
+#: the global options that are no setting (how the command prints)
+_NOT_SETTINGS = ("quiet", "colour")
+#: a global option's setting, where the names differ
+_SETTING_OF = {"env": "environment"}
 _P = TypeVar("_P", covariant=True)
 
 
@@ -77,6 +71,16 @@ ANY_PATH: PathType[Path] = PathType(as_path=True)
 FILE_PATH: PathType[Path] = PathType(dir_okay=False, as_path=True)
 #: a directory (not a file), as a Path
 DIR_PATH: PathType[Path] = PathType(file_okay=False, as_path=True)
+
+
+class SettingOption(click.Option):
+    """A command's option that is a setting of conn-reconcile.yaml (``--dir``, ``--prune``...):
+    given on the command line, it is read into the command's
+    :class:`~conn_reconcile.config.settings.Settings` (never handed to the command's function)."""
+
+    def __init__(self, *args: Any, setting: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.setting = setting
 
 
 class GlobalOption(click.Option):
@@ -163,7 +167,7 @@ def _run_options(opt: Callable[..., click.Option]) -> list[click.Option]:
             "lock_timeout",
             type=FloatRange(min=0),
             envvar="CONN_RECONCILE_LOCK_TIMEOUT",
-            default=0.0,
+            default=defaults.LOCK_TIMEOUT,
             metavar="SECONDS",
             help="How long apply waits for the state lock held by another run (0: fail at once, naming the holder).",
         ),
@@ -197,20 +201,24 @@ GLOBAL_NAMES = frozenset(o.name for o in GROUP_OPTIONS if o.name)
 
 
 class Command(click.Command):
-    """A command of conn-reconcile: ``callback(invocation, **its own values)``, its result the
-    exit code. ``global_options``: the global options are accepted after its name too."""
+    """A command of conn-reconcile: ``callback(invocation, **its own values)`` (its
+    :class:`SettingOption` values go to the settings instead), its result the exit code.
+    ``global_options``: the global options are accepted after its name too; ``require_env``:
+    with environments defined, its settings need one selected."""
 
-    def __init__(self, *args: Any, global_options: bool = True, **kwargs: Any):
+    def __init__(self, *args: Any, global_options: bool = True, require_env: bool = True, **kwargs: Any):
         if global_options:
             kwargs.setdefault("epilog", "The global options (conn-reconcile --help) are accepted here too.")
         super().__init__(*args, **kwargs)
         self.global_options = global_options
+        self.require_env = require_env
         if global_options:
             self.params.extend(_declare(on_group=False))
 
     def invoke(self, ctx: click.Context) -> int:
         inv = Invocation(ctx)
-        own = {k: v for k, v in ctx.params.items() if k not in GLOBAL_NAMES}
+        settings = {p.name for p in self.params if isinstance(p, SettingOption)}
+        own = {k: v for k, v in ctx.params.items() if k not in GLOBAL_NAMES and k not in settings}
         callback = self.callback
         assert callback is not None
         return _run(inv, lambda: ctx.invoke(callback, inv, **own))
@@ -227,10 +235,10 @@ class Command(click.Command):
 
 
 def command(
-    name: str, *, cls: type[Command] = Command, global_options: bool = True, **attrs: Any
+    name: str, *, cls: type[Command] = Command, global_options: bool = True, require_env: bool = True, **attrs: Any
 ) -> Callable[[Callable[..., Any]], Command]:
     """``@click.command`` for a conn-reconcile command (see :class:`Command`)."""
-    return click.command(name, cls=cls, global_options=global_options, **attrs)
+    return click.command(name, cls=cls, global_options=global_options, require_env=require_env, **attrs)
 
 
 def _run(inv: Invocation, call: Callable[[], Any]) -> int:
@@ -288,8 +296,9 @@ def _global_values(ctx: click.Context) -> dict[str, tuple[Any, ParameterSource |
 
 
 class Invocation:
-    """One run of one command: the global options' values and sources, the console, and (set
-    by the command) the output format its errors follow."""
+    """One run of one command: the global options' values and sources, the console, the
+    command's settings (built once, when first asked for), and (set by the command) the output
+    format its errors follow."""
 
     def __init__(self, ctx: click.Context):
         from conn_reconcile.model.secrets import Redactor
@@ -298,7 +307,6 @@ class Invocation:
         self.ctx = ctx
         self.globals = _global_values(ctx)
         self.format = "text"
-        self._effective: dict[bool, Effective] = {}
         api_key = self.value("api_key")
         redactor = Redactor([api_key] if isinstance(api_key, str) else [])
         self.console: Console = Console(redactor, quiet=bool(self.value("quiet")), colour=self.value("colour"))
@@ -307,58 +315,40 @@ class Invocation:
         """A global option's value (after the command, else before it, else its variable or default)."""
         return self.globals[name][0]
 
-    def given(self) -> dict[str, Setting]:
-        """The settings given to this command: global options and the command's own
-        conn-reconcile.yaml settings (``--dir``, ``--prune``...) given on the command line."""
-        from conn_reconcile.config.sources import Setting
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The process environment the command reads (its settings, its secrets)."""
+        return os.environ
 
-        out: dict[str, Setting] = {}
+    def command_line(self) -> Layer:
+        """The settings given on the command line: the global options given (or read by click
+        from their environment variables) and the command's setting options given."""
+        from conn_reconcile.config.sources import Sourced
+
+        out: dict[str, Sourced] = {}
         for name, (value, source, param) in self.globals.items():
-            if name not in ("quiet", "colour") and (source in (COMMANDLINE, ENVIRONMENT) or name in _KEEP_DEFAULT):
-                out[name] = Setting(value, _label(param, source))
+            if name not in _NOT_SETTINGS and source in (COMMANDLINE, ENVIRONMENT):
+                out[_SETTING_OF.get(name, name)] = Sourced(value, _label(param, source))
         for param in self.ctx.command.params:
-            setting = COMMAND_SETTINGS.get(param.name or "")
-            if setting is not None and self.ctx.get_parameter_source(param.name or "") is COMMANDLINE:
+            if isinstance(param, SettingOption) and self.ctx.get_parameter_source(param.name or "") is COMMANDLINE:
                 value = self.ctx.params[param.name or ""]
-                out[setting] = Setting(
+                out[param.setting] = Sourced(
                     os.fspath(value) if isinstance(value, os.PathLike) else value, _label(param, COMMANDLINE)
                 )
         return out
 
-    def effective(self, *, require_env: bool = True) -> Effective:
-        """The effective settings of this command (conn-reconcile.yaml, environment, flags)."""
-        from conn_reconcile.files.configfile import effective as resolve
+    @functools.cached_property
+    def settings(self) -> Settings:
+        """The command's settings (flags, environment variables, conn-reconcile.yaml, defaults)."""
+        from conn_reconcile.files.configfile import load_settings
 
-        if require_env not in self._effective:
-            self._effective[require_env] = resolve(self.given(), os.environ, require_env=require_env)
-        return self._effective[require_env]
+        command = self.ctx.command
+        require_env = command.require_env if isinstance(command, Command) else True
+        return load_settings(self.command_line(), self.env, require_env=require_env)
 
-    def settings(self, *, require_env: bool = True) -> Settings:
-        """The command's workflow settings: conn-reconcile.yaml, the environment, then flags."""
-        from conn_reconcile.workflows.common import Settings
+    @functools.cached_property
+    def session(self) -> Session:
+        """What the command's workflow runs with: its settings, the environment, the redactor."""
+        from conn_reconcile.workflows.session import Session
 
-        eff = self.effective(require_env=require_env)
-        timing = {k: eff[k] for k in ("timeout", "deadline", "lock_timeout") if k in eff.settings}
-        return Settings.from_effective(eff, self.console.redactor, **timing)
-
-
-def int_setting(eff: Effective, name: str) -> int:
-    """An integer setting (``max_deletes``, ``parallelism``), typed."""
-    value = eff[name]
-    if not isinstance(value, int):
-        raise TypeError(f"setting {name} is not an integer: {value!r}")
-    return value
-
-
-def str_setting(eff: Effective, name: str) -> str | None:
-    """A string setting that may be unset (``manage_prefix``), typed."""
-    value = eff[name]
-    return None if value is None else str(value)
-
-
-def strs_setting(eff: Effective, name: str) -> tuple[str, ...]:
-    """A list-of-strings setting (``protect``), typed."""
-    value = eff[name]
-    if not isinstance(value, list | tuple):
-        raise TypeError(f"setting {name} is not a list: {value!r}")
-    return tuple(str(v) for v in value)
+        return Session(self.settings, self.env, self.console.redactor)

@@ -10,21 +10,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from conn_reconcile.cli.options import (
-    ANY_PATH,
-    FILE_NAME,
-    FILE_PATH,
-    Invocation,
-    command,
-    int_setting,
-    str_setting,
-    strs_setting,
-)
+from conn_reconcile.cli.options import ANY_PATH, FILE_NAME, FILE_PATH, Invocation, SettingOption, command
 from conn_reconcile.config import defaults as defaults
 
 if TYPE_CHECKING:
     from conn_reconcile.output.console import Console
-    from conn_reconcile.plan.model import Plan, PlanOptions
+    from conn_reconcile.plan.model import Plan
     from conn_reconcile.plan.preflight import ProbeResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,8 +31,10 @@ _PLAN_OPTIONS = (
     click.option(
         "--dir",
         "directory",
+        cls=SettingOption,
+        setting="dir",
         type=ANY_PATH,
-        default="connectors",
+        default=defaults.DIR,
         show_default=True,
         metavar="DIR",
         help="Directory of connector files (or the config's dir).",
@@ -49,18 +42,24 @@ _PLAN_OPTIONS = (
     click.option(
         "--prune/--no-prune",
         "prune",
+        cls=SettingOption,
+        setting="prune",
         default=False,
         help="Delete managed remote connectors that are no longer in git (or the config's prune).",
     ),
     click.option(
         "--manage-prefix",
         "manage_prefix",
+        cls=SettingOption,
+        setting="manage_prefix",
         metavar="PREFIX",
         help="With --prune: also treat connectors whose name starts with this as managed.",
     ),
     click.option(
         "--protect",
         "protect",
+        cls=SettingOption,
+        setting="protect",
         multiple=True,
         metavar="PATTERN",
         help="Never delete connectors whose name or id matches (glob, repeatable; added to the config's).",
@@ -68,6 +67,8 @@ _PLAN_OPTIONS = (
     click.option(
         "--max-deletes",
         "max_deletes",
+        cls=SettingOption,
+        setting="max_deletes",
         type=click.IntRange(min=0),
         default=defaults.MAX_DELETES,
         show_default=True,
@@ -95,27 +96,12 @@ _PLAN_OPTIONS = (
 
 
 def plan_options(f: F) -> F:
-    """The options ``plan`` and ``apply`` share, in this order in their help."""
+    """The options ``plan`` and ``apply`` share, in this order in their help: the settings
+    (``--dir``, prune safeguards: read into the command's settings), then ``--force``,
+    ``--rotate-secrets``, ``--target`` and ``--file``, handed to the command."""
     for option in reversed(_PLAN_OPTIONS):
         f = option(f)
     return f
-
-
-def plan_options_of(inv: Invocation, kw: dict[str, Any]) -> PlanOptions:
-    from conn_reconcile.plan.model import PlanOptions
-
-    eff = inv.effective(require_env=False)
-    return PlanOptions(
-        prune=bool(eff["prune"]),
-        manage_prefix=str_setting(eff, "manage_prefix"),
-        protect=strs_setting(eff, "protect"),
-        max_deletes=int_setting(eff, "max_deletes"),
-        force=kw["force"],
-        rotate_secrets=kw["rotate_secrets"],
-        probe=kw.get("probe", False),
-        probe_warn=kw.get("probe_warn", False),
-        targets=tuple(kw["targets"]),
-    )
 
 
 def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeResult] | None = None) -> None:
@@ -178,39 +164,44 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
 def plan(
     inv: Invocation,
     /,
+    force: bool,
+    rotate_secrets: bool,
+    targets: tuple[str, ...],
+    files: tuple[str, ...],
     detailed_exitcode: bool,
     out: Path | None,
     as_json: bool,
     fmt: str,
+    probe: bool,
+    probe_warn: bool,
     allow_unbound: bool,
     compare_with: Sequence[Path],
     against_snapshot: bool,
-    **kw: Any,
 ) -> int:
     """Show what apply would change in the Cohere org."""
     from conn_reconcile.errors import ConfigError, ExitCode
+    from conn_reconcile.plan.model import PlanOptions
     from conn_reconcile.workflows.common import compute_plan
 
     fmt = "json" if as_json else fmt
     inv.format = fmt
-    settings = inv.settings()
-    options = plan_options_of(inv, kw)
-    if against_snapshot and (options.probe or options.probe_warn):
+    session = inv.session
+    settings = session.settings
+    options = PlanOptions.of(
+        settings, force=force, rotate_secrets=rotate_secrets, probe=probe, probe_warn=probe_warn, targets=targets
+    )
+    if against_snapshot and (probe or probe_warn):
         raise ConfigError("--probe sends the connectors' secrets: it cannot run with --against-snapshot")
-    result = compute_plan(
-        settings,
+    result, probes = compute_plan(
+        session,
         [settings.directory],
         options,
-        files=kw["files"],
+        files=files,
         allow_unbound=allow_unbound or against_snapshot or bool(compare_with),
         against_snapshot=against_snapshot,
         blind=bool(compare_with),
+        probe=not against_snapshot and not compare_with and (probe or probe_warn or settings.probe),
     )
-    probes = None
-    if not against_snapshot and not compare_with and (options.probe or options.probe_warn or settings.probe):
-        from conn_reconcile.workflows.common import probe_plan
-
-        probes = probe_plan(settings, [settings.directory], result)
     if compare_with or fmt == "json" or out is not None:
         from conn_reconcile.apply import planfile as planfile  # a text plan needs none of it (nor git, nor tempfile)
     if compare_with:
@@ -220,10 +211,10 @@ def plan(
         result = planfile.stamped(result)
     _render_plan(inv.console, result, fmt, probes)
     if out is not None:
-        planfile.save(out, result, settings.redactor, key=settings.fingerprint_key)
-        signed = " (signed)" if settings.fingerprint_key else ""
+        planfile.save(out, result, session.redactor, key=session.fingerprint_key)
+        signed = " (signed)" if session.fingerprint_key else ""
         inv.console.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
-    if probes and not options.probe_warn and not all(p.ok for p in probes):
+    if probes and not probe_warn and not all(p.ok for p in probes):
         from conn_reconcile.plan.preflight import failure_message
 
         inv.console.err(failure_message(probes))

@@ -5,7 +5,6 @@ planner or the applier."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from conn_reconcile.cli.options import ANY_PATH, DIR_PATH, FILE_PATH, Command, Invocation, command
+from conn_reconcile.config import defaults as defaults
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,7 +21,7 @@ def _format(*choices: str, help: str = "Output format.") -> Callable[[F], F]:
     return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help)
 
 
-@command("validate")
+@command("validate", require_env=False)
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @_format("text", "github", "json")
 @click.option(
@@ -53,9 +53,8 @@ def validate(
     console = inv.console
     inv.format = fmt
     try:
-        eff = inv.effective(require_env=False)
-        contexts = eff.contexts()
-        by_env = load_environments(eff, paths, require_files=True, against=against, exclude=exclude)
+        settings = inv.settings
+        by_env = load_environments(settings, paths, require_files=True, against=against, exclude=exclude)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d._asdict() for d in exc.diagnostics]}, indent=2))
@@ -65,7 +64,7 @@ def validate(
     if fmt == "json":
         console.out(json.dumps({"valid": True, "files": files}, indent=2))
     else:
-        envs = [c.name for c in contexts if c.name is not None]
+        envs = [c.name for c in settings.contexts if c.name is not None]
         where = f" in {len(envs)} environment(s) ({', '.join(envs)})" if envs else ""
         console.info(f"{len(files)} connector file(s) valid{where}.")
     return ExitCode.OK
@@ -76,7 +75,7 @@ def validate(
     "--dir",
     "directory",
     type=DIR_PATH,
-    default="connectors",
+    default=defaults.DIR,
     show_default=True,
     metavar="DIR",
     help="Directory to write connector files into.",
@@ -99,10 +98,10 @@ def import_(inv: Invocation, directory: Path, overwrite: bool, update: bool) -> 
             )
         from conn_reconcile.workflows.reimport import render_update_report, update_files
 
-        inv.console.out(render_update_report(update_files(inv.settings(), directory)), nl=False)
+        inv.console.out(render_update_report(update_files(inv.session, directory)), nl=False)
         return
 
-    written = import_connectors(inv.settings(), directory, overwrite=overwrite)
+    written = import_connectors(inv.session, directory, overwrite=overwrite)
     for path in written:
         inv.console.out(f"wrote {path}")
     inv.console.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
@@ -120,7 +119,7 @@ def force_unlock(inv: Invocation, lock_id: str) -> None:
 
     LOCK_ID: the lock's id, as the run that found it held printed it.
     """
-    inv.console.out(inv.settings().lock().force_unlock(lock_id))
+    inv.console.out(inv.session.lock().force_unlock(lock_id))
 
 
 @command("snapshot")
@@ -138,9 +137,9 @@ def snapshot(inv: Invocation, fmt: str, show_only: bool) -> None:
     from conn_reconcile.workflows.common import load_state
 
     if show_only:
-        state = load_state(inv.settings()) or State()
+        state = load_state(inv.session) or State()
     else:
-        state = take_snapshot(inv.settings(), ApplyRun(on_notice=inv.console.err))
+        state = take_snapshot(inv.session, ApplyRun(on_notice=inv.console.err))
     org = state.org
     if fmt == "json":
         doc = {
@@ -186,19 +185,17 @@ def schema(inv: Invocation, of: str) -> None:
     inv.console.out(json.dumps(config_json_schema() if of == "config" else json_schema(), indent=2))
 
 
-@command("config")
+@command("config", require_env=False)
 @_format("text", "json")
 def config_(inv: Invocation, fmt: str) -> None:
     """Show every effective setting and where it comes from (default, conn-reconcile.yaml:LINE,
     environment variable, flag). The API key is shown as (set) or (unset), never its value."""
     from conn_reconcile.output.configview import render_config
 
-    eff = inv.effective(require_env=False)
-    envs = sorted(eff.config.environments) if eff.config is not None else []
-    inv.console.out(render_config(eff.settings, envs, fmt), nl=False)
+    inv.console.out(render_config(inv.settings, fmt), nl=False)
 
 
-@command("secrets")
+@command("secrets", require_env=False)
 @_format(
     "text",
     "json",
@@ -209,12 +206,15 @@ def secrets(inv: Invocation, fmt: str) -> None:
     """List every variable the connector files need (and the API key's), per environment
     (--env: only that one). Offline; prints names, never values."""
     from conn_reconcile.files.configfile import load_environments
-    from conn_reconcile.output.configview import EnvNeeds, render_secrets, uses_of
+    from conn_reconcile.model.binding import bind
+    from conn_reconcile.output.configview import EnvNeeds, render_secrets
 
-    eff = inv.effective(require_env=False)
-    needs = [EnvNeeds(name, eff.key_env_of(name), uses_of(desired)) for name, desired in load_environments(eff).items()]
-    names = {n.api_key_env for n in needs} | {u.var for n in needs for u in n.uses}
-    inv.console.out(render_secrets(needs, fmt, {n for n in names if os.environ.get(n)}), nl=False)
+    settings, env, redactor = inv.settings, inv.env, inv.console.redactor
+    needs = [
+        EnvNeeds(name, settings.key_env_of(name), bind(desired, env, key_vars=settings.key_vars, redactor=redactor))
+        for name, desired in load_environments(settings).items()
+    ]
+    inv.console.out(render_secrets(needs, fmt, {n.api_key_env for n in needs if env.get(n.api_key_env)}), nl=False)
 
 
 @command("emulator", global_options=False)

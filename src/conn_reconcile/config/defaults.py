@@ -9,11 +9,17 @@ if TYPE_CHECKING:
 
 #: the Cohere API base URL (``--api-url``, env ``CO_API_URL``)
 API_URL: Final = "https://api.cohere.com"
+#: the variable holding the API key (an environment's ``api_key_env`` names another)
+API_KEY_ENV: Final = "CO_API_KEY"
+#: the directory of connector files (``--dir``, ``dir:``)
+DIR: Final = "connectors"
 #: the state file (``--state``), relative to the working directory (a string: the CLI's
 #: ``--help`` imports this module, and not pathlib)
 STATE_PATH: Final = ".conn-reconcile/state.json"
 #: seconds per HTTP request as a whole (``--timeout``)
 TIMEOUT: Final = 30.0
+#: seconds apply waits for the state lock held by another run (``--lock-timeout``; 0: fail at once)
+LOCK_TIMEOUT: Final = 0.0
 #: attempts per request, the first included
 MAX_ATTEMPTS: Final = 5
 #: seconds: the first retry waits a random time up to this, doubling per retry ...

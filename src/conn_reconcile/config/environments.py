@@ -11,12 +11,12 @@ environment's overrides merged in. Secrets stay ``${VAR}`` environment reference
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from conn_reconcile.config.sources import EnvContext
-from conn_reconcile.errors import Diagnostic, InputError
-from conn_reconcile.model.connector import SECRET_PATHS, Desired, locate
+from conn_reconcile.errors import Diagnostic
+from conn_reconcile.model.connector import SECRET_PATHS, locate
 
 ENVIRONMENTS_KEY = "environments"
 VARS_MARK = "${vars."
@@ -98,19 +98,3 @@ def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def needs_environments(raw: bytes) -> bool:
     """Whether a file's bytes may use vars or environments (the fast path skips the walk)."""
     return b"${vars." in raw or ENVIRONMENTS_KEY.encode() in raw
-
-
-def check_key_refs(desired: Sequence[Desired], key_vars: Sequence[str]) -> None:
-    """No connector secret may reference an API key variable of any environment: it would
-    send that org's key to the connector's URL."""
-    keys = {v.upper() for v in key_vars}
-    problems = [
-        d.diagnostic(
-            path, f"${{{var}}} holds an API key in conn-reconcile.yaml: a connector secret may not reference it"
-        )
-        for d in desired
-        for path, var in sorted(d.spec.secret_refs().items())
-        if var.upper() in keys
-    ]
-    if problems:
-        raise InputError(problems)

@@ -1,7 +1,7 @@
 """The strict model of ``conn-reconcile.yaml``: :class:`ConfigFile`, its environments and
 their connector overrides, and :func:`parse_config`. Imported only when a config file is
-actually read (:func:`conn_reconcile.files.configfile.load`): resolving settings without a file
-(:mod:`conn_reconcile.config.sources`) never needs it.
+actually read (:func:`conn_reconcile.files.configfile.load`): building settings without a file
+(:mod:`conn_reconcile.config.settings`) never needs it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from conn_reconcile.config.sources import DEFAULT_API_KEY_ENV
+from conn_reconcile.config import defaults
 from conn_reconcile.model.connector import STRICT, HttpUrl, Name, PlainStr, validate_strict
 from conn_reconcile.model.validation import WHITESPACE, Rule, Rules
 
@@ -64,7 +64,7 @@ class EnvironmentConfig(BaseModel):
     model_config = STRICT
 
     api_url: HttpUrl | None = None
-    api_key_env: VarName = DEFAULT_API_KEY_ENV
+    api_key_env: VarName = defaults.API_KEY_ENV
     state: PathStr | None = None
     vars: dict[VarName, PlainStr] = Field(default_factory=dict)
     overrides: dict[Name, ConnectorOverride] = Field(default_factory=dict)

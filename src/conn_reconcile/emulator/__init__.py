@@ -1,9 +1,5 @@
-"""A faithful local Cohere connectors API (real HTTP on loopback) with fault injection,
-and a real example connector endpoint. Test and demo tooling only.
-
-``from conn_reconcile.emulator import Emulator, serve`` (and ``ConnectorEndpoint``, loaded
-lazily so that ``python -m conn_reconcile.emulator.endpoint`` runs cleanly).
-"""
+"""A faithful local Cohere connectors API on loopback, with fault injection, and a real example
+connector endpoint (``ConnectorEndpoint``, loaded lazily). Test and demo tooling only."""
 
 from __future__ import annotations
 

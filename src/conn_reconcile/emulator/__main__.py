@@ -1,4 +1,5 @@
-"""``python -m conn_reconcile.emulator --port N [--data FILE] [--api-key KEY]``."""
+"""Running the emulator as a program: ``python -m conn_reconcile.emulator --port N [--data FILE]
+[--api-key KEY]`` serves the emulated org until it is signalled."""
 
 from __future__ import annotations
 

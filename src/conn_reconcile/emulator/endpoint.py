@@ -1,17 +1,6 @@
-"""A real example connector endpoint: what a Cohere connector serves at its ``url``.
-
-It answers ``POST`` on any path with ``{"results": [documents]}``: the documents matching a
-word of the query (all documents when none match). When a token is configured it requires
-exactly the Authorization header Cohere sends for ``(auth_type, token)`` (401 otherwise);
-the body must be a JSON object with a string ``"query"`` (400 otherwise). ``delay`` sleeps
-before answering, modelling registration latency for benchmarks.
-
-Run it::
-
-    python -m conn_reconcile.emulator.endpoint --port 8766 --auth-type bearer --token-env VAR
-
-The token is read from the environment variable named by ``--token-env``, never from argv.
-"""
+"""A real example connector endpoint: what a Cohere connector serves at its ``url`` (the documents
+matching a word of the query), and ``python -m conn_reconcile.emulator.endpoint --port 8766
+--auth-type bearer --token-env VAR``, which reads its token from the environment, never from argv."""
 
 from __future__ import annotations
 
@@ -37,6 +26,12 @@ DEFAULT_DOCUMENTS: tuple[dict[str, str], ...] = (
 
 class ConnectorEndpoint(Served):
     """``with ConnectorEndpoint(auth_type="bearer", token=t) as ep: ... ep.url ...``.
+
+    It answers ``POST`` on any path with ``{"results": [documents]}``: the documents matching a
+    word of the query (all documents when none match). With a token it requires exactly the
+    Authorization header Cohere sends for ``(auth_type, token)`` (401 otherwise); the body must be
+    a JSON object with a string ``"query"`` (400 otherwise). ``delay`` sleeps before answering,
+    modelling registration latency for benchmarks.
 
     ``queries`` lists the JSON bodies of the queries that passed auth and validation.
     Set ``fail_with`` to a status to make every query answer it; set ``raw_response`` to

@@ -1,33 +1,6 @@
-"""Fault injection for the emulator, and the log of requests it received.
-
-A :class:`FaultRule` matches requests by HTTP method and by a regular expression that must
-match the WHOLE request path (``re.fullmatch``, query string excluded): ``"/v1/connectors"``
-matches only the list/create path, ``"/v1/connectors/.+"`` every connector by id. Method
-``"*"`` matches any method. The ``/_emulator/*`` control paths are never faulted.
-
-Each matching request consumes one use of the first (oldest) rule that still has uses
-left. A rule has ``max(times, len(statuses))`` uses; use ``i`` answers ``statuses[i]``
-(the last status once the list is exhausted), so ``statuses=[503, 503]`` fails two
-requests and then lets requests through. Per use:
-
-* ``delay`` - sleep this many seconds first;
-* ``drop`` - close the connection without any response;
-* ``garbage`` - answer 200 with a body that is not JSON;
-* a status - answer it with ``{"message": ...}`` and, when ``retry_after`` is set, a
-  ``Retry-After`` header (whole seconds as an integer, otherwise a decimal number);
-* ``body`` - answer with exactly this JSON value (not null) and the rule's status (200
-  when ``statuses`` is empty), e.g. a crafted list page with a bad id or a wrong
-  ``total_count``; ``retry_after`` applies as above;
-* none of these - only the delay, then the request is served normally.
-
-Independently, ``dribble`` (seconds, > 0) sends the response - the real one or the injected
-one, status line and headers included - one byte at a time with that pause between bytes,
-to test whole-request deadlines. The server stops dribbling (and closes the connection) as
-soon as the client disconnects or the emulator stops.
-
-With ``after=True`` the real operation is performed first (a create IS stored) and the
-fault then replaces the response - "the request timed out but succeeded".
-"""
+"""Fault injection for the emulator (:class:`FaultRule`: which requests, and what is done to them:
+a delay, a dropped connection, garbage, a status or a crafted body, a dribbled response), and the
+log of the requests it received. The ``/_emulator/*`` control paths are never faulted."""
 
 from __future__ import annotations
 
@@ -64,7 +37,29 @@ class Fault:
 
 @dataclass
 class FaultRule:
-    """A fault for the requests matching ``method`` and ``path_regex`` (see the module docstring)."""
+    """A fault for the requests matching ``method`` (``"*"``: any) and ``path_regex``, which must
+    match the WHOLE request path (``re.fullmatch``, query string excluded): ``"/v1/connectors"`` is
+    only the list/create path, ``"/v1/connectors/.+"`` every connector by id.
+
+    Each matching request consumes one use of the first (oldest) rule with uses left. A rule has
+    ``max(times, len(statuses))`` uses; use ``i`` answers ``statuses[i]`` (the last status once the
+    list is exhausted), so ``statuses=[503, 503]`` fails two requests and then lets requests through.
+    Per use:
+
+    * ``delay`` - sleep this many seconds first;
+    * ``drop`` - close the connection without any response;
+    * ``garbage`` - answer 200 with a body that is not JSON;
+    * a status - answer it with ``{"message": ...}`` and, when ``retry_after`` is set, a
+      ``Retry-After`` header (whole seconds as an integer, otherwise a decimal number);
+    * ``body`` - answer with exactly this JSON value (not null) and the rule's status (200 when
+      ``statuses`` is empty), e.g. a crafted list page; ``retry_after`` applies as above;
+    * none of these - only the delay, then the request is served normally.
+
+    ``dribble`` (seconds, > 0) sends the response (real or injected, status line and headers
+    included) one byte at a time with that pause between bytes, until the client disconnects or
+    the emulator stops. With ``after=True`` the real operation is performed first (a create IS
+    stored) and the fault then replaces the response: "the request timed out but succeeded".
+    """
 
     method: str
     path_regex: str

@@ -1,10 +1,6 @@
-"""The registration test Cohere runs against a connector's URL before storing a create.
-
-Cohere POSTs a query to the connector with the Authorization header the connector's
-``service_auth`` describes and cancels the registration unless the answer is a 200 with a
-JSON ``{"results": [...]}``. OAuth connectors are not tested (each user authorises them
-later). The failure reason never contains the token.
-"""
+"""The registration test Cohere runs against a connector's URL before storing a create: a query
+POSTed with the Authorization header ``service_auth`` describes, passed by a 200 holding JSON
+``{"results": [...]}``. OAuth connectors are not tested (each user authorises them later)."""
 
 from __future__ import annotations
 

@@ -1,26 +1,6 @@
-"""The emulated Cohere connectors API: a real HTTP/1.1 server on loopback.
-
-Routes (as in the published Cohere connectors OpenAPI spec, tests/data/cohere-connectors-openapi.yaml), all
-requiring
-``Authorization: Bearer <key>`` (401 otherwise; any non-empty key when ``api_key`` is None)::
-
-    GET    /v1/connectors?limit&offset        newest first; limit 0..100 (default 30)
-    POST   /v1/connectors                     validates, runs the registration test, stores
-    GET    /v1/connectors/{id}
-    PATCH  /v1/connectors/{id}                only the fields present change; no description
-    DELETE /v1/connectors/{id}                -> {}
-    POST   /v1/connectors/{id}/oauth/authorize[?after_token_redirect=URL]
-
-Errors are ``{"message": ...}``: 400 bad body/params, 401, 404 unknown id or path, 405
-wrong method. Responses never contain ``service_auth`` or ``oauth.client_secret``.
-
-Test control, emulator only and without auth (never faulted, never in ``requests``)::
-
-    POST /_emulator/faults (body: the keyword arguments of Faults.add, plus method and
-         path_regex)   GET|DELETE /_emulator/faults   POST /_emulator/seed (a create body,
-         plus optional "id" and "created_at")   GET /_emulator/connectors (internal records,
-         secrets masked "***")   GET /_emulator/requests   POST /_emulator/reset
-"""
+"""The emulated Cohere connectors API: a real HTTP/1.1 server on loopback with the routes of the
+published spec (tests/data/cohere-connectors-openapi.yaml), bearer auth, ``{"message": ...}``
+errors and no secret in any answer, plus the unauthenticated ``/_emulator/*`` test control."""
 
 from __future__ import annotations
 
@@ -127,6 +107,19 @@ class Emulator(Served):
         return self.api_key is None or hmac.compare_digest(token.encode(), self.api_key.encode())
 
     def api(self, method: str, path: str, query: dict[str, str], raw: bytes, authorization: str | None) -> Answer:
+        """The answer of an API route; every route requires ``Authorization: Bearer <key>`` (401
+        otherwise; any non-empty key when ``api_key`` is None)::
+
+            GET    /v1/connectors?limit&offset   newest first; limit 0..100 (default 30)
+            POST   /v1/connectors                validates, runs the registration test, stores
+            GET    /v1/connectors/{id}
+            PATCH  /v1/connectors/{id}           only the fields present change; no description
+            DELETE /v1/connectors/{id}           -> {}
+            POST   /v1/connectors/{id}/oauth/authorize[?after_token_redirect=URL]
+
+        Errors (:class:`ApiProblem`) are ``{"message": ...}``: 400 bad body/params, 401, 404 unknown
+        id or path, 405 wrong method. Answers never hold ``service_auth`` or ``oauth.client_secret``.
+        """
         if path != "/v1" and not path.startswith("/v1/"):
             raise ApiProblem(404, "not found")
         if not self._authorized(authorization):
@@ -202,6 +195,17 @@ class Emulator(Served):
 
     # -- control -------------------------------------------------------------------------
     def control(self, method: str, path: str, raw: bytes) -> Answer:
+        """The answer of a test-control route: emulator only, without auth, never faulted, never
+        in ``requests``::
+
+            POST       /_emulator/faults       the keyword arguments of Faults.add, plus method and path_regex
+            GET|DELETE /_emulator/faults
+            POST       /_emulator/seed         a create body, plus optional "id" and "created_at"
+            GET        /_emulator/connectors   the internal records, secrets masked "***"
+            GET        /_emulator/requests
+            POST       /_emulator/reset
+        """
+
         def clear_faults() -> Answer:
             self.faults.clear()
             return _ok({})

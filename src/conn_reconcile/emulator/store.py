@@ -1,18 +1,6 @@
-"""The emulated organisation: request-body validation, the connector records, persistence.
-
-Records are held in the *internal* shape (what was sent, secrets included: ``oauth.
-client_secret`` and ``service_auth.token``) and turned into the API's public shape by
-:func:`public_view`, which drops every secret. The optional data file is the emulator's org
-database; it therefore DOES hold the secrets (like Cohere's own database, "encrypted at
-rest" there), is written with mode 0600, atomically (temp file + ``os.replace``) after
-every change, and is never served: the only HTTP view of the internal records,
-``GET /_emulator/connectors``, masks secrets as ``"***"`` (:func:`masked_view`).
-
-Validation follows the published spec, decoded the way a typed backend would: ``null``
-for an optional field means "not provided"; a wrong type, a missing required field, an
-unknown field, or both ``oauth`` and ``service_auth`` is a 400. Messages never contain
-request values.
-"""
+"""The emulated organisation: request-body validation, the connector records and their persistence.
+Records are held as sent, secrets included; no view of them leaves the emulator with a secret
+(:func:`public_view` drops them, :func:`masked_view` masks them), and the data file is never served."""
 
 from __future__ import annotations
 
@@ -99,7 +87,12 @@ def _service_auth(value: Any) -> dict[str, Any]:
 
 
 def validate_body(body: Any, *, update: bool) -> dict[str, Any]:
-    """Check a create (``update=False``) or PATCH body; return its normalised fields."""
+    """Check a create (``update=False``) or PATCH body; return its normalised fields.
+
+    As the published spec, decoded the way a typed backend would: ``null`` for an optional field
+    means "not provided"; a wrong type, a missing required field, an unknown field, or both
+    ``oauth`` and ``service_auth`` is a 400 (:class:`ApiProblem`), whose message holds no request value.
+    """
     if not isinstance(body, dict):
         raise _bad("request body must be a JSON object")
     allowed = UPDATE_FIELDS if update else CREATE_FIELDS
@@ -169,7 +162,14 @@ def format_time(value: datetime) -> str:
 
 
 class Store:
-    """Thread-safe connector records of one emulated organisation."""
+    """Thread-safe connector records of one emulated organisation, in the *internal* shape (what
+    was sent, ``oauth.client_secret`` and ``service_auth.token`` included).
+
+    The optional data file is the org's database: like Cohere's own (encrypted at rest there) it
+    DOES hold the secrets, so it is written with mode 0600, atomically (temp file + ``os.replace``)
+    after every change, and never served: the only HTTP view of the records,
+    ``GET /_emulator/connectors``, masks the secrets as ``"***"``.
+    """
 
     def __init__(self, data_file: Path | None = None):
         self.data_file = Path(data_file) if data_file is not None else None

@@ -1,13 +1,6 @@
-"""HTTP plumbing shared by the emulator and the example connector endpoint.
-
-A :class:`LoopbackServer` is a ``ThreadingHTTPServer`` (daemon threads, a deep listen
-backlog) that remembers its open connections so that ``stop()`` really disconnects
-keep-alive clients. :class:`JsonHandler` speaks HTTP/1.1 with keep-alive, always sends a
-correct ``Content-Length``, reads ``Content-Length`` and chunked request bodies, and
-never logs (a request line could one day carry something sensitive). With ``dribble`` set
-(seconds) a handler sends its response one byte at a time, and stops as soon as the client
-disconnects.
-"""
+"""HTTP plumbing shared by the emulator and the example connector endpoint: a loopback server whose
+``stop()`` really disconnects keep-alive clients, its thread and lifecycle, and a JSON handler for
+HTTP/1.1 that never logs and can dribble its response one byte at a time."""
 
 from __future__ import annotations
 
@@ -27,6 +20,9 @@ from typing import Any, Self
 
 
 class LoopbackServer(ThreadingHTTPServer):
+    """A ``ThreadingHTTPServer`` (daemon threads, a deep listen backlog) that remembers its open
+    connections, so that ``stop()`` really disconnects keep-alive clients."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256  # many concurrent clients must not be refused
@@ -137,8 +133,8 @@ class ServerThread:
 
     @staticmethod
     def _run(server: LoopbackServer, wake: socket.socket) -> None:
-        # Like serve_forever, but stop() wakes the loop at once instead of after a poll
-        # interval: starting and stopping servers per test stays cheap.
+        # Like serve_forever, but stop() wakes the loop at once (a byte on ``wake``), with no
+        # poll interval to wait out: starting and stopping servers per test stays cheap.
         with selectors.DefaultSelector() as selector:
             selector.register(server, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
@@ -167,10 +163,15 @@ class BadBody(Exception):
 
 
 class JsonHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive: always a correct ``Content-Length``, request bodies read by
+    ``Content-Length`` or chunked, and no logging (a request line could one day carry something
+    sensitive). With ``dribble`` set (seconds) the response goes one byte at a time, and stops as
+    soon as the client disconnects."""
+
     protocol_version = "HTTP/1.1"
     server_version = "conn-reconcile-emulator"
     timeout = 60  # an idle keep-alive connection frees its thread after this long
-    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
+    disable_nagle_algorithm = True  # headers and body are separate writes: no Nagle/delayed-ACK stall
     dribble = 0.0  # seconds between the bytes of the response; 0 sends it at once
     server: LoopbackServer
 

@@ -1,11 +1,11 @@
-"""Finding and reading ``conn-reconcile.yaml`` (edge), and resolving the effective settings.
+"""Finding and reading ``conn-reconcile.yaml`` (edge), and building a command's settings from it.
 
 Discovery: ``--config PATH`` or ``$CONN_RECONCILE_CONFIG``; otherwise ``conn-reconcile.yaml`` in
 the current directory or its parents, up to the git root (the directory holding ``.git``).
 Outside a git repository only the current directory is looked at, so a stray file higher up
 (``/tmp``, a home directory) is never picked up. The file is read like a connector file
 (regular files only, size limit, hardened YAML) and validated by the strict model in
-:mod:`conn_reconcile.config.sources`.
+:mod:`conn_reconcile.config.model`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 
-from conn_reconcile.config.sources import (
-    CONFIG_ENV,
-    CONFIG_NAME,
-    DEFAULT_API_KEY_ENV,
-    EnvContext,
-    LoadedConfig,
-    Setting,
-    env_context,
-    resolve,
-    select_environment,
-)
+from conn_reconcile.config.settings import Layer, Settings, build
+from conn_reconcile.config.sources import CONFIG_ENV, CONFIG_NAME, LoadedConfig, Sourced
 from conn_reconcile.errors import ConfigError, Diagnostic, InputError
 from conn_reconcile.files.discovery import read_bytes, scan
 from conn_reconcile.files.yamlsafe import parse_yaml
@@ -80,7 +71,7 @@ def load(path: Path) -> LoadedConfig:
     return LoadedConfig(model, display, PurePath(path.resolve().parent), parsed.locations)
 
 
-def locate_config(given: Setting | None, cwd: Path) -> Path | None:
+def locate_config(given: Sourced | None, cwd: Path) -> Path | None:
     if given is not None and given.value:
         path = Path(given.value)
         if not path.is_file():
@@ -89,87 +80,40 @@ def locate_config(given: Setting | None, cwd: Path) -> Path | None:
     return find(cwd)
 
 
-class Effective:
-    """Every effective setting with its source, the config file and the environment context."""
-
-    __slots__ = ("config", "context", "settings")
-
-    def __init__(self, settings: Mapping[str, Setting], config: LoadedConfig | None, context: EnvContext):
-        self.settings, self.config, self.context = settings, config, context
-
-    def __getitem__(self, name: str) -> object:
-        return self.settings[name].value
-
-    @property
-    def directory(self) -> Path:
-        return Path(str(self["dir"]))
-
-    @property
-    def exclude(self) -> tuple[str, ...]:
-        return tuple(self.settings["exclude"].value)
-
-    @property
-    def key_vars(self) -> tuple[str, ...]:
-        """Every environment's API key variable (no connector secret may reference one)."""
-        envs = self.config.environments if self.config is not None else {}
-        return tuple(sorted({DEFAULT_API_KEY_ENV, str(self["api_key_env"]), *(e.api_key_env for e in envs.values())}))
-
-    def key_env_of(self, environment: str | None) -> str:
-        envs = self.config.environments if self.config is not None else {}
-        if environment is not None and environment in envs:
-            return envs[environment].api_key_env
-        return str(self["api_key_env"])
-
-    def contexts(self) -> list[EnvContext]:
-        """The environments to validate in: the selected one, else every one defined."""
-        if self.context.name is not None or self.config is None or not self.config.environments:
-            return [self.context]
-        return [env_context(self.config, name) for name in sorted(self.config.environments)]
-
-
-def effective(given: Mapping[str, Setting], env: Mapping[str, str], *, require_env: bool) -> Effective:
-    """Find and read the config file, select the environment, resolve every setting.
-    Paths from the file are made relative to the working directory (shown as used)."""
-    config_given = given.get("config")
-    if config_given is None and env.get(CONFIG_ENV):
-        config_given = Setting(env[CONFIG_ENV], f"environment variable {CONFIG_ENV}")
-    path = locate_config(config_given, Path.cwd())
+def load_settings(command_line: Layer, env: Mapping[str, str], *, require_env: bool) -> Settings:
+    """Find and read conn-reconcile.yaml, and build a command's :class:`Settings` from the
+    command line, ``env`` and the file (its paths shown relative to the working directory)."""
+    given = command_line.get("config")
+    if given is None and env.get(CONFIG_ENV):  # the command run without the group, which reads it
+        given = Sourced(env[CONFIG_ENV], f"environment variable {CONFIG_ENV}")
+        command_line = {**command_line, "config": given}
+    path = locate_config(given, Path.cwd())
     config = load(path) if path is not None else None
-    environment = select_environment(config, given.get("env"), required=require_env)
-    rest = {k: v for k, v in given.items() if k not in ("config", "env")}
-    settings = dict(resolve(config, rest, env, environment))
-    for name in ("dir", "state"):
-        s = settings[name]
-        if s.source != "default" and not s.source.startswith(("flag", "environment variable")):
-            settings[name] = Setting(shown(s.value), s.source)
-    if config is not None:
-        settings["config"] = Setting(config.file, config_given.source if config_given else "discovered")
-    selected = str(environment.value) if environment is not None else None
-    return Effective(settings, config, env_context(config, selected))
+    return build(command_line, env, config, require_env=require_env, shown=shown)
 
 
 def load_environments(
-    eff: Effective,
+    settings: Settings,
     paths: Sequence[str | Path] = (),
     *,
     require_files: bool = False,
     against: Sequence[str | Path] = (),
     exclude: Sequence[str] = (),
 ) -> dict[str | None, list[Desired]]:
-    """The connector files in each environment to check (see :meth:`Effective.contexts`);
-    ``against`` and ``exclude`` as for :func:`conn_reconcile.files.loader.load` (``exclude`` adds to
-    the config's)."""
-    from conn_reconcile.config.environments import check_key_refs
+    """The connector files in each environment to check (``settings.contexts``); ``against``
+    and ``exclude`` as for :func:`conn_reconcile.files.loader.load` (``exclude`` adds to the
+    config's). No connector secret may reference an API key variable."""
     from conn_reconcile.files.loader import load_each
+    from conn_reconcile.model.binding import check_key_refs
 
     by_env = load_each(
-        paths or (eff.directory,),
-        eff.contexts(),
+        paths or (settings.directory,),
+        settings.contexts,
         require_files=require_files,
         against=against,
-        exclude=(*eff.exclude, *exclude),
-        exclude_root=eff.directory.as_posix(),
+        exclude=(*settings.exclude, *exclude),
+        exclude_root=settings.directory.as_posix(),
     )
     for desired in by_env.values():
-        check_key_refs(desired, eff.key_vars)
+        check_key_refs(desired, settings.key_vars)
     return by_env

@@ -1,13 +1,6 @@
-"""Finding connector files and reading them, without trusting the file system.
-
-* Directories are walked recursively in sorted order; hidden entries (``.name``) are skipped.
-* Only regular files are ever opened: FIFOs, sockets and devices are refused after ``lstat``,
-  and files are opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked again with ``fstat``.
-* A symlink is followed only when its target resolves inside the directory being scanned
-  (for a path named on the command line: inside the working directory); loops are reported.
-* Files over :data:`MAX_FILE_BYTES` are refused from their ``stat`` size, never read whole.
-* Names in one directory that differ only in case are reported (they collide on macOS/Windows).
-"""
+"""Finding connector files and reading them, without trusting the file system: only regular files
+are opened, symlinks are followed only inside the directory scanned, no file over
+:data:`MAX_FILE_BYTES` is read, and every problem found is reported with its path."""
 
 from __future__ import annotations
 
@@ -197,7 +190,15 @@ class _Scanner:
 
 
 def scan(paths: Sequence[str | Path]) -> tuple[list[Found], list[Diagnostic], list[str]]:
-    """The files to load, the problems found, and the directory arguments (as displayed)."""
+    """The files to load, the problems found, and the directory arguments (as displayed).
+
+    * Directories are walked recursively in sorted order; hidden entries (``.name``) are skipped.
+    * FIFOs, sockets and devices are refused after ``lstat``.
+    * A symlink is followed only when its target resolves inside the directory being scanned
+      (for a path named on the command line: inside the working directory); loops are reported.
+    * Files over :data:`MAX_FILE_BYTES` are refused from their ``stat`` size.
+    * Names in one directory that differ only in case are reported (they collide on macOS/Windows).
+    """
     scanner = _Scanner()
     for raw in paths:
         scanner.argument(raw)
@@ -216,7 +217,8 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def read_bytes(found: Found) -> bytes | Diagnostic:
-    """The file's bytes, or a Diagnostic. Opens only the regular file that was discovered."""
+    """The file's bytes, or a Diagnostic. Opens only the regular file that was discovered: with
+    ``O_NOFOLLOW | O_NONBLOCK``, checked again with ``fstat``, never read past :data:`MAX_FILE_BYTES`."""
 
     def problem(message: str) -> Diagnostic:
         return Diagnostic(found.display, None, None, None, message)

@@ -19,7 +19,8 @@ from conn_reconcile.config.sources import EnvContext
 from conn_reconcile.errors import Diagnostic, InputError
 from conn_reconcile.files.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
 from conn_reconcile.files.gcpause import paused
-from conn_reconcile.files.yamlsafe import MAX_DEPTH, Parsed, parse_yaml
+from conn_reconcile.files.yamlsafe import Parsed, parse_yaml
+from conn_reconcile.files.yamlwalk import MAX_DEPTH
 from conn_reconcile.model.connector import (
     SPEC_MESSAGES,
     ConnectorSpec,

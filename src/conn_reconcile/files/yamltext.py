@@ -1,9 +1,6 @@
-"""The text of a YAML file around the parser: decoding it strictly, and wording the parser's
-syntax errors without quoting the source.
-
-ruamel's ``str()`` of an error quotes the offending source line, which may hold a secret:
-only its problem text (scrubbed of quoted fragments longer than a token) and its mark are used.
-"""
+"""The text of a YAML file around the parser: decoding it strictly, and wording the parser's syntax
+errors from its problem text (scrubbed of quoted fragments longer than a token) and mark only,
+since ruamel's ``str()`` of an error quotes the offending source line, which may hold a secret."""
 
 from __future__ import annotations
 
@@ -16,8 +13,8 @@ BOM = b"\xef\xbb\xbf"
 
 # Characters YAML forbids in a stream: everything outside its printable set
 # ``[\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]``, written as the
-# complement's ranges (tests/unit/files/test_yamlsafe.py checks every code point): the negated class
-# reaching U+10FFFF takes re 20 times longer to compile, on every start of the tool.
+# complement's ranges (tests/unit/files/test_yamlsafe.py checks every code point): the negated class,
+# reaching U+10FFFF, is much slower for ``re`` to compile, on every start of the tool.
 _NON_PRINTABLE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 # Quoted fragments of ruamel's problem text: keep token names ('<block end>') and single
 # characters ('\t', ':'), drop anything longer, which could be a piece of the input.

@@ -1,11 +1,7 @@
-"""The GitHub Action's logic: ``python -I -m conn_reconcile.github.action validate|plan|apply|drift``.
-
-``action.yml`` installs conn-reconcile and runs this module in isolated mode (never code from
-the checkout); it runs the CLI the same way, as child processes. Inputs arrive as ``INPUT_*``
-variables; results go to ``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``, the PR comment and the
-drift issue. Who may hold what is :mod:`conn_reconcile.github.trust`'s; which reviewed plans an
-apply is checked against is :mod:`conn_reconcile.github.reviewed`'s.
-"""
+"""The GitHub Action's logic, ``python -I -m conn_reconcile.github.action validate|plan|apply|drift``:
+installed and run in isolated mode (never code from the checkout), it runs the CLI the same way,
+as child processes, takes its inputs from ``INPUT_*`` variables and reports to ``$GITHUB_OUTPUT``,
+the job summary, the pull request comment and the drift issue."""
 
 from __future__ import annotations
 
@@ -21,6 +17,8 @@ from typing import Any
 
 from conn_reconcile.escape import gh_data, md_code, md_fence
 from conn_reconcile.github import api as ghapi
+from conn_reconcile.github import artifact as ghartifact
+from conn_reconcile.github import rest as ghrest
 from conn_reconcile.github import reviewed as ghreviewed
 from conn_reconcile.github import trust as ghtrust
 from conn_reconcile.plan.compare import Difference, render_markdown, render_text
@@ -298,7 +296,7 @@ def keep_state(env: Mapping[str, str]) -> None:
     parts = ["### conn-reconcile: the state this run kept", ""]
     for path in files:
         data = path.read_bytes()[: 1024 * 1024]
-        ghapi.write_safely(dest, "__".join(path.relative_to(root).parts), data)
+        ghartifact.write_safely(dest, "__".join(path.relative_to(root).parts), data)
         text = data[:20000].decode("utf-8", "replace")
         parts += [f"`{path.as_posix()}`", "", md_fence(text), text, md_fence(text), ""]
     _append(env, "GITHUB_STEP_SUMMARY", "\n".join(parts) + "\n")
@@ -315,7 +313,7 @@ def drift(env: Mapping[str, str]) -> int:
     body = drift_body(md, _run_url(env)) if has_changes else ""
     if has_changes:
         dest = Path(tempfile.mkdtemp(prefix="conn-reconcile-drift-", dir=env.get("RUNNER_TEMP") or None))
-        outputs["issue_path"] = str(ghapi.write_safely(dest, DRIFT_FILE, body.encode()))
+        outputs["issue_path"] = str(ghartifact.write_safely(dest, DRIFT_FILE, body.encode()))
     set_outputs(env, outputs)
     github = _github(env)
     if github is not None:
@@ -385,7 +383,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     try:
         return COMMANDS[args[0]](_checked(env))
-    except (ActionError, ghapi.GitHubError, ghtrust.TrustError, ghreviewed.ReviewError) as exc:
+    except (ActionError, ghrest.GitHubError, ghtrust.TrustError, ghreviewed.ReviewError) as exc:
         sys.stdout.flush()
         print(f"::error::{gh_data(str(exc))}", file=sys.stderr)
         return exc.code if isinstance(exc, ActionError) else 1

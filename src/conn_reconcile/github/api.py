@@ -1,43 +1,25 @@
-"""The GitHub REST calls of the action: the sticky pull-request comment, the drift issue, the
-pull request merged as a commit, and the plan artifact of that pull request, verified and read
-in memory. Edge module (network); the token comes from the caller and is never printed.
-"""
+"""The GitHub endpoints the action calls: the sticky pull-request comment, the drift issue, the
+pull request merged as a commit, the commits between two, and the plan artifact of a pull request,
+taken only from a run of that pull request's final head. Edge module (network)."""
 
 from __future__ import annotations
 
-import io
-import os
 import re
-import stat
-import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from conn_reconcile.api.deadline import verifying_ssl_context
+from conn_reconcile.github.artifact import get_bounded, zip_member
+from conn_reconcile.github.rest import MAX_PAGES, PAGE, GitHubError, Rest
 
 BOT = "github-actions[bot]"
-#: Items asked for per page of a listing (GitHub's maximum for the endpoints used).
-PAGE = 100
-#: The most pages one listing may take: a longer one is a GitHubError, never a partial list.
-MAX_PAGES = 1000
-#: The largest file taken from an artifact (declared and decompressed), and the largest ZIP downloaded.
-MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
-#: The most members an artifact's ZIP may have.
-MAX_ARTIFACT_MEMBERS = 1000
 #: The statuses of GitHub's compare endpoint.
 COMPARE_STATUSES = frozenset({"ahead", "behind", "identical", "diverged"})
 
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]*")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-class GitHubError(Exception):
-    """A GitHub API call failed (status and path only: no token, no response body)."""
 
 
 def _ref(value: str) -> str:
@@ -63,134 +45,11 @@ def _full_name(repo: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def write_safely(directory: Path, name: str, data: bytes) -> Path:
-    """Create the file ``name`` (a plain file name) in ``directory`` holding ``data``, mode 0600:
-    never through a symlink, never over an existing file (``FileExistsError``). Returns its path."""
-    if not isinstance(name, str) or not name or "/" in name or "\0" in name or name in (".", ".."):
-        raise ValueError(f"not a plain file name: {name!r}")
-    path = Path(directory) / name
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-    except BaseException:
-        path.unlink(missing_ok=True)  # ours: created just now (O_EXCL)
-        raise
-    return path
-
-
-def _zip_member(archive_bytes: bytes, name: str, what: str) -> bytes:
-    """The regular file ``name`` of a ZIP held in memory; GitHubError when the archive is
-    malformed or hostile (too many members, an absolute or ``..`` member name, a duplicate of
-    ``name``, ``name`` missing, not a regular file or too large, declared or decompressed)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_ARTIFACT_MEMBERS:
-                raise GitHubError(f"{what}: more than {MAX_ARTIFACT_MEMBERS} members")
-            for info in infos:
-                member = info.filename
-                if member.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", member) or ".." in member:
-                    raise GitHubError(f"{what}: a member's name is absolute or holds '..'")
-            matching = [i for i in infos if i.filename == name]
-            if not matching:
-                raise GitHubError(f"{what} holds no {name}")
-            if len(matching) > 1:
-                raise GitHubError(f"{what} holds {name} more than once")
-            (info,) = matching
-            mode = info.external_attr >> 16
-            kind = stat.S_IFMT(mode)
-            # no file type at all (zipfile.writestr, archives made off Unix): a file unless a directory
-            regular = kind == stat.S_IFREG or (kind == 0 and not info.is_dir() and not info.external_attr & 0x10)
-            if not regular:
-                shown = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
-                raise GitHubError(f"{what}: {name} is {shown}")
-            if info.file_size > MAX_ARTIFACT_BYTES:
-                raise GitHubError(f"{what}: {name} is too large")
-            with archive.open(info) as member_file:
-                data = member_file.read(MAX_ARTIFACT_BYTES + 1)
-            if len(data) > MAX_ARTIFACT_BYTES or len(data) != info.file_size:
-                raise GitHubError(f"{what}: {name} is not the size it declares")
-            return data
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        zlib.error,
-        EOFError,
-        RuntimeError,
-        NotImplementedError,
-        ValueError,
-    ):
-        # BadZipFile also for a bad CRC: a member that decompresses to more than it declares
-        raise GitHubError(f"{what}: not a readable ZIP archive") from None
-
-
 @dataclass
-class GitHub:
+class GitHub(Rest):
     """The GitHub REST API of one repository, authenticated with ``token``."""
 
-    api_url: str
-    token: str
-    repo: str
-    timeout: float = 30.0
     _runs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)  # run id -> run
-
-    def _send(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        """One request with this API's timeout, never following a redirect, TLS verified with
-        the process's one SSL context."""
-        return httpx.request(
-            method, url, timeout=self.timeout, follow_redirects=False, verify=verifying_ssl_context(), **kw
-        )
-
-    def _url(self, path: str) -> str:
-        return f"{self.api_url.rstrip('/')}/repos/{self.repo}{path}"
-
-    def _headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-        }
-
-    def _request(self, method: str, path: str, **kw: Any) -> tuple[Any, httpx.Response]:
-        """The JSON answer (None when empty) and the response; GitHubError for any status
-        outside 2xx (a redirect too), a transport error or an answer that is not JSON."""
-        try:
-            resp = self._send(method, self._url(path), headers=self._headers(), **kw)
-        except httpx.HTTPError as exc:
-            raise GitHubError(f"GitHub API {method} {path}: {type(exc).__name__}") from None
-        if not 200 <= resp.status_code < 300:
-            raise GitHubError(f"GitHub API {method} {path}: HTTP {resp.status_code}")
-        try:
-            return (resp.json() if resp.content else None), resp
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-            raise GitHubError(f"GitHub API {method} {path}: the answer is not JSON") from None
-
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
-        return self._request(method, path, **kw)[0]
-
-    def _object(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        doc = self._call("GET", path, params=params or {})
-        if not isinstance(doc, dict):
-            raise GitHubError(f"GitHub API GET {path}: not an object")
-        return doc
-
-    def _pages(self, path: str, params: dict[str, Any], key: str | None = None) -> list[dict[str, Any]]:
-        """Every item of a paged listing (the answer's list, or its ``key`` list), to the end:
-        the next page is asked for while the ``Link`` header names one (without that header:
-        while pages are full). More than :data:`MAX_PAGES` pages is a GitHubError."""
-        out: list[dict[str, Any]] = []
-        for page in range(1, MAX_PAGES + 1):
-            doc, resp = self._request("GET", path, params={**params, "per_page": PAGE, "page": page})
-            items = doc.get(key) if key is not None and isinstance(doc, dict) else doc
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise GitHubError(f"GitHub API GET {path}: not a list of objects")
-            out.extend(items)
-            more = "next" in resp.links if "link" in resp.headers else len(items) >= PAGE
-            if not more:
-                return out
-        raise GitHubError(f"GitHub API GET {path}: more than {MAX_PAGES} pages")
 
     # -- comments and issues ------------------------------------------------------------------
 
@@ -334,33 +193,17 @@ class GitHub:
             return f"head repository {run_head_repo}, not the pull request's {head_repo}"
         return None
 
-    def _get_bounded(
-        self, url: str | httpx.URL, path: str, headers: dict[str, str] | None = None
-    ) -> tuple[httpx.Response, bytes]:
-        """One GET (for API ``path``), not following a redirect: the response and, when it is a
-        200, its body (GitHubError past MAX_ARTIFACT_BYTES, read no further)."""
-        with httpx.stream(
-            "GET", url, headers=headers, timeout=self.timeout, follow_redirects=False, verify=verifying_ssl_context()
-        ) as resp:
-            data = bytearray()
-            if resp.status_code == 200:
-                for chunk in resp.iter_bytes():
-                    data += chunk
-                    if len(data) > MAX_ARTIFACT_BYTES:
-                        raise GitHubError(f"GitHub API GET {path}: the ZIP is too large")
-            return resp, bytes(data)
-
     def _download_zip(self, artifact_id: int) -> bytes:
-        """The ZIP of artifact ``artifact_id``, in memory (at most MAX_ARTIFACT_BYTES): GitHub
-        answers with a redirect to short-lived storage, followed once, without the token."""
+        """The ZIP of artifact ``artifact_id``, in memory and bounded (:func:`.artifact.get_bounded`):
+        GitHub answers with a redirect to short-lived storage, followed once, without the token."""
         path = f"/actions/artifacts/{artifact_id}/zip"
         try:
-            resp, data = self._get_bounded(self._url(path), path, self._headers())
+            resp, data = get_bounded(self._url(path), path, self.timeout, self._headers())
             if resp.is_redirect:
                 target = resp.url.join(resp.headers.get("location", ""))
                 if target.scheme not in ("http", "https") or not target.host:
                     raise GitHubError(f"GitHub API GET {path}: redirected to no http(s) URL")
-                resp, data = self._get_bounded(target, path)
+                resp, data = get_bounded(target, path, self.timeout)
                 if resp.status_code != 200:
                     raise GitHubError(f"GitHub API GET {path}: the storage answers HTTP {resp.status_code}")
         except httpx.HTTPError as exc:
@@ -396,6 +239,6 @@ class GitHub:
                     run = wrun.get("id") if isinstance(wrun, dict) else None
                     log(f"artifact {art['id']} from run {run}: {refusal}")
                 continue
-            data = _zip_member(self._download_zip(int(art["id"])), name, f"artifact {artifact} ({art['id']})")
+            data = zip_member(self._download_zip(int(art["id"])), name, f"artifact {artifact} ({art['id']})")
             return data, run_id
         return None

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from conn_reconcile.escape import escape
-from conn_reconcile.github.api import GitHub, write_safely
+from conn_reconcile.github.api import GitHub
+from conn_reconcile.github.artifact import write_safely
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 DEFAULT_WORKFLOW = ".github/workflows/plan.yml"

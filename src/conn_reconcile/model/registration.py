@@ -1,11 +1,7 @@
-"""What Cohere's registration test sends and expects (pure core), in one place for the
-emulator (which performs the test before storing a create) and ``plan --probe`` (which
-performs it before apply does).
-
-Cohere POSTs ``{"query": ...}`` to the connector URL with the Authorization header its
-``service_auth`` describes, and accepts the connector when the answer is a 200 holding a JSON
-object with a ``results`` list.
-"""
+"""What Cohere's registration test sends and expects (pure core), in one place for the emulator
+(which performs the test before storing a create) and ``plan --probe`` (which performs it before
+apply does): ``{"query": ...}`` POSTed with the Authorization header ``service_auth`` describes,
+accepted when the answer is a 200 holding a JSON object with a ``results`` list."""
 
 from __future__ import annotations
 

@@ -1,17 +1,15 @@
-"""Secrets: references, resolution at apply time, keyed fingerprints, and the one :class:`Redactor`.
+"""Secret values: keyed fingerprints and the one :class:`Redactor`.
 
-Files hold ``${VAR}`` references only. Values are read from an environment mapping when a
-request is about to be sent (or, when rotation detection is on, to fingerprint them at plan
-time) and are never stored: the state file keeps HMAC-SHA256 fingerprints keyed with
-``CONN_RECONCILE_FINGERPRINT_KEY``, which is itself never stored. Every known value (and
-the API key) is masked by one :class:`Redactor` in every form a server may echo it back in.
+Files hold ``${VAR}`` references only; :mod:`conn_reconcile.model.binding` reads their values,
+once per command, and teaches them to the Redactor. Values are never stored: the state keeps
+HMAC-SHA256 fingerprints keyed with ``CONN_RECONCILE_FINGERPRINT_KEY`` (itself never stored).
+Every known value (and the API key) is masked in every form a server may echo it back in.
 Pure core.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
 import threading
@@ -20,9 +18,8 @@ from typing import Any
 
 import ahocorasick  # C extension: linear multi-pattern search
 
-from conn_reconcile.errors import SecretError
 from conn_reconcile.escape import escape
-from conn_reconcile.model.connector import SECRET_PATHS, env_ref_name, reserved_var
+from conn_reconcile.model.connector import SECRET_PATHS, env_ref_name
 
 MASK = "(sensitive)"
 #: Values shorter than this are not replaced in free text (it would mangle ordinary words);
@@ -34,58 +31,6 @@ _UNCHANGED_RE = re.compile(r"[A-Za-z0-9_.~-]+")
 
 FINGERPRINT_KEY_VAR = "CONN_RECONCILE_FINGERPRINT_KEY"
 FINGERPRINT_PREFIX = "hmac-sha256:"
-
-
-def _walk(payload: Mapping[str, Any], path: str) -> tuple[dict[str, Any], str] | None:
-    *parents, leaf = path.split(".")
-    node: Any = payload
-    for part in parents:
-        node = node.get(part) if isinstance(node, Mapping) else None
-    if isinstance(node, dict) and isinstance(node.get(leaf), str):
-        return node, leaf
-    return None
-
-
-def lookup(env: Mapping[str, str], var: str, *, where: str, field: str) -> str:
-    if reserved_var(var):  # validate refuses these; a hand-edited plan file must not get past
-        raise SecretError(f"{where}: {field}: ${{{var}}} is reserved and is never sent to a connector")
-    value = env.get(var)
-    if value is None or value == "":
-        state = "not set" if value is None else "empty"
-        raise SecretError(f"{where}: {field}: environment variable {var} is {state}")
-    return value
-
-
-def resolve_payload(
-    payload: Mapping[str, Any], env: Mapping[str, str], *, where: str, paths: tuple[str, ...]
-) -> dict[str, Any]:
-    """A deep copy of ``payload`` with each ``${VAR}`` at ``paths`` replaced by its value.
-
-    ``where`` names the file (or connector) for the error message. The returned dict holds
-    real secrets: hand it straight to the client and drop it.
-    """
-    out = copy.deepcopy(dict(payload))
-    for path in paths:
-        found = _walk(out, path)
-        if found is None:
-            continue
-        node, leaf = found
-        var = env_ref_name(node[leaf])
-        if var is not None:
-            node[leaf] = lookup(env, var, where=where, field=path)
-    return out
-
-
-def secret_values(payload: Mapping[str, Any], env: Mapping[str, str], paths: tuple[str, ...]) -> list[str]:
-    """The values the references in ``payload`` resolve to (those that are set): for the redactor."""
-    values = []
-    for path in paths:
-        found = _walk(payload, path)
-        if found is not None:
-            var = env_ref_name(found[0][found[1]])
-            if var and env.get(var):
-                values.append(env[var])
-    return values
 
 
 def fingerprint(key: str, value: str) -> str:

@@ -1,13 +1,7 @@
-"""What ``apply --format text|json|markdown|github`` prints about an apply (pure core).
-
-* JSON: the versioned document of docs/apply-format.md (schema: docs/apply.schema.json).
-* markdown: a job-summary section (the CLI also appends it to ``$GITHUB_STEP_SUMMARY``).
-* github: an ``::error`` annotation per failed connector, at its file and line.
-* progress: the ``[n/N]`` line of a finished change and the heartbeat of a slow one.
-
-Every data-derived string is escaped here (:mod:`conn_reconcile.escape`); secrets are masked
-by the caller's redactor (and, in JSON, here too).
-"""
+"""What ``apply --format text|json|markdown|github`` prints about an apply (pure core): the JSON
+document of docs/apply-format.md, the job-summary section, an ``::error`` annotation per failed
+connector, and the progress lines. Every data-derived string is escaped here; secrets are masked
+by the caller's redactor (and, in JSON, here too)."""
 
 from __future__ import annotations
 
@@ -51,6 +45,7 @@ def headline(report: ApplyReport) -> str:
 
 
 def apply_document(report: ApplyReport) -> dict[str, Any]:
+    """The versioned document of docs/apply-format.md (schema: docs/apply.schema.json)."""
     return {
         "format_version": APPLY_FORMAT_VERSION,
         "tool": {"name": "conn-reconcile", "version": __version__},
@@ -83,7 +78,8 @@ _ICON = {
 def render_apply_markdown(
     report: ApplyReport, *, redactor: Redactor | None = None, max_chars: int = MARKDOWN_MAX_CHARS
 ) -> str:
-    """A job-summary section: the headline, then a table (failures first), whole rows only."""
+    """A job-summary section: the headline, then a table (failures first), whole rows only (the
+    CLI also appends it to ``$GITHUB_STEP_SUMMARY``)."""
     redact = redactor or Redactor()
     top = [
         "<!-- conn-reconcile-apply -->",

@@ -1,10 +1,5 @@
 """Apply output on the edge: live progress and the heartbeat of a slow call, the line of each
-connector's ``name`` for GitHub annotations, and the job summary file.
-
-On a TTY each finished change is printed with ``[n/N]`` and the time so far. Elsewhere (CI
-logs) the lines are printed as they come, and while nothing finishes for ``interval`` seconds
-(``$CONN_RECONCILE_HEARTBEAT``, default 10) a heartbeat line says the apply is still alive.
-"""
+connector's ``name`` for GitHub annotations, and the job summary file."""
 
 from __future__ import annotations
 
@@ -43,8 +38,10 @@ def heartbeat_interval(env: Mapping[str, str]) -> float:
 
 
 class Progress:
-    """Receives the outcome lines of an apply (from the main thread) and prints them; on a
-    non-TTY a daemon thread prints the heartbeat. ``emit`` must be thread-safe (a console)."""
+    """Receives the outcome lines of an apply (from the main thread) and prints them; on a TTY
+    with ``[n/N]`` and the time so far, elsewhere (CI logs) as they come, while a daemon thread
+    prints a heartbeat line whenever nothing finished for ``interval`` seconds
+    (``$CONN_RECONCILE_HEARTBEAT``, default 10). ``emit`` must be thread-safe (a console)."""
 
     def __init__(
         self,

@@ -1,11 +1,6 @@
-"""Reviewed plans == applied plan: a semantic comparison of plans. Pure core.
-
-``plan --compare REVIEWED.json...`` plans again and compares the new plan with the reviewed
-ones, entry by entry: every entry of either side (no-ops included) must be matched by an equal
-one (same action, field changes, payload, target, applied view; see :func:`compare` for one
-reviewed plan, :func:`compare_reviewed` for several, in merge order). Ignored: when and from
-which commit a plan was made, unchanged connectors' remote hashes, and ordering.
-"""
+"""Reviewed plans == applied plan: a semantic comparison of plans (pure core) for ``plan --compare
+REVIEWED.json...``: every entry of either side (no-ops included) must be matched by an equal one.
+Ignored: when and from which commit a plan was made, unchanged connectors' remote hashes, and ordering."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Field-level comparison of a desired connector and a remote one.
-
-Both sides are first normalised to the same flat shape (dotted leaf paths, API defaults
-applied, server-owned and write-only fields removed), then compared with deepdiff, and
-deepdiff's report is converted to our own :class:`FieldChange`. Pure core.
-"""
+"""Field-level comparison of a desired connector and a remote one (pure core): both sides are
+normalised to one flat shape (dotted leaf paths, API defaults applied, server-owned and write-only
+fields removed), compared with deepdiff, and its report turned into :class:`FieldChange`."""
 
 from __future__ import annotations
 

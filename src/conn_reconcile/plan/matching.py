@@ -1,10 +1,6 @@
-"""Pairing desired connectors with remote ones (pure core).
-
-Order of evidence: a pinned ``id``, then the state (by name, then by file), then an intent
-of an interrupted apply (its connector, found by :mod:`conn_reconcile.plan.recovery`), then the
-name. A remote connector is claimed by one file at most; connectors being deleted to finish
-a replacement, or provably created by an interrupted apply, are never matched by name.
-"""
+"""Pairing desired connectors with remote ones (pure core), by order of evidence: a pinned ``id``,
+then the state (by name, then by file), then an intent of an interrupted apply (its connector,
+found by :mod:`conn_reconcile.plan.recovery`), then the name."""
 
 from __future__ import annotations
 
@@ -16,6 +12,10 @@ from conn_reconcile.model.state import State
 
 
 class Matcher:
+    """Matches each desired connector to at most one remote connector, claimed by one file at most.
+    Connectors being deleted to finish a replacement, or provably created by an interrupted apply
+    (``excluded``), are never matched by name."""
+
     def __init__(
         self,
         remote: Sequence[RemoteConnector],

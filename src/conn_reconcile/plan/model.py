@@ -1,9 +1,7 @@
-"""The plan: what apply will do, decided once, frozen, serialisable. Pure core.
-
-:mod:`conn_reconcile.plan.planner` decides it; a :class:`Plan` holds everything apply needs (payloads
-with secret *references*, the remote ``updated_at`` and a hash of each remote object it touches),
-so a saved plan can be applied later without re-reading YAML, and refused when the org moved in between.
-"""
+"""The plan (pure core): what apply will do, decided once by :mod:`conn_reconcile.plan.planner`,
+frozen and serialisable. It holds everything apply needs (payloads with secret *references*, the
+remote ``updated_at`` and a hash of each remote object it touches), so a saved plan is applied
+later without re-reading YAML, and refused when the org moved in between."""
 
 from __future__ import annotations
 
@@ -15,12 +13,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conn_reconcile import __version__
 from conn_reconcile.config import defaults as defaults
 from conn_reconcile.model.connector import RemoteConnector
 from conn_reconcile.plan.diff import FieldChange
+
+if TYPE_CHECKING:
+    from conn_reconcile.config.settings import Settings
 
 FORMAT_VERSION = 2
 
@@ -183,6 +184,30 @@ class PlanOptions:
     #: ``--target``/``--file``: name globs; only matching connectors are planned and pruned
     #: (recorded in ``meta.targets``, not in ``meta.options``)
     targets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        *,
+        force: bool = False,
+        rotate_secrets: bool = False,
+        probe: bool = False,
+        probe_warn: bool = False,
+        targets: Sequence[str] = (),
+    ) -> PlanOptions:
+        """The options of a plan asked for with ``settings`` (its prune safeguards) and these flags."""
+        return cls(
+            prune=settings.prune,
+            manage_prefix=settings.manage_prefix,
+            protect=settings.protect,
+            max_deletes=settings.max_deletes,
+            force=force,
+            rotate_secrets=rotate_secrets,
+            probe=probe,
+            probe_warn=probe_warn,
+            targets=tuple(targets),
+        )
 
     def targeted(self, name: str) -> bool:
         """Whether ``name`` is in the plan's scope (always, without targets)."""

@@ -1,9 +1,6 @@
-"""Deciding the plan. Pure core.
-
-``build_plan`` matches desired connectors to remote ones (pinned id, then state, then
-name), diffs each pair, decides an :class:`~conn_reconcile.plan.model.Action` for it, and applies
-the prune safeguards (nothing is deleted unless managed, unprotected and within limits).
-"""
+"""Deciding the plan (pure core): ``build_plan`` matches desired connectors to remote ones, diffs
+each pair, decides an :class:`~conn_reconcile.plan.model.Action` for it, and applies the prune
+safeguards (nothing is deleted unless managed, unprotected and within limits)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""``plan --probe`` (pure core): which connectors to probe and how results are shown.
-
-A probe does what Cohere's registration test does (:mod:`conn_reconcile.model.registration`) before
-apply does it for real: for each ``service_auth`` connector being created, replaced, or whose
-``url`` or token changes. The HTTP side lives in the edge module :mod:`conn_reconcile.api.probe`;
-here are the targets, the result type and its rendering in every plan format. Every string
-derived from data is escaped here; the caller's redactor masks the token everywhere.
-"""
+"""``plan --probe`` (pure core): which connectors to probe (those :func:`targets` names), the result
+type and its rendering in every plan format, every data-derived string escaped (the caller's
+redactor masks the token). The HTTP side is the edge module :mod:`conn_reconcile.api.probe`."""
 
 from __future__ import annotations
 
@@ -84,8 +79,9 @@ class ProbeResult:
 
 
 def targets(plan: Plan, desired: Sequence[Desired]) -> list[ProbeTarget]:
-    """The connectors to probe, in plan order: service_auth connectors being created or
-    replaced, or updated in their url, token or auth type."""
+    """The connectors to probe, in plan order: what Cohere's registration test
+    (:mod:`conn_reconcile.model.registration`) would test at apply: service_auth connectors being
+    created or replaced, or updated in their url, token or auth type."""
     by_file = {d.file: d for d in desired}
     out: list[ProbeTarget] = []
     for change in plan.changes:

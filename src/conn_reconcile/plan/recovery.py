@@ -1,16 +1,5 @@
-"""Reading the intents an interrupted apply left in the state (pure core).
-
-Before it matches files to connectors, the planner asks :func:`examine` what the open
-intents say about the org it just listed:
-
-* a replacement whose new connector was created: its old connector is still to delete;
-* a create (or the create step of a replacement) whose outcome was never learned: a new
-  connector of that name that is neither in state nor among the ids known when that plan
-  was made is the one it created - adopt it (or, when the file is already matched to
-  another connector, it is a twin that ``--prune`` deletes); if there is none, the create
-  is done again and the intent is kept, watching for a late arrival, for ``WATCH_SECONDS``;
-* an update or a delete: nothing to recover - the plan re-compares as usual.
-"""
+"""Reading the intents an interrupted apply left in the state (pure core): before it matches files
+to connectors, the planner asks :func:`examine` what the open intents say about the org it listed."""
 
 from __future__ import annotations
 
@@ -72,6 +61,16 @@ def _candidates(intent: Intent, named: Mapping[str, Sequence[RemoteConnector]], 
 
 
 def examine(state: State | None, remote: Sequence[RemoteConnector], now: _dt.datetime) -> Examined:
+    """What each open intent of ``state`` means, given the org ``remote`` listed at ``now``:
+
+    * a replacement whose new connector was created: its old connector is still to delete;
+    * a create (or the create step of a replacement) whose outcome was never learned: a new
+      connector of that name that is neither in state nor among the ids known when that plan
+      was made is the one it created - adopt it (or, when the file is already matched to
+      another connector, it is a twin that ``--prune`` deletes); if there is none, the create
+      is done again and the intent is kept, watching for a late arrival, for ``WATCH_SECONDS``;
+    * an update or a delete: nothing to recover - the plan re-compares as usual.
+    """
     out = Examined()
     if state is None or not state.intents:
         return out

@@ -1,5 +1,5 @@
 """What a plan covers (pure core): targeting (``--target``, ``--file``), strict secrets (the
-variables a plan's apply would send), and the API key variables no connector may reference."""
+variables a plan's apply would send), and the binding of a plan file's variables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from conn_reconcile.errors import ConfigError, RefusedError
-from conn_reconcile.model.connector import SECRET_PATHS, Desired, env_ref_name, get_path
+from conn_reconcile.errors import ConfigError
+from conn_reconcile.model.binding import BoundSecrets, bind_refs, payload_refs, refuse_key_refs
+from conn_reconcile.model.connector import Desired
+from conn_reconcile.model.secrets import Redactor
 from conn_reconcile.plan.model import Action, Plan, PlanOptions
 
 
@@ -33,28 +35,23 @@ def scope(
     return scoped, meta
 
 
-def needed_unbound(plan: Plan, desired: Sequence[Desired], env: Mapping[str, str]) -> list[str]:
+def needed_unbound(plan: Plan, bound: BoundSecrets) -> list[str]:
     """The secrets the plan's apply would send whose variable is unset, one line each."""
-    by_file = {d.file: d for d in desired}
     problems = []
     for c in plan.changes:
         if c.action in (Action.NOOP, Action.DELETE):
             continue
         for f in c.changes:
-            if f.sensitive and f.ref and not env.get(f.ref):
-                d = by_file.get(c.file or "")
-                line = d.where(f.path)[0] if d is not None else None
+            if f.sensitive and f.ref and not bound.is_set(f.ref):
+                line = bound.line_of(c.file or "", f.path)
                 at = f"{c.file}:{line}" if line else str(c.file or c.name)
                 problems.append(f"{at}: {f.path}: ${{{f.ref}}} is not set; the {c.action.value} of {c.name} sends it")
     return problems
 
 
-def check_plan_key_refs(plan: Plan, key_vars: Sequence[str]) -> None:
-    """A plan file may not send an API key variable of any environment as a connector secret."""
-    keys = {v.upper() for v in key_vars}
-    for c in plan.changes:
-        for path in SECRET_PATHS:
-            value = get_path(c.payload or {}, path)
-            name = env_ref_name(value) if isinstance(value, str) else None
-            if name is not None and name.upper() in keys:
-                raise RefusedError(f"refusing the plan: {c.name} {path} references ${{{name}}}, an API key variable")
+def bind_plan(plan: Plan, env: Mapping[str, str], *, key_vars: Sequence[str], redactor: Redactor) -> BoundSecrets:
+    """The variables a plan file's payloads reference, bound; the plan is refused when one is
+    an API key variable of any environment."""
+    refs = [ref for c in plan.changes for ref in payload_refs(c.payload or {}, name=c.name, where=c.file or c.name)]
+    refuse_key_refs(refs, key_vars)
+    return bind_refs(refs, env, redactor)

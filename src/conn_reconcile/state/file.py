@@ -1,16 +1,7 @@
-"""The state on disk: ``state.json`` (a snapshot) plus ``state.json.journal`` (mutations
-appended since the snapshot, one JSON line each).
-
-During an apply every change is one journal line: an intent before each remote write
-(synced to disk before the call is sent), the new record right after it (written at once,
-synced with the next intent or at the end). Appends are cheap (one short line, whatever the
-number of connectors) and concurrent writers share one fsync (group commit), so workers
-never queue behind a rewrite of the whole file, and a crash never loses a created id: its
-record is on disk, or the intent that leads the next plan to it. At the end of a run (and whenever a run
-starts with a journal left behind) the snapshot is rewritten atomically and the journal
-removed. Readers take the snapshot and replay the journal; a torn last line (a crash in
-the middle of an append) is ignored, since its call never went on.
-"""
+"""The state on disk: ``state.json`` (a snapshot) plus ``state.json.journal`` (the mutations appended
+since, one JSON line each), so that every change of an apply is one short durable line and a crash
+never loses a created id. Readers take the snapshot and replay the journal; :func:`compact` folds
+the journal into a new snapshot."""
 
 from __future__ import annotations
 
@@ -61,6 +52,8 @@ def load(path: Path) -> State | None:
 
 
 def replay(state: State, journal: bytes, where: Path) -> None:
+    """Apply the journal's mutations to ``state``; a torn last line (a crash in the middle of an
+    append) is ignored, since its call never went on."""
     lines = journal.split(b"\n")
     complete, torn = lines[:-1], lines[-1]
     del torn  # an append cut short by a crash: its remote call never went on
@@ -106,7 +99,8 @@ def _render_org(org: OrgSnapshot) -> str:
 
 def compact(path: Path, state: State) -> None:
     """Write ``state`` as the new snapshot and remove the journal (in that order: replaying
-    an old journal over the new snapshot changes nothing, since mutations are idempotent)."""
+    an old journal over the new snapshot changes nothing, since mutations are idempotent). Done
+    at the end of a run, and whenever a run starts with a journal left behind."""
     state.version = 2
     write_atomic(path, render(state))
     journal_path(path).unlink(missing_ok=True)
@@ -114,7 +108,10 @@ def compact(path: Path, state: State) -> None:
 
 
 class Journal:
-    """Appends mutations durably. Thread-safe; concurrent appends share one fsync."""
+    """Appends mutations durably: an intent before each remote write, the new record right after
+    it. Appends are cheap (one short line, whatever the number of connectors) and thread-safe;
+    concurrent appends share one fsync (group commit), so workers never queue behind a rewrite
+    of the whole file."""
 
     def __init__(self, path: Path):
         self.path = journal_path(path)

@@ -1,13 +1,5 @@
-"""The state lock: one run at a time may write a given state.
-
-:class:`StateLock` is the small interface every state backend provides; :class:`FileLock`
-is the local one, an OS lock (``flock``) on ``<state>.lock`` next to the state file. The
-kernel releases it when its holder exits, however it exits (kill -9 included), so a local
-lock is never left stale by a dead process; the file keeps the last holder's description
-(id, who, host, pid, operation, since) for the "locked by" message. ``force-unlock ID``
-removes the file: a run still holding the old lock keeps it on the removed file, and the
-next run locks a new one, which is why it asks for the lock id and warns.
-"""
+"""The state lock: one run at a time may write a given state. :class:`StateLock` is the interface
+every state backend provides; :class:`FileLock` is the local one, an OS lock next to the state file."""
 
 from __future__ import annotations
 
@@ -26,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+from conn_reconcile.config import defaults
 from conn_reconcile.errors import ConnReconcileError
 
 POLL_SECONDS = 0.1
@@ -92,14 +85,19 @@ def run_url(env: Mapping[str, str]) -> str:
 
 
 class StateLock(Protocol):
-    def acquire(self, operation: str, *, timeout: float = 0.0) -> LockInfo: ...
+    def acquire(self, operation: str, *, timeout: float = defaults.LOCK_TIMEOUT) -> LockInfo: ...
     def release(self) -> None: ...
     def force_unlock(self, lock_id: str) -> str: ...
-    def held(self, operation: str, *, timeout: float = 0.0) -> AbstractContextManager[LockInfo]: ...
+    def held(self, operation: str, *, timeout: float = defaults.LOCK_TIMEOUT) -> AbstractContextManager[LockInfo]: ...
 
 
 class FileLock:
-    """An exclusive ``flock`` on ``path`` (``<state>.lock``)."""
+    """An exclusive ``flock`` on ``path`` (``<state>.lock``). The kernel releases it when its
+    holder exits, however it exits (kill -9 included), so it is never left stale by a dead
+    process; the file keeps the last holder's description (id, who, host, pid, operation, since)
+    for the "locked by" message. ``force-unlock ID`` removes the file: a run still holding the old
+    lock keeps it on the removed file and the next run locks a new one, which is why it asks for
+    the lock id and warns."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -131,7 +129,7 @@ class FileLock:
         except OSError:
             return None
 
-    def acquire(self, operation: str, *, timeout: float = 0.0) -> LockInfo:
+    def acquire(self, operation: str, *, timeout: float = defaults.LOCK_TIMEOUT) -> LockInfo:
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             fd = self._try()
@@ -184,7 +182,7 @@ class FileLock:
         return f"Removed {holder.describe()} (no process held it any more)."
 
     @contextmanager
-    def held(self, operation: str, *, timeout: float = 0.0) -> Iterator[LockInfo]:
+    def held(self, operation: str, *, timeout: float = defaults.LOCK_TIMEOUT) -> Iterator[LockInfo]:
         info = self.acquire(operation, timeout=timeout)
         try:
             yield info

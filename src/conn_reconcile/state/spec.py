@@ -1,11 +1,6 @@
-"""Where the state lives, from ``--state`` (pure: parsing and validation only).
-
-``--state PATH`` is a local file. ``--state git:BRANCH:PATH`` keeps the state in file
-``PATH`` of branch ``BRANCH`` of the git remote ``origin`` of the repository of the current
-directory; ``$CONN_RECONCILE_STATE_REMOTE`` names another remote. Branch, path and remote
-name are checked here, strictly (a subset of what git allows), because they end up in git
-command lines and ref names: no option-like value, no ``..``, no control characters.
-"""
+"""Where the state lives, from ``--state`` (pure: parsing and validation only): ``PATH`` is a local
+file, ``git:BRANCH:PATH`` the file ``PATH`` of branch ``BRANCH`` of a git remote; branch, path and
+remote name are checked strictly, since they end up in git command lines and ref names."""
 
 from __future__ import annotations
 
@@ -70,7 +65,10 @@ def check_remote(name: str) -> str:
 
 
 def parse(value: str, remote: str | None = None) -> GitStateSpec | None:
-    """The git state named by ``value``, or None when ``value`` is a local path."""
+    """The git state named by ``value`` (``git:BRANCH:PATH``, on the git remote ``remote``: what
+    ``$CONN_RECONCILE_STATE_REMOTE`` names, default ``origin``), or None when ``value`` is a local path. Branch,
+    path and remote are a strict subset of what git allows: no option-like value, no ``..``, no
+    control characters."""
     if not value.startswith(PREFIX):
         return None
     rest = value[len(PREFIX) :]

@@ -1,8 +1,7 @@
-"""The ``apply`` command's glue: plan under the state lock (or take a plan file and check it
-against the state, the apply's own safeguards and the org), resolve every secret once before
-any call, carry the plan out through the applier while journaling each change, fold the
-journal into a snapshot and, with a git state, publish it. :mod:`workflow` holds the settings
-and the shared steps (loading files and state, planning) it builds on."""
+"""The ``apply`` and ``snapshot`` commands' glue: plan under the state lock (or check a plan
+file against the state, the apply's safeguards and the org), bind every secret once before any
+call, carry the plan out through the applier while journaling each change, fold the journal
+into a snapshot and, with a git state, publish it."""
 
 from __future__ import annotations
 
@@ -11,19 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conn_reconcile.config import defaults as defaults
+from conn_reconcile.apply.applier import request_bodies
+from conn_reconcile.config import defaults
 from conn_reconcile.errors import ConnReconcileError, StalePlanError
+from conn_reconcile.model.binding import BoundSecrets
+from conn_reconcile.model.connector import Desired
 from conn_reconcile.model.state import State
 from conn_reconcile.plan.model import Plan, PlanOptions, check_fresh
-from conn_reconcile.plan.selection import check_plan_key_refs, scope
-from conn_reconcile.workflows.common import (
-    GIT_SCRATCH_DIR,
-    Settings,
-    load_desired,
-    load_state,
-    plan_from,
-    require_bound,
-)
+from conn_reconcile.plan.selection import bind_plan, scope
+from conn_reconcile.workflows.common import load_desired, load_state, plan_from
+from conn_reconcile.workflows.session import GIT_SCRATCH_DIR, Session
 
 if TYPE_CHECKING:
     from conn_reconcile.api.client import CohereClient
@@ -46,7 +42,7 @@ class ApplyRun:
 
 
 def apply_files(
-    settings: Settings,
+    session: Session,
     paths: Sequence[str | Path],
     options: PlanOptions,
     run: ApplyRun,
@@ -56,47 +52,54 @@ def apply_files(
     files: Sequence[str | Path] = (),
     reviewed: Sequence[Plan] = (),
 ) -> ApplyReport | None:
-    """``apply`` without a plan file: under the state lock, plan, show, confirm, carry out.
+    """``apply`` without a plan file: bind the files' secrets (every variable of the targeted
+    connectors must be set), then under the state lock plan, show, confirm, carry out.
     Returns None when there was nothing to change (adopted connectors are still recorded).
     With ``reviewed`` plans, the plan made here is carried out only if it is what they
     reviewed (:func:`check_reviewed`); they are evidence, never executed."""
-    desired = load_desired(settings, paths)
+    desired = load_desired(session, paths)
+    bound = session.bind_secrets(desired)
     options, targets = scope(options, desired, options.targets, files)
-    require_bound([d for d in desired if options.targeted(d.spec.name)], settings.env)
-    with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
-        state = load_state(settings) or State()
-        with settings.client(rate_limit=run.rate_limit) as client:
+    bound.require(options.targeted)
+    with session.lock().held("apply", timeout=session.settings.lock_timeout) as lock:
+        state = load_state(session) or State()
+        with session.client(rate_limit=run.rate_limit) as client:
             remote = client.list_connectors()
-            plan = plan_from(settings, desired, options, state, targets=targets, listed=lambda: remote)
+            plan = plan_from(session, desired, bound, options, state, targets=targets, listed=lambda: remote)
             if reviewed:
-                blind = plan_from(settings, desired, options, state, targets=targets, listed=lambda: remote, blind=True)
+                blind = plan_from(
+                    session, desired, bound, options, state, targets=targets, listed=lambda: remote, blind=True
+                )
                 check_reviewed(reviewed, blind, plan, run)
-            if settings.probe and plan.has_changes:
-                check_probes(settings, paths, plan)
+            if session.settings.probe and plan.has_changes:
+                check_probes(session, plan, desired, bound)
             show(plan)
             if plan.has_changes:
                 confirm(plan)
-            return _carry_out(settings, plan, state, client, run, lock.id, record_only=not plan.has_changes)
+            bodies = request_bodies(plan, bound)
+            return _carry_out(session, plan, state, client, run, lock.id, bodies, record_only=not plan.has_changes)
 
 
-def apply_saved(settings: Settings, path: Path, options: PlanOptions, run: ApplyRun) -> ApplyReport:
+def apply_saved(session: Session, path: Path, options: PlanOptions, run: ApplyRun) -> ApplyReport:
     """``apply PLANFILE``: verify the file (signature, shape), then carry out exactly that plan,
     after checking it against the state, the apply's own safeguards and the org."""
     from conn_reconcile.apply import planfile as planfile
 
-    plan = planfile.load(path, key=settings.fingerprint_key)
-    return apply_plan(settings, plan, run, verify_with=options)
+    plan = planfile.load(path, key=session.fingerprint_key)
+    return apply_plan(session, plan, run, verify_with=options)
 
 
 def apply_plan(
-    settings: Settings, plan: Plan, run: ApplyRun | None = None, *, verify_with: PlanOptions | None = None
+    session: Session, plan: Plan, run: ApplyRun | None = None, *, verify_with: PlanOptions | None = None
 ) -> ApplyReport:
-    """Carry out a plan made earlier, under the state lock. With ``verify_with`` (a plan that
-    came from a file), refuse it when the org moved since, or when its deletes and targets
-    are not backed by the state and by those options (the apply's own)."""
+    """Carry out a plan made earlier, under the state lock, the variables its payloads reference
+    bound once before any call. With ``verify_with`` (a plan that came from a file), refuse it
+    when the org moved since, or when its deletes and targets are not backed by the state and
+    by those options (the apply's own)."""
     from conn_reconcile.apply import planfile as planfile
 
     run = run or ApplyRun()
+    settings = session.settings
     planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
     if planned_url != settings.api_url.rstrip("/"):
         raise StalePlanError(f"stale plan: it was made against {planned_url}, not {settings.api_url}")
@@ -106,13 +109,13 @@ def apply_plan(
             f"the plan was made for environment {planned_env or '(none)'}, not {settings.environment or '(none)'}; "
             "nothing was applied"
         )
-    check_plan_key_refs(plan, settings.key_vars)
-    bodies = resolve_secrets(plan, settings)  # every variable before any remote call
-    with settings.lock().held("apply", timeout=settings.lock_timeout) as lock:
-        state = load_state(settings) or State()
+    bound = bind_plan(plan, session.env, key_vars=settings.key_vars, redactor=session.redactor)
+    bodies = request_bodies(plan, bound)  # every variable before any remote call
+    with session.lock().held("apply", timeout=settings.lock_timeout) as lock:
+        state = load_state(session) or State()
         if verify_with is not None:
             planfile.verify(plan, state, verify_with)
-        with settings.client(rate_limit=run.rate_limit) as client:
+        with session.client(rate_limit=run.rate_limit) as client:
             problems: list[str] = []
             if verify_with is not None:  # a plan from a file: the org may have moved since
                 remote = client.list_connectors()
@@ -123,7 +126,7 @@ def apply_plan(
                     "stale plan: the org changed since the plan was made; nothing was applied. "
                     "Run plan again.\n  " + "\n  ".join(problems)
                 )
-            report = _carry_out(settings, plan, state, client, run, lock.id, bodies=bodies)
+            report = _carry_out(session, plan, state, client, run, lock.id, bodies)
     assert report is not None
     return report
 
@@ -147,51 +150,39 @@ def check_reviewed(reviewed: Sequence[Plan], blind: Plan, plan: Plan, run: Apply
         )
 
 
-def check_probes(settings: Settings, paths: Sequence[str | Path], plan: Plan) -> None:
+def check_probes(session: Session, plan: Plan, desired: Sequence[Desired], bound: BoundSecrets) -> None:
     """``probe: true``: Cohere's registration test run now for what the plan creates or
     re-points, before any write; one failure refuses the apply."""
     from conn_reconcile.errors import RefusedError
     from conn_reconcile.plan.preflight import failure_message
     from conn_reconcile.workflows.common import probe_plan
 
-    probes = probe_plan(settings, paths, plan)
+    probes = probe_plan(session, plan, desired, bound)
     if not all(p.ok for p in probes):
         raise RefusedError(f"{failure_message(probes)}; nothing was applied")
 
 
-def resolve_secrets(plan: Plan, settings: Settings) -> dict[int, dict[str, Any]]:
-    """The request bodies of the plan, every secret resolved (an unset one is an error), by plan
-    index; the redactor learns the values."""
-    from conn_reconcile.apply.applier import resolve_all, secret_values
-
-    bodies = resolve_all(plan, settings.env)
-    settings.redactor.add(*secret_values(plan, settings.env))
-    return bodies
-
-
 def _carry_out(
-    settings: Settings,
+    session: Session,
     plan: Plan,
     state: State,
     client: CohereClient,
     run: ApplyRun,
     run_id: str,
+    bodies: Mapping[int, dict[str, Any]],
     *,
     record_only: bool = False,
-    bodies: Mapping[int, dict[str, Any]] | None = None,
 ) -> ApplyReport | None:
-    """Run the plan (or, with ``record_only``, just record what it adopts), journaling every
-    change, then fold the journal into a new snapshot - unless calls were abandoned in flight
-    (a second Ctrl-C): they may still append, and the next run replays the journal. The
-    caller has checked every variable the plan sends and taught the redactor their values
-    (:func:`require_bound` and :func:`plan_from`, or :func:`resolve_secrets`, whose ``bodies``
-    are then passed on, so that each secret is resolved once)."""
+    """Run the plan with its request ``bodies`` (or, with ``record_only``, just record what it
+    adopts), journaling every change, then fold the journal into a new snapshot - unless calls
+    were abandoned in flight (a second Ctrl-C): they may still append, and the next run
+    replays the journal."""
     from conn_reconcile.apply.applier import Applier
     from conn_reconcile.apply.recorder import StateRecorder
     from conn_reconcile.state import file as statefile
 
-    journal = statefile.Journal(settings.state_path)
-    recorder = StateRecorder(state, journal.append, fingerprint_key=settings.fingerprint_key, run=run_id)
+    journal = statefile.Journal(session.state_path)
+    recorder = StateRecorder(state, journal.append, fingerprint_key=session.fingerprint_key, run=run_id)
     report: ApplyReport | None = None
     done = False
     try:
@@ -204,7 +195,6 @@ def _carry_out(
             run.on_start(plan)
         applier = Applier(
             client,
-            env=settings.env,
             recorder=recorder,
             parallelism=run.parallelism,
             fail_fast=run.fail_fast,
@@ -219,23 +209,24 @@ def _carry_out(
         if report is None or not report.abandoned:
             journal.close()
             if done:
-                _after_apply(settings, client, recorder.state, plan, report, run)
-            statefile.compact(settings.state_path, recorder.state)
+                _after_apply(session, client, recorder.state, plan, report, run)
+            statefile.compact(session.state_path, recorder.state)
         # (abandoned calls may still run: the CLI ends the process at once, so only report there too)
-        publish_state(settings, run, run_id, failing=not done or (report is not None and report.abandoned))
+        publish_state(session, run, run_id, failing=not done or (report is not None and report.abandoned))
 
 
 def _after_apply(
-    settings: Settings, client: CohereClient, state: State, plan: Plan, report: ApplyReport | None, run: ApplyRun
+    session: Session, client: CohereClient, state: State, plan: Plan, report: ApplyReport | None, run: ApplyRun
 ) -> None:
     """Where the state keeps an org snapshot (a git state, or one that has it): the org as it
     is after the apply, and the commit of the files when all of them were applied."""
-    if settings.git_state is None and state.org is None:
+    if session.git_state is None and state.org is None:
         return
     from conn_reconcile.apply import planfile as planfile
     from conn_reconcile.state import snapshot as orgsnapshot
 
     try:
+        settings = session.settings
         state.org = orgsnapshot.take(settings.api_url, settings.environment, client.list_connectors(), "apply")
     except ConnReconcileError as exc:
         state.org = None  # never a snapshot known to be out of date
@@ -245,30 +236,31 @@ def _after_apply(
         state.applied_commit = str(plan.meta.get("git_commit") or planfile.git_commit() or "") or None
 
 
-def take_snapshot(settings: Settings, run: ApplyRun) -> State:
+def take_snapshot(session: Session, run: ApplyRun) -> State:
     """``snapshot``: under the state lock, list the org and keep it in the state (published
     with a git state), for the plans that must not hold the API key."""
     from conn_reconcile.state import file as statefile
     from conn_reconcile.state import snapshot as orgsnapshot
 
-    with settings.lock().held("snapshot", timeout=settings.lock_timeout) as lock:
-        state = load_state(settings) or State()
-        with settings.client() as client:
+    settings = session.settings
+    with session.lock().held("snapshot", timeout=settings.lock_timeout) as lock:
+        state = load_state(session) or State()
+        with session.client() as client:
             state.org = orgsnapshot.take(settings.api_url, settings.environment, client.list_connectors(), "snapshot")
-        statefile.compact(settings.state_path, state)
-        publish_state(settings, run, lock.id, failing=False)
+        statefile.compact(session.state_path, state)
+        publish_state(session, run, lock.id, failing=False)
     return state
 
 
-def publish_state(settings: Settings, run: ApplyRun, run_id: str, *, failing: bool) -> None:
+def publish_state(session: Session, run: ApplyRun, run_id: str, *, failing: bool) -> None:
     """With a git state: push the local state to its branch. When the apply is already
     failing, a failed push is reported as a notice and the first error goes on."""
-    if settings.git_state is None:
+    if session.git_state is None:
         return
     from conn_reconcile.state.git.branch import publish
 
     try:
-        publish(settings.git_state, GIT_SCRATCH_DIR, settings.state_path, run_id)
+        publish(session.git_state, GIT_SCRATCH_DIR, session.state_path, run_id)
     except ConnReconcileError as exc:
         if not failing:
             raise

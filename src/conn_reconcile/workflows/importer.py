@@ -24,7 +24,7 @@ from conn_reconcile.files.atomic import write_atomic
 from conn_reconcile.model.connector import RemoteConnector, reserved_var
 
 if TYPE_CHECKING:
-    from conn_reconcile.workflows.common import Settings
+    from conn_reconcile.workflows.session import Session
 
 
 MAX_SLUG = 80
@@ -115,8 +115,8 @@ def target(root: Path, file_name: str) -> Path:
     return path
 
 
-def import_connectors(settings: Settings, directory: Path, *, overwrite: bool = False) -> list[Path]:
-    with settings.client() as client:
+def import_connectors(session: Session, directory: Path, *, overwrite: bool = False) -> list[Path]:
+    with session.client() as client:
         remote = client.list_connectors()
     root = directory.resolve()
     if root.exists() and not root.is_dir():

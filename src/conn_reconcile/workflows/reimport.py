@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    from conn_reconcile.workflows.common import Settings
+    from conn_reconcile.workflows.session import Session
 
 #: Top-level fields taken from the org, in the order a new key is placed in.
 FIELDS: tuple[str, ...] = ("name", "description", "url", "excludes", "active", "continue_on_failure")
@@ -167,7 +167,7 @@ def plan_updates(desired: Sequence[Desired], matched: dict[str, RemoteConnector 
     return report
 
 
-def update_files(settings: Settings, directory: Path) -> UpdateReport:
+def update_files(session: Session, directory: Path) -> UpdateReport:
     """Rewrite the files under ``directory`` with the org's current values (see the module doc)."""
     from conn_reconcile.files.atomic import write_atomic
     from conn_reconcile.files.loader import load
@@ -175,9 +175,9 @@ def update_files(settings: Settings, directory: Path) -> UpdateReport:
     from conn_reconcile.state import file as statefile
 
     desired = load([directory], require_files=True)
-    with settings.client() as client:
+    with session.client() as client:
         remote = client.list_connectors()
-    matched = Matcher(remote, statefile.load(settings.state_path)).match_all(desired)
+    matched = Matcher(remote, statefile.load(session.state_path)).match_all(desired)
     report = plan_updates(desired, matched)
     claimed = {r.id for r in matched.values() if r is not None}
     report.not_in_git = [r for r in remote if r.id not in claimed]

@@ -16,10 +16,11 @@ import pytest
 from e2e import API_KEY, TOKEN, converged, count, names, remote_by_name, state_matches_remote, table
 from helpers import LOOPBACK_SSL
 
-from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.config.settings import Settings
 from conn_reconcile.plan.model import PlanOptions
 from conn_reconcile.workflows.apply import apply_plan
-from conn_reconcile.workflows.common import Settings, compute_plan
+from conn_reconcile.workflows.common import compute_plan
+from conn_reconcile.workflows.session import Session
 
 pytestmark = pytest.mark.e2e
 
@@ -303,15 +304,10 @@ def test_registration_failures_fail_fast_all_failed_and_rerun_converges(project,
 # ---- 7. deletes of connectors already gone, patches of connectors deleted meanwhile ---------
 
 
-def _settings(project) -> Settings:
+def _session(project) -> Session:
     env = {"CONN_TOKEN": TOKEN, "CONN_RECONCILE_BACKOFF_BASE": "0.01"}
-    return Settings(
-        api_url=project.api_url,
-        api_key=API_KEY,
-        env=env,
-        redactor=Redactor(),
-        state_path=project.root / ".conn-reconcile" / "state.json",
-    )
+    state = str(project.root / ".conn-reconcile" / "state.json")
+    return Session(Settings(api_url=project.api_url, api_key=API_KEY, state=state), env)
 
 
 def _delete_remotely(project, connector_id: str) -> None:
@@ -330,12 +326,12 @@ def test_prune_of_a_connector_already_gone_counts_as_deleted(project):
     ids = {c["name"]: c["id"] for c in project.emulator.connectors}
     (project.connectors / "b.yaml").unlink()
     (project.connectors / "c.yaml").unlink()
-    settings = _settings(project)
-    plan = compute_plan(settings, [project.connectors], PlanOptions(prune=True))
+    session = _session(project)
+    plan = compute_plan(session, [project.connectors], PlanOptions(prune=True)).plan
     assert sorted(c.name for c in plan.changes if c.action.value == "delete") == ["b", "c"]
 
     _delete_remotely(project, ids["b"])  # someone was faster, between plan and apply
-    report = apply_plan(settings, plan)
+    report = apply_plan(session, plan)
     assert report.exit_code == 0
     assert {o.name: o.status for o in report.outcomes} == {"b": "deleted", "c": "deleted"}
     assert count(project, "DELETE", ITEM) == 3  # b by hand (404 for the tool), then b and c
@@ -351,11 +347,11 @@ def test_patch_of_a_connector_deleted_since_the_plan_fails_that_connector(projec
     ids = {c["name"]: c["id"] for c in project.emulator.connectors}
     for name in ("a", "b"):
         project.write(f"{name}.yaml", project.service(name, active=False))
-    settings = _settings(project)
-    plan = compute_plan(settings, [project.connectors], PlanOptions())
+    session = _session(project)
+    plan = compute_plan(session, [project.connectors], PlanOptions()).plan
     _delete_remotely(project, ids["a"])
 
-    report = apply_plan(settings, plan)
+    report = apply_plan(session, plan)
     assert report.exit_code == 3  # b changed, a failed
     outcome = {o.name: o for o in report.outcomes}
     assert outcome["b"].status == "updated" and outcome["a"].status == "failed"

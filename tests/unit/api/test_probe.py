@@ -19,6 +19,7 @@ from helpers import serving
 
 from conn_reconcile.api.probe import MAX_ANSWER, run_probes
 from conn_reconcile.emulator.endpoint import ConnectorEndpoint
+from conn_reconcile.model.binding import BoundSecrets
 from conn_reconcile.model.registration import authorization_header
 from conn_reconcile.model.secrets import Redactor
 from conn_reconcile.plan.preflight import ProbeStatus, ProbeTarget, targets
@@ -252,7 +253,7 @@ def test_a_compressed_bomb_an_oversized_refusal_and_a_dribbled_head_are_bounded(
         found.append(ProbeTarget("dribble", "dribble.yaml", 1, f"{url}/dribble", "bearer", "T"))
         started = time.monotonic()
         try:
-            results = run_probes(found, {"T": "t"}, redactor=Redactor(), timeout=1.0)
+            results = run_probes(found, BoundSecrets(values={"T": "t"}), redactor=Redactor(), timeout=1.0)
         finally:
             handler.stop.set()
     got = {r.target.name: (r.status, r.http_status, r.detail) for r in results}

@@ -69,7 +69,7 @@ def run(
 ) -> tuple[ApplyReport, list[Outcome], list[State]]:
     seen: list[Outcome] = []
     saves: list[State] = []
-    applier = Applier(client, env={}, recorder=recording(state or State(), saves), on_outcome=seen.append, **kwargs)
+    applier = Applier(client, recorder=recording(state or State(), saves), on_outcome=seen.append, **kwargs)
     return applier.apply(plan), seen, saves
 
 
@@ -249,7 +249,7 @@ def test_second_ctrl_c_stops_waiting_and_reports_calls_in_flight_unknown() -> No
     client = FakeClient({"b": stuck})
     saves: list[State] = []
     seen: list[Outcome] = []
-    applier = Applier(client, env={}, recorder=recording(State(), saves), parallelism=1, on_outcome=seen.append)
+    applier = Applier(client, recorder=recording(State(), saves), parallelism=1, on_outcome=seen.append)
     holder.append(applier)
     report = applier.apply(creates("a", "b", "c"))
     assert [(o.name, o.status) for o in seen] == [("a", "created"), ("b", "unknown"), ("c", "skipped")]
@@ -265,7 +265,7 @@ def test_second_ctrl_c_stops_waiting_and_reports_calls_in_flight_unknown() -> No
 @pytest.mark.parametrize("count", [1, 2])
 def test_ctrl_c_before_any_call_starts_nothing(count: int) -> None:
     client = FakeClient()
-    applier = Applier(client, env={}, recorder=StateRecorder(State()))
+    applier = Applier(client, recorder=StateRecorder(State()))
     for _ in range(count):
         applier.interrupt.trigger()
     report = applier.apply(creates("a", "b"))

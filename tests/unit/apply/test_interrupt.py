@@ -61,12 +61,19 @@ def gated(project):
         yield ep
 
 
-@pytest.mark.slow
-def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project, gated):
+def _interrupted(project, gated, notice: str):
+    """An apply of the six connectors, two at a time, sent Ctrl-C once two creates are in
+    flight; returned once its stderr shows ``notice``."""
     run = project.start("apply", "--auto-approve", "--parallelism", "2")
     run.wait_until(lambda: gated.entered == 2, "two creates in flight")
     run.proc.send_signal(signal.SIGINT)
-    run.wait_until(lambda: "waiting for 2 call(s) in flight" in run.err_so_far, "the interrupt notice")
+    run.wait_until(lambda: notice in run.err_so_far, "the interrupt notice")
+    return run
+
+
+@pytest.mark.slow
+def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project, gated):
+    run = _interrupted(project, gated, "waiting for 2 call(s) in flight")
     assert count(project, "POST") == 2  # nothing new started after Ctrl-C
     gated.gate.set()  # let the two registrations finish
     result = run.finish()
@@ -93,10 +100,7 @@ def test_ctrl_c_finishes_calls_in_flight_records_them_and_skips_the_rest(project
 
 @pytest.mark.slow
 def test_a_second_ctrl_c_stops_waiting_reports_unknown_and_never_duplicates(project, gated):
-    run = project.start("apply", "--auto-approve", "--parallelism", "2")
-    run.wait_until(lambda: gated.entered == 2, "two creates in flight")
-    run.proc.send_signal(signal.SIGINT)
-    run.wait_until(lambda: "Ctrl-C again" in run.err_so_far, "the first interrupt notice")
+    run = _interrupted(project, gated, "Ctrl-C again")
     run.proc.send_signal(signal.SIGINT)
     result = run.finish()  # exits while both registrations are still held by the gate
     assert not gated.gate.is_set() and gated.in_flight == 2

@@ -1,4 +1,5 @@
-"""The command line, run in this process (click's CliRunner): exit codes, messages, formats."""
+"""The command line, run in this process (click's CliRunner): exit codes, messages and output
+formats of each command."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from helpers import read_terminal
 
 from conn_reconcile.cli.main import COMMANDS, cli, parse
 from conn_reconcile.cli.options import Invocation
-from conn_reconcile.config.sources import Setting
 
 GOOD = "name: docs\nurl: https://docs.example.com/search\n"
 
@@ -41,23 +40,26 @@ def test_a_global_option_after_the_command_wins_over_the_same_before_it(workdir:
     ctx = parse(["--timeout", "5", "plan", "--timeout", "7", "-q"])
     assert ctx.command.name == "plan"
     inv = Invocation(ctx)
-    assert inv.value("timeout") == 7.0 and inv.given()["timeout"] == Setting(7.0, "flag --timeout")
+    assert inv.value("timeout") == 7.0 and inv.settings.timeout == 7.0
+    assert inv.settings.source("timeout") == "flag --timeout"
     assert inv.value("quiet") is True and inv.console.quiet
     before = Invocation(parse(["--timeout", "5", "--state", "s.json", "plan", "--no-color"]))
-    assert before.value("timeout") == 5.0 and before.given()["state"] == Setting("s.json", "flag --state")
+    assert before.value("timeout") == 5.0 and before.settings.timeout == 5.0
+    assert (before.settings.state, before.settings.source("state")) == ("s.json", "flag --state")
     assert before.value("colour") is False
 
 
 def test_sources_flag_environment_default(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONN_RECONCILE_TIMEOUT", "9")
     monkeypatch.setenv("CONN_RECONCILE_DEADLINE", "")  # empty: unset
+    settings = Invocation(parse(["validate"])).settings
+    assert (settings.timeout, settings.source("timeout")) == (9.0, "environment variable CONN_RECONCILE_TIMEOUT")
+    assert (settings.deadline, settings.source("deadline")) == (None, "default")
+    assert (settings.lock_timeout, settings.source("lock_timeout")) == (0.0, "default")  # shown by config
     inv = Invocation(parse(["validate"]))
-    assert inv.given()["timeout"] == Setting(9.0, "environment variable CONN_RECONCILE_TIMEOUT")
-    assert inv.value("deadline") is None and "deadline" not in inv.given()
-    assert inv.given()["lock_timeout"] == Setting(0.0, "default")  # shown by config even as the default
     assert inv.value("colour") is None and inv.value("quiet") is False
-    flagged = Invocation(parse(["validate", "--timeout", "3"]))
-    assert flagged.given()["timeout"] == Setting(3.0, "flag --timeout")
+    flagged = Invocation(parse(["validate", "--timeout", "3"])).settings
+    assert (flagged.timeout, flagged.source("timeout")) == (3.0, "flag --timeout")
 
 
 def test_options_and_arguments_mix_in_any_order() -> None:
@@ -72,7 +74,8 @@ def test_options_and_arguments_mix_in_any_order() -> None:
         parse(["show", "a.json", "extra"])
     pair = parse(["plan", "--prune", "--no-prune", "--no-color"])
     assert pair.params["prune"] is False and Invocation(pair).value("colour") is False
-    assert Invocation(pair).given()["prune"] == Setting(False, "flag --prune")
+    settings = Invocation(pair).settings
+    assert (settings.prune, settings.source("prune")) == (False, "flag --prune")
 
 
 @pytest.mark.parametrize(

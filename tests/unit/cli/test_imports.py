@@ -1,12 +1,7 @@
-"""What each fast path imports (not how long it takes: timings live in bench/).
-
-Each check runs the entry point as ``python -m conn_reconcile ...`` does, in a new interpreter,
-and reads ``sys.modules`` when it exits (``-X importtime`` would not do: its log misses modules
-loaded through ``importlib.import_module``, as the lazy commands are). ``--help`` lists the commands from
-the group's table without loading them, and imports neither the HTTP client, pydantic, deepdiff
-nor the planner. ``validate`` is the pre-commit hook, run on every commit: it loads its own
-command's module only, and not the HTTP client, the planner or the applier.
-"""
+"""What each fast path imports (not how long it takes: that is bench/'s): ``--help`` loads no
+command, the HTTP client, pydantic, deepdiff or the planner; ``validate`` (the pre-commit hook)
+loads its own command only. Each runs as ``python -m conn_reconcile ...`` in a new interpreter,
+whose ``sys.modules`` is read when it exits."""
 
 from __future__ import annotations
 
@@ -45,7 +40,9 @@ CONNECTOR = "name: a\nurl: https://example.com/search\nservice_auth:\n  type: be
 
 
 def imported(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> set[str]:
-    """The modules ``conn-reconcile *args`` had imported when it exited (successfully)."""
+    """The modules ``conn-reconcile *args`` had imported when it exited (successfully), read from
+    ``sys.modules`` at exit: ``-X importtime`` would not do, its log misses modules loaded through
+    ``importlib.import_module``, as the lazy commands are."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "modules.json"
         proc = subprocess.run(

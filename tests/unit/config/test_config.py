@@ -10,7 +10,8 @@ from pathlib import Path, PurePath
 import pytest
 
 from conn_reconcile.config.model import parse_config
-from conn_reconcile.config.sources import EnvContext, LoadedConfig, Setting, resolve, select_environment
+from conn_reconcile.config.settings import Settings, build
+from conn_reconcile.config.sources import EnvContext, LoadedConfig, Sourced, select_environment
 from conn_reconcile.errors import ConfigError, InputError
 from conn_reconcile.files.loader import is_excluded, load_bytes
 
@@ -75,29 +76,32 @@ def test_resolution_order_and_sources() -> None:
             "environments.st.state": (7, 5),
         },
     )
-    env = select_environment(cfg, Setting("st", "flag --env"), required=True)
-    out = resolve(cfg, {"protect": Setting(("b",), "flag --protect")}, {"ST_KEY": "k"}, env)
-    assert out["api_url"] == Setting("https://st.example.com", "conn-reconcile.yaml:5")
-    assert out["state"] == Setting("/p/st.json", "conn-reconcile.yaml:7")
-    assert out["api_key"] == Setting("k", "environment variable ST_KEY")
-    assert out["protect"] == Setting(("a*", "b"), "conn-reconcile.yaml:3 + flag --protect")
-    assert out["max_deletes"] == Setting(5, "default")
-    over = resolve(
-        cfg,
-        {"api_url": Setting("https://f.example.com", "flag --api-url")},
-        {"CO_API_URL": "https://e.example.com"},
-        env,
+    st = {"environment": Sourced("st", "flag --env")}
+
+    def settings(given: dict[str, Sourced], env: dict[str, str]) -> Settings:
+        return build({**st, **given}, env, cfg, require_env=True)
+
+    out = settings({"protect": Sourced(("b",), "flag --protect")}, {"ST_KEY": "k"})
+    assert (out.api_url, out.source("api_url")) == ("https://st.example.com", "conn-reconcile.yaml:5")
+    assert (out.state, out.source("state")) == ("/p/st.json", "conn-reconcile.yaml:7")
+    assert (out.key, out.source("api_key")) == ("k", "environment variable ST_KEY")
+    assert (out.protect, out.source("protect")) == (("a*", "b"), "conn-reconcile.yaml:3 + flag --protect")
+    assert (out.max_deletes, out.source("max_deletes")) == (5, "default")
+    assert (out.environment, out.source("environment")) == ("st", "flag --env")
+    assert out.key_vars == ("CO_API_KEY", "ST_KEY")
+    over = settings(
+        {"api_url": Sourced("https://f.example.com", "flag --api-url")}, {"CO_API_URL": "https://e.example.com"}
     )
-    assert over["api_url"].source == "flag --api-url"
-    assert (
-        resolve(cfg, {}, {"CO_API_URL": "https://e.example.com"}, env)["api_url"].source
-        == "environment variable CO_API_URL"
-    )
+    assert over.source("api_url") == "flag --api-url"
+    assert settings({}, {"CO_API_URL": "https://e.example.com"}).source("api_url") == "environment variable CO_API_URL"
+    assert settings({}, {}).key is None and settings({}, {}).source("api_key") == "unset (environment variable ST_KEY)"
     with pytest.raises(ConfigError, match=r"defines environments \(st\): choose one with --env"):
         select_environment(cfg, None, required=True)
     with pytest.raises(ConfigError, match="unknown environment 'prod'"):
-        select_environment(cfg, Setting("prod", "flag --env"), required=True)
+        select_environment(cfg, Sourced("prod", "flag --env"), required=True)
     assert select_environment(cfg, None, required=False) is None
+    everywhere = build({}, {}, cfg, require_env=False)
+    assert everywhere.environment is None and [c.name for c in everywhere.contexts] == ["st"]
 
 
 DOC = b"""name: docs
@@ -145,7 +149,7 @@ def test_exclude_globs() -> None:
 
 
 def test_a_connector_secret_may_not_reference_an_api_key_variable() -> None:
-    from conn_reconcile.config.environments import check_key_refs
+    from conn_reconcile.model.binding import check_key_refs
 
     d, _ = load_bytes(
         b"name: a\nurl: https://a.example.com\nservice_auth: {type: bearer, token: '${PROD_KEY}'}\n", "a.yaml"

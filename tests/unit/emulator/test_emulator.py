@@ -1,4 +1,5 @@
-"""The emulated Cohere connectors API, over real HTTP on loopback (httpx, no mocks)."""
+"""The emulated Cohere connectors API, over real HTTP on loopback (httpx, no mocks): the registration
+test, validation, secrets never returned, pagination, PATCH and DELETE, persistence, and processes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from helpers import emulator_client as http
 from helpers import loopback_client
 
 from conn_reconcile.emulator import Emulator
@@ -30,16 +32,6 @@ OAUTH = {
     "scope": "read",
 }
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-def http(emu: Emulator, key: str | None = "any-key", **kw) -> httpx.Client:
-    return loopback_client(key, base_url=emu.url, **kw)
-
-
-@pytest.fixture
-def api(emulator):
-    with http(emulator) as client:
-        yield client
 
 
 def dead_url() -> str:
@@ -284,108 +276,6 @@ def test_oauth_authorize(emulator, api):
     assert api.post(f"/v1/connectors/{plain['id']}/oauth/authorize").status_code == 400
     assert api.post("/v1/connectors/nope/oauth/authorize").status_code == 404
     assert api.get(f"/v1/connectors/{c['id']}/oauth/authorize").status_code == 405
-
-
-def test_fault_status_sequence_with_retry_after(emulator, api):
-    emulator.faults.add("GET", "/v1/connectors", statuses=[503, 429], retry_after=2)
-    emulator.faults.add("GET", "/v1/connectors", statuses=[500], retry_after=0.25)
-    got = [api.get("/v1/connectors") for _ in range(4)]
-    assert [(r.status_code, r.headers.get("Retry-After")) for r in got] == [
-        (503, "2"),
-        (429, "2"),
-        (500, "0.25"),
-        (200, None),
-    ]
-    assert "injected" in got[0].json()["message"] and len(emulator.faults) == 0
-
-
-def test_python_helpers_reject_bad_input(emulator):
-    with pytest.raises(ValueError, match="name is required"):
-        emulator.seed({"url": "https://a.example.com"})
-    with pytest.raises(ValueError, match="only one of"):
-        emulator.faults.add("GET", "/v1/connectors", statuses=[500], drop=True)
-    with pytest.raises(ValueError, match="statuses"):
-        emulator.faults.add("GET", "/v1/connectors", statuses=[42])
-    assert emulator.connectors == [] and len(emulator.faults) == 0
-
-
-def test_fault_matching_method_fullmatch_and_times(emulator, api):
-    c = emulator.seed({"name": "f", "url": "https://a.example.com"})
-    emulator.faults.add("GET", "/v1/connectors", statuses=[500])  # whole-path match only
-    assert api.get(f"/v1/connectors/{c['id']}").status_code == 200
-    assert api.get("/v1/connectors").status_code == 500
-    emulator.faults.add("PATCH", "/v1/connectors/.+", statuses=[409], times=3)
-    assert api.get(f"/v1/connectors/{c['id']}").status_code == 200
-    assert api.get("/v1/connectors").status_code == 200
-    assert [api.patch(f"/v1/connectors/{c['id']}", json={}).status_code for _ in range(4)] == [409, 409, 409, 200]
-
-
-def test_fault_delay_drop_and_garbage(emulator, api):
-    emulator.faults.add("*", "/v1/connectors", delay=1.0)
-    with http(emulator, timeout=0.1) as impatient, pytest.raises(httpx.ReadTimeout):
-        impatient.get("/v1/connectors")
-    emulator.faults.add("GET", "/v1/connectors", drop=True)
-    with pytest.raises(httpx.RemoteProtocolError):
-        api.get("/v1/connectors")
-    emulator.faults.add("GET", "/v1/connectors", garbage=True)
-    r = api.get("/v1/connectors")
-    assert r.status_code == 200 and "json" not in r.headers["Content-Type"]
-    with pytest.raises(json.JSONDecodeError):
-        r.json()
-    assert api.get("/v1/connectors").json()["total_count"] == 0
-
-
-@pytest.mark.parametrize("fault", [{"statuses": [500]}, {"drop": True}, {"statuses": [504], "delay": 0.05}])
-def test_fault_after_means_the_operation_happened(emulator, api, endpoint, fault):
-    emulator.faults.add("POST", "/v1/connectors", after=True, **fault)
-    if fault.get("drop"):
-        with pytest.raises(httpx.RemoteProtocolError):
-            api.post("/v1/connectors", json={"name": "ghost", "url": endpoint.url})
-    else:
-        assert (
-            api.post("/v1/connectors", json={"name": "ghost", "url": endpoint.url}).status_code == fault["statuses"][0]
-        )
-    assert [c["name"] for c in emulator.connectors] == ["ghost"]
-    assert api.get("/v1/connectors").json()["connectors"][0]["name"] == "ghost"
-
-
-def test_control_endpoints_over_http(emulator):
-    with http(emulator, None) as raw:
-        assert raw.get("/v1/connectors").status_code == 401  # control paths need no auth, /v1 does
-        r = raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "/v1/connectors", "statuses": [502]})
-        assert r.status_code == 200 and raw.get("/_emulator/faults").json()["faults"][0]["remaining"] == 1
-        assert (
-            raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "(", "statuses": []}).status_code == 400
-        )
-        assert raw.post("/_emulator/faults", json={"method": "GET", "path_regex": "/", "bogus": 1}).status_code == 400
-        assert raw.delete("/_emulator/faults").status_code == 200 and len(emulator.faults) == 0
-        seeded = raw.post(
-            "/_emulator/seed",
-            json={
-                "id": "pinned-1",
-                "name": "s",
-                "url": "https://a.example.com",
-                "service_auth": {"type": "bearer", "token": CANARY},
-            },
-        )
-        assert seeded.json()["connector"]["id"] == "pinned-1" and CANARY not in seeded.text
-        assert (
-            raw.post(
-                "/_emulator/seed", json={"id": "pinned-1", "name": "s", "url": "https://a.example.com"}
-            ).status_code
-            == 400
-        )
-        assert raw.get("/_emulator/connectors").json()["connectors"][0]["service_auth"]["token"] == "***"
-        with http(emulator, headers={"X-Client-Name": "conn-reconcile"}) as authed:
-            assert authed.get("/v1/connectors", params={"limit": 5}).json()["total_count"] == 1
-        assert raw.get("/_emulator/requests").json()["requests"][-1] == {
-            "method": "GET",
-            "path": "/v1/connectors",
-            "query": {"limit": "5"},
-            "client_name": "conn-reconcile",
-        }
-        assert raw.post("/_emulator/reset").status_code == 200 and emulator.connectors == []
-        assert len(emulator.requests) == 0 and raw.get("/_emulator/nope").status_code == 404
 
 
 def test_concurrent_creates_over_keep_alive(emulator, endpoint):

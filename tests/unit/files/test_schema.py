@@ -1,10 +1,6 @@
-"""docs/connector.schema.json and docs/config.schema.json: up to date with the models, and
-agreeing with them.
-
-Editors validate connector files against the checked-in schema (the files' modeline
-``# yaml-language-server: $schema=../docs/connector.schema.json``); the tool validates them
-with the pydantic models the schema is generated from. These tests keep the two from drifting apart.
-"""
+"""docs/connector.schema.json and docs/config.schema.json: up to date with the models they are
+generated from, and agreeing with them. Editors validate connector files against the checked-in
+schema (their modeline); the tool validates them with the models: these tests keep the two together."""
 
 from __future__ import annotations
 

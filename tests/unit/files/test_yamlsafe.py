@@ -10,16 +10,10 @@ import math
 from pathlib import Path
 
 import pytest
-from test_loader import BAD_FILES, errors, put, test_canary_secrets_never_appear_in_any_diagnostic
+from connfiles import BAD_FILES, check_canary_secrets, errors, put
 
 from conn_reconcile.files import yamlsafe as yamlsafe
 from conn_reconcile.files import yamltext as yamltext
-
-
-@pytest.fixture
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.fixture
@@ -108,7 +102,7 @@ def test_bad_files_without_the_c_parser(cwd: Path, pure_only: None, content: str
 
 
 def test_canary_secrets_without_the_c_parser(cwd: Path, pure_only: None) -> None:
-    test_canary_secrets_never_appear_in_any_diagnostic(cwd)
+    check_canary_secrets()
 
 
 def test_one_pure_yaml_instance_is_reused(pure_only: None) -> None:

@@ -1,5 +1,6 @@
-"""ghapi against a loopback server whose answers are not what GitHub sends: a clear
-GitHubError (no traceback, no token, no body), never a crash."""
+"""The GitHub endpoints the action calls, against the fake GitHub API: pull requests and commit
+comparisons read and checked, and the plan artifact taken only from a run of the pull request's
+final head, its ZIP refused when hostile or malformed (the token never sent to the storage)."""
 
 from __future__ import annotations
 
@@ -9,126 +10,21 @@ import re
 import stat
 import warnings
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fakegithub import FakeGitHub
-from helpers import serving
+from fakegithub import CANARY_TOKEN, REPO, FakeGitHub
 
-from conn_reconcile.github import api as ghapi
-from conn_reconcile.github.api import GitHub, GitHubError, write_safely
+from conn_reconcile.github import artifact as ghartifact
+from conn_reconcile.github.api import GitHub
+from conn_reconcile.github.rest import GitHubError
 
-TOKEN = "ghs-canary-token-7f3a"
-
-
-@pytest.fixture
-def answering() -> Iterator[tuple[str, list[bytes]]]:
-    """A server answering 200 with the next body of the list it yields (and its URL)."""
-    bodies: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = bodies.pop(0)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    with serving(Handler) as url:
-        yield url, bodies
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"<html>rate limited</html>", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"\xff\xfe"],
-    ids=["html", "nested-too-deeply", "not-utf8"],
-)
-def test_an_answer_that_is_not_json_is_a_github_error(answering: tuple[str, list[bytes]], body: bytes) -> None:
-    url, bodies = answering
-    bodies.append(body)
-    with pytest.raises(GitHubError, match="not JSON") as info:
-        GitHub(url, TOKEN, "acme/connectors")._call("GET", "/issues")
-    assert TOKEN not in str(info.value) and "rate limited" not in str(info.value)
-
-
-def test_a_json_answer_is_returned(answering: tuple[str, list[bytes]]) -> None:
-    url, bodies = answering
-    bodies.append(b'[{"id": 1}]')
-    assert GitHub(url, TOKEN, "acme/connectors")._call("GET", "/issues") == [{"id": 1}]
-
-
-# ---- against the fake GitHub API --------------------------------------------------------------
-
+TOKEN = CANARY_TOKEN
 SHA = "0123456789abcdef0123456789abcdef01234567"
 HEAD = "a" * 40
 OLD_HEAD = "b" * 40
-REPO = "acme/connectors"
 PLAN_YML = ".github/workflows/plan.yml"
 ARTIFACT, PLAN = "conn-reconcile-plan-pr9", "conn-reconcile-plan.json"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    with FakeGitHub(REPO, TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def gh(fake: FakeGitHub) -> GitHub:
-    return GitHub(fake.url, TOKEN, REPO)
-
-
-def _comments(fake: FakeGitHub, count: int, issue: int = 7) -> None:
-    for i in range(count):
-        fake.comments[i + 1] = {"issue": issue, "body": f"comment {i + 1}", "user": {"login": "someone"}}
-
-
-@pytest.mark.parametrize("status", [301, 302, 307])
-def test_a_redirect_on_an_ordinary_call_is_a_github_error(fake: FakeGitHub, gh: GitHub, status: int) -> None:
-    fake.redirects[f"/repos/{REPO}/issues/7/comments"] = (status, f"{fake.url}/elsewhere")
-    with pytest.raises(GitHubError) as info:
-        gh.sticky_comment(7, "body", "<!-- marker -->")
-    assert str(info.value) == f"GitHub API GET /issues/7/comments: HTTP {status}"
-    assert fake.requests == [] and fake.comments == {}, "the redirect is not followed, nothing is posted"
-
-
-def test_a_listing_of_60_pages_returns_every_item(fake: FakeGitHub, gh: GitHub) -> None:
-    _comments(fake, 6000)
-    fake.comments[6000]["user"], fake.comments[6000]["body"] = {"login": "github-actions[bot]"}, "<!-- m --> old"
-    fake.comments[7000] = {"issue": 8, "body": "another issue", "user": {"login": "someone"}}
-    assert gh.sticky_comment(7, "<!-- m --> new", "<!-- m -->") == "updated"
-    assert fake.comments[6000]["body"] == "<!-- m --> new" and len(fake.comments) == 6001
-    pages = [r for r in fake.requests if r[0] == "GET"]
-    assert [int(q["page"][0]) for _, _, q, _ in pages] == list(range(1, 62))  # 60 full pages, then an empty one
-
-
-def test_a_listing_beyond_the_bound_is_an_error_not_a_partial_list(
-    fake: FakeGitHub, gh: GitHub, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ghapi, "MAX_PAGES", 3)
-    _comments(fake, 250)
-    assert len(gh._pages("/issues/7/comments", {})) == 250
-    _comments(fake, 301)
-    with pytest.raises(GitHubError, match=r"GET /issues/7/comments: more than 3 pages"):
-        gh._pages("/issues/7/comments", {})
-
-
-def test_link_headers_are_followed_past_pages_shorter_than_asked(fake: FakeGitHub, gh: GitHub) -> None:
-    fake.link_headers, fake.max_per_page = True, 30  # GitHub gives fewer than asked: pages are "short"
-    _comments(fake, 95)
-    assert [c["id"] for c in gh._pages("/issues/7/comments", {})] == list(range(1, 96))
-    assert len(fake.requests) == 4
-    fake.requests.clear()
-    fake.comments.clear()
-    _comments(fake, 90)  # the last page is full, and names no next one: no empty page asked for
-    assert len(gh._pages("/issues/7/comments", {})) == 90 and len(fake.requests) == 3
 
 
 def test_only_the_pull_request_merged_as_the_commit_is_found(fake: FakeGitHub, gh: GitHub) -> None:
@@ -417,45 +313,14 @@ def test_a_regular_file_with_unix_mode_bits_is_taken(reviewed: FakeGitHub, gh: G
 
 
 def test_sizes_and_member_counts_are_bounded(reviewed: FakeGitHub, gh: GitHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ghapi, "MAX_ARTIFACT_BYTES", 10_000)
+    monkeypatch.setattr(ghartifact, "MAX_ARTIFACT_BYTES", 10_000)
     reviewed.artifacts[0]["zip"] = _zip((PLAN, b"\0" * 10_001))  # compresses to little, declares too much
     with pytest.raises(GitHubError, match=f"{PLAN} is too large"):
         _verified(gh)
     reviewed.artifacts[0]["zip"] = _zip((PLAN, b"{}"), ("noise", os.urandom(20_000)))  # the ZIP itself
     with pytest.raises(GitHubError, match="GET /actions/artifacts/1/zip: the ZIP is too large"):
         _verified(gh)
-    monkeypatch.setattr(ghapi, "MAX_ARTIFACT_MEMBERS", 3)
+    monkeypatch.setattr(ghartifact, "MAX_ARTIFACT_MEMBERS", 3)
     reviewed.artifacts[0]["zip"] = _zip((PLAN, b"{}"), *[(f"m{i}", b"") for i in range(3)])
     with pytest.raises(GitHubError, match="more than 3 members"):
         _verified(gh)
-
-
-# ---- write_safely -------------------------------------------------------------------------------
-
-
-def test_write_safely_creates_a_private_file(tmp_path: Path) -> None:
-    path = write_safely(tmp_path, PLAN, b"plan")
-    assert path == tmp_path / PLAN and path.read_bytes() == b"plan"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_write_safely_never_overwrites_nor_follows_a_symlink(tmp_path: Path) -> None:
-    (tmp_path / "existing.json").write_bytes(b"keep")
-    with pytest.raises(FileExistsError):
-        write_safely(tmp_path, "existing.json", b"plan")
-    assert (tmp_path / "existing.json").read_bytes() == b"keep"
-    target = tmp_path / "elsewhere"
-    (tmp_path / "dangling.json").symlink_to(target)
-    with pytest.raises(FileExistsError):
-        write_safely(tmp_path, "dangling.json", b"plan")
-    assert not target.exists(), "nothing was written through the symlink"
-    (tmp_path / "to-existing.json").symlink_to(tmp_path / "existing.json")
-    with pytest.raises(FileExistsError):
-        write_safely(tmp_path, "to-existing.json", b"plan")
-    assert (tmp_path / "existing.json").read_bytes() == b"keep"
-
-
-@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "/etc/passwd", "../x", "nul\0byte"])
-def test_write_safely_takes_a_plain_file_name_only(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ValueError):
-        write_safely(tmp_path / "sub", name, b"plan")

@@ -7,23 +7,25 @@ import pytest
 
 from conn_reconcile.errors import SecretError
 from conn_reconcile.escape import escape
-from conn_reconcile.model.secrets import MASK, MIN_REDACT_LEN, Redactor, fingerprint, resolve_payload, secret_forms
+from conn_reconcile.model.binding import BoundSecrets, bind_refs, payload_refs
+from conn_reconcile.model.secrets import MASK, MIN_REDACT_LEN, Redactor, fingerprint, secret_forms
 
-PATHS = ("oauth.client_secret", "service_auth.token")
+
+def bound(payload: dict, env: dict[str, str], where: str = "a.yaml") -> BoundSecrets:
+    return bind_refs(payload_refs(payload, name="x", where=where), env, Redactor())
 
 
 def test_resolve_replaces_references_and_leaves_the_input_alone():
     payload = {"name": "x", "service_auth": {"type": "bearer", "token": "${TOK}"}}
-    out = resolve_payload(payload, {"TOK": "v"}, where="a.yaml", paths=PATHS)
+    out = bound(payload, {"TOK": "v"}).resolve(payload, where="a.yaml")
     assert out["service_auth"]["token"] == "v" and payload["service_auth"]["token"] == "${TOK}"
 
 
 @pytest.mark.parametrize("env,word", [({}, "not set"), ({"TOK": ""}, "empty")])
 def test_unset_variable_names_file_field_and_variable(env, word):
+    payload = {"service_auth": {"type": "bearer", "token": "${TOK}"}}
     with pytest.raises(SecretError) as err:
-        resolve_payload(
-            {"service_auth": {"type": "bearer", "token": "${TOK}"}}, env, where="connectors/a.yaml", paths=PATHS
-        )
+        bound(payload, env).resolve(payload, where="connectors/a.yaml")
     assert str(err.value) == f"connectors/a.yaml: service_auth.token: environment variable TOK is {word}"
 
 
@@ -148,6 +150,8 @@ def test_data_masks_secret_fields_but_keeps_references():
 )
 def test_resolution_refuses_reserved_variables_even_from_a_plan_file(var):
     payload = {"service_auth": {"type": "bearer", "token": f"${{{var}}}"}}
+    secrets = bound(payload, {var: "CANARY-value"}, where="plan.json")
+    assert not secrets.values  # never even read
     with pytest.raises(SecretError, match="is reserved") as err:
-        resolve_payload(payload, {var: "CANARY-value"}, where="plan.json", paths=PATHS)
+        secrets.resolve(payload, where="plan.json")
     assert "CANARY" not in str(err.value)

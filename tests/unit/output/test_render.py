@@ -1,3 +1,6 @@
+"""Rendering plans and diagnostics as text, JSON, markdown and GitHub annotations: every format
+through the redactor, data always escaped, never printed raw, and the documented JSON shape."""
+
 import json
 import re
 

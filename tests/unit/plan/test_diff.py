@@ -1,3 +1,6 @@
+"""Field-level comparison of desired and remote connectors: defaults and server-owned fields, the
+fields that force a replacement, secrets never in a view, and where a change comes from."""
+
 from typing import Any
 
 import pytest

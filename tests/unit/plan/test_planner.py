@@ -1,3 +1,6 @@
+"""Deciding the plan: the action for each pair, matching by pinned id, state and name, the prune
+safeguards, secrets compared by fingerprint, and a plan's freshness against the org."""
+
 import pytest
 from helpers import desired, remote
 

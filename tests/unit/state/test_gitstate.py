@@ -1,8 +1,7 @@
-"""The git state backend against real git: a bare repository on disk as ``origin`` and
-clones of it. The spec parser, the remote compare-and-swap the lock and the pushes rely on
-(two pushes racing on the remote included), reading/pushing the state with its local copy
-and the lock (no emulator needed here); merging a rejected push is in
-tests/unit/state/test_gitstate_merge.py, the end-to-end runs are in tests/e2e/test_gitstate_e2e.py."""
+"""The git state backend against real git, a bare repository on disk as ``origin`` and clones of it:
+the spec parser, the remote compare-and-swap the lock and the pushes rely on (racing pushes
+included), reading and pushing the state with its local copy, and the lock. Merging a rejected
+push: test_gitstate_merge.py; end to end: tests/e2e/test_gitstate_e2e.py."""
 
 from __future__ import annotations
 

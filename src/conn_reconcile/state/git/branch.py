@@ -1,11 +1,6 @@
-"""The state kept on a git branch (an edge): :func:`pull` brings the branch's file into the
-local snapshot + journal (:mod:`conn_reconcile.state.file`); :func:`publish` pushes the local
-state back with compare-and-swap on the commit it came from. A push rejected because another
-run wrote the branch meanwhile is merged per record into the branch's new state (three-way,
-:func:`merge`) and retried; records both runs changed differently stop it, keeping the local
-state. ``<snapshot>.git.json`` records the commit and snapshot digest the local files are in
-step with, so unpushed local changes are never overwritten.
-"""
+"""The state kept on a git branch (an edge): :func:`pull` brings the branch's file into the local
+snapshot + journal; :func:`publish` pushes the local state back with compare-and-swap on the commit
+it came from, merging per record (:func:`merge`) when another run wrote the branch meanwhile."""
 
 from __future__ import annotations
 
@@ -45,7 +40,8 @@ class DivergedError(StateError):
 @dataclass(frozen=True)
 class Base:
     """What the local snapshot was last in step with: a commit of the branch (None: no branch)
-    and the sha256 of the snapshot's bytes then (None: no file)."""
+    and the sha256 of the snapshot's bytes then (None: no file). Kept in ``<snapshot>.git.json``
+    (:func:`sidecar_path`), so that unpushed local changes are never overwritten."""
 
     commit: str | None
     digest: str | None
@@ -134,8 +130,9 @@ def pull(spec: GitStateSpec, scratch: Path, local: Path) -> str | None:
 def publish(spec: GitStateSpec, scratch: Path, local: Path, run_id: str) -> str | None:
     """Push the local state (snapshot + journal) to the branch on top of the commit it came
     from; the new commit, or None when the branch already holds it. A push rejected because
-    another run wrote the branch meanwhile is merged into the branch's new state
-    (:func:`_rebase`) and pushed again, up to :data:`MAX_PUSHES` times."""
+    another run wrote the branch meanwhile is merged per record into the branch's new state
+    (:func:`_rebase`, three-way) and pushed again, up to :data:`MAX_PUSHES` times; records both
+    runs changed differently stop it, keeping the local state."""
     base = read_base(local)
     if base is None:
         raise StatePushError(f"the state in {local} was not read from {spec.describe()} by this run: not pushed")

@@ -1,13 +1,6 @@
-"""The state lock of the git backend (an edge): a ref on the remote, for runs on any machine.
-
-Taking the lock pushes ``refs/conn-reconcile/lock/BRANCH``, pointing at a commit whose
-``lock.json`` (and message) says who holds it (id, user, host, pid, since, CI run URL), with
-``--force-with-lease=REF:`` (empty: the ref must not exist). The remote checks that under its
-ref lock, so of two runs exactly one creates it; the other (refused by git's lease check or,
-at the same instant, by the remote) waits as for any busy lock. Releasing deletes it with a
-lease on the commit pushed, so a run never deletes a lock it does not hold. A holder that dies (kill -9, a
-lost runner) leaves the ref: the next run names the holder and the ``force-unlock`` command.
-"""
+"""The state lock of the git backend (an edge): a ref on the remote,
+``refs/conn-reconcile/lock/BRANCH``, for runs on any machine; its commit's ``lock.json`` says who
+holds it."""
 
 from __future__ import annotations
 
@@ -21,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+from conn_reconcile.config import defaults
 from conn_reconcile.errors import ConnReconcileError
 from conn_reconcile.state.git.branch import repo_for
 from conn_reconcile.state.git.repo import GitError, ScratchRepo
@@ -34,7 +28,15 @@ MAX_WAIT = 5.0
 
 
 class GitLock:
-    """The state lock for ``spec``, kept as a ref on its remote (through a scratch repo)."""
+    """The state lock for ``spec``, kept as a ref on its remote (through a scratch repo).
+
+    Taking it pushes the ref, pointing at a commit whose ``lock.json`` (and message) says who holds
+    it (id, user, host, pid, since, CI run URL), with ``--force-with-lease=REF:`` (empty: the ref
+    must not exist). The remote checks that under its ref lock, so of two runs exactly one creates
+    it; the other waits as for any busy lock. Releasing deletes it with a lease on the commit
+    pushed, so a run never deletes a lock it does not hold. A holder that dies (kill -9, a lost
+    runner) leaves the ref: the next run names the holder and the ``force-unlock`` command.
+    """
 
     def __init__(
         self,
@@ -53,7 +55,7 @@ class GitLock:
     def _repo(self) -> ScratchRepo:
         return repo_for(self.spec, self.scratch)
 
-    def acquire(self, operation: str, *, timeout: float = 0.0) -> LockInfo:
+    def acquire(self, operation: str, *, timeout: float = defaults.LOCK_TIMEOUT) -> LockInfo:
         repo = self._repo()
         info = LockInfo.new(operation, env=self.env)
         body = json.dumps(asdict(info), indent=2).encode() + b"\n"
@@ -140,7 +142,7 @@ class GitLock:
         )
 
     @contextmanager
-    def held(self, operation: str, *, timeout: float = 0.0) -> Iterator[LockInfo]:
+    def held(self, operation: str, *, timeout: float = defaults.LOCK_TIMEOUT) -> Iterator[LockInfo]:
         info = self.acquire(operation, timeout=timeout)
         try:
             yield info

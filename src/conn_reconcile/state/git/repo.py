@@ -1,13 +1,6 @@
-"""A private scratch git repository that talks to the project's remote (an edge: runs git).
-
-The scratch repository is a bare repository under ``.conn-reconcile/git/`` whose config
-includes the config of the repository of the current directory, so that ``origin`` (its URL,
-``insteadOf`` rewrites, credential helpers, the auth header a CI checkout leaves) means the
-same as in that checkout, while no object or ref of this tool lands in the user's repository.
-git runs with argument lists (never a shell), ``GIT_TERMINAL_PROMPT=0`` and the C locale;
-every ref and path it is given was validated by :mod:`conn_reconcile.state.spec` or is a
-hex object id read back from git and checked.
-"""
+"""A private scratch git repository that talks to the project's remote (an edge: runs git), so that
+``origin`` means what it means in the user's checkout while no object or ref of this tool lands in
+it. git runs with argument lists (never a shell), and every ref and path it is given is validated."""
 
 from __future__ import annotations
 
@@ -112,7 +105,12 @@ class PushResult:
 
 
 class ScratchRepo:
-    """The bare scratch repository at ``path``, made on first use."""
+    """The bare scratch repository at ``path`` (under ``.conn-reconcile/git/``), made on first use.
+    Its config includes the config of the repository of the current directory, so that the remote
+    (its URL, ``insteadOf`` rewrites, credential helpers, the auth header a CI checkout leaves) is
+    the same as in that checkout. git runs with ``GIT_TERMINAL_PROMPT=0`` and the C locale; every
+    ref and path it is given was validated by :mod:`conn_reconcile.state.spec` or is a hex object
+    id read back from git and checked."""
 
     def __init__(self, path: Path, remote: str):
         self.path = path

@@ -206,3 +206,23 @@ def test_the_architecture_document_draws_these_layers() -> None:
     text = (SRC.parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     drawn = {name: int(layer) for layer, name in re.findall(r"^\| (\d+) \| `(\w+)/?` \|", text, re.M)}
     assert drawn == LAYERS
+
+
+def test_the_house_rules_hold_in_every_module() -> None:
+    """Module docstrings of at most 4 lines saying what the module owns; no module over 400
+    lines or function over 60; no timing or benchmark figure in the code."""
+    problems = []
+    for name, path in modules(SRC):
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        doc = ast.get_docstring(tree)
+        if not doc or len(doc.splitlines()) > 4:
+            problems.append(f"{name}: module docstring of {len(doc.splitlines()) if doc else 0} lines")
+        if len(source.splitlines()) > 400:
+            problems.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:  # type: ignore[operator]
+                problems.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")  # type: ignore[operator]
+        if re.search(r"\d\s?(µs|ms)\b|\d(\.\d+)?x (the |its )?floor|faster than", source):
+            problems.append(f"{name}: a timing or benchmark figure")
+    assert not problems, "\n".join(problems)

@@ -1,19 +1,6 @@
-"""Carry out a :class:`Plan` through the API client.
-
-Order is :func:`conn_reconcile.plan.model.phases`: updates, then creates, then replacements
-(create the new connector, then delete the old one), then deletes; inside a phase up to
-``parallelism`` calls run at once, and results are reported in plan order as soon as
-everything before them is done, so the output is the same whatever the timing. Every
-secret is resolved before the first call (an unset variable changes nothing). Each call is
-bracketed by the :class:`~conn_reconcile.apply.recorder.StateRecorder`: an intent is made durable
-before it, the outcome right after it. A failure of one connector does not stop the others
-unless ``fail_fast``; a create whose outcome is unknown stops everything (exit 3).
-
-Ctrl-C (SIGINT) never raises inside a call: while ``apply`` runs in the main thread it is
-only counted (:class:`Interrupt`). The first one stops new calls from starting (those are
-reported ``skipped``) and waits for the calls in flight, whose results are reported and
-recorded in state as usual; a second one stops waiting and reports the calls still in
-flight as ``unknown`` (``ApplyReport.abandoned``).
+"""Carry out a :class:`Plan` through the API client: in the order of
+:func:`~conn_reconcile.plan.model.phases`, up to ``parallelism`` calls at once, each bracketed by
+the state recorder, results reported in plan order, Ctrl-C as a counter (see :class:`Applier`).
 """
 
 from __future__ import annotations
@@ -69,6 +56,22 @@ def request_bodies(plan: Plan, bound: BoundSecrets) -> dict[int, dict[str, Any]]
 
 
 class Applier:
+    """Order is :func:`conn_reconcile.plan.model.phases`: updates, then creates, then replacements
+    (create the new connector, then delete the old one), then deletes; inside a phase up to
+    ``parallelism`` calls run at once, and results are reported in plan order as soon as
+    everything before them is done, so the output is the same whatever the timing. Every
+    secret is resolved before the first call (an unset variable changes nothing). Each call is
+    bracketed by the :class:`~conn_reconcile.apply.recorder.StateRecorder`: an intent is made durable
+    before it, the outcome right after it. A failure of one connector does not stop the others
+    unless ``fail_fast``; a create whose outcome is unknown stops everything (exit 3).
+
+    Ctrl-C (SIGINT) never raises inside a call: while ``apply`` runs in the main thread it is
+    only counted (:class:`Interrupt`). The first one stops new calls from starting (those are
+    reported ``skipped``) and waits for the calls in flight, whose results are reported and
+    recorded in state as usual; a second one stops waiting and reports the calls still in
+    flight as ``unknown`` (``ApplyReport.abandoned``).
+    """
+
     def __init__(
         self,
         client: Client,

@@ -190,11 +190,12 @@ click.version_option(__version__, "--version", prog_name="conn-reconcile", help=
 def parse(args: Sequence[str]) -> click.Context:
     """Read a command line without running it: the command's context (its parent: the
     group's). Raises click's usage errors."""
-    group_ctx = cli.make_context("conn-reconcile", list(args))
-    named = group_ctx._protected_args  # where the group's parser leaves the command's name for Group.invoke
-    if not named:
+    group_ctx = click.Context(cli, info_name="conn-reconcile", **cli.context_settings)
+    with group_ctx.scope(cleanup=False):  # the group's options, parsed as make_context parses them
+        words = click.Command.parse_args(cli, group_ctx, list(args))  # the words from the command's name on
+    if not words:
         raise click.UsageError("Missing command.", group_ctx)
-    name, command, rest = cli.resolve_command(group_ctx, [*named, *group_ctx.args])
+    name, command, rest = cli.resolve_command(group_ctx, words)
     assert name is not None and command is not None  # else resolve_command raised
     return command.make_context(name, rest, parent=group_ctx)
 

@@ -59,8 +59,17 @@ class FloatRange(click.FloatRange):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         number = super().convert(value, param, ctx)
         if number != number:
-            self.fail(f"{value} is not in the range {self._describe_range()}.", param, ctx)
+            self.fail(f"{value} is not in the range {self.bounds()}.", param, ctx)
         return number
+
+    def bounds(self) -> str:
+        """The range as click words it (``x>0``, ``0<=x<=60``), from its public bounds."""
+        low_op, high_op = ("<" if self.min_open else "<="), ("<" if self.max_open else "<=")
+        if self.max is None:
+            return f"x{'>' if self.min_open else '>='}{self.min:g}" if self.min is not None else "x"
+        if self.min is None:
+            return f"x{high_op}{self.max:g}"
+        return f"{self.min:g}{low_op}x{high_op}{self.max:g}"
 
 
 #: a file name, as a string (--state, --file)

@@ -1,11 +1,5 @@
-"""Connector files in environments (pure core): ``environments: [staging]`` (the connector
-exists only there), ``${vars.NAME}`` in non-secret fields, and per-environment overrides.
-
-:func:`prepare` turns the raw data of one file into what the connector is in one
-environment, before the strict model sees it: the ``environments`` key is taken out (it is
-not part of the API's body, so never of a payload or a diff), vars are substituted and the
-environment's overrides merged in. Secrets stay ``${VAR}`` environment references: a
-``${vars.X}`` in a secret field is an error.
+"""Connector files in environments (pure core): ``environments: [staging]``, ``${vars.NAME}`` in
+non-secret fields and per-environment overrides, applied by :func:`prepare` before the model.
 """
 
 from __future__ import annotations
@@ -27,7 +21,14 @@ def prepare(
     data: dict[str, Any], locations: Mapping[str, tuple[int, int]], file: str, ctx: EnvContext
 ) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
     """The file's data as the connector is in ``ctx``'s environment; None (and no problem)
-    when the connector does not exist there. Problems are located at ``file:line:col``."""
+    when the connector does not exist there. Problems are located at ``file:line:col``.
+
+    :func:`prepare` turns the raw data of one file into what the connector is in one
+    environment, before the strict model sees it: the ``environments`` key is taken out (it is
+    not part of the API's body, so never of a payload or a diff), vars are substituted and the
+    environment's overrides merged in. Secrets stay ``${VAR}`` environment references: a
+    ``${vars.X}`` in a secret field is an error.
+    """
     problems: list[Diagnostic] = []
 
     def problem(path: str, message: str) -> None:

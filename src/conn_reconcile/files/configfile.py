@@ -1,12 +1,4 @@
-"""Finding and reading ``conn-reconcile.yaml`` (edge), and building a command's settings from it.
-
-Discovery: ``--config PATH`` or ``$CONN_RECONCILE_CONFIG``; otherwise ``conn-reconcile.yaml`` in
-the current directory or its parents, up to the git root (the directory holding ``.git``).
-Outside a git repository only the current directory is looked at, so a stray file higher up
-(``/tmp``, a home directory) is never picked up. The file is read like a connector file
-(regular files only, size limit, hardened YAML) and validated by the strict model in
-:mod:`conn_reconcile.config.model`.
-"""
+"""Finding and reading ``conn-reconcile.yaml`` (edge), and building a command's settings from it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Secret values: keyed fingerprints and the one :class:`Redactor`.
-
-Files hold ``${VAR}`` references only; :mod:`conn_reconcile.model.binding` reads their values,
-once per command, and teaches them to the Redactor. Values are never stored: the state keeps
-HMAC-SHA256 fingerprints keyed with ``CONN_RECONCILE_FINGERPRINT_KEY`` (itself never stored).
-Every known value (and the API key) is masked in every form a server may echo it back in.
-Pure core.
+"""Secret values: keyed fingerprints (HMAC-SHA256, never the value) and the one :class:`Redactor`,
+which masks every known value in every form a server may echo it back in. Pure core.
 """
 
 from __future__ import annotations
@@ -72,7 +67,14 @@ class Redactor:
     """The one place secrets are masked: known values (in every form of :func:`secret_forms`)
     in any text, and secret fields in data. Thread-safe. Masking is one Aho-Corasick pass over
     the text (leftmost, longest match first), linear in the text whatever the number of secrets;
-    the automaton is rebuilt lazily after :meth:`add`."""
+    the automaton is rebuilt lazily after :meth:`add`.
+
+    Files hold ``${VAR}`` references only; :mod:`conn_reconcile.model.binding` reads their values,
+    once per command, and teaches them to the Redactor. Values are never stored: the state keeps
+    HMAC-SHA256 fingerprints keyed with ``CONN_RECONCILE_FINGERPRINT_KEY`` (itself never stored).
+    Every known value (and the API key) is masked in every form a server may echo it back in.
+    Pure core.
+    """
 
     def __init__(self, values: Iterable[str | None] = ()):
         self._values: set[str] = set()

@@ -1,11 +1,5 @@
-"""``conn-reconcile import``: write one YAML file per remote connector.
-
-Each file pins the connector's ``id`` (so a later rename is a PATCH, never a delete) and
-holds ``${VAR}`` placeholders for the write-only secrets, which the API never returns.
-
-Remote data never chooses where a file goes: file names are a slug of the name (``[a-z0-9-]``,
-at most :data:`MAX_SLUG` characters), plus a short hash of the id when slugs collide; every
-path is checked to be directly inside the resolved ``--dir`` and never a symlink.
+"""``conn-reconcile import``: one YAML file per remote connector, its ``id`` pinned and
+``${VAR}`` placeholders for the secrets; remote data never chooses where a file goes.
 """
 
 from __future__ import annotations

@@ -1,15 +1,5 @@
-"""``conn-reconcile import --update``: accept drift into git.
-
-Existing connector files are rewritten with the org's current values, so that a change made in
-the Cohere dashboard can be reviewed as a pull request instead of being reverted by the next
-apply. Files are matched to remote connectors the way the planner does
-(:class:`~conn_reconcile.plan.matching.Matcher`: pinned ``id``, then state, then name).
-
-Only server-visible, non-secret fields are written (:data:`FIELDS`, :data:`OAUTH_FIELDS`);
-secrets, ``${VAR}`` references and ``service_auth`` are never touched. The YAML is edited in
-ruamel's round-trip mode, so comments, key order and quoting survive; a file with nothing to
-change is not written at all (it stays byte-identical); a changed one is checked to load back
-to the intended values, then written atomically.
+"""``conn-reconcile import --update``: accept drift into git by rewriting existing connector files
+with the org's non-secret values (ruamel round-trip: comments, key order and ``${VAR}``s kept).
 """
 
 from __future__ import annotations

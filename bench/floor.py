@@ -10,8 +10,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
+from _ruamel_yaml import CParser  # ruamel.yaml.clib: libyaml's parser, as the tool uses it
 from pydantic import BaseModel, ConfigDict
-from ruamel.yaml import YAML
+from ruamel.yaml.events import MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent
 
 if TYPE_CHECKING:
     import httpx
@@ -46,17 +47,58 @@ class Connector(BaseModel):
     oauth: OAuth | None = None
 
 
+def _scalar(event: ScalarEvent) -> object:
+    value = event.value
+    if event.style:  # quoted
+        return value
+    return {"true": True, "false": False, "null": None, "~": None}.get(value, value)
+
+
+def load(text: str) -> object:
+    """The document's plain data from libyaml's events (no tags, anchors or type resolution
+    beyond booleans and null: the least any loader on this parser does)."""
+    parser = CParser(text)
+    stack: list[list | dict] = []
+    keys: list[object] = []
+    root: object = None
+    try:
+        while (event := parser.get_event()) is not None:
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                node: list | dict = {} if isinstance(event, MappingStartEvent) else []
+                stack.append(node)
+                keys.append(None)
+                continue
+            if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                value: object = stack.pop()
+                keys.pop()
+            elif isinstance(event, ScalarEvent):
+                value = _scalar(event)
+            else:
+                continue
+            if not stack:
+                root = value
+            elif isinstance(stack[-1], list):
+                stack[-1].append(value)
+            elif keys[-1] is None:
+                keys[-1] = value
+            else:
+                stack[-1][keys[-1]] = value
+                keys[-1] = None
+    finally:
+        parser.dispose()
+    return root
+
+
 def load_dir(directory: str) -> list[dict]:
-    yaml = YAML(typ="safe")
     docs = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.endswith((".yaml", ".yml")) and not name.startswith("."):
                 with open(os.path.join(root, name), "rb") as fh:
-                    doc = yaml.load(fh)
+                    doc = load(fh.read().decode("utf-8"))
                 Connector.model_validate(doc)
-                docs.append(doc)
+                docs.append(doc)  # type: ignore[arg-type]
     return docs
 
 

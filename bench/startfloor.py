@@ -43,14 +43,12 @@ def validate(paths: list[str]) -> int:
     """What any ``validate`` on this stack must load and do, without a command line: ruamel's C
     parser and a pydantic model of the connector file, each file parsed and validated. Exit 0
     when all are valid."""
-    from floor import Connector
+    from floor import Connector, load
     from pydantic import ValidationError
-    from ruamel.yaml import YAML
 
-    yaml = YAML(typ="safe")
     for path in paths:
         with open(path, "rb") as fh:
-            doc = yaml.load(fh)
+            doc = load(fh.read().decode("utf-8"))
         try:
             Connector.model_validate(doc)
         except ValidationError as exc:

@@ -5,7 +5,7 @@ from libyaml's C parser, or from ruamel's pure-Python YAML 1.2 parser where liby
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -60,23 +60,28 @@ def _pure_events(text: str) -> Generator[Any, None, None]:
         getattr(_pure_yaml, "doc_infos", []).clear()  # parse() appends one per call (ruamel >= 0.18.7)
 
 
-def _c_events(text: str) -> Generator[Any, None, None]:
+def _c_events(text: str) -> tuple[Iterator[Any], Callable[[], None]]:
+    """libyaml's events (None after the stream's end), read straight from the parser, and its close."""
     parser = _CParser(text)
-    try:
-        yield from iter(parser.get_event, None)  # None: after the stream's end
-    finally:
-        parser.dispose()
+    return iter(parser.get_event, None), parser.dispose
 
 
-def _walk(text: str, events: Callable[[str], Generator[Any, None, None]]) -> tuple[Builder, Exception | None]:
+def _pure_stream(text: str) -> tuple[Iterator[Any], Callable[[], None]]:
+    stream = _pure_events(text)
+    return stream, stream.close  # closed now, not when the traceback goes: the pure parser is reused
+
+
+def _walk(
+    text: str, events: Callable[[str], tuple[Iterator[Any], Callable[[], None]]]
+) -> tuple[Builder, Exception | None]:
     builder = Builder(text)
-    stream = events(text)
+    stream, close = events(text)
     try:
         builder.run(stream)
     except (_Fatal, YAMLError) as exc:
         return builder, exc
     finally:
-        stream.close()  # now, not when the traceback goes: the pure parser is reused
+        close()
     return builder, None
 
 
@@ -93,7 +98,7 @@ def _build(text: str) -> tuple[Builder, Exception | None]:
         builder, error = _walk(text, _c_events)
         if not isinstance(error, YAMLError):
             return builder, error
-    return _walk(text, _pure_events)
+    return _walk(text, _pure_stream)
 
 
 def _as_fatal(error: Exception | None) -> _Fatal | None:

@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EMU_PORT="${EMU_PORT:-8765}"
 ENDPOINT_PORT=8766   # the example connectors in connectors/ point at this port
 WORK="$(mktemp -d)"
 PIDS=()
@@ -32,13 +31,13 @@ export DOCS_CONNECTOR_TOKEN="$DEMO_CONNECTOR_TOKEN"
 export TICKETS_CONNECTOR_TOKEN="$DEMO_CONNECTOR_TOKEN"
 export TEAM_DRIVE_CLIENT_SECRET="demo-client-secret-$RANDOM"
 export CONN_RECONCILE_FINGERPRINT_KEY="demo-fingerprint-key-$RANDOM"
-export CO_API_URL="http://127.0.0.1:$EMU_PORT"
+export CO_API_URL="http://127.0.0.1:8765"   # the emulator's default port (conn-reconcile emulator --help)
 export CO_API_KEY="demo-api-key"
 STATE="$WORK/state.json"
 
 python -m conn_reconcile.emulator.endpoint --port "$ENDPOINT_PORT" --auth-type bearer --token-env DEMO_CONNECTOR_TOKEN &
 PIDS+=($!)
-conn-reconcile emulator --port "$EMU_PORT" --api-key "$CO_API_KEY" &
+conn-reconcile emulator --api-key "$CO_API_KEY" &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$ENDPOINT_PORT"
 wait_for "$CO_API_URL"

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     ERROR = 1  # bad input, API error, stale plan, refused operation
     CHANGES = 2  # plan --detailed-exitcode: there are changes
     PARTIAL = 3  # apply: something changed and something failed, or outcome unknown
+    USAGE = 64  # a bad command line (EX_USAGE of sysexits.h), nothing done
     INTERRUPTED = 130  # Ctrl-C
 
 

@@ -143,9 +143,10 @@ def test_unset_secret_variable_is_an_error_before_any_change(project):
     project.write("b.yaml", project.connector("b", service_auth={"type": "basic", "token": "${MISSING_VAR}"}))
     apply = project.run("apply", "--auto-approve")
     assert apply.code == 1
-    assert "connectors/b.yaml: service_auth.token: environment variable MISSING_VAR is not set" in apply.err
+    assert "connectors/b.yaml:5: service_auth.token: ${MISSING_VAR} is not set; the create of b sends it" in apply.err
     assert project.emulator.connectors == []
-    assert len(project.emulator.requests) == 0  # checked before any remote call, the listing included
+    # checked against the plan (what it sends), before any write: the org was only listed
+    assert {r.method for r in project.emulator.requests} == {"GET"}
 
 
 def test_saved_plan_applies_exactly_and_refuses_when_stale(project):
@@ -259,7 +260,8 @@ def test_prune_deletes_only_managed_connectors_with_safeguards(project):
     (project.connectors / "b.yaml").unlink()
     (project.connectors / "c.yaml").unlink()
     plain = project.run("plan")
-    assert "b (" in plain.out and "managed, removed from git; --prune deletes it" in plain.out
+    assert "Managed connectors removed from git (--prune deletes them):\n  b (" in plain.out
+    assert "managed, removed from git" in plain.out
     assert "No changes." in plain.out
 
     limited = project.run("plan", "--prune", "--max-deletes", "1")

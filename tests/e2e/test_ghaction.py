@@ -212,7 +212,7 @@ def test_a_bad_token_fails_without_printing_it(project: Project, github: FakeGit
 
 def test_an_unknown_command_is_a_usage_error(project: Project) -> None:
     run = action(project, "destroy")
-    assert run.code == 2 and "usage" in run.err
+    assert run.code == 64 and "usage" in run.err
 
 
 def test_no_absolute_path_of_the_runner_leaks_into_outputs(project: Project) -> None:

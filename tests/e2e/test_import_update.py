@@ -108,3 +108,76 @@ def test_hostile_remote_values_are_quoted_not_injected() -> None:
     from ruamel.yaml import YAML
 
     assert YAML(typ="safe").load(out) == {"name": "x\nservice_auth: {token: leak}\n# c", "url": "https://a.example.com"}
+
+
+ENV_CONFIG = """\
+dir: connectors
+environments:
+  staging:
+    api_url: {api_url}
+    state: .conn-reconcile/staging.json
+    vars: {{docs_host: "{host}"}}
+    overrides:
+      wiki: {{description: Staging wiki, excludes: [draft]}}
+  prod:
+    api_url: https://prod.invalid
+    state: .conn-reconcile/prod.json
+    vars: {{docs_host: docs.example.com}}
+"""
+DOCS = """\
+# The handbook, per environment.
+name: docs
+description: Handbook
+url: {scheme}://${{vars.docs_host}}/docs/search   # the host differs per environment
+excludes: [raw_html]
+service_auth:
+  type: bearer
+  token: ${{CONN_TOKEN}}
+"""
+
+
+@pytest.mark.parametrize("select", ["flag", "variable"])
+def test_update_in_an_environment_keeps_vars_references_and_notes_what_they_hide(project, select):
+    scheme, host = project.endpoint_url.split("://", 1)
+    (project.root / "conn-reconcile.yaml").write_text(ENV_CONFIG.format(api_url=project.api_url, host=host))
+    docs = project.write("docs.yaml", DOCS.format(scheme=scheme))
+    wiki = project.write("wiki.yaml", f"name: wiki\ndescription: Wiki\nurl: {project.endpoint_url}/wiki/search\n{AUTH}")
+    assert project.run("validate").code == 0
+    applied = project.run("--env", "staging", "apply", "--auto-approve")
+    assert applied.code == 0, applied.both
+    remote = remote_by_name(project)
+    assert remote["docs"]["url"] == f"{project.endpoint_url}/docs/search"
+    assert remote["wiki"]["description"] == "Staging wiki"
+    moved = f"{project.endpoint_url}/docs/v2/search"
+    project.remote_patch(remote["docs"]["id"], {"url": moved, "excludes": ["raw_html", "author_email"]})
+    project.remote_patch(remote["wiki"]["id"], {"active": False, "excludes": ["draft", "old"]})
+    wiki_before = wiki.read_text(encoding="utf-8")
+
+    args, env = (["import", "--update", "--env", "staging"], None)
+    if select == "variable":
+        args, env = (["import", "--update"], {"CONN_RECONCILE_ENV": "staging"})
+    run = project.run(*args, env=env)
+
+    assert run.code == 0, run.both
+    assert "updated connectors/docs.yaml: excludes" in run.out, run.out
+    assert "updated connectors/wiki.yaml: active" in run.out, run.out
+    expected = DOCS.format(scheme=scheme).replace("[raw_html]", "[raw_html, author_email]")
+    assert _squeezed(docs.read_text(encoding="utf-8")) == _squeezed(expected)  # the ${vars...} url kept
+    assert wiki.read_text(encoding="utf-8") == wiki_before.replace("/search\n", "/search\nactive: false\n", 1)
+    assert (
+        f"note: connectors/docs.yaml: url is written with ${{vars.docs_host}} (in staging: "
+        f"'{project.endpoint_url}/docs/search'); the org has '{moved}': left as written" in run.out
+    ), run.out
+    assert (
+        "note: connectors/wiki.yaml: excludes is set by the overrides of environment staging (['draft']); "
+        "the org has ['draft', 'old']: left as written" in run.out
+    ), run.out
+    assert "Updated 2 file(s); 0 already match the org; 2 field(s) left as written (see the notes)." in run.out
+    assert project.run("validate").code == 0  # still valid in both environments
+
+    # the org's values put back where the file points: nothing left to note
+    project.remote_patch(remote["docs"]["id"], {"url": f"{project.endpoint_url}/docs/search"})
+    project.remote_patch(remote["wiki"]["id"], {"excludes": ["draft"]})
+    again = project.run(*args, env=env)
+    assert again.code == 0 and "Updated 0 file(s); 2 already match the org." in again.out, again.both
+    assert "note:" not in again.out

@@ -19,6 +19,7 @@ from conn_reconcile.api.deadline import ACCEPT_ENCODING, Deadline, api_transport
 from conn_reconcile.api.ratelimit import TokenBucket
 from conn_reconcile.api.responses import (
     CONNECTORS,
+    DEFAULT_KEY_SOURCE,
     IncompleteList,
     check_listing,
     parse_connector,
@@ -26,7 +27,7 @@ from conn_reconcile.api.responses import (
     status_error,
     transport_error,
 )
-from conn_reconcile.api.retry import RETRY_STATUSES, Backoff, hopeless, never_sent
+from conn_reconcile.api.retry import RETRY_STATUSES, Backoff, hopeless, never_sent, retry_notice
 from conn_reconcile.config import defaults as defaults
 from conn_reconcile.errors import (
     ApiError,
@@ -105,6 +106,8 @@ class CohereClient:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        key_source: str = DEFAULT_KEY_SOURCE,
+        on_retry: Callable[[str], None] | None = None,
     ):
         if max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
@@ -120,9 +123,12 @@ class CohereClient:
         self.max_attempts = max_attempts
         self.page_size = page_size
         self._sleep = sleep
+        self._on_retry = on_retry  # told each retry, before its wait (see retry_notice)
         self._backoff = Backoff(backoff_base, backoff_cap, rng=rng, wall_clock=wall_clock)
         self._limiter = TokenBucket(rate_limit, clock=clock, sleep=sleep) if rate_limit else None
         self._api_key = api_key
+        #: where the key came from (``the key in STAGING_CO_API_KEY``), named when the API refuses it
+        self.key_source = key_source
         self._redact = Redactor([api_key])
         headers = {
             "Accept-Encoding": ACCEPT_ENCODING,  # the codings the answers are decoded from
@@ -202,7 +208,7 @@ class CohereClient:
                 if result.is_success:
                     return self._created(result, name, known)
                 if result.status_code == 429 and not last:  # refused before doing anything
-                    self._pause(self._backoff.delay(attempt, result), "POST", CONNECTORS, attempt)
+                    self._pause(self._backoff.delay(attempt, result), "POST", CONNECTORS, attempt, result)
                     continue
                 failure = self._status_error(result, "POST", CONNECTORS, attempt, self._redactor_for(body))
                 if result.status_code < 500:  # definitive: the API refused it
@@ -216,7 +222,7 @@ class CohereClient:
                         raise self._cut_off("POST", CONNECTORS, attempt) from None
                     if last:
                         raise failure from None
-                    self._pause(self._backoff.delay(attempt), "POST", CONNECTORS, attempt)
+                    self._pause(self._backoff.delay(attempt), "POST", CONNECTORS, attempt, result)
                     continue
             return self._adopt_or_unknown(name, known, failure)
 
@@ -302,10 +308,14 @@ class CohereClient:
             f"deadline exceeded: the --deadline passed during {method} {path} (after {tries}); nothing more was sent"
         )
 
-    def _pause(self, seconds: float, method: str, path: str, attempts: int) -> None:
-        """Wait before a retry; a wait that would end after the deadline is not started."""
+    def _pause(
+        self, seconds: float, method: str, path: str, attempts: int, failed: httpx.Response | httpx.TransportError
+    ) -> None:
+        """Wait before a retry, announced; a wait that would end after the deadline is not started."""
         if self.deadline_at is not None and time.monotonic() + seconds >= self.deadline_at:
             raise self._cut_off(method, path, attempts)
+        if self._on_retry is not None:
+            self._on_retry(retry_notice(method, path, failed, self.timeout, seconds, attempts + 1, self.max_attempts))
         self._sleep(seconds)
 
     def _send(
@@ -351,12 +361,12 @@ class CohereClient:
                 if last:
                     raise self._transport_error(result, method, path, attempt, redact) from None
                 maybe_processed = maybe_processed or not never_sent(result)
-                self._pause(self._backoff.delay(attempt), method, path, attempt)
+                self._pause(self._backoff.delay(attempt), method, path, attempt, result)
                 continue
             if last or result.status_code not in RETRY_STATUSES:
                 return _Reply(result, attempt, maybe_processed)
             maybe_processed = maybe_processed or result.status_code != 429
-            self._pause(self._backoff.delay(attempt, result), method, path, attempt)
+            self._pause(self._backoff.delay(attempt, result), method, path, attempt, result)
 
     def _ok(self, reply: _Reply, method: str, path: str, redact: Redactor | None = None) -> httpx.Response:
         if not reply.response.is_success:
@@ -371,7 +381,7 @@ class CohereClient:
     def _status_error(
         self, response: httpx.Response, method: str, path: str, attempts: int, redact: Redactor | None = None
     ) -> ApiError:
-        return status_error(response, method, path, attempts, redact or self._redact)
+        return status_error(response, method, path, attempts, redact or self._redact, self.key_source)
 
     def _transport_error(
         self, exc: httpx.TransportError, method: str, path: str, attempts: int, redact: Redactor | None = None

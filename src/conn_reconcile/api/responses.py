@@ -20,10 +20,13 @@ from conn_reconcile.model.validation import first_problem
 CONNECTORS = "/v1/connectors"
 SNIPPET_LEN = 200  # a non-JSON error body is cut to this
 MESSAGE_LEN = 500  # the API's own ``message`` is cut to this
+#: what to check when the API refuses the key, said of where the key came from (``{key}``)
 _AUTH_HINTS = {
-    401: " (the API key was rejected: check CO_API_KEY)",
-    403: " (the API key is not allowed to do this: check its permissions)",
+    401: " (the API key was rejected: check {key})",
+    403: " (the API key is not allowed to do this: check the permissions of {key})",
 }
+#: where the key came from, when the caller does not say: the default variable
+DEFAULT_KEY_SOURCE = "the key in CO_API_KEY"
 _TAG_RE = re.compile(r"<[^>]*>")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -175,12 +178,20 @@ def api_message(response: httpx.Response, redact: Redactor) -> str:
     return text or response.reason_phrase or "no details"
 
 
-def status_error(response: httpx.Response, method: str, path: str, attempts: int, redact: Redactor) -> ApiError:
-    """401/403/498 -> AuthError, 404 -> NotFoundError, anything else -> ApiError."""
+def status_error(
+    response: httpx.Response,
+    method: str,
+    path: str,
+    attempts: int,
+    redact: Redactor,
+    key_source: str = DEFAULT_KEY_SOURCE,
+) -> ApiError:
+    """401/403/498 -> AuthError, 404 -> NotFoundError, anything else -> ApiError. ``key_source``:
+    where the API key came from (``the key given with --api-key``), named in an AuthError."""
     status = response.status_code
     message = api_message(response, redact)
-    if status in AUTH_STATUSES:  # never retried: say what to fix
-        message += _AUTH_HINTS.get(status, _AUTH_HINTS[401])
+    if status in AUTH_STATUSES:  # never retried: say what to fix, and where
+        message += _AUTH_HINTS.get(status, _AUTH_HINTS[401]).format(key=key_source)
     if attempts > 1:
         message += f" (gave up after {attempts} attempts)"
     cls = AuthError if status in AUTH_STATUSES else NotFoundError if status == 404 else ApiError

@@ -1,6 +1,7 @@
 """When to retry an API call and how long to wait first: capped exponential backoff with full
-jitter, ``Retry-After`` (capped too), and which transport errors prove the request never reached
-the server (safe to resend, even a create) and which mean it may have been processed."""
+jitter, ``Retry-After`` (capped too), which transport errors prove the request never reached the
+server (safe to resend, even a create) and which mean it may have been processed, and the line
+that announces each retry (:func:`retry_notice`)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,25 @@ def describe_transport_error(exc: httpx.TransportError) -> str:
     kind = next((_KINDS[c] for c in type(exc).__mro__ if c in _KINDS), "transport error")
     detail = "" if isinstance(exc, httpx.LocalProtocolError) else " ".join(str(exc).split())[:120]
     return f"{kind} ({type(exc).__name__}: {detail})" if detail else f"{kind} ({type(exc).__name__})"
+
+
+def retry_notice(
+    method: str,
+    path: str,
+    failed: httpx.Response | httpx.TransportError,
+    timeout: float,
+    wait: float,
+    attempt: int,
+    of: int,
+) -> str:
+    """The line saying that a call is retried: why it failed, the wait, the attempt coming."""
+    if isinstance(failed, httpx.Response):
+        why = f"HTTP {failed.status_code}"
+    elif isinstance(failed, httpx.TimeoutException) and not isinstance(failed, httpx.PoolTimeout):
+        why = f"timed out after {timeout:g}s"
+    else:
+        why = next((_KINDS[c] for c in type(failed).__mro__ if c in _KINDS), "transport error")
+    return f"conn-reconcile: {method} {path}: {why}; retrying in {wait:.1f}s (attempt {attempt} of {of})"
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

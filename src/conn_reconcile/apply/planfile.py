@@ -144,6 +144,25 @@ def load(path: Path, *, key: str | None = None, check_signature: bool = True) ->
     return plan
 
 
+def check_made_for(plan: Plan, api_url: str, environment: str | None) -> None:
+    """Refuse a plan made for another environment or API URL than this command's, the
+    environment first (two environments are two orgs, often at two URLs): not a stale plan."""
+    planned_env = plan.meta.get("environment")
+    if planned_env != environment:
+        raise RefusedError(
+            f"the plan was made for environment {escape(str(planned_env or '(none)'))}, not "
+            f"{environment or '(none)'}; nothing was applied (apply it with --env {escape(str(planned_env))}, "
+            "or make a plan for this environment)"
+            if planned_env
+            else f"the plan was made without an environment, not for {environment}; nothing was applied"
+        )
+    planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
+    if planned_url != api_url.rstrip("/"):
+        raise RefusedError(
+            f"the plan was made against {escape(planned_url)}, not {api_url}; nothing was applied (make a plan here)"
+        )
+
+
 def verify(plan: Plan, state: State, options: PlanOptions) -> None:
     """Refuse a plan file whose deletes the state and the apply's own safeguards (``--prune``,
     ``--protect``, ``--max-deletes``) do not back. ``options`` are the apply command's (not the file's)."""

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from conn_reconcile.workflows.session import Session
 
 
-@command("apply")
+@command(
+    "apply",
+    examples=(
+        ("conn-reconcile apply", "Plan, show the plan, ask for 'yes', then apply it."),
+        ("conn-reconcile apply plan.json", "Carry out exactly the plan saved by 'plan --out plan.json'."),
+        ("conn-reconcile apply --auto-approve --prune", "In CI: no prompt; delete managed connectors gone from git."),
+        ("conn-reconcile apply --auto-approve --format json", "One JSON report on stdout (docs/apply-format.md)."),
+    ),
+)
 @click.argument("planfile", type=FILE_PATH, required=False)
 @plan_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")

@@ -1,6 +1,6 @@
 """The ``conn-reconcile`` program: a click group (:class:`LazyGroup`) that imports a command's
 module only when the command runs, shows its help or is completed, the global options on it,
-and :func:`main`. Usage errors are one message and exit 2, never quoting the API key.
+and :func:`main`. Usage errors are one message and exit 64 (EX_USAGE), never quoting the API key.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ __all__ = ["COMMANDS", "LazyGroup", "cli", "main", "parse"]
 
 #: each command: its module, the command object's name there, and its line in --help
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": (
+        "conn_reconcile.cli.tools",
+        "init",
+        "Scaffold a connectors repository: config, an example connector, pre-commit and workflows.",
+    ),
     "validate": (
         "conn_reconcile.cli.tools",
         "validate",
@@ -98,6 +103,18 @@ class LazyGroup(click.Group):
             raise TypeError(f"{module}.{attr} is not a click command")
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's, with the commands a mistyped name is close to (``plna``: ``plan``)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            name = args[0] if args else ""
+            if not name or name.startswith("-") or self.get_command(ctx, name) is not None:
+                raise
+            raise click.UsageError(exc.message + _suggestion(name, self.list_commands(ctx)), exc.ctx) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, summary) for name, (_, _, summary) in self.lazy.items()])
@@ -137,15 +154,35 @@ def _main(group: click.Group, words: list[str], prog: str, complete_var: str | N
         return exc.code if isinstance(exc.code, int) else 1
     except click.exceptions.NoArgsIsHelpError as exc:
         _write_err(_known_keys(words)(f"{exc.ctx.get_help()}\n\nError: Missing command.\n"))
-        return 2
+        return _usage()
     except click.ClickException as exc:  # it may quote a word given: never the API key, however given
         shown = io.StringIO()
         exc.show(shown)
         _write_err(_known_keys(words)(shown.getvalue()))
-        return exc.exit_code
+        return _usage() if isinstance(exc, click.UsageError) else exc.exit_code
     except click.Abort:  # Ctrl-C while the command line was read
         _write_err("Interrupted.\n")
         return 130
+
+
+def _usage() -> int:
+    """A bad command line's exit code: 64 (EX_USAGE), never 2, which is ``plan --detailed-exitcode``'s
+    "there are changes"."""
+    from conn_reconcile.errors import ExitCode
+
+    return ExitCode.USAGE
+
+
+def _suggestion(name: str, choices: list[str]) -> str:
+    """`` Did you mean 'plan'?`` for a name close to one (or more) of ``choices``, else nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=3)
+    if not close:
+        return ""
+    if len(close) == 1:
+        return f" Did you mean {close[0]!r}?"
+    return f" Did you mean one of: {', '.join(map(repr, close))}?"
 
 
 def _write_err(text: str) -> None:
@@ -181,8 +218,8 @@ Settings come from conn-reconcile.yaml (see `conn-reconcile config`); flags over
 Global options may also be given after the command (`conn-reconcile plan -q`).
 
 \b
-Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes (and bad usage);
-3 apply partly failed or a create's outcome is unknown; 130 interrupted.""",
+Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
+3 apply partly failed or a create's outcome is unknown; 64 bad usage; 130 interrupted.""",
 )
 click.version_option(__version__, "--version", prog_name="conn-reconcile", help="Show the version.")(cli)
 

@@ -155,7 +155,8 @@ def _where_options(opt: Callable[..., click.Option]) -> list[click.Option]:
             "state",
             type=FILE_NAME,
             metavar="PATH",
-            help=f"State file (default {defaults.STATE_PATH}, or the config's state), or git:BRANCH:PATH: file "
+            help=f"State file (default {defaults.STATE_PATH} beside conn-reconcile.yaml, else at the git root; or "
+            "the config's state), or git:BRANCH:PATH: file "
             "PATH on branch BRANCH of the remote origin of the current repository (env "
             "CONN_RECONCILE_STATE_REMOTE names another remote), locked across machines.",
         ),
@@ -188,7 +189,8 @@ def _run_options(opt: Callable[..., click.Option]) -> list[click.Option]:
             default=defaults.TIMEOUT,
             metavar="SECONDS",
             help="Time limit of each request as a whole (env CONN_RECONCILE_TIMEOUT). Failed requests are "
-            f"retried with backoff and jitter, up to {defaults.MAX_ATTEMPTS} attempts; the first wait is up to "
+            f"retried with backoff and jitter, up to {defaults.MAX_ATTEMPTS} attempts, each retry said on stderr; "
+            "the first wait is up to "
             f"CONN_RECONCILE_BACKOFF_BASE seconds (default {defaults.BACKOFF_BASE}), doubling each time, capped "
             f"at {defaults.BACKOFF_CAP:g}.",
         ),
@@ -197,9 +199,10 @@ def _run_options(opt: Callable[..., click.Option]) -> list[click.Option]:
             "deadline",
             type=FloatRange(min=0, min_open=True),
             envvar="CONN_RECONCILE_DEADLINE",
+            default=defaults.DEADLINE,
             metavar="SECONDS",
-            help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE; default none): afterwards no "
-            "request starts, retries stop and the command fails.",
+            help="Time limit for the whole command (env CONN_RECONCILE_DEADLINE): afterwards no request starts, "
+            "retries stop and the command fails.",
         ),
     ]
 
@@ -213,14 +216,23 @@ class Command(click.Command):
     """A command of conn-reconcile: ``callback(invocation, **its own values)`` (its
     :class:`SettingOption` values go to the settings instead), its result the exit code.
     ``global_options``: the global options are accepted after its name too; ``require_env``:
-    with environments defined, its settings need one selected."""
+    with environments defined, its settings need one selected; ``examples``: (command line, what
+    it does) pairs, the Examples section of its help."""
 
-    def __init__(self, *args: Any, global_options: bool = True, require_env: bool = True, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        global_options: bool = True,
+        require_env: bool = True,
+        examples: tuple[tuple[str, str], ...] = (),
+        **kwargs: Any,
+    ):
         if global_options:
             kwargs.setdefault("epilog", "The global options (conn-reconcile --help) are accepted here too.")
         super().__init__(*args, **kwargs)
         self.global_options = global_options
         self.require_env = require_env
+        self.examples = examples
         if global_options:
             self.params.extend(_declare(on_group=False))
 
@@ -231,6 +243,16 @@ class Command(click.Command):
         callback = self.callback
         assert callback is not None
         return _run(inv, lambda: ctx.invoke(callback, inv, **own))
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The examples (each command line on a line of its own, as typed), then the epilog."""
+        if self.examples:
+            with formatter.section("Examples"):
+                for line, what in self.examples:
+                    formatter.write(f"{'':{formatter.current_indent}}{line}\n")
+                    with formatter.indentation(), formatter.indentation():
+                        formatter.write_text(what)
+        super().format_epilog(ctx, formatter)
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         """Its options, and the global options (hidden from its help) too."""
@@ -252,7 +274,7 @@ def command(
 
 def _run(inv: Invocation, call: Callable[[], Any]) -> int:
     """Run a command; the tool's errors are one message and an exit code, never a traceback.
-    Usage errors go up to the group (one message, exit 2)."""
+    Usage errors go up to the group (one message, exit 64)."""
     from conn_reconcile.errors import ConnReconcileError, ExitCode
     from conn_reconcile.output.console import error_output, silence_stdout, write
 
@@ -360,4 +382,4 @@ class Invocation:
         """What the command's workflow runs with: its settings, the environment, the redactor."""
         from conn_reconcile.workflows.session import Session
 
-        return Session(self.settings, self.env, self.console.redactor)
+        return Session(self.settings, self.env, self.console.redactor, notice=self.console.err)

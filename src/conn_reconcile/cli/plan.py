@@ -127,7 +127,16 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
         )
 
 
-@command("plan")
+@command(
+    "plan",
+    examples=(
+        ("conn-reconcile plan", "What apply would change in the org."),
+        ("conn-reconcile plan --out plan.json", "The same, saved: 'conn-reconcile apply plan.json' does exactly that."),
+        ("conn-reconcile plan --detailed-exitcode -q", "In CI: exit 0 with no changes, 2 with changes, 1 on error."),
+        ("conn-reconcile plan --prune --target 'team-*'", "Only connectors named team-*, pruning those gone from git."),
+        ("conn-reconcile plan --env staging --format markdown", "A PR comment for the staging org."),
+    ),
+)
 @plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
 @click.option("--out", type=FILE_PATH, metavar="PATH", help="Save the plan to this file for apply.")
@@ -213,7 +222,7 @@ def plan(
     if out is not None:
         planfile.save(out, result, session.redactor, key=session.fingerprint_key)
         signed = " (signed)" if session.fingerprint_key else ""
-        inv.console.info(f"Saved the plan to {out}{signed}. Apply it with: conn-reconcile apply {out}")
+        inv.console.info(f"Saved the plan to {out}{signed}. Apply it with: {session.command('apply', str(out))}")
     if probes and not probe_warn and not all(p.ok for p in probes):
         from conn_reconcile.plan.preflight import failure_message
 
@@ -242,7 +251,13 @@ def _compare(console: Console, reviewed: Sequence[Plan], current: Plan, fmt: str
     return ExitCode.ERROR if differences else ExitCode.OK
 
 
-@command("show")
+@command(
+    "show",
+    examples=(
+        ("conn-reconcile show plan.json", "The saved plan, as plan printed it."),
+        ("conn-reconcile show plan.json --format markdown", "As a PR comment."),
+    ),
+)
 @click.argument("planfile", type=FILE_PATH)
 @AS_JSON
 @format_option()

@@ -1,5 +1,5 @@
 """The click commands around the plan cycle: ``validate`` (offline, the pre-commit hook),
-``import``, ``snapshot``, ``secrets``, ``config``, ``schema``, ``force-unlock``, ``emulator``.
+``init``, ``import``, ``snapshot``, ``secrets``, ``config``, ``schema``, ``force-unlock``, ``emulator``.
 What a command needs is imported inside it: ``validate`` never imports the HTTP client, the
 planner or the applier."""
 
@@ -21,7 +21,19 @@ def _format(*choices: str, help: str = "Output format.") -> Callable[[F], F]:
     return click.option("--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help=help)
 
 
-@command("validate", require_env=False)
+@command(
+    "validate",
+    require_env=False,
+    examples=(
+        ("conn-reconcile validate", "Check the config's dir (else connectors/), offline, in every environment."),
+        ("conn-reconcile validate connectors/docs.yaml", "Check one file."),
+        (
+            "conn-reconcile validate --against connectors connectors/new.yaml",
+            "Check a file against the whole directory (unique names and ids): what the pre-commit hook runs.",
+        ),
+        ("conn-reconcile validate --format github", "Errors as GitHub annotations on the pull request's diff."),
+    ),
+)
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @_format("text", "github", "json")
 @click.option(
@@ -70,7 +82,40 @@ def validate(
     return ExitCode.OK
 
 
-@command("import")
+@command(
+    "init",
+    require_env=False,
+    examples=(
+        ("conn-reconcile init", "Scaffold a connectors repository in the current directory."),
+        ("conn-reconcile init my-connectors", "The same, in the directory my-connectors."),
+    ),
+)
+@click.argument("directory", required=False, default=".", type=DIR_PATH, metavar="[DIR]")
+def init(inv: Invocation, directory: Path) -> None:
+    """Scaffold a connectors repository in DIR (default: here): conn-reconcile.yaml, connectors/
+    with one commented example, .gitignore, .pre-commit-config.yaml and the plan, apply and drift
+    workflows, pinned to this version. Offline; refuses (naming them) if any of these paths exists,
+    and then writes nothing."""
+    from conn_reconcile.workflows.scaffold import init_repository
+
+    for path in init_repository(directory):
+        inv.console.out(f"wrote {path}")
+    inv.console.info(
+        "Next: edit or replace connectors/handbook.yaml (conn-reconcile import --missing writes the connectors of "
+        "an existing org), run conn-reconcile validate, and follow examples/connectors-repo/README.md in "
+        "conn-reconcile's repository: the workflows and the hook use your-org/conn-reconcile at this version's "
+        "commit; put the repository you install from."
+    )
+
+
+@command(
+    "import",
+    examples=(
+        ("conn-reconcile import --dir connectors", "One file per connector of the org, ids pinned."),
+        ("conn-reconcile import --update", "Accept drift: rewrite the existing files with the org's values."),
+        ("conn-reconcile import --missing", "Only the connectors no file describes yet (made in the dashboard)."),
+    ),
+)
 @click.option(
     "--dir",
     "directory",
@@ -87,27 +132,59 @@ def validate(
     help="Accept drift: rewrite the EXISTING files with the org's current non-secret values, keeping "
     "comments, key order and ${VAR} references (review the result as a pull request).",
 )
-def import_(inv: Invocation, directory: Path, overwrite: bool, update: bool) -> None:
+@click.option(
+    "--missing",
+    is_flag=True,
+    help="Write only the connectors no file describes yet (matched as plan matches: pinned id, state, "
+    "name); existing files are left as they are.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Write only the connector named NAME (repeatable); existing files are left as they are.",
+)
+def import_(
+    inv: Invocation, directory: Path, overwrite: bool, update: bool, missing: bool, only: tuple[str, ...]
+) -> None:
     """Write one YAML file per remote connector, with pinned ids and ${VAR} secret placeholders."""
-    from conn_reconcile.workflows.importer import import_connectors
+    from conn_reconcile.workflows.importer import import_connectors, import_selected
 
+    flags = (("--overwrite", overwrite), ("--update", update), ("--missing", missing), ("--only", only))
+    given = [flag for flag, on in flags if on]
+    if (overwrite or update) and len(given) > 1:  # --missing and --only never write an existing file
+        raise click.UsageError(f"{' and '.join(given)} cannot be combined", inv.ctx)
     if update:
-        if overwrite:
-            raise click.UsageError(
-                "--update rewrites existing files in place; it cannot be combined with --overwrite", inv.ctx
-            )
         from conn_reconcile.workflows.reimport import render_update_report, update_files
 
         inv.console.out(render_update_report(update_files(inv.session, directory)), nl=False)
         return
-
-    written = import_connectors(inv.session, directory, overwrite=overwrite)
+    skipped: list[str] = []
+    if missing or only:
+        imported = import_selected(inv.session, directory, missing=missing, only=only)
+        written, skipped = imported.written, imported.skipped
+    else:
+        written = import_connectors(inv.session, directory, overwrite=overwrite)
     for path in written:
         inv.console.out(f"wrote {path}")
-    inv.console.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
+    for line in skipped:
+        inv.console.info(line)
+    if not written and missing and not only and not skipped:
+        inv.console.info("Imported 0 connector(s): every connector in the org has a file.")
+    else:
+        inv.console.info(f"Imported {len(written)} connector(s). Set the ${{...}} variables before apply.")
 
 
-@command("force-unlock")
+@command(
+    "force-unlock",
+    examples=(
+        ("conn-reconcile force-unlock 3f2a9c1e", "Remove the local lock 3f2a9c1e (as the locked run printed it)."),
+        (
+            "conn-reconcile --state git:conn-reconcile-state:state.json force-unlock 3f2a9c1e",
+            "Delete the lock ref of a state kept on a git branch.",
+        ),
+    ),
+)
 @click.argument("lock_id")
 def force_unlock(inv: Invocation, lock_id: str) -> None:
     """Remove the state lock LOCK_ID (printed by the run that found it held).
@@ -122,7 +199,13 @@ def force_unlock(inv: Invocation, lock_id: str) -> None:
     inv.console.out(inv.session.lock().force_unlock(lock_id))
 
 
-@command("snapshot")
+@command(
+    "snapshot",
+    examples=(
+        ("conn-reconcile snapshot", "List the org and store it in the state (needs the API key)."),
+        ("conn-reconcile snapshot --show", "Only say what the state holds (no key needed)."),
+    ),
+)
 @_format("text", "json")
 @click.option("--show", "show_only", is_flag=True, help="Only say what the state holds (no key needed).")
 def snapshot(inv: Invocation, fmt: str, show_only: bool) -> None:
@@ -167,7 +250,14 @@ class _SchemaCommand(Command):
         return super().parse_args(ctx, args)
 
 
-@command("schema", cls=_SchemaCommand)
+@command(
+    "schema",
+    cls=_SchemaCommand,
+    examples=(
+        ("conn-reconcile schema", "The JSON Schema of connector files (docs/connector.schema.json)."),
+        ("conn-reconcile schema --of config", "The JSON Schema of conn-reconcile.yaml (docs/config.schema.json)."),
+    ),
+)
 @click.option(
     "--of",
     "of",
@@ -185,7 +275,14 @@ def schema(inv: Invocation, of: str) -> None:
     inv.console.out(json.dumps(config_json_schema() if of == "config" else json_schema(), indent=2))
 
 
-@command("config", require_env=False)
+@command(
+    "config",
+    require_env=False,
+    examples=(
+        ("conn-reconcile config", "Every effective setting and where it comes from."),
+        ("conn-reconcile config --env prod --format json", "The same for the environment prod, as JSON."),
+    ),
+)
 @_format("text", "json")
 def config_(inv: Invocation, fmt: str) -> None:
     """Show every effective setting and where it comes from (default, conn-reconcile.yaml:LINE,
@@ -195,7 +292,14 @@ def config_(inv: Invocation, fmt: str) -> None:
     inv.console.out(render_config(inv.settings, fmt), nl=False)
 
 
-@command("secrets", require_env=False)
+@command(
+    "secrets",
+    require_env=False,
+    examples=(
+        ("conn-reconcile secrets", "Every variable the files need, per environment, and whether it is set."),
+        ("conn-reconcile secrets --env prod --format github-env", "Lines to paste into a workflow step's env:."),
+    ),
+)
 @_format(
     "text",
     "json",
@@ -217,9 +321,33 @@ def secrets(inv: Invocation, fmt: str) -> None:
     inv.console.out(render_secrets(needs, fmt, {n.api_key_env for n in needs if env.get(n.api_key_env)}), nl=False)
 
 
-@command("emulator", global_options=False)
-@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, metavar="PORT")
+@command(
+    "emulator",
+    global_options=False,
+    examples=(
+        (
+            "conn-reconcile emulator --api-key demo-key",
+            f"Serve on 127.0.0.1:{defaults.EMULATOR_PORT} (the demo's); point CO_API_URL at "
+            f"http://127.0.0.1:{defaults.EMULATOR_PORT} and CO_API_KEY at demo-key.",
+        ),
+        ("conn-reconcile emulator --port 0 --data org.json", "Any free port (printed), the org kept in org.json."),
+    ),
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="The interface to listen on (loopback by default: the emulator is for tests and demos).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=defaults.EMULATOR_PORT,
+    show_default=True,
+    metavar="PORT",
+    help="The port to listen on (0: any free port); the URL is printed at start.",
+)
 @click.option("--data", "data_file", type=FILE_PATH, metavar="PATH", help="Persist the emulated org in this JSON file.")
 @click.option("--api-key", "emulator_key", metavar="KEY", help="Accept only this API key (default: any).")
 def emulator(inv: Invocation, host: str, port: int, data_file: Path | None, emulator_key: str | None) -> None:

@@ -13,15 +13,21 @@ API_URL: Final = "https://api.cohere.com"
 API_KEY_ENV: Final = "CO_API_KEY"
 #: the directory of connector files (``--dir``, ``dir:``)
 DIR: Final = "connectors"
-#: the state file (``--state``), relative to the working directory (a string: the CLI's
-#: ``--help`` imports this module, and not pathlib)
-STATE_PATH: Final = ".conn-reconcile/state.json"
+#: the tool's scratch directory (the default local state, its journal and lock, the git state's
+#: scratch repository): beside conn-reconcile.yaml, else at the git root, else in the working directory
+SCRATCH_DIR: Final = ".conn-reconcile"
+#: the state file (``--state``) in the scratch directory (strings: the CLI's ``--help`` imports
+#: this module, and not pathlib)
+STATE_NAME: Final = "state.json"
+STATE_PATH: Final = f"{SCRATCH_DIR}/{STATE_NAME}"
 #: seconds per HTTP request as a whole (``--timeout``)
-TIMEOUT: Final = 30.0
+TIMEOUT: Final = 10.0
+#: seconds the whole command may take (``--deadline``): a hung API ends the command in CI
+DEADLINE: Final = 1800.0
 #: seconds apply waits for the state lock held by another run (``--lock-timeout``; 0: fail at once)
 LOCK_TIMEOUT: Final = 0.0
 #: attempts per request, the first included
-MAX_ATTEMPTS: Final = 5
+MAX_ATTEMPTS: Final = 4
 #: seconds: the first retry waits a random time up to this, doubling per retry ...
 BACKOFF_BASE: Final = 0.5
 #: ... up to this many seconds
@@ -30,3 +36,5 @@ BACKOFF_CAP: Final = 30.0
 MAX_DELETES: Final = 5
 #: concurrent API calls during apply (``--parallelism``)
 PARALLELISM: Final = 4
+#: the port ``conn-reconcile emulator`` listens on (``--port``; the demo's, scripts/demo.sh)
+EMULATOR_PORT: Final = 8765

@@ -1,14 +1,15 @@
 """Connector files in environments (pure core): ``environments: [staging]``, ``${vars.NAME}`` in
-non-secret fields and per-environment overrides, applied by :func:`prepare` before the model.
+non-secret fields and per-environment overrides, applied by :func:`prepare` before the model,
+each checked to name a connector of its environment (:func:`unknown_overrides`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from conn_reconcile.config.sources import EnvContext
+from conn_reconcile.config.sources import CONFIG_NAME, EnvContext
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.model.connector import SECRET_PATHS, locate
 
@@ -94,6 +95,32 @@ def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def unknown_overrides(ctx: EnvContext, names: Collection[str]) -> list[Diagnostic]:
+    """An override of ``ctx``'s environment keyed by a name that none of the connectors
+    ``names`` (as they are in that environment) has: an error at its key in conn-reconcile.yaml,
+    with the closest name."""
+    problems = []
+    for key in ctx.overrides:
+        if key in names:
+            continue
+        import difflib  # only for a misspelled key
+
+        close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.6) or sorted(n for n in names if key in n)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        file, line, col = ctx.override_at.get(key, (CONFIG_NAME, None, None))
+        problems.append(
+            Diagnostic(
+                file,
+                line,
+                col,
+                f"environments.{ctx.name}.overrides.{key}",
+                f"no connector is named {key!r} in environment {ctx.name!r}{hint}; overrides are keyed by the "
+                "connector's name in that environment, after ${vars.NAME} substitution",
+            )
+        )
+    return problems
 
 
 def needs_environments(raw: bytes) -> bool:

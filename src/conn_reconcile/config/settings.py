@@ -45,7 +45,7 @@ class Settings(BaseModel):
     parallelism: int = Field(defaults.PARALLELISM, ge=1)
     probe: bool = False
     timeout: float = defaults.TIMEOUT
-    deadline: float | None = None
+    deadline: float | None = defaults.DEADLINE
     lock_timeout: float = defaults.LOCK_TIMEOUT
 
     #: where each setting came from; a setting not named here has its default
@@ -56,6 +56,8 @@ class Settings(BaseModel):
     context: InstanceOf[EnvContext] = Field(default_factory=EnvContext)
     #: the environments ``validate`` reads the files in: the selected one, else every one defined
     contexts: tuple[InstanceOf[EnvContext], ...] = Field(default_factory=lambda: (EnvContext(),))
+    #: the scratch directory (see :data:`defaults.SCRATCH_DIR`), as the working directory sees it
+    scratch: str = defaults.SCRATCH_DIR
 
     @property
     def directory(self) -> Path:
@@ -91,12 +93,14 @@ def build(
     *,
     require_env: bool,
     shown: Callable[[str], str] = str,
+    scratch: str = defaults.SCRATCH_DIR,
 ) -> Settings:
     """The settings of one command. ``command_line``: what click read (flags, and the options'
     own environment variables); ``env``: the process environment (``CO_API_URL``, the API key);
     ``config``: conn-reconcile.yaml, whose paths are made relative to its directory and then
-    ``shown`` (as the working directory sees them). Raises ConfigError for an environment
-    that is missing (``require_env``) or unknown."""
+    ``shown`` (as the working directory sees them); ``scratch``: the scratch directory, where
+    the default state lives. Raises ConfigError for an environment that is missing
+    (``require_env``) or unknown."""
     environment = select_environment(config, command_line.get("environment"), required=require_env)
     name = None if environment is None else str(environment.value)
     layers = (command_line, _variables(env), _entry(config, name, shown), _top(config, shown))
@@ -106,6 +110,7 @@ def build(
         found = next((layer[field] for layer in layers if field in layer), None)
         if found is not None:
             values[field], sources[field] = found
+    values.setdefault("state", f"{scratch}/{defaults.STATE_NAME}")
     if "protect" in command_line and config is not None and config.model.protect:
         # protection only ever adds up: the file's patterns stay, the flag's are added
         both = (*config.model.protect, *command_line["protect"].value)
@@ -122,6 +127,7 @@ def build(
         environments={n: e.api_key_env for n, e in envs.items()},
         context=context,
         contexts=tuple(every),
+        scratch=scratch,
     )
 
 

@@ -53,6 +53,8 @@ class EnvContext(NamedTuple):
     overrides: Mapping[str, ConnectorOverride] = MappingProxyType({})
     #: every environment the config defines (a connector's ``environments:`` must name them)
     known: tuple[str, ...] = ()
+    #: where each override's key is written: (config file, line, column)
+    override_at: Mapping[str, tuple[str, int | None, int | None]] = MappingProxyType({})
 
 
 def env_context(config: LoadedConfig | None, name: str | None) -> EnvContext:
@@ -63,7 +65,11 @@ def env_context(config: LoadedConfig | None, name: str | None) -> EnvContext:
     if name is None:
         return EnvContext(known=known)
     chosen = envs[name]
-    return EnvContext(name, dict(chosen.vars), dict(chosen.overrides), known)
+    at: dict[str, tuple[str, int | None, int | None]] = {}
+    for key in chosen.overrides:
+        line, col = config.locations.get(f"environments.{name}.overrides.{key}", (None, None))
+        at[key] = (config.file, line, col)
+    return EnvContext(name, dict(chosen.vars), dict(chosen.overrides), known, at)
 
 
 def select_environment(config: LoadedConfig | None, given: Sourced | None, *, required: bool) -> Sourced | None:

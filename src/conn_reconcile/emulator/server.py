@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import httpx
 
+from conn_reconcile.config import defaults
 from conn_reconcile.emulator.faults import Fault, Faults, RequestLog, RequestRecord
 from conn_reconcile.emulator.registration import new_http_client, registration_failure
 from conn_reconcile.emulator.store import ApiProblem, Store, masked_view, public_view, validate_body
@@ -320,6 +321,11 @@ class _Handler(JsonHandler):
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = _any
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, data_file: Path | None = None, api_key: str | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = defaults.EMULATOR_PORT,
+    data_file: Path | None = None,
+    api_key: str | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM; announce the URL with one line on stderr."""
     Emulator(host, port, api_key=api_key, data_file=data_file).serve_until_signalled("emulator")

@@ -1,4 +1,5 @@
-"""Finding and reading ``conn-reconcile.yaml`` (edge), and building a command's settings from it."""
+"""Finding and reading ``conn-reconcile.yaml`` (edge), building a command's settings from it (the
+scratch directory placed beside it), and checking its environments' overrides against the files."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 
+from conn_reconcile.config import defaults
 from conn_reconcile.config.settings import Layer, Settings, build
-from conn_reconcile.config.sources import CONFIG_ENV, CONFIG_NAME, LoadedConfig, Sourced
+from conn_reconcile.config.sources import CONFIG_ENV, CONFIG_NAME, EnvContext, LoadedConfig, Sourced
 from conn_reconcile.errors import ConfigError, Diagnostic, InputError
 from conn_reconcile.files.discovery import read_bytes, scan
 from conn_reconcile.files.yamlsafe import parse_yaml
@@ -81,7 +83,18 @@ def load_settings(command_line: Layer, env: Mapping[str, str], *, require_env: b
         command_line = {**command_line, "config": given}
     path = locate_config(given, Path.cwd())
     config = load(path) if path is not None else None
-    return build(command_line, env, config, require_env=require_env, shown=shown)
+    scratch = shown(scratch_dir(config, Path.cwd()))
+    return build(command_line, env, config, require_env=require_env, shown=shown, scratch=scratch)
+
+
+def scratch_dir(config: LoadedConfig | None, cwd: Path) -> Path:
+    """The scratch directory: beside conn-reconcile.yaml, else at the git root of ``cwd``, else
+    in ``cwd``; the same from every subdirectory, so an interrupted apply's journal is found."""
+    if config is not None:
+        return Path(config.base, defaults.SCRATCH_DIR)
+    here = cwd.resolve()
+    root = next((d for d in (here, *here.parents) if (d / ".git").exists()), here)
+    return root / defaults.SCRATCH_DIR
 
 
 def load_environments(
@@ -108,4 +121,24 @@ def load_environments(
     )
     for desired in by_env.values():
         check_key_refs(desired, settings.key_vars)
+    if not against:
+        check_overrides(settings, paths or (settings.directory,), settings.contexts, by_env)
     return by_env
+
+
+def check_overrides(
+    settings: Settings,
+    paths: Sequence[str | Path],
+    contexts: Sequence[EnvContext],
+    by_env: Mapping[str | None, Sequence[Desired]],
+) -> None:
+    """When ``paths`` are the whole connector directory: every override of each environment
+    names one of its connectors (``by_env``), else an error at its key in conn-reconcile.yaml."""
+    if any(Path(p).resolve() != settings.directory.resolve() for p in paths):
+        return  # files given alone say nothing of the others
+    from conn_reconcile.config.environments import unknown_overrides
+
+    names = {ctx.name: {d.spec.name for d in by_env.get(ctx.name, ())} for ctx in contexts if ctx.overrides}
+    problems = [p for ctx in contexts if ctx.overrides for p in unknown_overrides(ctx, names[ctx.name])]
+    if problems:
+        raise InputError(problems)

@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = dict(os.environ if env is None else env)
     if len(args) != 1 or args[0] not in COMMANDS:
         print(f"::error::usage: python -I -m conn_reconcile.github.action {'|'.join(COMMANDS)}", file=sys.stderr)
-        return 2
+        return 64  # EX_USAGE, as the CLI's usage errors: 2 is a plan's "there are changes"
     try:
         return COMMANDS[args[0]](_checked(env))
     except (ActionError, ghrest.GitHubError, ghtrust.TrustError, ghreviewed.ReviewError) as exc:

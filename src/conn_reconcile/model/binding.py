@@ -62,12 +62,6 @@ class BoundSecrets:
             return None
         return f"{where}: {path}: environment variable {var} is {self.missing.get(var, 'not set')}"
 
-    def require(self, selected: Callable[[str], bool] = _everyone) -> None:
-        """Every variable the ``selected`` connectors reference is set (apply, before any call)."""
-        problems = [p for r in self.refs if selected(r.name) and (p := self.problem(r.var, r.file, r.path))]
-        if problems:
-            raise SecretError("\n".join(problems))
-
     def notes(self, selected: Callable[[str], bool] = _everyone) -> list[str]:
         """A plan's note for each reference of the ``selected`` connectors whose variable is unset."""
         return [

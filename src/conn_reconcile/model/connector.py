@@ -142,11 +142,15 @@ class ServiceAuthSpec(BaseModel):
 
 
 class ConnectorSpec(BaseModel):
-    """One connector file: exactly the create-body fields, plus an optional pinned ``id``."""
+    """One connector file: exactly the create-body fields, plus an optional pinned ``id`` and ``renamed_from``."""
 
     model_config = STRICT
 
     id: RemoteId | None = None
+    renamed_from: Name | None = Field(
+        default=None,
+        description="the name the connector had before a rename, to rename it in place (not sent to the API)",
+    )
     name: Name
     description: PlainStr | None = None
     url: HttpUrl

@@ -44,6 +44,12 @@ _ORIGIN = {
     "remote": "changed remotely since last apply",
     "both": "changed in git and remotely",
 }
+#: the connectors a plan leaves alone, by reason (the rest: unmanaged), each group under its heading
+_LEFT_ALONE = {
+    "managed, removed from git": "Managed connectors removed from git (--prune deletes them):",
+    "created by an interrupted apply": "Created by an interrupted apply, not in git (--prune deletes them):",
+    "": "Unmanaged connectors (in the org, not in git; left alone):",
+}
 
 
 def _fmt(value: Any) -> str:
@@ -77,7 +83,7 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def _field_lines(change: ResourceChange) -> list[str]:
+def _field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # rotate: --rotate-secrets
     lines = []
     paths = [escape(c.path) for c in change.changes]
     width = max(map(len, paths), default=0)
@@ -98,7 +104,9 @@ def _field_lines(change: ResourceChange) -> list[str]:
         note = []
         if c.forces_replacement:
             note.append("forces replacement")
-        if c.origin:
+        if c.origin and c.sensitive:  # a fingerprint changed: the ${VAR} in git may well be the same
+            note.append("sent again (--rotate-secrets)" if rotate else "rotated (its value changed)")
+        elif c.origin:
             note.append(_ORIGIN[c.origin])
         suffix = f"   # {', '.join(note)}" if note else ""
         lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
@@ -131,6 +139,7 @@ def render_text(
         out.append("")
     # changes in the order apply carries them out (plan.phases), then the connectors left as they are
     ordered = [c for _, work in phases(plan) for _, c in work]
+    rotate = bool(plan.meta.get("options", {}).get("rotate_secrets"))
     for change in ordered + [c for c in plan.changes if c.action is Action.NOOP]:
         if change.action is Action.NOOP:
             if not quiet:
@@ -139,12 +148,11 @@ def render_text(
         out.append(_paint(_heading(change), _COLOUR[change.action], colour))
         if not quiet:
             out.extend(f"      # {escape(r)}" for r in change.reasons)
-            out.extend(_field_lines(change))
+            out.extend(_field_lines(change, rotate))
             out.append("")
-    if plan.unmanaged and not quiet:
+    for heading, lines in [] if quiet else _left_alone(plan):
         gap()
-        out.append("Unmanaged connectors (in the org, not in git; left alone):")
-        out.extend(f"  {escape(u.name)} ({escape(u.id)}): {escape(u.reason)}" for u in plan.unmanaged)
+        out += [heading, *lines]
     if plan.twins or plan.recovery:
         gap()
         out.extend(_paint(line, "1;33", colour) for line in attention_lines(plan))
@@ -165,6 +173,17 @@ def render_text(
     line = summary_line(plan)
     out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
     return guard_lines(redact("\n".join(out) + "\n"))
+
+
+def _left_alone(plan: Plan) -> list[tuple[str, list[str]]]:
+    """The connectors in the org that no file describes, grouped: managed ones removed from git,
+    those an interrupted apply created, and the unmanaged (or protected) ones."""
+    groups: dict[str, list[str]] = {}
+    for u in plan.unmanaged:
+        reason = u.reason.removesuffix("; --prune deletes it")
+        group = reason if reason in _LEFT_ALONE else ""
+        groups.setdefault(group, []).append(f"  {escape(u.name)} ({escape(u.id)}): {escape(reason)}")
+    return [(heading, groups[key]) for key, heading in _LEFT_ALONE.items() if key in groups]
 
 
 def snapshot_line(plan: Plan) -> str:
@@ -231,7 +250,7 @@ def render_markdown(
         "<!-- conn-reconcile-plan -->",
         "### conn-reconcile plan",
         "",
-        "| create | update | replace | delete | unchanged | unmanaged |",
+        "| create | update | replace | delete | unchanged | not in git |",
         "|---:|---:|---:|---:|---:|---:|",
         f"| {s['create']} | {s['update']} | {s['replace']} | **{s['delete']}** | {s['noop']} | {len(plan.unmanaged)} |",
         "",

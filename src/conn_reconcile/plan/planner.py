@@ -29,7 +29,7 @@ from conn_reconcile.plan.recovery import Examined, after_matching, examine
 
 
 def create_body(spec: ConnectorSpec) -> dict[str, Any]:
-    return spec.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    return spec.model_dump(mode="json", exclude={"id", "renamed_from"}, exclude_none=True)
 
 
 def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
@@ -170,15 +170,18 @@ def build_plan(
     options: PlanOptions = PlanOptions(),
     meta: Mapping[str, Any] | None = None,
     now: _dt.datetime | None = None,
+    renames: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide what to do. ``fingerprints`` maps a desired file to its current secret
     fingerprints (path -> fingerprint), when rotation detection is on; ``now`` is the time
-    intents are judged against (default: the current time)."""
+    intents are judged against (default: the current time); ``renames``: old file -> new
+    file, the renames git found since the files were last applied."""
     ex = examine(state, remote, now or _dt.datetime.now(_dt.UTC))
     hints = {key: rid for key, (rid, _) in ex.adopt.items()}
-    matcher = Matcher(remote, state, hints=hints, excluded=set(ex.finish) | set(ex.ours))
+    matcher = Matcher(remote, state, hints=hints, excluded=set(ex.finish) | set(ex.ours), renames=renames)
     ordered = sorted(desired, key=lambda d: (d.spec.name.casefold(), d.file))
     matched = matcher.match_all(ordered)
+    matcher.refuse_unproven_renames(ordered, matched, options.targeted)
     adopted = {rid: intent.id for rid, intent in ex.adopt.values()}
 
     # every file is matched (a file out of scope still claims its connector: never a prune
@@ -208,7 +211,7 @@ def build_plan(
     return Plan(
         changes=tuple(sorted(changes, key=lambda c: (c.name.casefold(), c.action.value, c.remote_id or ""))),
         unmanaged=tuple(unmanaged),
-        notes=_notes(options, len(targeted), len(ordered), uncompared),
+        notes=_notes(options, len(targeted), len(ordered), uncompared) + tuple(matcher.notes),
         seen_ids=tuple(sorted(r.id for r in remote)),
         twins=twins,
         recovery=tuple(ex.recovery),

@@ -4,6 +4,8 @@ variables a plan's apply would send), and the binding of a plan file's variables
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import fnmatch
 import glob
 import os
 from collections.abc import Mapping, Sequence
@@ -13,6 +15,7 @@ from conn_reconcile.errors import ConfigError
 from conn_reconcile.model.binding import BoundSecrets, bind_refs, payload_refs, refuse_key_refs
 from conn_reconcile.model.connector import Desired
 from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.model.state import State
 from conn_reconcile.plan.model import Action, Plan, PlanOptions
 
 
@@ -33,6 +36,20 @@ def scope(
     planned = sum(1 for d in desired if scoped.targeted(d.spec.name))
     meta = {"names": list(names), "files": [str(f) for f in files], "planned": planned, "total": len(desired)}
     return scoped, meta
+
+
+def check_targets(names: Sequence[str], desired: Sequence[Desired], state: State | None) -> None:
+    """Refuse a ``--target`` (a name or glob) that matches no connector of the files nor of
+    the state, naming the nearest name: a typo never plans "0 of N" in silence."""
+    known = sorted({d.spec.name for d in desired} | {r.name for r in (state.connectors.values() if state else ())})
+    problems = []
+    for target in names:
+        if not any(fnmatch.fnmatchcase(name, target) for name in known):
+            close = difflib.get_close_matches(target, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"--target {target}: matches no connector in the files or the state{hint}")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def needed_unbound(plan: Plan, bound: BoundSecrets) -> list[str]:

@@ -99,8 +99,10 @@ class FileLock:
     lock keeps it on the removed file and the next run locks a new one, which is why it asks for
     the lock id and warns."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, command: str = "conn-reconcile"):
         self.path = path
+        #: the command line that names this state (``--env``, ``--state``...), for the hint
+        self.command = command
         self._fd: int | None = None
 
     def _try(self) -> int | None:
@@ -149,7 +151,7 @@ class FileLock:
         holder = self.holder()
         who = holder.describe() if holder else "a lock held by another run"
         waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
-        unlock = f"conn-reconcile force-unlock {holder.id}" if holder else "conn-reconcile force-unlock LOCK_ID"
+        unlock = f"{self.command} force-unlock {holder.id if holder else 'LOCK_ID'}"
         return (
             f"the state is locked{waited}: {who} ({self.path}). Another apply is running: wait for it "
             f"(--lock-timeout SECONDS waits), or, if you are sure it is gone, run: {unlock}"

@@ -30,13 +30,15 @@ def take(api_url: str, environment: str | None, remote: Sequence[RemoteConnector
     )
 
 
-def listed(api_url: str, environment: str | None, state: State | None) -> tuple[list[RemoteConnector], OrgSnapshot]:
+def listed(
+    api_url: str, environment: str | None, state: State | None, *, command: str = "conn-reconcile snapshot"
+) -> tuple[list[RemoteConnector], OrgSnapshot]:
     """The connectors of the state's snapshot, checked to be of the org at ``api_url`` and of
-    ``environment``; an error saying how to get one when there is none."""
+    ``environment``; an error saying how to get one (``command``) when there is none."""
     org = state.org if state is not None else None
     if org is None:
         raise StateError(
-            "the state holds no snapshot of the org to plan against: an apply, or `conn-reconcile snapshot` "
+            f"the state holds no snapshot of the org to plan against: an apply, or `{command}` "
             "run with the API key (the drift job), stores one"
         )
     if org.api_url.rstrip("/") != api_url.rstrip("/"):

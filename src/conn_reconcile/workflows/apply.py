@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from conn_reconcile.apply.applier import request_bodies
 from conn_reconcile.config import defaults
-from conn_reconcile.errors import ConnReconcileError, StalePlanError
+from conn_reconcile.errors import ConnReconcileError, SecretError, StalePlanError
 from conn_reconcile.model.binding import BoundSecrets
 from conn_reconcile.model.connector import Desired
 from conn_reconcile.model.state import State
 from conn_reconcile.plan.model import Plan, PlanOptions, check_fresh
-from conn_reconcile.plan.selection import bind_plan, scope
+from conn_reconcile.plan.selection import bind_plan, needed_unbound, scope
 from conn_reconcile.workflows.common import load_desired, load_state, plan_from
-from conn_reconcile.workflows.session import GIT_SCRATCH_DIR, Session
+from conn_reconcile.workflows.session import Session
 
 if TYPE_CHECKING:
     from conn_reconcile.api.client import CohereClient
@@ -52,20 +52,20 @@ def apply_files(
     files: Sequence[str | Path] = (),
     reviewed: Sequence[Plan] = (),
 ) -> ApplyReport | None:
-    """``apply`` without a plan file: bind the files' secrets (every variable of the targeted
-    connectors must be set), then under the state lock plan, show, confirm, carry out.
+    """``apply`` without a plan file: bind the files' secrets, then under the state lock plan
+    (every secret the plan sends must be set, and only those), show, confirm, carry out.
     Returns None when there was nothing to change (adopted connectors are still recorded).
     With ``reviewed`` plans, the plan made here is carried out only if it is what they
     reviewed (:func:`check_reviewed`); they are evidence, never executed."""
     desired = load_desired(session, paths)
     bound = session.bind_secrets(desired)
     options, targets = scope(options, desired, options.targets, files)
-    bound.require(options.targeted)
     with session.lock().held("apply", timeout=session.settings.lock_timeout) as lock:
         state = load_state(session) or State()
         with session.client(rate_limit=run.rate_limit) as client:
             remote = client.list_connectors()
             plan = plan_from(session, desired, bound, options, state, targets=targets, listed=lambda: remote)
+            require_sent(plan, bound)
             if reviewed:
                 blind = plan_from(
                     session, desired, bound, options, state, targets=targets, listed=lambda: remote, blind=True
@@ -100,15 +100,7 @@ def apply_plan(
 
     run = run or ApplyRun()
     settings = session.settings
-    planned_url = str(plan.meta.get("api_url", "")).rstrip("/")
-    if planned_url != settings.api_url.rstrip("/"):
-        raise StalePlanError(f"stale plan: it was made against {planned_url}, not {settings.api_url}")
-    planned_env = plan.meta.get("environment")
-    if planned_env != settings.environment:
-        raise StalePlanError(
-            f"the plan was made for environment {planned_env or '(none)'}, not {settings.environment or '(none)'}; "
-            "nothing was applied"
-        )
+    planfile.check_made_for(plan, settings.api_url, settings.environment)
     bound = bind_plan(plan, session.env, key_vars=settings.key_vars, redactor=session.redactor)
     bodies = request_bodies(plan, bound)  # every variable before any remote call
     with session.lock().held("apply", timeout=settings.lock_timeout) as lock:
@@ -129,6 +121,16 @@ def apply_plan(
             report = _carry_out(session, plan, state, client, run, lock.id, bodies)
     assert report is not None
     return report
+
+
+def require_sent(plan: Plan, bound: BoundSecrets) -> None:
+    """Every secret the plan sends has its variable set, before any write; a secret it does not
+    send may stay unset (a placeholder ``import`` wrote for a secret the API never returns)."""
+    missing = needed_unbound(plan, bound)
+    if missing:
+        raise SecretError(
+            "the plan sends secrets whose variables are not set; nothing was applied:\n  " + "\n  ".join(missing)
+        )
 
 
 def check_reviewed(reviewed: Sequence[Plan], blind: Plan, plan: Plan, run: ApplyRun) -> None:
@@ -231,7 +233,7 @@ def _after_apply(
     except ConnReconcileError as exc:
         state.org = None  # never a snapshot known to be out of date
         if run.on_notice is not None:
-            run.on_notice(f"The org snapshot was not refreshed ({exc}): run conn-reconcile snapshot.")
+            run.on_notice(f"The org snapshot was not refreshed ({exc}): run {session.command('snapshot')}")
     if plan.meta.get("targets") is None and (report is None or report.exit_code == 0):
         state.applied_commit = str(plan.meta.get("git_commit") or planfile.git_commit() or "") or None
 
@@ -260,7 +262,7 @@ def publish_state(session: Session, run: ApplyRun, run_id: str, *, failing: bool
     from conn_reconcile.state.git.branch import publish
 
     try:
-        publish(session.git_state, GIT_SCRATCH_DIR, session.state_path, run_id)
+        publish(session.git_state, session.git_scratch, session.state_path, run_id)
     except ConnReconcileError as exc:
         if not failing:
             raise

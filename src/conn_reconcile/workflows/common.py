@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -18,8 +19,8 @@ from conn_reconcile.model.connector import Desired, RemoteConnector
 from conn_reconcile.model.secrets import fingerprint
 from conn_reconcile.model.state import State
 from conn_reconcile.plan.model import Plan, PlanOptions, plan_meta
-from conn_reconcile.plan.selection import needed_unbound, scope
-from conn_reconcile.workflows.session import GIT_SCRATCH_DIR, Session
+from conn_reconcile.plan.selection import check_targets, needed_unbound, scope
+from conn_reconcile.workflows.session import Session
 
 if TYPE_CHECKING:
     from conn_reconcile.plan.preflight import ProbeResult
@@ -34,16 +35,19 @@ class Planned(NamedTuple):
 
 def load_desired(session: Session, paths: Sequence[str | Path], *, require_files: bool = False) -> list[Desired]:
     """The connector files as they are in the session's environment (``exclude`` skipped)."""
+    from conn_reconcile.files.configfile import check_overrides
     from conn_reconcile.files.loader import load
 
     settings = session.settings
-    return load(
+    desired = load(
         paths,
         require_files=require_files,
         exclude=settings.exclude,
         exclude_root=settings.directory.as_posix(),
         context=settings.context,
     )
+    check_overrides(settings, paths, (settings.context,), {settings.context.name: desired})
+    return desired
 
 
 def load_state(session: Session) -> State | None:
@@ -52,13 +56,59 @@ def load_state(session: Session) -> State | None:
     if session.git_state is not None:
         from conn_reconcile.state.git.branch import pull
 
-        pull(session.git_state, GIT_SCRATCH_DIR, session.state_path)
+        pull(session.git_state, session.git_scratch, session.state_path)
     return statefile.load(session.state_path)
 
 
-def _list(session: Session) -> list[RemoteConnector]:
-    with session.client() as client:
-        return client.list_connectors()
+class _Held:
+    """Notices held until :meth:`release`, then said as they come, until :meth:`drop`."""
+
+    def __init__(self, say: Callable[[str], None] | None):
+        self._say = say
+        self._lock = threading.Lock()
+        self._held: list[str] | None = []
+        self._dropped = False
+
+    def __call__(self, text: str) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(text)
+            elif self._say is not None and not self._dropped:
+                self._say(text)
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+            say = None if self._dropped else self._say
+            if say is not None:
+                for text in held:
+                    say(text)
+
+    def drop(self) -> None:
+        with self._lock:
+            self._dropped = True
+
+
+@contextmanager
+def _listing(session: Session) -> Iterator[Callable[[], list[RemoteConnector]]]:
+    """The org, listed on a thread of its own (:func:`_in_background`) while the block runs, and
+    the call that waits for it. Its retries are said once it is waited for (the files loaded:
+    their problems come first), and never once the block is left (the files failed to load)."""
+    notices = _Held(session.notice)
+
+    def call() -> list[RemoteConnector]:
+        with session.client(on_retry=notices) as client:
+            return client.list_connectors()
+
+    def wait() -> list[RemoteConnector]:
+        notices.release()
+        return future.result()
+
+    future = _in_background(call)
+    try:
+        yield wait
+    finally:
+        notices.drop()
 
 
 def _in_background(call: Callable[[], list[RemoteConnector]]) -> Future[list[RemoteConnector]]:
@@ -91,10 +141,16 @@ def plan_from(
 ) -> Plan:
     """Plan ``desired`` (its secrets ``bound``) against the org ``listed()`` and ``state``.
     Without ``allow_unbound``, a plan whose apply would send a secret whose variable is unset
-    is an error. ``blind``: plan as a run that holds no secret would (a pull request's plan):
-    no secret value, no fingerprint key."""
+    is an error, and so is a ``--target`` (``targets["names"]``) matching no connector of the
+    files nor of the state. ``blind``: plan as a run that holds no secret would (a pull
+    request's plan): no secret value, no fingerprint key."""
     from conn_reconcile.plan.planner import build_plan
+    from conn_reconcile.workflows.renames import git_renames
 
+    names = targets.get("names") if targets else None
+    if isinstance(names, list):
+        check_targets(names, desired, state)
+    renames = git_renames(desired, state)
     if blind:
         bound = bound.blind()
     key = None if blind else session.fingerprint_key
@@ -104,7 +160,9 @@ def plan_from(
     with paused():  # thousands of connectors listed and planned, free of cycles (see gcpause)
         remote = listed()
         meta = plan_meta(session.settings.api_url, options, environment=session.settings.environment, targets=targets)
-        plan = build_plan(desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta)
+        plan = build_plan(
+            desired, remote, state=state, fingerprints=fingerprints, options=options, meta=meta, renames=renames
+        )
     if not allow_unbound:
         missing = needed_unbound(plan, bound)
         if missing:
@@ -138,8 +196,7 @@ def compute_plan(
     without it (a listing error is raised only once the files have loaded)."""
     if against_snapshot:
         return Planned(_plan_against_snapshot(session, paths, options, files))
-    with paused():  # the listing thread's objects too (see gcpause)
-        listing = _in_background(lambda: _list(session))
+    with paused(), _listing(session) as listing:  # paused: the listing thread's objects too (see gcpause)
         desired = load_desired(session, paths)
         bound = session.bind_secrets(desired, blind=blind)
         options, targets = scope(options, desired, options.targets, files)
@@ -152,7 +209,7 @@ def compute_plan(
             state,
             targets=targets,
             allow_unbound=allow_unbound,
-            listed=listing.result,
+            listed=listing,
             blind=blind,
         )
     return Planned(plan, probe_plan(session, plan, desired, bound) if probe else None)
@@ -167,7 +224,8 @@ def _plan_against_snapshot(
     bound = session.bind_secrets(desired, blind=True)
     options, targets = scope(options, desired, options.targets, files)
     state = load_state(session)
-    remote, org = orgsnapshot.listed(session.settings.api_url, session.settings.environment, state)
+    settings = session.settings
+    remote, org = orgsnapshot.listed(settings.api_url, settings.environment, state, command=session.command("snapshot"))
     plan = plan_from(session, desired, bound, options, state, targets=targets, listed=lambda: remote, blind=True)
     return dataclasses.replace(plan, meta={**plan.meta, "org_snapshot": orgsnapshot.meta(org)})
 

@@ -1,5 +1,6 @@
-"""``conn-reconcile import``: one YAML file per remote connector, its ``id`` pinned and
-``${VAR}`` placeholders for the secrets; remote data never chooses where a file goes.
+"""``conn-reconcile import``: one YAML file per remote connector (or, ``--missing``/``--only``,
+per connector no file describes yet), its ``id`` pinned and ``${VAR}`` placeholders for the
+secrets; remote data never chooses where a file goes, and no existing file is written.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import io
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,18 +112,108 @@ def target(root: Path, file_name: str) -> Path:
     return path
 
 
-def import_connectors(session: Session, directory: Path, *, overwrite: bool = False) -> list[Path]:
-    with session.client() as client:
-        remote = client.list_connectors()
+def _root(directory: Path) -> Path:
     root = directory.resolve()
     if root.exists() and not root.is_dir():
         raise RefusedError(f"{directory} is not a directory")
-    planned = [(target(root, name), r) for name, r in zip(file_names(remote), remote, strict=True)]
-    existing = [str(directory / p.name) for p, _ in planned if os.path.lexists(p)]
-    if existing and not overwrite:
-        raise RefusedError(f"refusing to overwrite existing files (pass --overwrite): {', '.join(existing)}")
+    return root
+
+
+def _write(directory: Path, planned: list[tuple[Path, RemoteConnector]]) -> list[Path]:
     written = []
     for path, r in sorted(planned, key=lambda pr: pr[0].name):
         write_atomic(path, to_yaml(document(r), r))
         written.append(directory / path.name)
     return written
+
+
+def import_connectors(session: Session, directory: Path, *, overwrite: bool = False) -> list[Path]:
+    with session.client() as client:
+        remote = client.list_connectors()
+    root = _root(directory)
+    planned = [(target(root, name), r) for name, r in zip(file_names(remote), remote, strict=True)]
+    existing = [str(directory / p.name) for p, _ in planned if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise RefusedError(
+            "refusing to overwrite existing files (pass --overwrite, or --missing to import only the "
+            f"connectors no file describes yet): {', '.join(existing)}"
+        )
+    return _write(directory, planned)
+
+
+@dataclass
+class Imported:
+    """What ``import --missing``/``--only`` wrote, and the connectors it left out (one line each)."""
+
+    written: list[Path]
+    skipped: list[str] = field(default_factory=list)
+
+
+def import_selected(session: Session, directory: Path, *, missing: bool, only: Sequence[str] = ()) -> Imported:
+    """Write a file for each connector of the org that no file under ``directory`` describes
+    (matched as the planner matches: pinned id, state, then name), only those named in ``only``
+    when given; without ``missing`` a named connector that has a file is an error. No existing
+    file is written: a file name in use gets the id's hash."""
+    from conn_reconcile.plan.matching import Matcher
+    from conn_reconcile.workflows.common import load_desired, load_state
+
+    root = _root(directory)
+    desired = load_desired(session, [directory]) if root.is_dir() else []
+    with session.client() as client:
+        remote = client.list_connectors()
+    matched = Matcher(remote, load_state(session)).match_all(desired)
+    described = {r.id: file for file, r in matched.items() if r is not None}
+    chosen = _chosen(remote, described, only, missing)
+    taken = {d.spec.name.casefold(): d.file for d in desired}
+    result = Imported([])
+    todo = []
+    for r in chosen:
+        if r.id in described:
+            if only:  # named, yet already in git
+                result.skipped.append(f"{escape(r.name)} is already described by {escape(described[r.id])}: skipped")
+        elif r.name.casefold() in taken:
+            twin = escape(taken[r.name.casefold()])
+            result.skipped.append(
+                f"{escape(r.name)} ({escape(r.id)}): {twin} already has that name, for another connector: skipped"
+            )
+        else:
+            todo.append(r)
+    result.written = _write(directory, _free_targets(root, todo))
+    return result
+
+
+def _chosen(
+    remote: list[RemoteConnector], described: dict[str, str], only: Sequence[str], missing: bool
+) -> list[RemoteConnector]:
+    """The connectors ``--only`` names (all of them without it), checked before anything is written."""
+    if not only:
+        return remote
+    by_name: dict[str, list[RemoteConnector]] = {}
+    for r in remote:
+        by_name.setdefault(r.name, []).append(r)
+    problems = [f"no connector named {escape(repr(name))} in the org" for name in only if name not in by_name]
+    chosen = [r for name in dict.fromkeys(only) for r in by_name.get(name, ())]
+    if not missing:
+        problems += [
+            f"{escape(r.name)} is already described by {escape(described[r.id])} (import --update rewrites it)"
+            for r in chosen
+            if r.id in described
+        ]
+    if problems:
+        raise RefusedError("; ".join(problems))
+    return chosen
+
+
+def _free_targets(root: Path, remote: list[RemoteConnector]) -> list[tuple[Path, RemoteConnector]]:
+    """A path for each connector that no file holds: its slug, or slug + a hash of its id."""
+    planned = []
+    for name, r in zip(file_names(remote), remote, strict=True):
+        if os.path.lexists(root / name):  # a file, a symlink: never written, nor written through
+            name = f"{name.removesuffix('.yaml')}-{_id_hash(r.id)}.yaml"
+            if os.path.lexists(root / name):
+                raise RefusedError(f"refusing to overwrite existing files: {root / name}")
+        planned.append((target(root, name), r))
+    repeated = sorted(str(p) for p, n in Counter(p for p, _ in planned).items() if n > 1)
+    if repeated:
+        raise RefusedError(f"cannot derive distinct file names: {', '.join(repeated)}")
+    return planned

@@ -1,16 +1,19 @@
 """``conn-reconcile import --update``: accept drift into git by rewriting existing connector files
-with the org's non-secret values (ruamel round-trip: comments, key order and ``${VAR}``s kept).
+with the org's non-secret values (ruamel round-trip: comments, key order and ``${VAR}``s kept); in
+an environment, what it sets (``${vars.NAME}``, overrides) is kept too, and a difference noted.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conn_reconcile.config.environments import VARS_RE
+from conn_reconcile.config.sources import EnvContext
 from conn_reconcile.errors import Diagnostic, InputError, RefusedError
 from conn_reconcile.model.connector import Desired, RemoteConnector
 
@@ -36,6 +39,20 @@ class FileUpdate:
     fields: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class HeldField:
+    """A field the selected environment gives its value (a ``${vars.NAME}`` in the file, or the
+    environment's overrides) where the org differs: noted, never overwritten."""
+
+    file: str
+    field: str
+    #: how the environment sets it: ``written with ${vars.X}`` or ``set by the overrides of ...``
+    source: str
+    environment: str
+    in_environment: Any
+    in_org: Any
+
+
 @dataclass
 class UpdateReport:
     """What ``import --update`` changed in the connector files, and what it could not match."""
@@ -46,6 +63,8 @@ class UpdateReport:
     unmatched: list[str]
     #: remote connectors no file describes (``import`` without ``--update`` writes them)
     not_in_git: list[RemoteConnector]
+    #: fields left as written because the environment sets them (see :class:`HeldField`)
+    held: list[HeldField] = field(default_factory=list)
 
 
 def wanted_values(d: Desired, remote: RemoteConnector) -> dict[str, Any]:
@@ -71,6 +90,43 @@ def wanted_values(d: Desired, remote: RemoteConnector) -> dict[str, Any]:
             if value is not None and value != getattr(spec.oauth, key):
                 out[f"oauth.{key}"] = value
     return out
+
+
+def env_sources(raw: Mapping[str, Any], d: Desired, ctx: EnvContext) -> dict[str, str]:
+    """Dotted path -> how ``ctx``'s environment sets the field (its overrides, or ``${vars.NAME}``
+    in ``raw``, the file as written): the fields ``import --update`` leaves as written."""
+    overrides = ctx.overrides.get(d.spec.name) if ctx.name is not None else None
+    overridden = overrides.model_dump(exclude_none=True) if overrides is not None else {}
+    out: dict[str, str] = {}
+    if overrides is not None:  # renamed, the connector would lose them (and the key would name nothing)
+        out["name"] = f"the key of its overrides in environment {ctx.name}"
+    for path in (*FIELDS, *(f"oauth.{key}" for key in OAUTH_FIELDS)):
+        if path in out:
+            continue
+        if _at(overridden, path) is not None:
+            out[path] = f"set by the overrides of environment {ctx.name}"
+            continue
+        value = _at(raw, path)
+        words = [str(v) for v in value] if isinstance(value, list) else [str(value)] if value is not None else []
+        refs = sorted({name for word in words for name in VARS_RE.findall(word)})
+        if refs:
+            out[path] = "written with " + ", ".join(f"${{vars.{name}}}" for name in refs)
+    return out
+
+
+def _at(data: Mapping[str, Any], path: str) -> Any:
+    top, _, sub = path.partition(".")
+    value = data.get(top)
+    if sub:
+        return value.get(sub) if isinstance(value, Mapping) else None
+    return value
+
+
+def _spec_value(d: Desired, path: str) -> Any:
+    top, _, sub = path.partition(".")
+    value = getattr(d.spec, top)
+    value = getattr(value, sub, None) if sub else value
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _or_default(value: Any, key: str) -> Any:
@@ -126,11 +182,11 @@ def rewrite(text: str, values: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def _check(new_text: str, d: Desired, values: dict[str, Any]) -> None:
-    """The rewritten file loads, with exactly the intended values and the same secrets."""
+def _check(new_text: str, d: Desired, values: dict[str, Any], ctx: EnvContext) -> None:
+    """The rewritten file loads (in ``ctx``), with exactly the intended values and the same secrets."""
     from conn_reconcile.files.loader import load_bytes
 
-    loaded, problems = load_bytes(new_text.encode("utf-8"), d.file)
+    loaded, problems = load_bytes(new_text.encode("utf-8"), d.file, ctx)
     if loaded is None:
         raise InputError(problems or [Diagnostic(d.file, message="the updated file does not load back")])
     for path, value in values.items():
@@ -142,33 +198,59 @@ def _check(new_text: str, d: Desired, values: dict[str, Any]) -> None:
         raise RefusedError(f"{d.file}: the secret references changed in the rewrite; the file was left unchanged")
 
 
-def plan_updates(desired: Sequence[Desired], matched: dict[str, RemoteConnector | None]) -> UpdateReport:
+def plan_updates(
+    desired: Sequence[Desired], matched: dict[str, RemoteConnector | None], ctx: EnvContext | None = None
+) -> UpdateReport:
+    """What to write into each file; in an environment (``ctx``), the fields it sets are held."""
     report = UpdateReport([], [], [], [])
     for d in desired:
         remote = matched.get(d.file)
         if remote is None:
             report.unmatched.append(d.file)
             continue
-        values = wanted_values(d, remote)
+        values, held = _split(d, remote, ctx)
+        report.held += held
         if values:
             report.updated.append(FileUpdate(d.file, remote.id, tuple(values)))
-        else:
+        elif not any(h.file == d.file for h in report.held):
             report.unchanged.append(d.file)
     return report
+
+
+def writable_values(d: Desired, remote: RemoteConnector, ctx: EnvContext | None) -> dict[str, Any]:
+    """:func:`wanted_values` without the fields ``ctx``'s environment sets (see :func:`env_sources`)."""
+    return _split(d, remote, ctx)[0]
+
+
+def _split(d: Desired, remote: RemoteConnector, ctx: EnvContext | None) -> tuple[dict[str, Any], list[HeldField]]:
+    """The org's values to write into ``d``'s file, and the differing fields the environment sets."""
+    values = wanted_values(d, remote)
+    sources = _sources(d, ctx) if values else {}
+    env = ctx.name if ctx is not None and ctx.name is not None else ""
+    held = [HeldField(d.file, p, sources[p], env, _spec_value(d, p), v) for p, v in values.items() if p in sources]
+    return {p: v for p, v in values.items() if p not in sources}, held
+
+
+def _sources(d: Desired, ctx: EnvContext | None) -> dict[str, str]:
+    """The fields the environment sets; none without one (no vars or overrides are possible)."""
+    if ctx is None or ctx.name is None:
+        return {}
+    text = Path(d.file).read_text(encoding="utf-8")
+    return env_sources(_yaml(text).load(text), d, ctx)
 
 
 def update_files(session: Session, directory: Path) -> UpdateReport:
     """Rewrite the files under ``directory`` with the org's current values (see the module doc)."""
     from conn_reconcile.files.atomic import write_atomic
-    from conn_reconcile.files.loader import load
     from conn_reconcile.plan.matching import Matcher
-    from conn_reconcile.state import file as statefile
+    from conn_reconcile.workflows.common import load_desired, load_state
 
-    desired = load([directory], require_files=True)
+    ctx = session.settings.context
+    desired = load_desired(session, [directory], require_files=True)
     with session.client() as client:
         remote = client.list_connectors()
-    matched = Matcher(remote, statefile.load(session.state_path)).match_all(desired)
-    report = plan_updates(desired, matched)
+    matched = Matcher(remote, load_state(session)).match_all(desired)
+    report = plan_updates(desired, matched, ctx)
     claimed = {r.id for r in matched.values() if r is not None}
     report.not_in_git = [r for r in remote if r.id not in claimed]
     by_file = {d.file: d for d in desired}
@@ -177,18 +259,18 @@ def update_files(session: Session, directory: Path) -> UpdateReport:
         d = by_file[update.file]
         remote_one = matched[update.file]
         assert remote_one is not None
-        texts.append((Path(d.file), _rewritten(d, wanted_values(d, remote_one))))
+        texts.append((Path(d.file), _rewritten(d, writable_values(d, remote_one, ctx), ctx)))
     for path, new_text in texts:
         write_atomic(path, new_text, mode=os.stat(path).st_mode & 0o777)
     return report
 
 
-def _rewritten(d: Desired, values: dict[str, Any]) -> str:
+def _rewritten(d: Desired, values: dict[str, Any], ctx: EnvContext) -> str:
     path = Path(d.file)
     if path.is_symlink():
         raise RefusedError(f"refusing to write through a symlink: {d.file}")
     new_text = rewrite(path.read_text(encoding="utf-8"), values)
-    _check(new_text, d, values)
+    _check(new_text, d, values, ctx)
     return new_text
 
 
@@ -202,5 +284,22 @@ def render_update_report(report: UpdateReport) -> str:
         f"not in git: {escape(r.name)} ({escape(r.id)}); run import without --update to write it"
         for r in report.not_in_git
     ]
-    lines.append(f"Updated {len(report.updated)} file(s); {len(report.unchanged)} already match the org.")
+    lines += [_note(h) for h in report.held]
+    summary = f"Updated {len(report.updated)} file(s); {len(report.unchanged)} already match the org"
+    if report.held:
+        summary += f"; {len(report.held)} field(s) left as written (see the notes)"
+    lines.append(summary + ".")
     return guard_lines("\n".join(lines) + "\n")
+
+
+def _note(h: HeldField) -> str:
+    from conn_reconcile.escape import escape
+
+    def shown(value: Any) -> str:
+        return "(unset)" if value is None else escape(repr(value))
+
+    if h.source.startswith("written with "):
+        where = f"{h.source} (in {h.environment}: {shown(h.in_environment)})"
+    else:
+        where = f"{h.source} ({shown(h.in_environment)})"
+    return f"note: {escape(h.file)}: {h.field} is {where}; the org has {shown(h.in_org)}: left as written"

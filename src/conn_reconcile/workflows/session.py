@@ -1,12 +1,12 @@
 """One command's run, as every workflow gets it (:class:`Session`): its :class:`Settings`, the
 process environment (read for the fingerprint key, the state's git remote, the retry backoff
 and, through :func:`bind_secrets` only, the connectors' secrets), the Redactor, the API client
-and the state lock it works with."""
+(its retries said), the state lock and scratch directory, and the commands it prints to run."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -17,15 +17,13 @@ from conn_reconcile.errors import ConfigError
 from conn_reconcile.model.binding import BoundSecrets, bind
 from conn_reconcile.model.connector import Desired
 from conn_reconcile.model.secrets import FINGERPRINT_KEY_VAR, Redactor
-from conn_reconcile.state.spec import REMOTE_VAR, GitStateSpec
+from conn_reconcile.state.spec import DEFAULT_REMOTE, REMOTE_VAR, GitStateSpec
 from conn_reconcile.state.spec import parse as parse_state_spec
 
 if TYPE_CHECKING:
     from conn_reconcile.api.client import CohereClient
     from conn_reconcile.state.lock import StateLock
 
-#: the git backend's scratch repository and local copies of the state (see gitstate)
-GIT_SCRATCH_DIR = Path(defaults.STATE_PATH).parent / "git"
 #: overrides :data:`defaults.BACKOFF_BASE` (seconds; tests and CI use it for quick retries)
 BACKOFF_BASE_VAR = "CONN_RECONCILE_BACKOFF_BASE"
 
@@ -42,6 +40,8 @@ class ClientFactory(Protocol):
         deadline_at: float | None,
         backoff_base: float,
         rate_limit: float | None,
+        key_source: str,
+        on_retry: Callable[[str], None] | None,
     ) -> CohereClient: ...
 
 
@@ -53,11 +53,20 @@ def cohere_client(
     deadline_at: float | None,
     backoff_base: float,
     rate_limit: float | None,
+    key_source: str,
+    on_retry: Callable[[str], None] | None,
 ) -> CohereClient:
     from conn_reconcile.api.client import CohereClient
 
     return CohereClient(
-        api_url, api_key, timeout=timeout, deadline_at=deadline_at, backoff_base=backoff_base, rate_limit=rate_limit
+        api_url,
+        api_key,
+        timeout=timeout,
+        deadline_at=deadline_at,
+        backoff_base=backoff_base,
+        rate_limit=rate_limit,
+        key_source=key_source,
+        on_retry=on_retry,
     )
 
 
@@ -72,6 +81,8 @@ class Session:
     client_factory: ClientFactory = cohere_client
     #: when the command started: its deadline counts from here
     started_at: float = field(default_factory=time.monotonic)
+    #: told what the user should know while the command runs (each retry of an API call), on stderr
+    notice: Callable[[str], None] | None = None
     #: the state file read and written (with a git state: its local copy)
     state_path: Path = field(init=False)
     #: ``--state git:BRANCH:PATH``: the state on a git branch
@@ -81,8 +92,13 @@ class Session:
         self.redactor.add(self.settings.key, self.env.get(FINGERPRINT_KEY_VAR))
         self.redactor.add(*(self.env.get(var) for var in self.settings.key_vars))
         self.git_state = parse_state_spec(self.settings.state, self.env.get(REMOTE_VAR))
-        local = GIT_SCRATCH_DIR / self.git_state.local_name() if self.git_state is not None else None
+        local = self.git_scratch / self.git_state.local_name() if self.git_state is not None else None
         self.state_path = local or Path(self.settings.state)
+
+    @property
+    def git_scratch(self) -> Path:
+        """The git backend's scratch repository and local copies of the state (see state.git)."""
+        return Path(self.settings.scratch, "git")
 
     @property
     def fingerprint_key(self) -> str | None:
@@ -105,7 +121,8 @@ class Session:
             raise ConfigError(f"{BACKOFF_BASE_VAR} must be a number of seconds between 0 and 60")
         return value
 
-    def client(self, *, rate_limit: float | None = None) -> CohereClient:
+    def client(self, *, rate_limit: float | None = None, on_retry: Callable[[str], None] | None = None) -> CohereClient:
+        """The API client (``on_retry``: told each retry instead of :attr:`notice`)."""
         settings = self.settings
         key = settings.key
         if not key:
@@ -121,13 +138,43 @@ class Session:
             deadline_at=None if settings.deadline is None else self.started_at + settings.deadline,
             backoff_base=self.backoff_base(),
             rate_limit=rate_limit,
+            key_source=self.key_source(),
+            on_retry=on_retry or self.notice,
         )
+
+    def key_source(self) -> str:
+        """Where the API key came from, as a refused key's message names it: the flag, or the
+        variable actually read (the environment's ``api_key_env``)."""
+        source = self.settings.source("api_key")
+        if source.startswith("flag "):
+            return f"the key given with {source.removeprefix('flag ')}"
+        variable = source.removeprefix("environment variable ")
+        return f"the key in {variable if variable != source else self.settings.api_key_env}"
 
     def lock(self) -> StateLock:
         if self.git_state is not None:
             from conn_reconcile.state.git.lock import GitLock
 
-            return GitLock(self.git_state, GIT_SCRATCH_DIR, env=self.env)
+            return GitLock(self.git_state, self.git_scratch, env=self.env, command=self.command())
         from conn_reconcile.state.lock import FileLock, lock_path
 
-        return FileLock(lock_path(self.state_path))
+        return FileLock(lock_path(self.state_path), command=self.command())
+
+    def command(self, *words: str) -> str:
+        """A command line to print for the user to run, as it runs pasted: ``conn-reconcile``
+        with what chose this run's config file, environment, API URL and state, then ``words``."""
+        import shlex
+
+        settings = self.settings
+        line = ["conn-reconcile"]
+        if settings.config is not None and settings.source("config").startswith(("flag ", "environment variable ")):
+            line += ["--config", settings.config]
+        if settings.environment is not None:
+            line += ["--env", settings.environment]
+        if settings.source("api_url").startswith("flag "):  # a CO_API_URL stays set where it was
+            line += ["--api-url", settings.api_url]
+        if settings.source("state").startswith("flag ") or self.git_state is not None:
+            line += ["--state", settings.state]
+        if self.git_state is not None and self.git_state.remote != DEFAULT_REMOTE:
+            line.insert(0, f"{REMOTE_VAR}={self.git_state.remote}")
+        return shlex.join([*line, *words])

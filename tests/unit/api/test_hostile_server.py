@@ -142,8 +142,10 @@ def test_plan_deadline_stops_retries_and_fails_clearly(project):
     plan = project.run("--timeout", "2", "plan", env={"CONN_RECONCILE_DEADLINE": "4"})
     elapsed = time.monotonic() - started
     assert plan.code == 1, plan.both
-    (line,) = plan.err.strip().splitlines()
+    *retries, line = plan.err.strip().splitlines()
     assert re.fullmatch(r"Error: deadline exceeded: the --deadline passed (during|before) GET /v1/connectors.*", line)
+    for retry in retries:  # each retry said as it starts
+        assert re.fullmatch(r"conn-reconcile: GET /v1/connectors: timed out after 2s; retrying in .*", retry)
     assert elapsed < 4 + MARGIN
     assert 1 <= count(project, "GET") <= 3 and count(project, "POST") == 0
 

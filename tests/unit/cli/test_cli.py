@@ -149,7 +149,9 @@ def test_unreachable_api_is_one_line_not_a_traceback(workdir, tmp_path):
     )
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "CANARY-key-unreach" not in result.output
-    assert result.output.startswith("Error: ")
+    *retries, error = result.output.strip().splitlines()
+    assert error.startswith("Error: ") and len(retries) == 3
+    assert all(r.startswith("conn-reconcile: GET /v1/connectors: could not connect; retrying in") for r in retries)
 
 
 def test_bad_plan_file_is_a_clear_error(workdir, tmp_path):

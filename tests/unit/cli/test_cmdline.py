@@ -1,5 +1,5 @@
 """The command line on click: global options before and after the command, sources,
-environment variables, value types, usage errors (exit 2, the API key never quoted), ``--``,
+environment variables, value types, usage errors (exit 64, the API key never quoted), ``--``,
 a closed pipe, and apply's prompt on a real terminal."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_sources_flag_environment_default(workdir: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("CONN_RECONCILE_DEADLINE", "")  # empty: unset
     settings = Invocation(parse(["validate"])).settings
     assert (settings.timeout, settings.source("timeout")) == (9.0, "environment variable CONN_RECONCILE_TIMEOUT")
-    assert (settings.deadline, settings.source("deadline")) == (None, "default")
+    assert (settings.deadline, settings.source("deadline")) == (1800.0, "default")
     assert (settings.lock_timeout, settings.source("lock_timeout")) == (0.0, "default")  # shown by config
     inv = Invocation(parse(["validate"]))
     assert inv.value("colour") is None and inv.value("quiet") is False
@@ -98,34 +98,34 @@ def test_options_and_arguments_mix_in_any_order() -> None:
         (["schema", "--of", "state"], "'state' is not one of 'connector', 'config'"),
     ],
 )
-def test_bad_usage_is_exit_2_with_one_message(workdir: Path, args: list[str], fragment: str) -> None:
+def test_bad_usage_is_exit_64_with_one_message(workdir: Path, args: list[str], fragment: str) -> None:
     result = invoke(args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 64, result.output
     assert fragment in result.stderr and "Traceback" not in result.output
     assert "Try 'conn-reconcile" in result.stderr and result.stdout == ""
     assert result.stderr.count("Error:") == 1
 
 
-def test_no_arguments_prints_the_help_and_exits_2(workdir: Path) -> None:
+def test_no_arguments_prints_the_help_and_exits_64(workdir: Path) -> None:
     result = invoke([])
-    assert result.exit_code == 2 and "Commands:" in result.stderr and "Error: Missing command." in result.stderr
+    assert result.exit_code == 64 and "Commands:" in result.stderr and "Error: Missing command." in result.stderr
 
 
 def test_a_bad_environment_variable_names_the_variable(workdir: Path) -> None:
     result = invoke(["validate"], env={"CONN_RECONCILE_LOCK_TIMEOUT": "-1"})
-    assert result.exit_code == 2
+    assert result.exit_code == 64
     assert "'--lock-timeout' (environment variable CONN_RECONCILE_LOCK_TIMEOUT): -1.0 is not in" in result.stderr
     result = invoke(["validate"], env={"CONN_RECONCILE_TIMEOUT": "soon"})
-    assert result.exit_code == 2 and "(environment variable CONN_RECONCILE_TIMEOUT)" in result.stderr
+    assert result.exit_code == 64 and "(environment variable CONN_RECONCILE_TIMEOUT)" in result.stderr
     flagged = invoke(["validate", "--lock-timeout", "-1"], env={"CONN_RECONCILE_LOCK_TIMEOUT": "1"})
-    assert flagged.exit_code == 2 and "environment variable" not in flagged.stderr  # the flag's value was bad
+    assert flagged.exit_code == 64 and "environment variable" not in flagged.stderr  # the flag's value was bad
 
 
 def test_paths_of_the_wrong_kind_are_refused(workdir: Path) -> None:
     result = invoke(["plan", "--out", "connectors"])
-    assert result.exit_code == 2 and "'connectors' is a directory" in result.stderr
+    assert result.exit_code == 64 and "'connectors' is a directory" in result.stderr
     result = invoke(["validate", "--against", "connectors/a.yaml"])
-    assert result.exit_code == 2 and "'connectors/a.yaml' is a file" in result.stderr
+    assert result.exit_code == 64 and "'connectors/a.yaml' is a file" in result.stderr
 
 
 def test_the_sources_reach_the_config_command(workdir: Path) -> None:
@@ -182,9 +182,9 @@ def test_a_usage_error_never_prints_the_api_key(workdir: Path) -> None:
         ["plan", "--api-key", canary, "--format", canary],
     ):
         result = invoke(args)
-        assert result.exit_code == 2 and canary not in result.output, result.output
+        assert result.exit_code == 64 and canary not in result.output, result.output
     from_env = invoke(["plan", "--timeout", canary], env={"CO_API_KEY": canary})
-    assert from_env.exit_code == 2 and canary not in from_env.output and "is not a valid float" in from_env.output
+    assert from_env.exit_code == 64 and canary not in from_env.output and "is not a valid float" in from_env.output
 
 
 def test_a_command_error_is_one_redacted_line_and_exit_1(workdir: Path) -> None:

@@ -88,7 +88,7 @@ def test_timeout_flag_after_the_command_then_before_it_then_variable_then_defaul
     assert json.loads(after.stdout)["settings"]["timeout"] == {"value": 7.0, "source": "flag --timeout"}
     assert config(["--timeout", "5"], env)["timeout"] == (5.0, "flag --timeout")
     assert config([], env)["timeout"] == (9.0, "environment variable CONN_RECONCILE_TIMEOUT")
-    assert config([])["timeout"] == (30.0, "default")
+    assert config([])["timeout"] == (10.0, "default")
 
 
 def test_a_commands_own_setting_flags_win_over_the_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

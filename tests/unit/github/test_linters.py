@@ -145,3 +145,19 @@ def test_zizmor_rejects_an_injectable_unpinned_workflow(tmp_path: Path) -> None:
     assert proc.returncode != 0
     for audit in ("template-injection", "unpinned-uses", "dangerous-triggers"):
         assert audit in proc.stdout, proc.stdout
+
+
+def test_zizmor_and_actionlint_are_clean_on_the_workflows_init_writes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from conn_reconcile.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "repo")])
+    assert result.exit_code == 0, result.output
+    workflows = tmp_path / "repo" / ".github" / "workflows"
+    assert sorted(p.name for p in workflows.glob("*.yml")) == ["apply.yml", "drift.yml", "plan.yml"]
+    proc = _zizmor(".github/workflows", cwd=tmp_path / "repo")  # with zizmor's default policies
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    repo = tmp_path / "repo"
+    lint = _run_actionlint(*(p.relative_to(repo) for p in sorted(workflows.glob("*.yml"))), cwd=repo)
+    assert lint.returncode == 0, lint.stdout + lint.stderr

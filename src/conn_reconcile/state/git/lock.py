@@ -45,8 +45,12 @@ class GitLock:
         *,
         env: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        command: str | None = None,
     ):
         self.spec = spec
+        remote = "" if spec.remote == DEFAULT_REMOTE else f"{REMOTE_VAR}={spec.remote} "
+        #: the command line that names this state, for the hints (``force-unlock``)
+        self.command = command or f"{remote}conn-reconcile --state {spec}"
         self.scratch = scratch
         self.env = os.environ if env is None else env
         self._sleep = sleep
@@ -93,8 +97,7 @@ class GitLock:
         return info, commit
 
     def _command(self, lock_id: str) -> str:
-        remote = "" if self.spec.remote == DEFAULT_REMOTE else f"{REMOTE_VAR}={self.spec.remote} "
-        return f"{remote}conn-reconcile --state {self.spec} force-unlock {lock_id}"
+        return f"{self.command} force-unlock {lock_id}"
 
     def _locked_message(self, timeout: float) -> str:
         found = self.holder()

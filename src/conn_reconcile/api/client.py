@@ -24,6 +24,7 @@ from conn_reconcile.api.responses import (
     check_listing,
     parse_connector,
     parse_page,
+    parse_redirect,
     status_error,
     transport_error,
 )
@@ -189,6 +190,13 @@ class CohereClient:
         if reply.response.status_code == 404 and reply.maybe_processed:
             return  # an earlier attempt deleted it and the answer was lost
         self._ok(reply, "DELETE", path)
+
+    def authorize_url(self, connector_id: str, *, redirect: str | None = None) -> str:
+        """``POST .../oauth/authorize``: the URL at which the API key's user authorizes the OAuth
+        connector (``redirect``: the spec's ``after_token_redirect``). Retried: it changes nothing."""
+        path = self._item_path(connector_id) + "/oauth/authorize"
+        reply = self._request("POST", path, params={"after_token_redirect": redirect} if redirect else None)
+        return parse_redirect(self._ok(reply, "POST", path), "POST", path)
 
     def create_connector(self, body: dict[str, Any], *, known_ids: Collection[str] = ()) -> RemoteConnector:
         """Create a connector: one POST, resent only when the server provably did not act on

@@ -159,6 +159,26 @@ def parse_connector(
     return connector
 
 
+def parse_redirect(response: httpx.Response, method: str, path: str) -> str:
+    """The ``redirect_url`` of an ``oauth/authorize`` answer: an absolute http(s) URL, since a
+    user opens it (remote data: the caller prints it escaped; an error never echoes it)."""
+    from urllib.parse import urlsplit
+
+    data = _json(response)
+    url = data.get("redirect_url") if isinstance(data, dict) else None
+    if not isinstance(url, str):
+        why = f"invalid response (HTTP {response.status_code}): no 'redirect_url' string in a JSON object"
+        raise ApiError(why, method=method, path=path)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ApiError(
+            f"invalid response (HTTP {response.status_code}): the redirect_url is not an absolute http(s) URL",
+            method=method,
+            path=path,
+        )
+    return url
+
+
 def api_message(response: httpx.Response, redact: Redactor) -> str:
     """The API's ``message``, or else a short sanitized snippet of the body; secret-free."""
     data = _json(response)

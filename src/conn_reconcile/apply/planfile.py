@@ -21,6 +21,7 @@ from conn_reconcile.files.atomic import write_atomic
 from conn_reconcile.model.connector import RemoteConnector
 from conn_reconcile.model.secrets import Redactor
 from conn_reconcile.model.state import State
+from conn_reconcile.plan.lifecycle import state_protects
 from conn_reconcile.plan.model import (
     FORMAT_VERSION,
     Action,
@@ -172,6 +173,8 @@ def verify(plan: Plan, state: State, options: PlanOptions) -> None:
         if c.action is Action.DELETE:
             prunes += c.cause in ("prune", "twin")
             problems.extend(_delete_problems(c, state, options))
+        elif c.action is Action.REPLACE and (c.prevent_destroy or state_protects(c, state)):
+            problems.append(f"replace of {c.name} ({c.remote_id}): {_PROTECTED}")
     if prunes > options.max_deletes and not options.force:
         problems.append(
             f"the plan deletes {prunes} connectors, more than --max-deletes {options.max_deletes}; "
@@ -195,6 +198,12 @@ def _refuse(problems: list[str]) -> None:
         raise RefusedError("refusing the plan file; nothing was applied:\n  " + "\n  ".join(problems))
 
 
+_PROTECTED = (
+    "lifecycle.prevent_destroy protects it (the state records it from the last apply; "
+    "apply prevent_destroy: false first)"
+)
+
+
 def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
     what = f"delete of {c.name} ({c.remote_id})"
     intent = state.intents.get(c.intent) if c.intent else None
@@ -203,6 +212,8 @@ def _delete_problems(c: Any, state: State, options: PlanOptions) -> list[str]:
     )
     if protected:
         return [f"{what}: it is protected by --protect"]
+    if c.cause in ("prune", "twin") and state_protects(c, state):
+        return [f"{what}: {_PROTECTED}"]
     if c.cause == "replace":
         if intent is None or intent.op != "replace" or intent.remote_id != c.remote_id:
             return [f"{what}: no unfinished replacement in the state backs it"]

@@ -152,6 +152,7 @@ class StateRecorder:
                     fingerprints=previous.fingerprints if previous else {},
                     applied=dict(change.applied or {}),
                     remote_updated_at=change.remote_updated_at,
+                    prevent_destroy=change.prevent_destroy,
                 )
                 if record != previous:
                     mutation.put.append(record)
@@ -175,6 +176,7 @@ class StateRecorder:
             fingerprints=self._fingerprints(body, previous.fingerprints if previous else {}),
             applied=applied,
             remote_updated_at=remote.updated_at,
+            prevent_destroy=change.prevent_destroy,
         )
 
     def _fingerprints(self, body: Mapping[str, Any], previous: Mapping[str, str]) -> dict[str, str]:

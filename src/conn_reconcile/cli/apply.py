@@ -81,7 +81,6 @@ def apply(
 
     PLANFILE: a plan saved by plan --out (default: plan now and ask)."""
     from conn_reconcile.errors import ConfigError
-    from conn_reconcile.output import render as render
     from conn_reconcile.plan.model import PlanOptions
     from conn_reconcile.workflows.apply import apply_files, apply_saved
 
@@ -92,10 +91,7 @@ def apply(
     say = console.err if document else console.out
     colour = console.use_colour() and not document
     run, progress = _apply_run(console, session, say, document, colour, fail_fast, rate_limit)
-
-    def show(plan: Plan) -> None:
-        say(render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n"))
-
+    show, carried = _shower(console, say, colour, session.command), _carried(run)
     # (the applier counts Ctrl-C only while changes run: at the prompt it still cancels)
     report: ApplyReport | None
     options = PlanOptions.of(session.settings, force=force, rotate_secrets=rotate_secrets, targets=targets)
@@ -120,7 +116,7 @@ def apply(
             )
     finally:
         progress.stop()
-    return _finish(console, report, fmt, colour)
+    return _finish(console, report, fmt, colour, lambda: _oauth_created(console, carried, report, fmt, session))
 
 
 def _reviewed(paths: Sequence[Path]) -> list[Plan]:
@@ -165,8 +161,60 @@ def _apply_run(
     return run, progress
 
 
-def _finish(console: Console, report: ApplyReport | None, fmt: str, colour: bool) -> int:
-    """The final output and the exit code; abandoned calls still in flight are not waited for."""
+def _shower(
+    console: Console, say: Callable[[str], None], colour: bool, command: Callable[..., str]
+) -> Callable[[Plan], None]:
+    """How apply shows the plan it made: the plan, then its OAuth connectors' authorization."""
+    from conn_reconcile.output import oauth as oauth
+    from conn_reconcile.output import render as render
+
+    def show(plan: Plan) -> None:
+        text = render.render_text(plan, colour=colour, redactor=console.redactor, quiet=console.quiet).rstrip("\n")
+        lines = [] if console.quiet else oauth.text_lines(plan, command)
+        say("\n".join([text, "", *lines]) if lines else text)
+
+    return show
+
+
+def _carried(run: ApplyRun) -> list[Plan]:
+    """The plan the apply carries out, once it starts (``run.on_start``), for what it created."""
+    carried: list[Plan] = []
+    start = run.on_start
+
+    def on_start(plan: Plan) -> None:
+        carried.append(plan)
+        if start is not None:
+            start(plan)
+
+    run.on_start = on_start
+    return carried
+
+
+def _oauth_created(
+    console: Console, carried: list[Plan], report: ApplyReport | None, fmt: str, session: Session
+) -> None:
+    """The OAuth connectors the apply created, each with the command that authorizes it: after
+    the table, as a job-summary section (markdown), or on stderr (json: stdout is one document)."""
+    from conn_reconcile.output import oauth as oauth
+
+    found = oauth.created(carried[0], report) if carried and report is not None else []
+    if not found:
+        return
+    if fmt == "markdown":
+        from conn_reconcile.output.progress import append_step_summary
+
+        text = oauth.created_markdown(found, session.command, console.redactor)
+        console.out(text, nl=False)
+        append_step_summary(text)
+    else:
+        (console.err if fmt == "json" else console.out)("\n" + oauth.created_text(found, session.command).rstrip())
+
+
+def _finish(
+    console: Console, report: ApplyReport | None, fmt: str, colour: bool, after: Callable[[], None] = lambda: None
+) -> int:
+    """The final output (``after``: what follows the report) and the exit code; abandoned calls
+    still in flight are not waited for."""
     from conn_reconcile.apply.results import ApplyReport
     from conn_reconcile.output.progress import final_output
 
@@ -175,6 +223,7 @@ def _finish(console: Console, report: ApplyReport | None, fmt: str, colour: bool
             console.out(final_output(ApplyReport(), fmt, colour=colour, redactor=console.redactor), nl=False)
         return 0
     console.out(final_output(report, fmt, colour=colour, redactor=console.redactor), nl=False)
+    after()
     if report.abandoned:  # calls still in flight run in worker threads: do not wait for them
         sys.stdout.flush()
         sys.stderr.flush()

@@ -44,6 +44,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "apply",
         "Make the org match the files, or carry out a saved PLANFILE exactly (no prompt).",
     ),
+    "authorize": (
+        "conn_reconcile.cli.oauth",
+        "authorize",
+        "Print the URL at which the API key's user authorizes the OAuth connector NAME.",
+    ),
     "import": (
         "conn_reconcile.cli.tools",
         "import_",
@@ -70,6 +75,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "secrets",
         "List every variable the connector files need, per environment (names, never values).",
     ),
+    "policy": ("conn_reconcile.cli.policy", "policy", "Show the policy rules in effect and where each is set."),
     "emulator": (
         "conn_reconcile.cli.tools",
         "emulator",

@@ -104,7 +104,16 @@ def plan_options(f: F) -> F:
     return f
 
 
-def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeResult] | None = None) -> None:
+def _render_plan(
+    console: Console,
+    plan: Plan,
+    fmt: str,
+    probes: Sequence[ProbeResult] | None = None,
+    command: Callable[..., str] | None = None,
+) -> None:
+    """The plan in ``fmt``; with ``command`` (a plan made now: ``Session.command``), the OAuth
+    connectors' authorization too, in text and markdown."""
+    from conn_reconcile.output import oauth as oauth
     from conn_reconcile.output import render as render
 
     redactor = console.redactor
@@ -113,7 +122,10 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
     elif fmt == "markdown":
         from conn_reconcile.output.progress import append_step_summary
 
-        text = render.render_markdown(plan, redactor=redactor, probes=probes or ())
+        section = oauth.markdown(plan, command, redactor) if command is not None else ""
+        limit = render.MARKDOWN_MAX_CHARS - len(section) - 1
+        text = render.render_markdown(plan, redactor=redactor, probes=probes or (), max_chars=limit)
+        text = f"{text.rstrip(chr(10))}\n\n{section}" if section else text
         console.out(text, nl=False)
         append_step_summary(text)
     elif fmt == "github":
@@ -125,6 +137,9 @@ def _render_plan(console: Console, plan: Plan, fmt: str, probes: Sequence[ProbeR
             ),
             nl=False,
         )
+        lines = oauth.text_lines(plan, command) if command is not None and not console.quiet else []
+        if lines:
+            console.out("\n" + "\n".join(lines))
 
 
 @command(
@@ -218,7 +233,7 @@ def plan(
         return _compare(inv.console, reviewed, result, fmt)
     if fmt == "json" or out is not None:  # the outputs that carry meta.git_commit
         result = planfile.stamped(result)
-    _render_plan(inv.console, result, fmt, probes)
+    _render_plan(inv.console, result, fmt, probes, session.command)
     if out is not None:
         planfile.save(out, result, session.redactor, key=session.fingerprint_key)
         signed = " (signed)" if session.fingerprint_key else ""

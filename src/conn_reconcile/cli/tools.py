@@ -66,7 +66,7 @@ def validate(
     inv.format = fmt
     try:
         settings = inv.settings
-        by_env = load_environments(settings, paths, require_files=True, against=against, exclude=exclude)
+        by_env = load_environments(settings, paths, require_files=True, against=against, exclude=exclude, policy=True)
     except InputError as exc:
         if fmt == "json":
             console.out(json.dumps({"valid": False, "errors": [d._asdict() for d in exc.diagnostics]}, indent=2))

@@ -1,14 +1,14 @@
-"""The strict model of ``conn-reconcile.yaml``: :class:`ConfigFile`, its environments and
-their connector overrides, and :func:`parse_config`. Imported only when a config file is
+"""The strict model of ``conn-reconcile.yaml``: :class:`ConfigFile`, its environments, their
+connector overrides, the policy rules, and :func:`parse_config`. Imported only when a config file is
 actually read (:func:`conn_reconcile.files.configfile.load`): building settings without a file
 (:mod:`conn_reconcile.config.settings`) never needs it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from conn_reconcile.config import defaults
 from conn_reconcile.model.connector import STRICT, HttpUrl, Name, PlainStr, validate_strict
@@ -58,6 +58,51 @@ class ConnectorOverride(BaseModel):
     oauth: OAuthOverride | None = None
 
 
+def _regex(value: str) -> str:
+    import re  # only for a config with a name_pattern
+
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _some_hosts(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one host (leave url_hosts out to allow any host)")
+    return value
+
+
+_HOST_PATTERN = Rule(
+    "host_pattern",
+    r"^[A-Za-z0-9*?!\[\]._-]+$",
+    "must be a host name pattern: letters, digits, '.', '-' and the wildcards * ? [...] (no scheme, port or path)",
+)
+HostPattern = Annotated[str, Field(max_length=253), Rules(_HOST_PATTERN, schema={"pattern": _HOST_PATTERN.pattern})]
+#: the connector fields a policy may forbid: true (a boolean) or set (the others)
+Forbiddable = Literal["continue_on_failure", "excludes", "oauth", "service_auth"]
+
+
+class PolicyRules(BaseModel):
+    """Rules every connector must follow; an environment's lists add to the top level's, its
+    other rules replace them."""
+
+    model_config = STRICT
+
+    url_hosts: (
+        Annotated[list[HostPattern], AfterValidator(_some_hosts), Field(json_schema_extra={"minItems": 1})] | None
+    ) = Field(None, description="fnmatch patterns, one of which the host of every connector url must match")
+    require_https: bool | None = Field(None, description="url and the OAuth URLs must be https://")
+    name_pattern: Annotated[str, Field(max_length=1024), AfterValidator(_regex)] | None = Field(
+        None, description="a Python regular expression every connector name must match as a whole"
+    )
+    require_description: bool | None = Field(None, description="every connector must have a description")
+    forbid: list[Forbiddable] | None = Field(
+        None, description="fields that must not be true (continue_on_failure) or set (the others)"
+    )
+
+
 class EnvironmentConfig(BaseModel):
     """One org: its API, the variable holding its key, its own state, vars and overrides."""
 
@@ -68,6 +113,7 @@ class EnvironmentConfig(BaseModel):
     state: PathStr | None = None
     vars: dict[VarName, PlainStr] = Field(default_factory=dict)
     overrides: dict[Name, ConnectorOverride] = Field(default_factory=dict)
+    policy: PolicyRules | None = None
 
 
 class ConfigFile(BaseModel):
@@ -86,6 +132,7 @@ class ConfigFile(BaseModel):
     exclude: list[Glob] | None = None
     probe: bool | None = None
     environments: dict[EnvName, EnvironmentConfig] | None = None
+    policy: PolicyRules | None = None
 
 
 def parse_config(data: Any) -> tuple[ConfigFile | None, list[tuple[str, str]]]:

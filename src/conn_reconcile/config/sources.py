@@ -14,6 +14,7 @@ from conn_reconcile.errors import ConfigError
 
 if TYPE_CHECKING:
     from conn_reconcile.config.model import ConfigFile, ConnectorOverride, EnvironmentConfig
+    from conn_reconcile.config.policy import Policy
 
 CONFIG_NAME = "conn-reconcile.yaml"
 CONFIG_ENV = "CONN_RECONCILE_CONFIG"
@@ -55,6 +56,8 @@ class EnvContext(NamedTuple):
     known: tuple[str, ...] = ()
     #: where each override's key is written: (config file, line, column)
     override_at: Mapping[str, tuple[str, int | None, int | None]] = MappingProxyType({})
+    #: the policy rules in effect (None: none is set)
+    policy: Policy | None = None
 
 
 def env_context(config: LoadedConfig | None, name: str | None) -> EnvContext:
@@ -62,14 +65,19 @@ def env_context(config: LoadedConfig | None, name: str | None) -> EnvContext:
         return EnvContext()
     envs = config.environments
     known = tuple(sorted(envs))
+    policy = None
+    if config.model.policy is not None or any(e.policy is not None for e in envs.values()):
+        from conn_reconcile.config.policy import effective  # only for a config with policy rules
+
+        policy = effective(config, name)
     if name is None:
-        return EnvContext(known=known)
+        return EnvContext(known=known, policy=policy)
     chosen = envs[name]
     at: dict[str, tuple[str, int | None, int | None]] = {}
     for key in chosen.overrides:
         line, col = config.locations.get(f"environments.{name}.overrides.{key}", (None, None))
         at[key] = (config.file, line, col)
-    return EnvContext(name, dict(chosen.vars), dict(chosen.overrides), known, at)
+    return EnvContext(name, dict(chosen.vars), dict(chosen.overrides), known, at, policy)
 
 
 def select_environment(config: LoadedConfig | None, given: Sourced | None, *, required: bool) -> Sourced | None:

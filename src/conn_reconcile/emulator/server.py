@@ -5,6 +5,7 @@ errors and no secret in any answer, plus the unauthenticated ``/_emulator/*`` te
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import re
@@ -54,6 +55,8 @@ class Emulator(Served):
         self._thread = ServerThread(host, port, _Handler, self)
         self._http: httpx.Client | None = None  # for registration tests, made on first use
         self._http_lock = threading.Lock()
+        #: (connector id, digest of an API key, or "*": every key) -> the user's auth_status
+        self._grants: dict[tuple[str, str], str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -93,9 +96,30 @@ class Emulator(Served):
         except ApiProblem as exc:
             raise ValueError(exc.message) from None
 
+    def set_auth_status(self, connector_id: str, status: str, *, api_key: str | None = None) -> None:
+        """The OAuth grant of the user of ``api_key`` (default: the emulator's key; with none, every
+        key) for an OAuth connector: ``valid``, ``expired``, or ``""`` (not authorized: the API omits
+        ``auth_status``). ``ValueError`` for an unknown or non-OAuth connector or another status."""
+        if status not in ("valid", "expired", ""):
+            raise ValueError("status must be one of: valid, expired, '' (not authorized)")
+        try:
+            record = self._store.get(connector_id)
+        except ApiProblem as exc:
+            raise ValueError(exc.message) from None
+        if "oauth" not in record:
+            raise ValueError(f"connector {connector_id!r} does not use oauth")
+        key = (connector_id, _digest(api_key or self.api_key))
+        with self._http_lock:
+            if status:
+                self._grants[key] = status
+            else:
+                self._grants.pop(key, None)
+
     def reset(self) -> None:
         """Forget every connector, pending fault and logged request."""
         self._store.clear()
+        with self._http_lock:
+            self._grants.clear()
         self.faults.clear()
         self.requests.clear()
 
@@ -141,7 +165,24 @@ class Emulator(Served):
             raise ApiProblem(404, "not found")
         if method not in allowed:
             return 405, {"message": f"method {method} not allowed"}, {"Allow": ", ".join(allowed)}
-        return allowed[method]()
+        return self._with_auth_status(allowed[method](), authorization)
+
+    def _with_auth_status(self, answer: Answer, authorization: str | None) -> Answer:
+        """``auth_status`` of each OAuth connector of the answer, for the requesting key's user;
+        omitted when that user has not authorized it (as the spec says)."""
+        status, payload, headers = answer
+        if not isinstance(payload, dict):
+            return answer
+        connectors = [payload["connector"]] if "connector" in payload else payload.get("connectors")
+        key = _digest((authorization or "").partition(" ")[2].strip())
+        with self._http_lock:  # (a test may make the answer any shape: only connectors are touched)
+            for c in connectors if isinstance(connectors, list) else ():
+                if not isinstance(c, dict) or c.get("auth_type") != "oauth":
+                    continue
+                grant = self._grants.get((str(c.get("id")), key)) or self._grants.get((str(c.get("id")), "*"))
+                if grant:
+                    c["auth_status"] = grant
+        return status, payload, headers
 
     def _list(self, query: dict[str, str]) -> Answer:
         limit = _int_param(query, "limit", 30)
@@ -172,6 +213,8 @@ class Emulator(Served):
 
     def _delete(self, connector_id: str) -> Answer:
         self._store.delete(connector_id)
+        with self._http_lock:  # the users' grants go with the connector
+            self._grants = {k: v for k, v in self._grants.items() if k[0] != connector_id}
         return _ok({})
 
     def _authorize(self, connector_id: str, query: dict[str, str]) -> Answer:
@@ -180,8 +223,12 @@ class Emulator(Served):
         if not oauth:
             raise ApiProblem(400, f"connector {connector_id!r} does not use oauth")
         state = {"connector_id": connector_id, "nonce": secrets.token_urlsafe(12)}
-        if query.get("after_token_redirect"):
-            state["after_token_redirect"] = query["after_token_redirect"]
+        redirect = query.get("after_token_redirect")
+        if redirect:
+            parts = urlsplit(redirect)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ApiProblem(400, "after_token_redirect must be an absolute http(s) URL")
+            state["after_token_redirect"] = redirect
         params = {
             "response_type": "code",
             "redirect_uri": OAUTH_REDIRECT_URI,
@@ -202,6 +249,7 @@ class Emulator(Served):
             POST       /_emulator/faults       the keyword arguments of Faults.add, plus method and path_regex
             GET|DELETE /_emulator/faults
             POST       /_emulator/seed         a create body, plus optional "id" and "created_at"
+            POST       /_emulator/auth_status  {"id", "status", "api_key"?}: a user's OAuth grant
             GET        /_emulator/connectors   the internal records, secrets masked "***"
             GET        /_emulator/requests
             POST       /_emulator/reset
@@ -220,6 +268,7 @@ class Emulator(Served):
             ("GET", "/_emulator/faults"): lambda: _ok({"faults": self.faults.pending()}),
             ("DELETE", "/_emulator/faults"): clear_faults,
             ("POST", "/_emulator/seed"): lambda: _ok({"connector": self._seed_json(raw)}),
+            ("POST", "/_emulator/auth_status"): lambda: self._auth_status_json(raw),
             ("GET", "/_emulator/connectors"): lambda: _ok({"connectors": [masked_view(c) for c in self.connectors]}),
             ("GET", "/_emulator/requests"): lambda: _ok({"requests": [r.as_dict() for r in self.requests]}),
             ("POST", "/_emulator/reset"): reset,
@@ -237,6 +286,16 @@ class Emulator(Served):
         except ValueError as exc:
             raise ApiProblem(400, str(exc)) from None
 
+    def _auth_status_json(self, raw: bytes) -> Answer:
+        body = _json(raw)
+        if not isinstance(body, dict) or not all(isinstance(body.get(k, ""), str) for k in ("id", "status", "api_key")):
+            raise ApiProblem(400, 'expected {"id": ..., "status": ..., "api_key": ...} with string values')
+        try:
+            self.set_auth_status(str(body.get("id", "")), body.get("status", ""), api_key=body.get("api_key"))
+        except ValueError as exc:
+            raise ApiProblem(400, str(exc)) from None
+        return _ok({})
+
     def _seed_json(self, raw: bytes) -> dict[str, Any]:
         body = _json(raw)
         if not isinstance(body, dict):
@@ -247,6 +306,11 @@ class Emulator(Served):
             return self.seed(body, id=cid, created_at=created_at)
         except ValueError as exc:
             raise ApiProblem(400, str(exc)) from None
+
+
+def _digest(api_key: str | None) -> str:
+    """How a grant names its user: a digest of the API key, or ``*`` (every key) for none."""
+    return hashlib.sha256(api_key.encode()).hexdigest() if api_key else "*"
 
 
 def _json(raw: bytes) -> Any:

@@ -104,10 +104,12 @@ def load_environments(
     require_files: bool = False,
     against: Sequence[str | Path] = (),
     exclude: Sequence[str] = (),
+    policy: bool = False,
 ) -> dict[str | None, list[Desired]]:
     """The connector files in each environment to check (``settings.contexts``); ``against``
     and ``exclude`` as for :func:`conn_reconcile.files.loader.load` (``exclude`` adds to the
-    config's). No connector secret may reference an API key variable."""
+    config's). No connector secret may reference an API key variable; with ``policy``, every
+    connector follows its environment's policy rules."""
     from conn_reconcile.files.loader import load_each
     from conn_reconcile.model.binding import check_key_refs
 
@@ -123,7 +125,21 @@ def load_environments(
         check_key_refs(desired, settings.key_vars)
     if not against:
         check_overrides(settings, paths or (settings.directory,), settings.contexts, by_env)
+    if policy:
+        check_policy(settings.contexts, by_env)
     return by_env
+
+
+def check_policy(contexts: Sequence[EnvContext], by_env: Mapping[str | None, Sequence[Desired]]) -> None:
+    """Every connector of each environment (``by_env``) follows that environment's policy rules,
+    else an error with every violation (each once), at the line of its field."""
+    if all(ctx.policy is None for ctx in contexts):
+        return
+    from conn_reconcile.config.policy import check_files
+
+    problems = [p for ctx in contexts for p in check_files(ctx.policy, by_env.get(ctx.name, ()))]
+    if problems:
+        raise InputError(list(dict.fromkeys(problems)))
 
 
 def check_overrides(

@@ -141,8 +141,58 @@ class ServiceAuthSpec(BaseModel):
     token: SecretRef
 
 
+#: The fields ``lifecycle.ignore_changes`` may name: those the API returns, so the org's value can be kept.
+IGNORABLE: tuple[str, ...] = (
+    "description",
+    "url",
+    "excludes",
+    "active",
+    "continue_on_failure",
+    "oauth.client_id",
+    "oauth.authorize_url",
+    "oauth.token_url",
+    "oauth.scope",
+)
+_NOT_IGNORABLE = {
+    "name": "it is how the connector is matched to the org",
+    "lifecycle": "it is local-only, never sent to the API nor compared with the org",
+    "oauth": "it holds a secret; name its other fields one by one (oauth.scope, ...)",
+    "service_auth": "it is write-only (the API never returns it), so the org's value cannot be kept",
+    "service_auth.type": "it is write-only (the API never returns it), so the org's value cannot be kept",
+    **{p: "a secret is write-only: a new value (a rotation) must always be sent" for p in SECRET_PATHS},
+}
+
+
+def _ignorable(value: str) -> str:
+    if value in IGNORABLE:
+        return value
+    if value in _NOT_IGNORABLE:
+        raise ValueError(f"{value} cannot be ignored: {_NOT_IGNORABLE[value]}")
+    import difflib  # only for a misspelled field
+
+    close = difflib.get_close_matches(value, IGNORABLE, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{value!r} is not a field that can be ignored{hint}; one of: {', '.join(IGNORABLE)}")
+
+
+class LifecycleSpec(BaseModel):
+    """``lifecycle:`` of a connector file (local-only, never sent to the API), as Terraform's."""
+
+    model_config = STRICT
+
+    prevent_destroy: bool = Field(
+        default=False,
+        description="refuse every plan that deletes or replaces this connector (remembered by the state "
+        "after the file is deleted, until false is applied)",
+    )
+    ignore_changes: list[Annotated[str, Rules(after=_ignorable, schema={"enum": list(IGNORABLE)})]] = Field(
+        default_factory=list,
+        description="fields left as they are in the org when they differ from the file (a create still sends them)",
+    )
+
+
 class ConnectorSpec(BaseModel):
-    """One connector file: exactly the create-body fields, plus an optional pinned ``id`` and ``renamed_from``."""
+    """One connector file: the create-body fields, plus the local-only ``id``, ``renamed_from`` and ``lifecycle``."""
 
     model_config = STRICT
 
@@ -159,6 +209,7 @@ class ConnectorSpec(BaseModel):
     continue_on_failure: bool | None = None
     oauth: OAuthSpec | None = None
     service_auth: ServiceAuthSpec | None = None
+    lifecycle: LifecycleSpec | None = None
 
     @model_validator(mode="after")
     def _one_auth(self) -> ConnectorSpec:

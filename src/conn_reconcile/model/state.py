@@ -31,6 +31,8 @@ class ManagedRecord(BaseModel):
     #: the normalised desired view (diff.normalize_desired) last applied, lists as lists
     applied: dict[str, Any] = Field(default_factory=dict)
     remote_updated_at: str | None = None
+    #: ``lifecycle.prevent_destroy`` as last applied: it protects the connector after its file is deleted
+    prevent_destroy: bool = False
 
 
 class Intent(BaseModel):

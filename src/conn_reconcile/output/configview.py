@@ -1,17 +1,21 @@
-"""Output of ``conn-reconcile config`` (every effective setting and its source) and ``conn-reconcile
-secrets`` (every variable the connector files need, per environment). Pure core. Neither prints a
-secret: the API key is ``(set)``/``(unset)``, variables are named only; data-derived strings are escaped."""
+"""Output of ``conn-reconcile config`` (every effective setting and its source), ``secrets`` (every
+variable the connector files need, per environment) and ``policy`` (the rules in effect). Pure core.
+None prints a secret: the API key is ``(set)``/``(unset)``, variables are named only; data-derived
+strings are escaped."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conn_reconcile.config.settings import Settings
 from conn_reconcile.escape import escape
 from conn_reconcile.model.binding import BoundSecrets, SecretRef
+
+if TYPE_CHECKING:
+    from conn_reconcile.config.policy import Policy
 
 #: settings listed only when they have a value
 _ONLY_WHEN_SET = ("deadline",)
@@ -96,3 +100,39 @@ def _env_doc(e: EnvNeeds, keys_set: Collection[str]) -> dict[str, Any]:
         "api_key_set": e.api_key_env in keys_set,
         "variables": [{"name": n, "set": e.secrets.is_set(n), "uses": v} for n, v in sorted(variables.items())],
     }
+
+
+def render_policy(policy: Policy | None, environment: str | None, environments: Sequence[str], fmt: str) -> str:
+    """The policy rules in effect in ``environment`` (None: the top level's), each with its value
+    and where it is set (``a + b`` for a list an environment adds to), as a table or JSON."""
+    from conn_reconcile.config.policy import NOT_SET, RULES
+
+    def value(rule: str) -> Any:
+        found = policy.value(rule) if policy is not None else None
+        return list(found) if isinstance(found, tuple) else found
+
+    def source(rule: str) -> str:
+        return policy.source(rule) if policy is not None else NOT_SET
+
+    if fmt == "json":
+        doc = {
+            "environment": environment,
+            "rules": {r: {"value": value(r), "source": source(r)} for r in RULES},
+            "environments": list(environments),
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    where = f"in environment {escape(environment)}" if environment is not None else "at the top level"
+    hint = (
+        f"\nEnvironments: {', '.join(map(escape, environments))} (--env NAME: the rules in one)" if environments else ""
+    )
+    if policy is None:
+        return f"No policy rules are set {where}.{hint}\n"
+    table = [("RULE", "VALUE", "SOURCE")]
+    for rule in RULES:
+        shown = value(rule)
+        text = "-" if shown is None else ", ".join(shown) if isinstance(shown, list) else str(shown)
+        table.append((rule, escape(text.lower() if isinstance(shown, bool) else text), escape(source(rule))))
+    width = [max(len(r[i]) for r in table) for i in range(2)]
+    lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}".rstrip() for r in table]
+    title = f"Policy rules {where}" + ("" if environment is not None else " (no environment selected)") + ":"
+    return "\n".join([title, *lines]) + hint + "\n"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conn_reconcile.escape import escape, md_code, md_text
+from conn_reconcile.plan.lifecycle import is_ignored_note
 from conn_reconcile.plan.model import Action, Plan, ResourceChange, plain
 
 #: meta fields that change what apply does (the rest say when and where a plan was made)
@@ -54,6 +55,7 @@ def _view(c: ResourceChange) -> dict[str, Any]:
         "cause": c.cause,
         "intent": c.intent,
         "known_ids": sorted(c.known_ids),
+        "prevent_destroy": c.prevent_destroy,
     }
     if c.action is not Action.NOOP:  # the remote object apply will touch must be the same one
         view["remote"] = {"updated_at": c.remote_updated_at, "hash": c.remote_hash}
@@ -90,7 +92,7 @@ def _section_differences(reviewed: Plan, current: Plan, *, skip: tuple[str, ...]
             [(u.id, u.name, u.reason) for u in reviewed.unmanaged],
             [(u.id, u.name, u.reason) for u in current.unmanaged],
         ),
-        "notes": (list(reviewed.notes), list(current.notes)),
+        "notes": (_notes(reviewed), _notes(current)),
     }
     return [
         Difference("plan", section, before, after)
@@ -167,11 +169,17 @@ def compare_reviewed(reviewed: Sequence[Plan], current: Plan) -> list[Difference
         for key in sorted(old.keys() - new.keys()):
             out.append(Difference(_subject(key), f"{old[key].action.value} only in reviewed plan {i}"))
     out.extend(_section_differences(last, current, skip=("notes",)))
-    noted = {note for plan in reviewed for note in plan.notes}
-    unseen = sorted({note for note in current.notes if note not in noted})
+    noted = {note for plan in reviewed for note in _notes(plan)}
+    unseen = sorted({note for note in _notes(current) if note not in noted})
     if unseen:
-        out.append(Difference("plan", "notes: not covered by any reviewed plan", list(last.notes), unseen))
+        out.append(Difference("plan", "notes: not covered by any reviewed plan", _notes(last), unseen))
     return _sorted(out)
+
+
+def _notes(plan: Plan) -> list[str]:
+    """The plan's notes but those on fields ``lifecycle.ignore_changes`` left as the org has them
+    (they say what the org holds, which apply leaves alone, like an unchanged connector's hash)."""
+    return [note for note in plan.notes if not is_ignored_note(note)]
 
 
 def _same(a: ResourceChange | None, b: ResourceChange) -> bool:

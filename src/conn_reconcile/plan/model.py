@@ -60,6 +60,8 @@ class ResourceChange:
     known_ids: tuple[str, ...] = ()
     #: the remote connector as listed (a plan made now)
     remote: RemoteConnector | None = field(default=None, repr=False, compare=False)
+    #: the file's ``lifecycle.prevent_destroy``, which apply records in the state
+    prevent_destroy: bool = False
 
     @property
     def remote_hash(self) -> str | None:
@@ -85,6 +87,7 @@ class ResourceChange:
             "cause": self.cause,
             "intent": self.intent,
             "known_ids": list(self.known_ids),
+            "prevent_destroy": self.prevent_destroy,
         }
 
     @classmethod
@@ -104,6 +107,7 @@ class ResourceChange:
             cause=data.get("cause"),
             intent=data.get("intent"),
             known_ids=tuple(data.get("known_ids", ())),
+            prevent_destroy=bool(data.get("prevent_destroy", False)),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from conn_reconcile.errors import RefusedError
 from conn_reconcile.model.connector import ConnectorSpec, Desired, RemoteConnector
 from conn_reconcile.model.state import ManagedRecord, State
+from conn_reconcile.plan import lifecycle
 from conn_reconcile.plan.diff import (
     DEFAULTS,
     FieldChange,
@@ -29,7 +30,7 @@ from conn_reconcile.plan.recovery import Examined, after_matching, examine
 
 
 def create_body(spec: ConnectorSpec) -> dict[str, Any]:
-    return spec.model_dump(mode="json", exclude={"id", "renamed_from"}, exclude_none=True)
+    return spec.model_dump(mode="json", exclude={"id", "renamed_from", "lifecycle"}, exclude_none=True)
 
 
 def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
@@ -156,6 +157,7 @@ def decide_pair(
     d: Desired, r: RemoteConnector, record: ManagedRecord | None, current: Mapping[str, str] | None, rotate: bool
 ) -> tuple[ResourceChange, bool]:
     """The change for a matched pair, and whether its secrets could be compared."""
+    d = lifecycle.kept(d, r)  # lifecycle.ignore_changes: those fields as the org has them
     views = (normalize_remote(r), normalize_desired(d.spec))
     secret_changes, compared = _secret_changes(d, record.fingerprints if record else None, current, rotate)
     return _decide(d, r, field_changes(d, r, record, views) + secret_changes, views), compared
@@ -188,7 +190,7 @@ def build_plan(
     # candidate), but only targeted connectors are planned
     targeted = [d for d in ordered if options.targeted(d.spec.name)]
     changes, uncompared = _decide_all(targeted, matched, state, fingerprints or {}, options, adopted)
-    changes = [_with_known_ids(c, matcher.named) for c in changes]
+    changes = lifecycle.flagged([_with_known_ids(c, matcher.named) for c in changes], targeted)
 
     claimed = {rid: d.file for rid, d in matcher.claimed.items()}
     by_key = {
@@ -205,13 +207,17 @@ def build_plan(
     finishing = {k: c for k, c in _finish_deletes(ex, {r.id: r for r in remote}).items() if options.targeted(c.name)}
     twins = _twins(targeted, matched, matcher.named, state, ex, set(finishing))
     unmanaged, deletes = _unmatched(remote, set(matcher.claimed) | set(finishing), state, ex, options)
+    lifecycle.refuse_destroys([*changes, *deletes], desired, state)
+    unmanaged = lifecycle.left_alone(unmanaged, state)
     _safeguards(desired, deletes, options)
     changes.extend(finishing.values())
     changes.extend(deletes)
     return Plan(
         changes=tuple(sorted(changes, key=lambda c: (c.name.casefold(), c.action.value, c.remote_id or ""))),
         unmanaged=tuple(unmanaged),
-        notes=_notes(options, len(targeted), len(ordered), uncompared) + tuple(matcher.notes),
+        notes=_notes(options, len(targeted), len(ordered), uncompared)
+        + tuple(matcher.notes)
+        + lifecycle.notes(targeted, matched, state),
         seen_ids=tuple(sorted(r.id for r in remote)),
         twins=twins,
         recovery=tuple(ex.recovery),

@@ -80,6 +80,7 @@ class ChangeDoc(BaseModel):
     cause: Literal["prune", "twin", "replace"] | None = None
     intent: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
     known_ids: list[RemoteId] = Field(default_factory=list)
+    prevent_destroy: bool = False
 
     @model_validator(mode="after")
     def _fits_action(self) -> ChangeDoc:

@@ -18,7 +18,7 @@ from conn_reconcile.model.connector import Desired
 from conn_reconcile.model.state import State
 from conn_reconcile.plan.model import Plan, PlanOptions, check_fresh
 from conn_reconcile.plan.selection import bind_plan, needed_unbound, scope
-from conn_reconcile.workflows.common import load_desired, load_state, plan_from
+from conn_reconcile.workflows.common import check_plan_policy, load_desired, load_state, plan_from
 from conn_reconcile.workflows.session import Session
 
 if TYPE_CHECKING:
@@ -86,6 +86,9 @@ def apply_saved(session: Session, path: Path, options: PlanOptions, run: ApplyRu
     from conn_reconcile.apply import planfile as planfile
 
     plan = planfile.load(path, key=session.fingerprint_key)
+    settings = session.settings
+    planfile.check_made_for(plan, settings.api_url, settings.environment)  # this environment's policy next
+    check_plan_policy(session, plan)
     return apply_plan(session, plan, run, verify_with=options)
 
 

@@ -33,9 +33,12 @@ class Planned(NamedTuple):
     probes: list[ProbeResult] | None = None
 
 
-def load_desired(session: Session, paths: Sequence[str | Path], *, require_files: bool = False) -> list[Desired]:
-    """The connector files as they are in the session's environment (``exclude`` skipped)."""
-    from conn_reconcile.files.configfile import check_overrides
+def load_desired(
+    session: Session, paths: Sequence[str | Path], *, require_files: bool = False, policy: bool = True
+) -> list[Desired]:
+    """The connector files as they are in the session's environment (``exclude`` skipped); with
+    ``policy``, each follows the environment's policy rules."""
+    from conn_reconcile.files.configfile import check_overrides, check_policy
     from conn_reconcile.files.loader import load
 
     settings = session.settings
@@ -47,7 +50,24 @@ def load_desired(session: Session, paths: Sequence[str | Path], *, require_files
         context=settings.context,
     )
     check_overrides(settings, paths, (settings.context,), {settings.context.name: desired})
+    if policy:
+        check_policy((settings.context,), {settings.context.name: desired})
     return desired
+
+
+def check_plan_policy(session: Session, plan: Plan) -> None:
+    """A saved plan follows the policy rules in effect now (they may have changed since it was
+    made): every connector it creates, updates, replaces or keeps, else an error naming each."""
+    policy = session.settings.context.policy
+    if policy is None:
+        return
+    from conn_reconcile.config.policy import check_planned
+    from conn_reconcile.errors import InputError
+
+    planned = [(c.file or c.name, c.action.value, c.name, c.applied) for c in plan.changes if c.applied is not None]
+    problems = check_planned(policy, planned)
+    if problems:
+        raise InputError(problems)
 
 
 def load_state(session: Session) -> State | None:
@@ -193,11 +213,13 @@ def compute_plan(
 
     The org is listed on another thread while the files load: its requests wait on the API
     while the files are read and parsed. Bad files are still reported first, as they would be
-    without it (a listing error is raised only once the files have loaded)."""
+    without it (a listing error is raised only once the files have loaded). With policy rules,
+    the files are loaded and checked first: a violation stops the plan before any request."""
     if against_snapshot:
         return Planned(_plan_against_snapshot(session, paths, options, files))
+    checked = load_desired(session, paths) if session.settings.context.policy is not None else None
     with paused(), _listing(session) as listing:  # paused: the listing thread's objects too (see gcpause)
-        desired = load_desired(session, paths)
+        desired = checked if checked is not None else load_desired(session, paths)
         bound = session.bind_secrets(desired, blind=blind)
         options, targets = scope(options, desired, options.targets, files)
         state = load_state(session)

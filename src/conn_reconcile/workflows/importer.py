@@ -158,7 +158,7 @@ def import_selected(session: Session, directory: Path, *, missing: bool, only: S
     from conn_reconcile.workflows.common import load_desired, load_state
 
     root = _root(directory)
-    desired = load_desired(session, [directory]) if root.is_dir() else []
+    desired = load_desired(session, [directory], policy=False) if root.is_dir() else []  # to match, not to check
     with session.client() as client:
         remote = client.list_connectors()
     matched = Matcher(remote, load_state(session)).match_all(desired)

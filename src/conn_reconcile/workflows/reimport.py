@@ -246,7 +246,7 @@ def update_files(session: Session, directory: Path) -> UpdateReport:
     from conn_reconcile.workflows.common import load_desired, load_state
 
     ctx = session.settings.context
-    desired = load_desired(session, [directory], require_files=True)
+    desired = load_desired(session, [directory], require_files=True, policy=False)  # validate checks the result
     with session.client() as client:
         remote = client.list_connectors()
     matched = Matcher(remote, load_state(session)).match_all(desired)

@@ -121,7 +121,25 @@ CASES = [
     ("url without a host", {**BASE, "url": "https://"}, ["url"], "pattern"),
     ("reference in the url", {**BASE, "url": "https://${HOST}/search"}, ["url"], "pattern"),
     ("reference in excludes", {**BASE, "excludes": ["a", "${X}"]}, ["excludes", 1], "pattern"),
+    (
+        "a secret in lifecycle.ignore_changes",
+        {**BASE, "lifecycle": {"ignore_changes": ["description", "service_auth.token"]}},
+        ["lifecycle", "ignore_changes", 1],
+        "enum",
+    ),
+    (
+        "string for prevent_destroy",
+        {**BASE, "lifecycle": {"prevent_destroy": "yes"}},
+        ["lifecycle", "prevent_destroy"],
+        "type",
+    ),
 ]
+
+
+def test_schema_accepts_a_lifecycle(validator: Draft202012Validator) -> None:
+    data = {**BASE, "lifecycle": {"prevent_destroy": True, "ignore_changes": ["description", "oauth.scope"]}}
+    assert [e.message for e in validator.iter_errors(data)] == []
+    assert parse_spec(data)[1] == []
 
 
 @pytest.mark.parametrize(("data", "where", "keyword"), [pytest.param(*c[1:], id=c[0]) for c in CASES])

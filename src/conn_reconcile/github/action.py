@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -292,7 +291,7 @@ def keep_state(env: Mapping[str, str]) -> None:
     files = [p for p in files if "repo.git" not in p.parts and not p.name.endswith(".lock")]
     if not files:
         return
-    dest = Path(tempfile.mkdtemp(prefix="conn-reconcile-state-", dir=env.get("RUNNER_TEMP") or None))
+    dest = ghartifact.fresh_directory(env, "state")
     parts = ["### conn-reconcile: the state this run kept", ""]
     for path in files:
         data = path.read_bytes()[: 1024 * 1024]
@@ -312,7 +311,7 @@ def drift(env: Mapping[str, str]) -> int:
     outputs = {"drift": str(has_changes).lower(), "issue": "open" if has_changes else "close", "label": DRIFT_LABEL}
     body = drift_body(md, _run_url(env)) if has_changes else ""
     if has_changes:
-        dest = Path(tempfile.mkdtemp(prefix="conn-reconcile-drift-", dir=env.get("RUNNER_TEMP") or None))
+        dest = ghartifact.fresh_directory(env, "drift")
         outputs["issue_path"] = str(ghartifact.write_safely(dest, DRIFT_FILE, body.encode()))
     set_outputs(env, outputs)
     github = _github(env)

@@ -8,8 +8,10 @@ import io
 import os
 import re
 import stat
+import tempfile
 import zipfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -38,6 +40,11 @@ def get_bounded(
                 if len(data) > MAX_ARTIFACT_BYTES:
                     raise GitHubError(f"GitHub API GET {path}: the ZIP is too large")
         return resp, bytes(data)
+
+
+def fresh_directory(env: Mapping[str, str], what: str) -> Path:
+    """A new, empty directory of this run's own, outside the checkout (in ``$RUNNER_TEMP`` on a runner)."""
+    return Path(tempfile.mkdtemp(prefix=f"conn-reconcile-{what}-", dir=env.get("RUNNER_TEMP") or None))
 
 
 def write_safely(directory: Path, name: str, data: bytes) -> Path:

@@ -7,14 +7,13 @@ head, written into a fresh directory outside the checkout. They are evidence, ne
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from conn_reconcile.escape import escape
 from conn_reconcile.github.api import GitHub
-from conn_reconcile.github.artifact import write_safely
+from conn_reconcile.github.artifact import fresh_directory, write_safely
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 DEFAULT_WORKFLOW = ".github/workflows/plan.yml"
@@ -62,7 +61,7 @@ def reviewed_plans(
     prefix = _input(env, "ARTIFACT_PREFIX", "conn-reconcile-plan-pr")
     name = Path(_input(env, "PLAN_PATH", "conn-reconcile-plan.json")).name
     workflow = _input(env, "PLAN_WORKFLOW", DEFAULT_WORKFLOW)
-    directory = Path(tempfile.mkdtemp(prefix="conn-reconcile-reviewed-", dir=env.get("RUNNER_TEMP") or None))
+    directory = fresh_directory(env, "reviewed")
     files = []
     for number in dict.fromkeys(numbers):
         found = github.verified_plan(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from conn_reconcile.apply.planfile import git_commit
+
 #: events whose run carries a pull request's code or files (a branch or a fork chose them)
 PULL_REQUEST_EVENTS = frozenset(
     {
@@ -66,22 +68,6 @@ def default_branch(event: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) and re.fullmatch(r"[\w./-]{1,200}", name) else None
 
 
-def head_commit(cwd: Path | None = None) -> str | None:
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--verify", "HEAD^{commit}"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = proc.stdout.strip()
-    return commit if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
-
-
 def require_trusted_checkout(env: Mapping[str, str], event: Mapping[str, Any], command: str) -> str:
     """A run that holds secrets (apply, drift) works on the default branch only, on the very
     commit the run was started for: the checkout's files, ``conn-reconcile.yaml`` among them,
@@ -96,7 +82,7 @@ def require_trusted_checkout(env: Mapping[str, str], event: Mapping[str, Any], c
             f"not {ref or 'an unknown ref'}: its secrets must only meet reviewed files"
         )
     sha = env.get("GITHUB_SHA", "")
-    head = head_commit()
+    head = git_commit()
     if not re.fullmatch(r"[0-9a-f]{40}", sha) or head != sha:
         raise TrustError(
             f"the checkout is at {head or 'no commit'}, not the commit this run was started for "

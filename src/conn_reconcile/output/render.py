@@ -191,13 +191,12 @@ def snapshot_line(plan: Plan) -> str:
     snap = plan.meta.get("org_snapshot")
     if not isinstance(snap, dict):
         return ""
-    from conn_reconcile.model.state import OrgSnapshot
     from conn_reconcile.state.snapshot import age
 
-    org = OrgSnapshot(taken_at=str(snap.get("taken_at")), api_url="", by=str(snap.get("by")))
+    taken_at, by = str(snap.get("taken_at")), str(snap.get("by"))
     return (
-        f"Planned without the API key, against the org snapshot taken {escape(org.taken_at)} by "
-        f"{escape(org.by)} ({age(org)}); apply plans again against the live org and refuses if the result differs."
+        f"Planned without the API key, against the org snapshot taken {escape(taken_at)} by "
+        f"{escape(by)} ({age(taken_at)}); apply plans again against the live org and refuses if the result differs."
     )
 
 

@@ -57,10 +57,10 @@ def listed(
     return remote, org
 
 
-def age(org: OrgSnapshot, now: _dt.datetime | None = None) -> str:
-    """How old the snapshot is, in words (\"3 h 12 min\")."""
+def age(taken_at: str, now: _dt.datetime | None = None) -> str:
+    """How old a snapshot taken at ``taken_at`` is, in words (\"3 h 12 min old\")."""
     try:
-        taken = _dt.datetime.strptime(org.taken_at, _STAMP).replace(tzinfo=_dt.UTC)
+        taken = _dt.datetime.strptime(taken_at, _STAMP).replace(tzinfo=_dt.UTC)
     except ValueError:
         return "of unknown age"
     seconds = max(0, int(((now or _dt.datetime.now(_dt.UTC)) - taken).total_seconds()))

@@ -1,6 +1,6 @@
 """Connector files written into the working directory and loaded, for the tests of the files
-package: templates, :func:`put`, :func:`errors`, the table of bad files with the one diagnostic
-each gives, and the check that no canary secret appears in any diagnostic."""
+package: templates, :func:`put`, :func:`errors`, the valid YAML styles, the table of bad files
+with the one diagnostic each gives, and the check that no canary secret appears in any diagnostic."""
 
 from __future__ import annotations
 
@@ -29,6 +29,28 @@ def errors(*paths: str | Path, **kwargs: bool) -> list[str]:
     assert str(info.value) == "\n".join(d.format() for d in info.value.diagnostics)
     return [d.format() for d in info.value.diagnostics]
 
+
+# Valid YAML 1.2 in the styles a connector file may use; each must read the same through both parsers.
+VALID = {
+    "block": "name: a\nurl: https://e.com/a\nexcludes:\n  - x\n  - 'y'\n  - \"z\"\nactive: true\n",
+    "flow": "name: a\nurl: https://e.com/a\nservice_auth: {type: bearer, token: '${T}'}\nexcludes: [a, b]\n",
+    "comments and markers": "# head\n---\nname: a # trailing\nurl: https://e.com/a\n...\n",
+    "block scalars": "description: |\n  two\n  lines\nnote: >-\n  folded\n  text\nname: a\n",
+    "escapes": 'description: "tab\\there \\u00e9 \\x41 \\/ \\\\ \\""\nname: a\n',
+    "unicode": "name: a\ndescription: caf\u00e9 \u65e5\u672c \U0001f600\n",
+    "core tags": (
+        "a: !!str 5\nb: !!int 0x1F\nc: !!float 1\nd: !!bool true\ne: !!null ''\nf: !!map {x: 1}\ng: !!seq [1]\n"
+    ),
+    "numbers": "a: 0o17\nb: -12\nc: +1.5e3\nd: .inf\ne: -.Inf\nf: 1_000\ng: 0b1\nh: 012\ni: 1.\n",
+    "nulls and bools": "a: ~\nb:\nc: Null\nd: FALSE\ne: yes\nf: 'true'\n",
+    "nested": "a:\n  b:\n    - c: 1\n      d: [1, {e: f}]\n  g: {}\nh: []\n",
+    "multi-line plain": "description: one\n  two\n\n  three\nname: a\n",
+    "explicit key": "? name\n: a\nurl: https://e.com/a\n",
+    "duplicates (non-fatal)": "name: a\nname: b\nservice_auth:\n  type: x\n  type: y\n",
+    # valid YAML 1.2 that libyaml (YAML 1.1) rejects or reads differently
+    "colon in flow plain": "name: a\noauth: {authorize_url: https://e.com/a, token_url: https://e.com/t}\n",
+    "1.1 line breaks": "name: a\ndescription: one\u2028two\u2029three\x85four\n",
+}
 
 AUTH = "service_auth:\n  type: bearer\n  token: ${T}\n"
 OAUTH = "oauth:\n  authorize_url: https://e.com/a\n  token_url: https://e.com/t\n"

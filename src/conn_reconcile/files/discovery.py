@@ -29,7 +29,7 @@ class Found(NamedTuple):
     """A connector file to load: how to show it, what to open, and what it must still be."""
 
     display: str  # the path joined as given, with forward slashes
-    path: Path  # what to open: symlinks already resolved
+    path: str  # what to open: symlinks already resolved
     dev: int
     ino: int
     size: int
@@ -53,6 +53,10 @@ def _not_regular(mode: int) -> str:
     return f"is {_kind(mode)}, not a regular file; refusing to open it"
 
 
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
 def _too_large(size: int) -> str:
     return f"file is larger than 1 MiB ({size} bytes); connector files are small, refusing to read it"
 
@@ -69,7 +73,7 @@ class _Scanner:
     def problem(self, display: str, message: str) -> None:
         self.problems.append(Diagnostic(display, None, None, None, message))
 
-    def add(self, display: str, path: Path, st: os.stat_result) -> None:
+    def add(self, display: str, path: str | Path, st: os.stat_result) -> None:
         if display in self.by_display:  # the same path reached through two arguments
             return
         self.by_display.add(display)
@@ -77,7 +81,7 @@ class _Scanner:
         if first != display:
             self.problem(display, f"same file as {first} (a symlink or hard link); each file is loaded once")
             return
-        self.found.append(Found(display, path, st.st_dev, st.st_ino, st.st_size))
+        self.found.append(Found(display, os.fspath(path), st.st_dev, st.st_ino, st.st_size))
 
     def follow(self, link: Path, display: str, base: Path, base_name: str) -> tuple[Path, os.stat_result] | None:
         """Resolve a symlink that must stay inside ``base``; report and return None otherwise."""
@@ -131,21 +135,21 @@ class _Scanner:
 
     def walk(self, real: Path, display: str, root: Path, stack: tuple[Path, ...]) -> None:
         try:
-            names = sorted(e.name for e in os.scandir(real) if not e.name.startswith("."))
+            with os.scandir(real) as listing:
+                entries = sorted((e for e in listing if not e.name.startswith(".")), key=_name)
         except OSError as exc:
             self.problem(display, f"cannot list directory: {exc.strerror or 'error'}")
             return
         seen_case: dict[str, str] = {}
-        for name in names:
-            child = real / name
-            shown = name if display == "." else f"{display.rstrip('/')}/{name}"
-            try:
-                st = os.lstat(child)
+        prefix = "" if display == "." else display.rstrip("/") + "/"
+        for entry in entries:
+            name, shown = entry.name, prefix + entry.name
+            try:  # the entry's type comes with the listing; only a relevant entry is stat'ed
+                if not (is_yaml_name(name) or entry.is_dir(follow_symlinks=False) or entry.is_symlink()):
+                    continue
+                st = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 self.problem(shown, f"cannot read: {exc.strerror or 'error'}")
-                continue
-            relevant = is_yaml_name(name) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)
-            if not relevant:
                 continue
             first = seen_case.setdefault(name.casefold(), shown)
             if first != shown:
@@ -153,11 +157,12 @@ class _Scanner:
                     shown, f"name differs only in case from {first}; they collide on case-insensitive file systems"
                 )
             if stat.S_ISLNK(st.st_mode):
-                self.link(child, shown, root, stack)
+                self.link(real / name, shown, root, stack)
             elif stat.S_ISDIR(st.st_mode):
+                child = real / name
                 self.walk(child, shown, root, (*stack, child))
             elif stat.S_ISREG(st.st_mode):
-                self.add(shown, child, st)
+                self.add(shown, entry.path, st)
             else:
                 self.problem(shown, _not_regular(st.st_mode))
 

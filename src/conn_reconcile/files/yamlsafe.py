@@ -1,20 +1,22 @@
 """Hardened YAML parsing: a connector file's bytes -> plain data, the line/col of every field,
 and every problem located (never quoting the source, which may hold a secret). The events come
-from libyaml's C parser, or from ruamel's pure-Python YAML 1.2 parser where libyaml would differ."""
+from libyaml's C parser, or ruamel's pure-Python YAML 1.2 parser where libyaml would differ; an
+ordinary file is read by the quick walk and its locations found only when a message needs one."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from conn_reconcile.errors import Diagnostic
+from conn_reconcile.files.yamlfold import Unusual, fold
 from conn_reconcile.files.yamltext import Fatal as _Fatal
 from conn_reconcile.files.yamltext import decode
 from conn_reconcile.files.yamltext import syntax_error as _syntax_error
-from conn_reconcile.files.yamlwalk import Builder
+from conn_reconcile.files.yamlwalk import DIRECTIVE_RE, Builder
 
 try:  # ruamel.yaml.clib: libyaml's C parser
     from _ruamel_yaml import CParser as _CParser
@@ -33,11 +35,11 @@ class Parsed:
     def __init__(
         self,
         data: Any,
-        locations: dict[str, tuple[int, int]] | None = None,
+        locations: Mapping[str, tuple[int, int]] | None = None,
         problems: list[Diagnostic] | None = None,
     ):
         self.data = data
-        self.locations: dict[str, tuple[int, int]] = {} if locations is None else locations
+        self.locations: Mapping[str, tuple[int, int]] = {} if locations is None else locations
         self.problems: list[Diagnostic] = [] if problems is None else problems
 
     def __repr__(self) -> str:
@@ -85,6 +87,47 @@ def _walk(
     return builder, None
 
 
+class Located(Mapping[str, tuple[int, int]]):
+    """The locations of a file the quick walk read: the located walk's, found on first use."""
+
+    __slots__ = ("_found", "_parser", "_text")
+
+    def __init__(self, text: str, parser: Any):
+        self._text, self._parser = text, parser
+        self._found: dict[str, tuple[int, int]] | None = None
+
+    def _locations(self) -> dict[str, tuple[int, int]]:
+        if self._found is None:  # the same libyaml events the quick walk read without a problem
+            self._found = _walk(self._text, self._events)[0].locations
+        return self._found
+
+    def _events(self, text: str) -> tuple[Iterator[Any], Callable[[], None]]:
+        parser = self._parser(text)
+        return iter(parser.get_event, None), parser.dispose
+
+    def __getitem__(self, path: str) -> tuple[int, int]:
+        return self._locations()[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._locations())
+
+    def __len__(self) -> int:
+        return len(self._locations())
+
+
+def _quick(text: str) -> dict[str, Any] | None:
+    """The data of an ordinary file by the quick walk; None when the located walk must read it."""
+    if _CParser is None or _YAML11_BREAK_RE.search(text) or ("%" in text and DIRECTIVE_RE.search(text)):
+        return None
+    parser = _CParser(text)
+    try:
+        return fold(iter(parser.get_event, None))
+    except (Unusual, ValueError, YAMLError):  # ValueError: a number too large
+        return None
+    finally:
+        parser.dispose()
+
+
 def _build(text: str) -> tuple[Builder, Exception | None]:
     """Walk the events of ``text``: the builder, and the :class:`_Fatal` or ``YAMLError`` that stopped it.
 
@@ -115,7 +158,11 @@ def parse_yaml(raw: bytes, file: str) -> Parsed:
     thread-safe (one pure parser is reused)."""
     builder: Builder | None = None
     try:
-        builder, error = _build(decode(raw))
+        text = decode(raw)
+        data = _quick(text)
+        if data is not None:
+            return Parsed(data, Located(text, _CParser))
+        builder, error = _build(text)
     except _Fatal as exc:
         error = exc
     fatal = _as_fatal(error)

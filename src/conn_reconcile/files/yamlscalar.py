@@ -23,8 +23,8 @@ TAG_MESSAGE = (
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
 # null and the booleans: the plain scalars that are not strings and do not start like a number
-_WORDS: dict[str, Any] = {w: None for w in ("", "~", "null", "Null", "NULL")}
-_WORDS.update({w: w.lower() == "true" for w in ("true", "True", "TRUE", "false", "False", "FALSE")})
+WORDS: dict[str, Any] = {w: None for w in ("", "~", "null", "Null", "NULL")}
+WORDS.update({w: w.lower() == "true" for w in ("true", "True", "TRUE", "false", "False", "FALSE")})
 _INT10_RE = re.compile(r"[-+]?[0-9]+")
 _INT8_RE = re.compile(r"0o[0-7]+")
 _INT16_RE = re.compile(r"0x[0-9a-fA-F]+")
@@ -32,12 +32,12 @@ _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+
 _INF_RE = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
 _NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)")
 # The first characters of every plain scalar that the number patterns above can match.
-_NUMBER_START = frozenset("0123456789+-.")
+NUMBER_START = frozenset("0123456789+-.")
 
 
-def _resolve_plain(value: str) -> Any:
-    if not value or value[0] not in _NUMBER_START:  # most plain scalars: no regex needed
-        return _WORDS.get(value, value)
+def resolve_plain(value: str) -> Any:
+    if not value or value[0] not in NUMBER_START:  # most plain scalars: no regex needed
+        return WORDS.get(value, value)
     if _INT10_RE.fullmatch(value):
         return int(value, 10)
     if _INT8_RE.fullmatch(value):
@@ -69,10 +69,10 @@ def scalar(ev: ScalarEvent) -> Any:
         value = ev.value
         if ev.style:  # quoted or block; plain is None (pure parser) or "" (libyaml)
             return value
-        if value and value[0] not in _NUMBER_START:  # _resolve_plain's first case, without a call
-            return _WORDS.get(value, value)
+        if value and value[0] not in NUMBER_START:  # resolve_plain's first case, without a call
+            return WORDS.get(value, value)
         try:
-            return _resolve_plain(value)
+            return resolve_plain(value)
         except ValueError:  # more digits than int() accepts
             raise _Fatal(*_pos(ev.start_mark), "number is too large") from None
     line, col = _pos(ev.start_mark)
@@ -81,7 +81,7 @@ def scalar(ev: ScalarEvent) -> Any:
             raise _Fatal(line, col, TAG_MESSAGE)
         if tag == CORE + "str":
             return ev.value
-        value = _resolve_plain(ev.value)
+        value = resolve_plain(ev.value)
     except ValueError:  # more digits than int() accepts
         raise _Fatal(line, col, "number is too large") from None
     name = tag[len(CORE) :]

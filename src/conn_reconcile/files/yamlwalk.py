@@ -31,7 +31,7 @@ from conn_reconcile.files.yamltext import pos as _pos
 MAX_DEPTH = 20
 
 # A directive: "%" at the start of a line (of the text before a document starts).
-_DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
+DIRECTIVE_RE = re.compile(r"^%", re.MULTILINE)
 
 
 class _Frame:
@@ -139,7 +139,7 @@ class Builder:
             raise _Fatal(*_pos(ev.start_mark), "unsupported YAML construct")
 
     def document(self, ev: DocumentStartEvent) -> None:
-        m = _DIRECTIVE_RE.search(self.text[self.prev_end : ev.end_mark.index])
+        m = DIRECTIVE_RE.search(self.text[self.prev_end : ev.end_mark.index])
         if m is not None:
             line, col = _line_col(self.text, self.prev_end + m.start())
             raise _Fatal(line, col, "YAML directives (%YAML, %TAG) are not allowed; files are read as YAML 1.2")

@@ -10,21 +10,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conn_reconcile.errors import InputError, RefusedError, SecretError
-from conn_reconcile.model.connector import SECRET_PATHS, Desired, env_ref_name, reserved_var
+from conn_reconcile.errors import Diagnostic, InputError, RefusedError, SecretError
+from conn_reconcile.model.connector import SECRET_PATHS, Desired, env_ref_name, locate, reserved_var
 from conn_reconcile.model.secrets import Redactor
 
 
 @dataclass(frozen=True)
 class SecretRef:
     """One ``${VAR}`` in a secret field: the variable, the connector, the file (from a plan file:
-    the file it was planned from, else the connector's name), the field and the line."""
+    the file it was planned from, else the connector's name), the field and its file's locations."""
 
     var: str
     name: str
     file: str
     path: str
-    line: int | None = None
+    locations: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def line(self) -> int | None:
+        """The field's line in its file (None from a plan file): looked up only when shown."""
+        return locate(self.locations, self.path)[0]
 
     @property
     def at(self) -> str:
@@ -107,13 +112,18 @@ def bind(
 ) -> BoundSecrets:
     """The references of the connector files, bound (``blind``: none read, as a run holding
     no secret). InputError when one names an API key variable."""
-    check_key_refs(desired, key_vars)
-    refs = [
-        SecretRef(var, d.spec.name, d.file, path, d.where(path)[0])
+    refs = file_refs(desired)
+    _check_file_refs(refs, key_vars)
+    return bind_refs(refs, {} if blind else env, redactor)
+
+
+def file_refs(desired: Sequence[Desired]) -> list[SecretRef]:
+    """The ``${VAR}`` references of the connector files' secret fields, in file order."""
+    return [
+        SecretRef(var, d.spec.name, d.file, path, d.locations)
         for d in desired
         for path, var in sorted(d.spec.secret_refs().items())
     ]
-    return bind_refs(refs, {} if blind else env, redactor)
 
 
 def bind_refs(refs: Iterable[SecretRef], env: Mapping[str, str], redactor: Redactor) -> BoundSecrets:
@@ -149,14 +159,20 @@ def payload_refs(payload: Mapping[str, Any], *, name: str, where: str) -> list[S
 def check_key_refs(desired: Sequence[Desired], key_vars: Sequence[str]) -> None:
     """No connector secret may reference an API key variable of any environment: it would
     send that org's key to the connector's URL."""
+    _check_file_refs(file_refs(desired), key_vars)
+
+
+def _check_file_refs(refs: Sequence[SecretRef], key_vars: Sequence[str]) -> None:
     keys = {v.upper() for v in key_vars}
     problems = [
-        d.diagnostic(
-            path, f"${{{var}}} holds an API key in conn-reconcile.yaml: a connector secret may not reference it"
+        Diagnostic(
+            r.file,
+            *locate(r.locations, r.path),
+            r.path,
+            f"${{{r.var}}} holds an API key in conn-reconcile.yaml: a connector secret may not reference it",
         )
-        for d in desired
-        for path, var in sorted(d.spec.secret_refs().items())
-        if var.upper() in keys
+        for r in refs
+        if r.var.upper() in keys
     ]
     if problems:
         raise InputError(problems)

@@ -4,10 +4,10 @@ which masks every known value in every form a server may echo it back in. Pure c
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import threading
+from binascii import b2a_base64
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -57,10 +57,16 @@ def secret_forms(value: str) -> set[str]:
 
             forms |= {quote(raw, safe=""), quote_plus(raw, safe="")}
     if raw is not None:
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            encoded = encode(raw).decode("ascii")
-            forms |= {encoded, encoded.rstrip("=")}
+        encoded = b2a_base64(raw, newline=False).decode("ascii")
+        forms |= {encoded, encoded.rstrip("=")}
+        if "+" in encoded or "/" in encoded:  # else the URL-safe alphabet writes it the same
+            safe = encoded.translate(_URLSAFE)
+            forms |= {safe, safe.rstrip("=")}
     return {f for f in forms if len(f) >= MIN_REDACT_LEN}
+
+
+#: base64's two characters the URL-safe alphabet writes differently
+_URLSAFE = str.maketrans("+/", "-_")
 
 
 class Redactor:

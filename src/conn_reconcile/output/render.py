@@ -13,6 +13,7 @@ from typing import Any
 from conn_reconcile.errors import Diagnostic
 from conn_reconcile.escape import escape, gh_data, gh_property, guard_lines, md_code, md_fence, md_text
 from conn_reconcile.model.secrets import Redactor
+from conn_reconcile.output.fieldlines import field_lines
 from conn_reconcile.plan import preflight as preflight
 from conn_reconcile.plan.model import Action, Plan, Recovery, ResourceChange, Twin, phases, plan_document
 from conn_reconcile.plan.preflight import ProbeResult
@@ -39,34 +40,12 @@ _VERB = {
     Action.NOOP: "no change",
 }
 _COLOUR = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35", Action.DELETE: "31", Action.NOOP: "2"}
-_ORIGIN = {
-    "git": "changed in git",
-    "remote": "changed remotely since last apply",
-    "both": "changed in git and remotely",
-}
 #: the connectors a plan leaves alone, by reason (the rest: unmanaged), each group under its heading
 _LEFT_ALONE = {
     "managed, removed from git": "Managed connectors removed from git (--prune deletes them):",
     "created by an interrupted apply": "Created by an interrupted apply, not in git (--prune deletes them):",
     "": "Unmanaged connectors (in the org, not in git; left alone):",
 }
-
-
-def _fmt(value: Any) -> str:
-    kind = type(value)
-    if kind is str:  # the common cases first, each exactly what the encoder writes
-        return escape(_JSON_STR(value))
-    if kind is bool:
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        value = list(value)
-    return escape(_JSON.encode(value))
-
-
-#: ``json.dumps(value, ensure_ascii=False)``, without a new encoder per value
-_JSON = json.JSONEncoder(ensure_ascii=False)
-#: a string as ``_JSON`` encodes it (the encoder's own function for a top-level string)
-_JSON_STR = json.encoder.encode_basestring
 
 
 def _paint(text: str, code: str, colour: bool) -> str:
@@ -81,36 +60,6 @@ def summary_line(plan: Plan) -> str:
         f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
         f"{s['delete']} to delete, {s['noop']} unchanged."
     )
-
-
-def _field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # rotate: --rotate-secrets
-    lines = []
-    paths = [escape(c.path) for c in change.changes]
-    width = max(map(len, paths), default=0)
-    for c, path in zip(change.changes, paths, strict=True):
-        if c.sensitive:
-            source = f", from ${{{c.ref}}}" if c.ref else ""
-            if change.action is Action.CREATE:
-                value = f"(sensitive{source})"
-            else:  # with an origin: known to have changed; without: sent whole with its object
-                value = f"(sensitive, {'changed' if c.origin else 'sent'}{source})"
-            sym = "+" if change.action is Action.CREATE else "~"
-        elif c.old is None:
-            sym, value = "+", _fmt(c.new)
-        elif c.new is None:
-            sym, value = "-", f"{_fmt(c.old)} -> null"
-        else:
-            sym, value = "~", f"{_fmt(c.old)} -> {_fmt(c.new)}"
-        note = []
-        if c.forces_replacement:
-            note.append("forces replacement")
-        if c.origin and c.sensitive:  # a fingerprint changed: the ${VAR} in git may well be the same
-            note.append("sent again (--rotate-secrets)" if rotate else "rotated (its value changed)")
-        elif c.origin:
-            note.append(_ORIGIN[c.origin])
-        suffix = f"   # {', '.join(note)}" if note else ""
-        lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
-    return lines
 
 
 def _heading(change: ResourceChange) -> str:
@@ -148,7 +97,7 @@ def render_text(
         out.append(_paint(_heading(change), _COLOUR[change.action], colour))
         if not quiet:
             out.extend(f"      # {escape(r)}" for r in change.reasons)
-            out.extend(_field_lines(change, rotate))
+            out.extend(field_lines(change, rotate))
             out.append("")
     for heading, lines in [] if quiet else _left_alone(plan):
         gap()

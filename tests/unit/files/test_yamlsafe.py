@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
-from connfiles import BAD_FILES, check_canary_secrets, errors, put
+from connfiles import BAD_FILES, VALID, check_canary_secrets, errors, put
 
 from conn_reconcile.files import yamlsafe as yamlsafe
 from conn_reconcile.files import yamltext as yamltext
@@ -30,29 +30,6 @@ def c_only(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the pure parser was used")
 
     monkeypatch.setattr(yamlsafe, "_pure_events", refuse)
-
-
-# Valid YAML 1.2 in the styles a connector file may use; each must read the same through both parsers.
-VALID = {
-    "block": "name: a\nurl: https://e.com/a\nexcludes:\n  - x\n  - 'y'\n  - \"z\"\nactive: true\n",
-    "flow": "name: a\nurl: https://e.com/a\nservice_auth: {type: bearer, token: '${T}'}\nexcludes: [a, b]\n",
-    "comments and markers": "# head\n---\nname: a # trailing\nurl: https://e.com/a\n...\n",
-    "block scalars": "description: |\n  two\n  lines\nnote: >-\n  folded\n  text\nname: a\n",
-    "escapes": 'description: "tab\\there \\u00e9 \\x41 \\/ \\\\ \\""\nname: a\n',
-    "unicode": "name: a\ndescription: caf\u00e9 \u65e5\u672c \U0001f600\n",
-    "core tags": (
-        "a: !!str 5\nb: !!int 0x1F\nc: !!float 1\nd: !!bool true\ne: !!null ''\nf: !!map {x: 1}\ng: !!seq [1]\n"
-    ),
-    "numbers": "a: 0o17\nb: -12\nc: +1.5e3\nd: .inf\ne: -.Inf\nf: 1_000\ng: 0b1\nh: 012\ni: 1.\n",
-    "nulls and bools": "a: ~\nb:\nc: Null\nd: FALSE\ne: yes\nf: 'true'\n",
-    "nested": "a:\n  b:\n    - c: 1\n      d: [1, {e: f}]\n  g: {}\nh: []\n",
-    "multi-line plain": "description: one\n  two\n\n  three\nname: a\n",
-    "explicit key": "? name\n: a\nurl: https://e.com/a\n",
-    "duplicates (non-fatal)": "name: a\nname: b\nservice_auth:\n  type: x\n  type: y\n",
-    # valid YAML 1.2 that libyaml (YAML 1.1) rejects or reads differently
-    "colon in flow plain": "name: a\noauth: {authorize_url: https://e.com/a, token_url: https://e.com/t}\n",
-    "1.1 line breaks": "name: a\ndescription: one\u2028two\u2029three\x85four\n",
-}
 
 
 def _parse_all(text: str) -> yamlsafe.Parsed:

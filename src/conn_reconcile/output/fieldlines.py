@@ -1,0 +1,77 @@
+"""A planned change's field lines in the text plan: each field's path, what it becomes (a
+secret by its reference, never a value) and why, values written as JSON and escaped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conn_reconcile.escape import escape
+from conn_reconcile.plan.diff import FieldChange
+from conn_reconcile.plan.model import Action, ResourceChange
+
+_ORIGIN = {
+    "git": "changed in git",
+    "remote": "changed remotely since last apply",
+    "both": "changed in git and remotely",
+}
+
+
+def _fmt(value: Any) -> str:
+    kind = type(value)
+    if kind is str:  # the common cases first, each exactly what the encoder writes
+        return escape(_JSON_STR(value))
+    if kind is bool:
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        if all(type(v) is str for v in value):  # a list of text (excludes): as the encoder writes it
+            return escape("[" + ", ".join(map(_JSON_STR, value)) + "]")
+        value = list(value)
+    return escape(_JSON.encode(value))
+
+
+#: ``json.dumps(value, ensure_ascii=False)``, without a new encoder per value
+_JSON = json.JSONEncoder(ensure_ascii=False)
+#: a string as ``_JSON`` encodes it (the encoder's own function for a top-level string)
+_JSON_STR = json.encoder.encode_basestring
+
+
+def field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # rotate: --rotate-secrets
+    paths = [escape(c.path) for c in change.changes]
+    width = max(map(len, paths), default=0)
+    if change.action is Action.CREATE and not any(
+        c.old is not None or c.forces_replacement or c.origin for c in change.changes
+    ):
+        return [f"      + {path.ljust(width)} = {_created(c)}" for c, path in zip(change.changes, paths, strict=True)]
+    lines = []
+    for c, path in zip(change.changes, paths, strict=True):
+        if c.sensitive:
+            source = f", from ${{{c.ref}}}" if c.ref else ""
+            if change.action is Action.CREATE:
+                value = f"(sensitive{source})"
+            else:  # with an origin: known to have changed; without: sent whole with its object
+                value = f"(sensitive, {'changed' if c.origin else 'sent'}{source})"
+            sym = "+" if change.action is Action.CREATE else "~"
+        elif c.old is None:
+            sym, value = "+", _fmt(c.new)
+        elif c.new is None:
+            sym, value = "-", f"{_fmt(c.old)} -> null"
+        else:
+            sym, value = "~", f"{_fmt(c.old)} -> {_fmt(c.new)}"
+        note = []
+        if c.forces_replacement:
+            note.append("forces replacement")
+        if c.origin and c.sensitive:  # a fingerprint changed: the ${VAR} in git may well be the same
+            note.append("sent again (--rotate-secrets)" if rotate else "rotated (its value changed)")
+        elif c.origin:
+            note.append(_ORIGIN[c.origin])
+        suffix = f"   # {', '.join(note)}" if note else ""
+        lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
+    return lines
+
+
+def _created(c: FieldChange) -> str:
+    """The value a create adds (a secret: by its reference)."""
+    if c.sensitive:
+        return f"(sensitive, from ${{{c.ref}}})" if c.ref else "(sensitive)"
+    return _fmt(c.new)

@@ -85,9 +85,8 @@ def _auth_type(oauth: Any, service_auth: Any) -> str | None:
 
 
 def _defaulted(flat: Flat) -> Flat:
-    for key, default in DEFAULTS.items():
-        if flat.get(key) is None:
-            flat[key] = default
+    for key, default in DEFAULTS.items():  # a view holds no None: what is unset is absent
+        flat.setdefault(key, default)
     if "excludes" in flat:
         flat["excludes"] = tuple(sorted(flat["excludes"]))
     return flat
@@ -140,8 +139,7 @@ STATE_ONLY: tuple[str, ...] = ("service_auth.type",)
 
 def diff_flat(old: Flat, new: Flat, *, ignore: tuple[str, ...] = ()) -> list[FieldChange]:
     """Changes that turn ``old`` into ``new``, sorted by path."""
-    old = {k: v for k, v in old.items() if k not in ignore}
-    new = {k: v for k, v in new.items() if k not in ignore}
+    old, new = _without(old, ignore), _without(new, ignore)
     if old == new:  # the common case (no change) needs no deepdiff report, nor its import
         return []
     from deepdiff import DeepDiff
@@ -173,6 +171,17 @@ def _leaf_key(path_list: list[Any]) -> str:
 def diff_connector(desired: ConnectorSpec, remote: RemoteConnector) -> list[FieldChange]:
     """What would change on ``remote`` to make it match ``desired`` (no secrets, no state)."""
     return diff_views(normalize_remote(remote), normalize_desired(desired))
+
+
+def _without(flat: Flat, keys: tuple[str, ...]) -> Flat:
+    """``flat`` without ``keys`` (itself when it holds none of them)."""
+    present = [k for k in keys if k in flat]
+    if not present:
+        return flat
+    flat = dict(flat)
+    for k in present:
+        del flat[k]
+    return flat
 
 
 def diff_views(remote_view: Flat, desired_view: Flat) -> list[FieldChange]:

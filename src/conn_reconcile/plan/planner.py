@@ -25,7 +25,7 @@ from conn_reconcile.plan.diff import (
     with_origin,
 )
 from conn_reconcile.plan.matching import Matcher
-from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain
+from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged
 from conn_reconcile.plan.recovery import Examined, after_matching, examine
 
 
@@ -71,16 +71,24 @@ def _secret_changes(
     return [_secret_change(refs, p, "git") for p in changed], comparable
 
 
+def _applied(view: Flat) -> dict[str, Any]:
+    """A view as the state records it: its tuples (``excludes``) as lists."""
+    return {k: list(v) if type(v) is tuple else v for k, v in view.items()}
+
+
 def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: tuple[Flat, Flat]) -> ResourceChange:
     remote_view, desired_view = views
-    common = dict(
-        name=d.spec.name,
-        file=d.file,
-        remote_id=r.id,
+    noop = ResourceChange(
+        Action.NOOP,
+        d.spec.name,
+        d.file,
+        r.id,
         remote_updated_at=r.updated_at,
         remote=r,
-        applied=plain(desired_view),
+        applied=_applied(desired_view),
     )
+    if not changes:  # nothing differs (a removed authentication differs in auth_type)
+        return noop
     reasons = [f"{c.path} cannot be updated in place" for c in changes if c.forces_replacement]
     if desired_view.get("auth_type") is None and remote_view.get("auth_type") is not None:
         reasons.append("authentication cannot be removed in place")
@@ -88,15 +96,12 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
         refs = d.spec.secret_refs()
         secrets = [_secret_change(refs, p) for p in sorted(refs)]
         changes = [c for c in changes if not c.sensitive] + secrets
-        return ResourceChange(
-            Action.REPLACE, changes=tuple(changes), reasons=tuple(reasons), payload=create_body(d.spec), **common
+        return dataclasses.replace(
+            noop, action=Action.REPLACE, changes=tuple(changes), reasons=tuple(reasons), payload=create_body(d.spec)
         )
-    if not changes:
-        return ResourceChange(Action.NOOP, **common)
-    tops = {c.top for c in changes}
-    payload = patch_body(d.spec, tops)
-    return ResourceChange(
-        Action.UPDATE, changes=tuple(_with_sent_secrets(d, changes, payload)), payload=payload, **common
+    payload = patch_body(d.spec, {c.top for c in changes})
+    return dataclasses.replace(
+        noop, action=Action.UPDATE, changes=tuple(_with_sent_secrets(d, changes, payload)), payload=payload
     )
 
 
@@ -130,7 +135,7 @@ def decide_create(d: Desired) -> ResourceChange:
         d.file,
         changes=tuple(created + secrets),
         payload=create_body(d.spec),
-        applied=plain(view),
+        applied=_applied(view),
     )
 
 
@@ -312,7 +317,10 @@ def _twins(
     managed_ids = state.managed_ids() if state is not None else frozenset()
     twins = []
     for d in ordered:
-        same = sorted(r.id for r in named.get(d.spec.name, ()) if r.id not in finishing)
+        namesakes = named.get(d.spec.name, ())
+        if len(namesakes) < 2:  # the common case: no twin to sort out
+            continue
+        same = sorted(r.id for r in namesakes if r.id not in finishing)
         if len(same) < 2:
             continue
         found = matched[d.file]
@@ -330,8 +338,9 @@ def _unmatched(
     managed_ids = state.managed_ids() if state is not None else frozenset()
     unmanaged: list[Unmanaged] = []
     deletes: list[ResourceChange] = []
-    for r in sorted(remote, key=lambda r: (r.name.casefold(), r.id)):
-        if r.id in claimed or not options.targeted(r.name):
+    unclaimed = [r for r in remote if r.id not in claimed]
+    for r in sorted(unclaimed, key=lambda r: (r.name.casefold(), r.id)):
+        if not options.targeted(r.name):
             continue
         twin = ex.ours.get(r.id)
         managed = (

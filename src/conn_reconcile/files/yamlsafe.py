@@ -88,7 +88,8 @@ def _walk(
 
 
 class Located(Mapping[str, tuple[int, int]]):
-    """The locations of a file the quick walk read: the located walk's, found on first use."""
+    """The locations of a file the quick walk read: the located walk's, found on first use, with
+    the parser that read the file (kept: the module's parser may be another by then)."""
 
     __slots__ = ("_found", "_parser", "_text")
 
@@ -119,13 +120,13 @@ def _quick(text: str) -> dict[str, Any] | None:
     """The data of an ordinary file by the quick walk; None when the located walk must read it."""
     if _CParser is None or _YAML11_BREAK_RE.search(text) or ("%" in text and DIRECTIVE_RE.search(text)):
         return None
-    parser = _CParser(text)
+    stream, close = _c_events(text)
     try:
-        return fold(iter(parser.get_event, None))
+        return fold(stream)
     except (Unusual, ValueError, YAMLError):  # ValueError: a number too large
         return None
     finally:
-        parser.dispose()
+        close()
 
 
 def _build(text: str) -> tuple[Builder, Exception | None]:

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from conn_reconcile.escape import escape
-from conn_reconcile.plan.diff import FieldChange
 from conn_reconcile.plan.model import Action, ResourceChange
 
 _ORIGIN = {
@@ -39,10 +38,6 @@ _JSON_STR = json.encoder.encode_basestring
 def field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # rotate: --rotate-secrets
     paths = [escape(c.path) for c in change.changes]
     width = max(map(len, paths), default=0)
-    if change.action is Action.CREATE and not any(
-        c.old is not None or c.forces_replacement or c.origin for c in change.changes
-    ):
-        return [f"      + {path.ljust(width)} = {_created(c)}" for c, path in zip(change.changes, paths, strict=True)]
     lines = []
     for c, path in zip(change.changes, paths, strict=True):
         if c.sensitive:
@@ -68,10 +63,3 @@ def field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # r
         suffix = f"   # {', '.join(note)}" if note else ""
         lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
     return lines
-
-
-def _created(c: FieldChange) -> str:
-    """The value a create adds (a secret: by its reference)."""
-    if c.sensitive:
-        return f"(sensitive, from ${{{c.ref}}})" if c.ref else "(sensitive)"
-    return _fmt(c.new)

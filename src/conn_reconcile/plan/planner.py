@@ -25,7 +25,7 @@ from conn_reconcile.plan.diff import (
     with_origin,
 )
 from conn_reconcile.plan.matching import Matcher
-from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged
+from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain
 from conn_reconcile.plan.recovery import Examined, after_matching, examine
 
 
@@ -71,11 +71,6 @@ def _secret_changes(
     return [_secret_change(refs, p, "git") for p in changed], comparable
 
 
-def _applied(view: Flat) -> dict[str, Any]:
-    """A view as the state records it: its tuples (``excludes``) as lists."""
-    return {k: list(v) if type(v) is tuple else v for k, v in view.items()}
-
-
 def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: tuple[Flat, Flat]) -> ResourceChange:
     remote_view, desired_view = views
     noop = ResourceChange(
@@ -85,7 +80,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
         r.id,
         remote_updated_at=r.updated_at,
         remote=r,
-        applied=_applied(desired_view),
+        applied=plain(desired_view),
     )
     if not changes:  # nothing differs (a removed authentication differs in auth_type)
         return noop
@@ -135,7 +130,7 @@ def decide_create(d: Desired) -> ResourceChange:
         d.file,
         changes=tuple(created + secrets),
         payload=create_body(d.spec),
-        applied=_applied(view),
+        applied=plain(view),
     )
 
 

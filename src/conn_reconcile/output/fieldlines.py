@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from conn_reconcile.escape import escape
+from conn_reconcile.plan.diff import FieldChange
 from conn_reconcile.plan.model import Action, ResourceChange
 
 _ORIGIN = {
@@ -38,28 +39,36 @@ _JSON_STR = json.encoder.encode_basestring
 def field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # rotate: --rotate-secrets
     paths = [escape(c.path) for c in change.changes]
     width = max(map(len, paths), default=0)
+    create = change.action is Action.CREATE
     lines = []
     for c, path in zip(change.changes, paths, strict=True):
         if c.sensitive:
-            source = f", from ${{{c.ref}}}" if c.ref else ""
-            if change.action is Action.CREATE:
-                value = f"(sensitive{source})"
-            else:  # with an origin: known to have changed; without: sent whole with its object
-                value = f"(sensitive, {'changed' if c.origin else 'sent'}{source})"
-            sym = "+" if change.action is Action.CREATE else "~"
+            sym, value = ("+" if create else "~"), _secret(c, create)
         elif c.old is None:
             sym, value = "+", _fmt(c.new)
         elif c.new is None:
             sym, value = "-", f"{_fmt(c.old)} -> null"
         else:
             sym, value = "~", f"{_fmt(c.old)} -> {_fmt(c.new)}"
-        note = []
-        if c.forces_replacement:
-            note.append("forces replacement")
-        if c.origin and c.sensitive:  # a fingerprint changed: the ${VAR} in git may well be the same
-            note.append("sent again (--rotate-secrets)" if rotate else "rotated (its value changed)")
-        elif c.origin:
-            note.append(_ORIGIN[c.origin])
-        suffix = f"   # {', '.join(note)}" if note else ""
+        suffix = _notes(c, rotate) if c.origin or c.forces_replacement else ""
         lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
     return lines
+
+
+def _secret(c: FieldChange, create: bool) -> str:
+    """A secret's value: never shown, only where it comes from; outside a create, with an origin
+    it is known to have changed, without one it is sent whole with its object."""
+    source = f", from ${{{c.ref}}}" if c.ref else ""
+    return f"(sensitive{source})" if create else f"(sensitive, {'changed' if c.origin else 'sent'}{source})"
+
+
+def _notes(c: FieldChange, rotate: bool) -> str:
+    """Why a field changes, as the line's trailing comment."""
+    note = []
+    if c.forces_replacement:
+        note.append("forces replacement")
+    if c.origin and c.sensitive:  # a fingerprint changed: the ${VAR} in git may well be the same
+        note.append("sent again (--rotate-secrets)" if rotate else "rotated (its value changed)")
+    elif c.origin:
+        note.append(_ORIGIN[c.origin])
+    return f"   # {', '.join(note)}"

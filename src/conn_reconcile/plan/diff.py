@@ -96,6 +96,12 @@ def _defaulted(flat: Flat) -> Flat:
 _VIEW_TOP = ("name", "description", "url", "excludes", "active", "continue_on_failure")
 #: the OAuth fields a view holds (the secret apart)
 _OAUTH_KEYS = ("client_id", "authorize_url", "token_url", "scope")
+#: each path a view can hold -> the connector file's top-level field it comes from
+VIEW_TOPS: dict[str, str] = {
+    **{key: key for key in (*_VIEW_TOP, "auth_type")},
+    **{f"oauth.{key}": "oauth" for key in _OAUTH_KEYS},
+    "service_auth.type": "service_auth",
+}
 
 
 def _view(record: Any, oauth: Any, service_auth_type: str | None, auth_type: str | None) -> Flat:

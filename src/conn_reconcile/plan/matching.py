@@ -78,6 +78,19 @@ class Matcher:
                 )
                 return True, None
             return True, self._claim(d, r, "pinned id")
+        if self.records:
+            found = self._recorded(d)
+            if found is not None:
+                return found
+        if self.hints:
+            for key in (d.file, f"name:{d.spec.name}"):
+                rid = self.hints.get(key)
+                if self._free(rid) and rid is not None and self.by_id[rid].name == d.spec.name:
+                    return True, self._claim(d, self.by_id[rid], "intent")
+        return False, None
+
+    def _recorded(self, d: Desired) -> tuple[bool, RemoteConnector | None] | None:
+        """Match by state: by name, by ``renamed_from:``, by the file git renamed, by file."""
         renamed = d.spec.renamed_from
         for rid, how in (
             (self.state_by_name.get(d.spec.name), "state"),
@@ -88,11 +101,7 @@ class Matcher:
             if self._free(rid):
                 assert rid is not None
                 return True, self._claim(d, self.by_id[rid], how)
-        for key in (d.file, f"name:{d.spec.name}"):
-            rid = self.hints.get(key)
-            if self._free(rid) and rid is not None and self.by_id[rid].name == d.spec.name:
-                return True, self._claim(d, self.by_id[rid], "intent")
-        return False, None
+        return None
 
     def by_name(self, d: Desired) -> RemoteConnector | None:
         candidates = [r for r in self.named.get(d.spec.name, ()) if self._free(r.id)]

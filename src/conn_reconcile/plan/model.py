@@ -328,9 +328,9 @@ def phases(plan: Plan) -> list[tuple[Action, list[tuple[int, ResourceChange]]]]:
 def plain(value: Any) -> Any:
     """``value`` as JSON-shaped data: mappings as dicts, sequences as lists."""
     kind = type(value)
-    if kind in _SCALARS:  # the common case, without an ABC check
+    if kind in _SCALARS:  # the common cases first, without an ABC check
         return value
-    if kind is dict or isinstance(value, Mapping):
+    if kind is dict or (kind is not tuple and kind is not list and isinstance(value, Mapping)):
         return {k: v if type(v) in _SCALARS else plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [v if type(v) in _SCALARS else plain(v) for v in value]

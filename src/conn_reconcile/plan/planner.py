@@ -16,6 +16,7 @@ from conn_reconcile.model.state import ManagedRecord, State
 from conn_reconcile.plan import lifecycle
 from conn_reconcile.plan.diff import (
     DEFAULTS,
+    VIEW_TOPS,
     FieldChange,
     Flat,
     Origin,
@@ -30,7 +31,14 @@ from conn_reconcile.plan.recovery import Examined, after_matching, examine
 
 
 def create_body(spec: ConnectorSpec) -> dict[str, Any]:
-    return spec.model_dump(mode="json", exclude={"id", "renamed_from", "lifecycle"}, exclude_none=True)
+    body = spec.model_dump(mode="json", exclude_none=True)
+    for local in _LOCAL_FIELDS:  # popped, not excluded: an exclude set is a filter built per call
+        body.pop(local, None)
+    return body
+
+
+#: the file's fields the API never sees
+_LOCAL_FIELDS = ("id", "renamed_from", "lifecycle")
 
 
 def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
@@ -121,14 +129,15 @@ def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = N
 def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.model_fields_set
-    created = [FieldChange(k, None, v) for k, v in sorted(view.items()) if k.partition(".")[0] in set_fields]
+    created = [FieldChange(k, None, view[k]) for k in sorted(view) if VIEW_TOPS[k] in set_fields]
     refs = d.spec.secret_refs()
-    secrets = [_secret_change(refs, p) for p in sorted(refs)]
+    if refs:
+        created += [_secret_change(refs, p) for p in sorted(refs)]
     return ResourceChange(
         Action.CREATE,
         d.spec.name,
         d.file,
-        changes=tuple(created + secrets),
+        changes=tuple(created),
         payload=create_body(d.spec),
         applied=plain(view),
     )

@@ -73,7 +73,8 @@ class Redactor:
     """The one place secrets are masked: known values (in every form of :func:`secret_forms`)
     in any text, and secret fields in data. Thread-safe. Masking is one Aho-Corasick pass over
     the text (leftmost, longest match first), linear in the text whatever the number of secrets;
-    the automaton is rebuilt lazily after :meth:`add`.
+    the automaton is rebuilt lazily after :meth:`add`. The text the last call returned is not
+    masked again by the same automaton (a renderer's output, printed by the console).
 
     Files hold ``${VAR}`` references only; :mod:`conn_reconcile.model.binding` reads their values,
     once per command, and teaches them to the Redactor. Values are never stored: the state keeps
@@ -87,6 +88,8 @@ class Redactor:
         self._pending: list[str] = []  # values added since the forms were last computed
         self._forms: set[str] = set()
         self._automaton: Any = None
+        #: the text the last call returned, and the automaton that masked it
+        self._last: tuple[str, Any] | None = None
         self._lock = threading.Lock()
         self.add(*values)
 
@@ -119,6 +122,15 @@ class Redactor:
         automaton = self._compiled()
         if automaton is None:
             return text
+        last = self._last
+        if last is not None and last[0] is text and last[1] is automaton:
+            return text  # this very text is what the same automaton just masked (a renderer's, printed)
+        masked = self._masked(text, automaton)
+        self._last = (masked, automaton)
+        return masked
+
+    @staticmethod
+    def _masked(text: str, automaton: Any) -> str:
         parts: list[str] = []
         done = 0
         for end, length in automaton.iter_long(text):

@@ -161,14 +161,16 @@ class Matcher:
         """Refuse a plan where one managed connector's file is gone and one new file appeared,
         which nothing proves is not that connector renamed (a create plus a removal would lose
         the connector's id and its users' OAuth grants)."""
-        files = {d.file for d in ordered}
+        files = {d.file for d in ordered} if self.records else set()
         gone = [
             rec
             for rec in self.records
             if rec.id in self.by_id and rec.id not in self.claimed and rec.file not in files and in_scope(rec.name)
         ]
+        if len(gone) != 1:  # the files that are new are looked for only then
+            return
         new = [d for d in ordered if matched[d.file] is None and d.spec.renamed_from is None and in_scope(d.spec.name)]
-        if len(gone) != 1 or len(new) != 1:
+        if len(new) != 1:
             return
         (d,), (rec,) = new, gone
         raise InputError(

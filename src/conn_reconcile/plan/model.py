@@ -243,8 +243,8 @@ class Plan:
     format_version: int = FORMAT_VERSION
 
     def summary(self) -> dict[str, int]:
-        counts = Counter(c.action.value for c in self.changes)
-        return {a.value: counts.get(a.value, 0) for a in Action}
+        counts = Counter(c.action for c in self.changes)
+        return {a.value: counts[a] for a in Action}
 
     @property
     def has_changes(self) -> bool:
@@ -320,9 +320,12 @@ def plan_meta(
 def phases(plan: Plan) -> list[tuple[Action, list[tuple[int, ResourceChange]]]]:
     """The plan's changes grouped by phase, in apply order, each with its plan index; empty
     phases left out. The text output lists changes in this same order."""
-    indexed = list(enumerate(plan.changes))
-    grouped = [(phase, [(i, c) for i, c in indexed if c.action is phase]) for phase in PHASES]
-    return [(phase, work) for phase, work in grouped if work]
+    grouped: dict[Action, list[tuple[int, ResourceChange]]] = {phase: [] for phase in PHASES}
+    for i, c in enumerate(plan.changes):
+        work = grouped.get(c.action)
+        if work is not None:
+            work.append((i, c))
+    return [(phase, work) for phase, work in grouped.items() if work]
 
 
 def plain(value: Any) -> Any:

@@ -201,17 +201,8 @@ def build_plan(
     changes, uncompared = _decide_all(targeted, matched, state, fingerprints or {}, options, adopted)
     changes = lifecycle.flagged([_with_known_ids(c, matcher.named) for c in changes], targeted)
 
-    claimed = {rid: d.file for rid, d in matcher.claimed.items()}
-    by_key = {
-        key: (r.id if r else None)
-        for d in ordered
-        for key in (d.file, f"name:{d.spec.name}")
-        for r in [matched[d.file]]
-    }
-    planned = {
-        key for c in changes if c.action in (Action.CREATE, Action.REPLACE) for key in (c.file or "", f"name:{c.name}")
-    }
-    after_matching(ex, claimed, by_key, planned)
+    if ex.adopt or ex.ours or ex.missing:  # what the intents an interrupted apply left have become
+        _settle(ex, ordered, matched, matcher.claimed, changes)
 
     finishing = {k: c for k, c in _finish_deletes(ex, {r.id: r for r in remote}).items() if options.targeted(c.name)}
     twins = _twins(targeted, matched, matcher.named, state, ex, set(finishing))
@@ -232,6 +223,25 @@ def build_plan(
         recovery=tuple(ex.recovery),
         meta=dict(meta or {}),
     )
+
+
+def _settle(
+    ex: Examined,
+    ordered: Sequence[Desired],
+    matched: Mapping[str, RemoteConnector | None],
+    claimed: Mapping[str, Desired],
+    changes: Sequence[ResourceChange],
+) -> None:
+    by_key = {
+        key: (r.id if r else None)
+        for d in ordered
+        for key in (d.file, f"name:{d.spec.name}")
+        for r in [matched[d.file]]
+    }
+    planned = {
+        key for c in changes if c.action in (Action.CREATE, Action.REPLACE) for key in (c.file or "", f"name:{c.name}")
+    }
+    after_matching(ex, {rid: d.file for rid, d in claimed.items()}, by_key, planned)
 
 
 def _decide_all(
@@ -276,10 +286,10 @@ def _notes(options: PlanOptions, targeted: int, files: int, uncompared: int) -> 
 
 
 def _with_known_ids(change: ResourceChange, named: Mapping[str, Sequence[RemoteConnector]]) -> ResourceChange:
-    if change.action not in (Action.CREATE, Action.REPLACE):
+    same_name = named.get(change.name)
+    if not same_name or change.action not in (Action.CREATE, Action.REPLACE):
         return change
-    known = tuple(sorted(r.id for r in named.get(change.name, ())))
-    return dataclasses.replace(change, known_ids=known) if known else change
+    return dataclasses.replace(change, known_ids=tuple(sorted(r.id for r in same_name)))
 
 
 def _delete(r: RemoteConnector, file: str | None, cause: str, reason: str, intent: str | None = None) -> ResourceChange:

@@ -117,6 +117,16 @@ def test_the_longest_secret_wins_and_adds_are_seen():
     assert r("later-added-secret") == MASK
 
 
+def test_a_redactors_own_output_is_not_masked_again_until_it_learns_a_value():
+    # "ive)" is in the mask itself: masking the output again would mangle it
+    r = Redactor(["CANARY-secret", "ive)"])
+    out = r("a CANARY-secret b zzzz-later")
+    assert out == f"a {MASK} b zzzz-later"
+    assert r(out) is out  # a renderer's masked text, printed by the console: one pass
+    r.add("zzzz-later")
+    assert r(out) == f"a {MASK.replace('ive)', MASK)} b {MASK}"  # a new value: masked again
+
+
 def test_thousands_of_secrets_mask_in_one_pass():
     secrets = [f"CANARY-{i:05d}-{'x' * (i % 7)}-secret" for i in range(5000)]
     r = Redactor()

@@ -232,6 +232,7 @@ def _settle(
     claimed: Mapping[str, Desired],
     changes: Sequence[ResourceChange],
 ) -> None:
+    """What became of each intent an interrupted apply left, now that the files are matched."""
     by_key = {
         key: (r.id if r else None)
         for d in ordered

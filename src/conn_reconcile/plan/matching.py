@@ -161,7 +161,9 @@ class Matcher:
         """Refuse a plan where one managed connector's file is gone and one new file appeared,
         which nothing proves is not that connector renamed (a create plus a removal would lose
         the connector's id and its users' OAuth grants)."""
-        files = {d.file for d in ordered} if self.records else set()
+        if not self.records:  # nothing managed, so nothing can be gone
+            return
+        files = {d.file for d in ordered}
         gone = [
             rec
             for rec in self.records

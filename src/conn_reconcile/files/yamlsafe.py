@@ -120,13 +120,13 @@ def _quick(text: str) -> dict[str, Any] | None:
     """The data of an ordinary file by the quick walk; None when the located walk must read it."""
     if _CParser is None or _YAML11_BREAK_RE.search(text) or ("%" in text and DIRECTIVE_RE.search(text)):
         return None
-    stream, close = _c_events(text)
+    parser = _CParser(text)
     try:
-        return fold(stream)
+        return fold(parser.get_event)
     except (Unusual, ValueError, YAMLError):  # ValueError: a number too large
         return None
     finally:
-        close()
+        parser.dispose()
 
 
 def _build(text: str) -> tuple[Builder, Exception | None]:

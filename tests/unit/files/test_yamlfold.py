@@ -66,7 +66,7 @@ def test_what_the_located_walk_would_word_stops_the_quick_walk(text: str) -> Non
     parser = yamlsafe._CParser(text)
     try:
         with pytest.raises(Unusual):
-            fold(iter(parser.get_event, None))
+            fold(parser.get_event)
     finally:
         parser.dispose()
     assert not isinstance(yamlsafe.parse_yaml(text.encode(), "c.yaml").locations, yamlsafe.Located)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from conn_reconcile.config.environments import needs_environments, prepare
 from conn_reconcile.config.sources import EnvContext
 from conn_reconcile.errors import Diagnostic, InputError
-from conn_reconcile.files.discovery import MAX_FILE_BYTES, discover, read_bytes, scan
+from conn_reconcile.files.discovery import MAX_FILE_BYTES, Found, discover, read_bytes, scan
 from conn_reconcile.files.gcpause import paused
 from conn_reconcile.files.yamlsafe import Parsed, parse_yaml
 from conn_reconcile.files.yamlwalk import MAX_DEPTH
@@ -99,27 +99,12 @@ def _load_each(
             problems.append(Diagnostic(shown, None, None, None, f"no connector files found under {shown}"))
         if not dir_args and not problems:
             problems.append(Diagnostic(".", None, None, None, "no connector files given"))
-    parsed: list[tuple[str, Parsed, bool]] = []
-    for f in found:
-        raw = read_bytes(f)
-        if isinstance(raw, Diagnostic):
-            problems.append(raw)
-            continue
-        one = parse_yaml(raw, f.display)
-        problems.extend(one.problems)
-        if one.data is not None:
-            parsed.append((f.display, one, needs_environments(raw)))
+    built = _build_each(found, contexts, problems)
     others = _others(against, {(f.dev, f.ino) for f in found}, exclude, exclude_root) if against else []
     seen = set(problems)
     result: dict[str | None, list[Desired]] = {}
     for ctx in contexts:
-        desired: list[Desired] = []
-        found_problems: list[Diagnostic] = []
-        for file, one, envy in parsed:
-            d, file_problems = _build(file, one, ctx, envy)
-            found_problems.extend(file_problems)
-            if d is not None:
-                desired.append(d)
+        desired, found_problems = built[ctx.name]
         if against:
             checked = {d.file for d in desired}
             context_others = [d for d in (_build(f, o, ctx, e)[0] for f, o, e in others) if d is not None]
@@ -135,6 +120,32 @@ def _load_each(
     if problems:
         raise InputError(problems)
     return result
+
+
+def _build_each(
+    found: Sequence[Found], contexts: Sequence[EnvContext], problems: list[Diagnostic]
+) -> dict[str | None, tuple[list[Desired], list[Diagnostic]]]:
+    """Each context's connectors and their problems; a file's read and parse problems go to
+    ``problems``. Each file is built as soon as it is parsed, so that its parsed data is gone
+    before the next file is read."""
+    built: dict[str | None, tuple[list[Desired], list[Diagnostic]]] = {ctx.name: ([], []) for ctx in contexts}
+    for f in found:
+        raw = read_bytes(f)
+        if isinstance(raw, Diagnostic):
+            problems.append(raw)
+            continue
+        one = parse_yaml(raw, f.display)
+        problems.extend(one.problems)
+        if one.data is None:
+            continue
+        envy = needs_environments(raw)
+        for ctx in contexts:
+            desired, found_problems = built[ctx.name]
+            d, file_problems = _build(f.display, one, ctx, envy)
+            found_problems.extend(file_problems)
+            if d is not None:
+                desired.append(d)
+    return built
 
 
 def _others(

@@ -34,7 +34,7 @@ class Action(StrEnum):
     NOOP = "noop"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceChange:
     """One planned change to one connector: the action, the field changes and reasons, and its request body."""
 

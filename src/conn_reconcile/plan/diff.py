@@ -126,6 +126,12 @@ def _view(record: Any, oauth: Any, service_auth_type: str | None, auth_type: str
     return _defaulted(flat)
 
 
+def plain_view(view: Flat) -> dict[str, Any]:
+    """A view as JSON-shaped data, as a plan records what apply makes of a connector: its one
+    sequence, ``excludes`` (always there, see :func:`_defaulted`), as a list."""
+    return {**view, "excludes": list(view["excludes"])}
+
+
 def normalize_desired(spec: ConnectorSpec) -> Flat:
     """The comparable view of a desired connector. Secrets are left out; ``service_auth.type``
     is kept (the API never returns it, so only state can compare it)."""

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from conn_reconcile.errors import RefusedError
-from conn_reconcile.model.connector import ConnectorSpec, Desired, RemoteConnector
+from conn_reconcile.model.connector import Desired, RemoteConnector
 from conn_reconcile.model.state import ManagedRecord, State
 from conn_reconcile.plan import lifecycle
+from conn_reconcile.plan.bodies import CreateBody, create_body, patch_body
 from conn_reconcile.plan.diff import (
-    DEFAULTS,
     VIEW_TOPS,
     FieldChange,
     Flat,
@@ -23,40 +23,12 @@ from conn_reconcile.plan.diff import (
     diff_views,
     normalize_desired,
     normalize_remote,
+    plain_view,
     with_origin,
 )
 from conn_reconcile.plan.matching import Matcher
-from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged, plain
+from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange, Twin, Unmanaged
 from conn_reconcile.plan.recovery import Examined, after_matching, examine
-
-
-def create_body(spec: ConnectorSpec) -> dict[str, Any]:
-    body = spec.model_dump(mode="json", exclude_none=True)
-    for local in _LOCAL_FIELDS:  # popped, not excluded: an exclude set is a filter built per call
-        body.pop(local, None)
-    return body
-
-
-#: the file's fields the API never sees
-_LOCAL_FIELDS = ("id", "renamed_from", "lifecycle")
-
-
-def patch_body(spec: ConnectorSpec, tops: set[str]) -> dict[str, Any]:
-    """The PATCH body carrying ``tops`` (top-level fields); auth objects are sent whole."""
-    full = create_body(spec)
-    body: dict[str, Any] = {}
-    for top in sorted(tops):
-        if top == "auth_type":
-            body.update({k: full[k] for k in ("oauth", "service_auth") if k in full})
-        elif top in ("oauth", "service_auth"):
-            if top in full:
-                body[top] = full[top]
-        elif top in full:
-            body[top] = full[top]
-        elif top in DEFAULTS:
-            default = DEFAULTS[top]
-            body[top] = list(default) if isinstance(default, tuple) else default
-    return body
 
 
 def _tupled(applied: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,7 +60,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
         r.id,
         remote_updated_at=r.updated_at,
         remote=r,
-        applied=plain(desired_view),
+        applied=plain_view(desired_view),
     )
     if not changes:  # nothing differs (a removed authentication differs in auth_type)
         return noop
@@ -138,8 +110,8 @@ def decide_create(d: Desired) -> ResourceChange:
         d.spec.name,
         d.file,
         changes=tuple(created),
-        payload=create_body(d.spec),
-        applied=plain(view),
+        payload=CreateBody(d.spec),
+        applied=plain_view(view),
     )
 
 

@@ -172,3 +172,10 @@ def test_text_lists_changes_in_the_order_apply_runs_them() -> None:
     names = [h.split()[3] if h.split()[1:3] == ["no", "change"] else h.split()[2] for h in headings]
     assert names == order and len(order) == len(plan.changes)
     assert text.startswith("conn-reconcile will perform the following actions, in this order:")
+
+
+def test_a_text_plan_reads_no_create_body() -> None:
+    plan = build_plan([desired(name="new", service_auth={"type": "bearer", "token": "${TOK}"})], [])
+    text = render_text(plan, redactor=Redactor())
+    assert "+ create new" in text and "service_auth.token" in text
+    assert plan.changes[0].payload._dumped is None  # type: ignore[union-attr]  # still not dumped

@@ -16,10 +16,11 @@ from conn_reconcile.errors import RefusedError
 from conn_reconcile.model.connector import parse_spec
 from conn_reconcile.model.secrets import fingerprint
 from conn_reconcile.model.state import Intent, ManagedRecord, State
+from conn_reconcile.plan.bodies import create_body
 from conn_reconcile.plan.compare import compare
 from conn_reconcile.plan.diff import normalize_remote
 from conn_reconcile.plan.model import Action, Plan, PlanOptions, ResourceChange
-from conn_reconcile.plan.planner import build_plan, create_body
+from conn_reconcile.plan.planner import build_plan
 from conn_reconcile.plan.schema import payload_disagreement, remote_disagreement
 
 NOW = _dt.datetime(2026, 3, 1, 12, 0, tzinfo=_dt.UTC)

@@ -8,8 +8,9 @@ from helpers import desired, remote
 
 from conn_reconcile.errors import InputError
 from conn_reconcile.model.state import ManagedRecord, State
+from conn_reconcile.plan.bodies import create_body
 from conn_reconcile.plan.model import Action, PlanOptions
-from conn_reconcile.plan.planner import build_plan, create_body
+from conn_reconcile.plan.planner import build_plan
 
 HANDBOOK = remote("hb-1", "handbook", url="https://hb.example.com/search")
 STATE = State(connectors={"hb-1": ManagedRecord(id="hb-1", name="handbook", file="connectors/handbook.yaml")})

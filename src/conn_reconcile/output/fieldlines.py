@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from conn_reconcile.escape import escape
-from conn_reconcile.plan.diff import FieldChange
+from conn_reconcile.model.connector import SECRET_PATHS
+from conn_reconcile.plan.diff import VIEW_TOPS, FieldChange
 from conn_reconcile.plan.model import Action, ResourceChange
 
 _ORIGIN = {
@@ -24,9 +25,10 @@ def _fmt(value: Any) -> str:
     if kind is bool:
         return "true" if value else "false"
     if isinstance(value, tuple):
-        if all(type(v) is str for v in value):  # a list of text (excludes): as the encoder writes it
+        try:  # a list of text (excludes): as the encoder writes it
             return escape("[" + ", ".join(map(_JSON_STR, value)) + "]")
-        value = list(value)
+        except TypeError:  # an item that is not text
+            value = list(value)
     return escape(_JSON.encode(value))
 
 
@@ -37,22 +39,27 @@ _JSON_STR = json.encoder.encode_basestring
 
 
 def field_lines(change: ResourceChange, rotate: bool = False) -> list[str]:  # rotate: --rotate-secrets
-    paths = [escape(c.path) for c in change.changes]
+    paths = [c.path if c.path in _PLAIN_PATHS else escape(c.path) for c in change.changes]
     width = max(map(len, paths), default=0)
     create = change.action is Action.CREATE
     lines = []
     for c, path in zip(change.changes, paths, strict=True):
-        if c.sensitive:
+        _, old, new, sensitive, origin, forces_replacement, _ = c
+        if sensitive:
             sym, value = ("+" if create else "~"), _secret(c, create)
-        elif c.old is None:
-            sym, value = "+", _fmt(c.new)
-        elif c.new is None:
-            sym, value = "-", f"{_fmt(c.old)} -> null"
+        elif old is None:
+            sym, value = "+", _fmt(new)
+        elif new is None:
+            sym, value = "-", f"{_fmt(old)} -> null"
         else:
-            sym, value = "~", f"{_fmt(c.old)} -> {_fmt(c.new)}"
-        suffix = _notes(c, rotate) if c.origin or c.forces_replacement else ""
+            sym, value = "~", f"{_fmt(old)} -> {_fmt(new)}"
+        suffix = _notes(c, rotate) if origin or forces_replacement else ""
         lines.append(f"      {sym} {path.ljust(width)} = {value}{suffix}")
     return lines
+
+
+#: the paths a change can have, none of which :func:`escape` would change
+_PLAIN_PATHS = frozenset((*VIEW_TOPS, *SECRET_PATHS))
 
 
 def _secret(c: FieldChange, create: bool) -> str:

@@ -96,7 +96,8 @@ def render_text(
             continue
         out.append(_paint(_heading(change), _COLOUR[change.action], colour))
         if not quiet:
-            out.extend(f"      # {escape(r)}" for r in change.reasons)
+            if change.reasons:
+                out.extend(f"      # {escape(r)}" for r in change.reasons)
             out.extend(field_lines(change, rotate))
             out.append("")
     for heading, lines in [] if quiet else _left_alone(plan):

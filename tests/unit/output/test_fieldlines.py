@@ -43,3 +43,13 @@ def test_an_unusual_create_is_written_in_full() -> None:
         '      + description = "d"   # forces replacement',
         '      ~ url         = "u" -> "v"',
     ]
+
+
+def test_a_list_that_is_not_all_text_and_an_unknown_path_are_written_as_json_escaped() -> None:
+    lines = field_lines(
+        _create(FieldChange("excludes", None, ("a", 1, None, True)), FieldChange("x\x1b[2J", None, "v"))
+    )
+    assert lines == [
+        '      + excludes = ["a", 1, null, true]',
+        '      + x\\x1b[2J = "v"',
+    ]

@@ -122,7 +122,7 @@ def file_refs(desired: Sequence[Desired]) -> list[SecretRef]:
     return [
         SecretRef(var, d.spec.name, d.file, path, d.locations)
         for d in desired
-        for path, var in sorted(d.spec.secret_refs().items())
+        for path, var in sorted(d.spec.secret_refs.items())
     ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
+from functools import cached_property
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args
 
@@ -217,8 +218,10 @@ class ConnectorSpec(BaseModel):
             raise ValueError("oauth and service_auth are mutually exclusive; keep only one")
         return self
 
-    def secret_refs(self) -> dict[str, str]:
-        """Secret field path -> variable name, for the secrets this spec references."""
+    @cached_property
+    def secret_refs(self) -> Mapping[str, str]:
+        """Secret field path -> variable name, for the secrets this spec references (worked
+        out once: binding, planning and checks all ask)."""
         out: dict[str, str] = {}
         oauth, service_auth = self.oauth, self.service_auth
         if oauth is not None and oauth.client_secret is not None:

@@ -39,7 +39,7 @@ def _secret_changes(
     d: Desired, record_fps: Mapping[str, str] | None, current: Mapping[str, str] | None, rotate: bool
 ) -> tuple[list[FieldChange], bool]:
     """Sensitive changes for ``d``'s secrets, and whether they could be compared at all."""
-    refs = d.spec.secret_refs()
+    refs = d.spec.secret_refs
     if rotate:
         return [_secret_change(refs, p, "git") for p in sorted(refs)], True
     if record_fps is None or current is None:
@@ -68,7 +68,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
     if desired_view.get("auth_type") is None and remote_view.get("auth_type") is not None:
         reasons.append("authentication cannot be removed in place")
     if reasons:
-        refs = d.spec.secret_refs()
+        refs = d.spec.secret_refs
         secrets = [_secret_change(refs, p) for p in sorted(refs)]
         changes = [c for c in changes if not c.sensitive] + secrets
         return dataclasses.replace(
@@ -83,7 +83,7 @@ def _decide(d: Desired, r: RemoteConnector, changes: list[FieldChange], views: t
 def _with_sent_secrets(d: Desired, changes: list[FieldChange], payload: Mapping[str, Any]) -> list[FieldChange]:
     """``changes`` plus a sensitive change (no origin: sent, not known to have changed) for each
     secret the PATCH body sends whole with its auth object: the plan shows every variable it sends."""
-    refs = d.spec.secret_refs()
+    refs = d.spec.secret_refs
     shown = {c.path for c in changes}
     sent = [p for p in sorted(refs) if p.partition(".")[0] in payload and p not in shown]
     if not sent:
@@ -102,7 +102,7 @@ def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.model_fields_set
     created = [FieldChange(k, None, view[k]) for k in sorted(view) if VIEW_TOPS[k] in set_fields]
-    refs = d.spec.secret_refs()
+    refs = d.spec.secret_refs
     if refs:
         created += [_secret_change(refs, p) for p in sorted(refs)]
     return ResourceChange(

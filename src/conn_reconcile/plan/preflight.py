@@ -93,7 +93,7 @@ def targets(plan: Plan, desired: Sequence[Desired]) -> list[ProbeTarget]:
                 continue
         elif change.action not in (Action.CREATE, Action.REPLACE):
             continue
-        var = d.spec.secret_refs().get("service_auth.token")
+        var = d.spec.secret_refs.get("service_auth.token")
         if var is None:
             continue
         line, _ = d.where("name")

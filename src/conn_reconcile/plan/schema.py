@@ -251,7 +251,7 @@ def _body_disagreement(change: ResourceChange, payload: dict[str, Any], shown: d
     """A create or replacement: the body's view, field by field, against what is shown."""
     spec = ConnectorSpec.model_validate(payload)  # validated already
     view = normalize_desired(spec)
-    refs = spec.secret_refs()
+    refs = spec.secret_refs
     create = change.action is Action.CREATE
     for path, c in shown.items():
         if c.sensitive:
@@ -288,7 +288,7 @@ def _patch_disagreement(change: ResourceChange, payload: dict[str, Any], shown: 
     for key in sorted(view.keys() | applied.keys()):
         if _top(key) in payload and _canon(view.get(key)) != _canon(applied.get(key)):
             return key
-    refs = spec.secret_refs()
+    refs = spec.secret_refs
     for path, c in shown.items():
         if c.sensitive:
             if refs.get(path) != c.ref:

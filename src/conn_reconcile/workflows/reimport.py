@@ -194,7 +194,7 @@ def _check(new_text: str, d: Desired, values: dict[str, Any], ctx: EnvContext) -
         got = getattr(getattr(loaded.spec, top), sub) if sub else getattr(loaded.spec, top)
         if got != value and not (value is None and not got) and not (isinstance(got, tuple) and list(got) == value):
             raise RefusedError(f"{d.file}: {path} did not survive the rewrite; the file was left unchanged")
-    if loaded.spec.secret_refs() != d.spec.secret_refs():
+    if loaded.spec.secret_refs != d.spec.secret_refs:
         raise RefusedError(f"{d.file}: the secret references changed in the rewrite; the file was left unchanged")
 
 

@@ -122,7 +122,8 @@ def render_text(
     gap()
     line = summary_line(plan)
     out.append(_paint(line, "1;31", colour) if plan.summary()["delete"] else _paint(line, "1", colour))
-    return guard_lines(redact("\n".join(out) + "\n"))
+    out.append("")  # the last line's newline, without copying the whole text to add it
+    return guard_lines(redact("\n".join(out)))
 
 
 def _left_alone(plan: Plan) -> list[tuple[str, list[str]]]:

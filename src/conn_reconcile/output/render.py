@@ -62,10 +62,14 @@ def summary_line(plan: Plan) -> str:
     )
 
 
+#: each action's heading up to the connector's name: its symbol, right-aligned, and its verb
+_HEAD = {action: f"{_SYMBOL[action]:>3} {_VERB[action]} " for action in Action}
+
+
 def _heading(change: ResourceChange) -> str:
     ident = f" ({escape(change.remote_id)})" if change.remote_id else ""
     where = f"  {escape(change.file)}" if change.file else ""
-    return f"{_SYMBOL[change.action]:>3} {_VERB[change.action]} {escape(change.name)}{ident}{where}"
+    return f"{_HEAD[change.action]}{escape(change.name)}{ident}{where}"
 
 
 def render_text(

@@ -4,7 +4,7 @@ fields removed), compared with deepdiff, and its report turned into :class:`Fiel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from conn_reconcile.model.connector import ConnectorSpec, RemoteConnector
@@ -66,6 +66,14 @@ class FieldChange(NamedTuple):
             forces_replacement=bool(data.get("forces_replacement", False)),
             ref=data.get("ref"),
         )
+
+
+def added(view: Flat, paths: Iterable[str]) -> list[FieldChange]:
+    """A new field at each of ``paths`` of ``view``, as a create shows it: ``FieldChange(path,
+    None, view[path])``, made by ``tuple.__new__`` like ``FieldChange._make`` (a create of each
+    connector of a plan makes several)."""
+    new = tuple.__new__
+    return [new(FieldChange, (path, None, view[path], False, None, False, None)) for path in paths]
 
 
 def _jsonable(value: Any) -> Any:

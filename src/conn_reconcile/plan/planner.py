@@ -20,6 +20,7 @@ from conn_reconcile.plan.diff import (
     FieldChange,
     Flat,
     Origin,
+    added,
     diff_views,
     normalize_desired,
     normalize_remote,
@@ -101,7 +102,7 @@ def _secret_change(refs: Mapping[str, str], path: str, origin: Origin | None = N
 def decide_create(d: Desired) -> ResourceChange:
     view = normalize_desired(d.spec)
     set_fields = d.spec.model_fields_set
-    created = [FieldChange(k, None, view[k]) for k in sorted(view) if VIEW_TOPS[k] in set_fields]
+    created = added(view, [k for k in sorted(view) if VIEW_TOPS[k] in set_fields])
     refs = d.spec.secret_refs
     if refs:
         created += [_secret_change(refs, p) for p in sorted(refs)]

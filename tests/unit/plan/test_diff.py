@@ -190,3 +190,13 @@ def test_a_field_change_is_an_immutable_value() -> None:
     assert made._replace(origin="git") == FieldChange("excludes", None, ("a", "b"), origin="git") != made
     with pytest.raises(AttributeError):
         made.new = 1  # type: ignore[misc]  # immutable
+
+
+def test_added_fields_are_the_field_changes_a_create_shows() -> None:
+    from conn_reconcile.plan.diff import added
+
+    view = normalize_desired(spec(**VIEW_CASES[1]))
+    made = added(view, sorted(view))
+    assert made == [FieldChange(path, None, view[path]) for path in sorted(view)]
+    assert all(type(c) is FieldChange and c.new == view[c.path] and not c.sensitive for c in made)
+    assert made[0]._asdict() == FieldChange(made[0].path, None, made[0].new)._asdict()

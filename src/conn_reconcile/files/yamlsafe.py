@@ -27,6 +27,12 @@ except ImportError:  # pragma: no cover - depends on the installation; tests for
 _YAML11_BREAK_RE = re.compile("[\x85\u2028\u2029]")
 
 
+def _yaml11_breaks(text: str) -> bool:
+    """Whether ``text`` holds a line break only YAML 1.1 has (none in ASCII text, which a str
+    knows itself to be without a scan)."""
+    return not text.isascii() and _YAML11_BREAK_RE.search(text) is not None
+
+
 class Parsed:
     """The result of parsing one file. ``data`` is None when parsing had to stop."""
 
@@ -118,7 +124,7 @@ class Located(Mapping[str, tuple[int, int]]):
 
 def _quick(text: str) -> dict[str, Any] | None:
     """The data of an ordinary file by the quick walk; None when the located walk must read it."""
-    if _CParser is None or _YAML11_BREAK_RE.search(text) or ("%" in text and DIRECTIVE_RE.search(text)):
+    if _CParser is None or _yaml11_breaks(text) or ("%" in text and DIRECTIVE_RE.search(text)):
         return None
     parser = _CParser(text)
     try:
@@ -138,7 +144,7 @@ def _build(text: str) -> tuple[Builder, Exception | None]:
     every syntax error is worded and located by that parser. The walk's own checks stop either way.
     Without the C extension every file goes to the pure parser.
     """
-    if _CParser is not None and not _YAML11_BREAK_RE.search(text):
+    if _CParser is not None and not _yaml11_breaks(text):
         builder, error = _walk(text, _c_events)
         if not isinstance(error, YAMLError):
             return builder, error

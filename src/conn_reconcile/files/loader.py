@@ -213,7 +213,8 @@ def _build(file: str, parsed: Parsed, ctx: EnvContext, envy: bool) -> tuple[Desi
         if data is None or problems:
             return None, problems
     spec, errors = validate_strict(ConnectorSpec, data, SPEC_MESSAGES)
-    problems.extend(_diagnostic(file, data, parsed.locations, p) for p in errors)
+    if errors:
+        problems.extend(_diagnostic(file, data, parsed.locations, p) for p in errors)
     if spec is None or problems or parsed.problems:
         return None, problems
     return Desired(spec, file, parsed.locations), []

@@ -1,6 +1,6 @@
 """How the CLI runs, end to end against the emulator: Ctrl-C from a parent that ignores SIGINT, the
-in-process runner equal to the subprocess, the git commit a plan carries, and the org listed while
-the files load (bad files still reported first)."""
+in-process runner equal to the subprocess, the git commit a plan carries, and the org listed only once
+the files have loaded (bad files: no request at all)."""
 
 from __future__ import annotations
 
@@ -107,32 +107,33 @@ def test_only_saved_and_json_plans_carry_the_git_commit(project):
     assert json.loads(project.run("plan", "--json").out)["meta"]["git_commit"] == head
 
 
-def test_plan_lists_the_org_while_the_files_load(project, monkeypatch):
-    """The org's listing goes out before the files have loaded: loading waits here until the
-    emulator has received the list request, which a listing started after loading never sends
-    (the wait then runs out and the plan fails)."""
-    import time
-
+def test_plan_lists_the_org_only_once_the_files_have_loaded(project, monkeypatch):
+    """Loading the files sees no request yet; the listing follows, once."""
     from conn_reconcile.workflows import common as workflow
 
     project.write("a.yaml", project.service("a"))
     real = workflow.load_desired
+    seen: list[int] = []
 
-    def load_once_listed(*args, **kwargs):
-        deadline = time.monotonic() + 30
-        while not any(r.method == "GET" and r.path == "/v1/connectors" for r in project.emulator.requests):
-            assert time.monotonic() < deadline, "no list request while the files were loading"
-            time.sleep(0.005)
+    def load_then_count(*args, **kwargs):
+        seen.append(len(project.emulator.requests))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(workflow, "load_desired", load_once_listed)
+    monkeypatch.setattr(workflow, "load_desired", load_then_count)
     plan = project.run("plan", "--detailed-exitcode")
     assert plan.code == 2 and "+ create a" in plan.out, plan.both
+    assert seen == [0] and [(r.method, r.path) for r in project.emulator.requests] == [("GET", "/v1/connectors")]
+
+
+def test_bad_files_send_no_request(project):
+    project.write("a.yaml", "name: a\nurl: [unclosed\n")
+    plan = project.run("plan")
+    assert plan.code == 1 and "connectors/a.yaml" in plan.err, plan.both
+    assert len(project.emulator.requests) == 0
 
 
 def test_bad_files_are_reported_before_an_unreachable_api(project):
-    """The listing runs while the files load; bad files still win: the input error, not the
-    listing's, whatever the API does."""
+    """Bad files win: the input error, not the listing's, whatever the API does."""
     project.write("a.yaml", "name: a\nurl: [unclosed\n")
     plan = project.run("--api-url", "http://127.0.0.1:9", "plan")
     assert plan.code == 1, plan.both

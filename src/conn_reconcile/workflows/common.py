@@ -1,14 +1,11 @@
 """What the commands' workflows share: loading the connector files and the state, binding the
-files' secrets once, planning (``plan``: :func:`compute_plan`, the org listed while the files
-load) and the probe. Each workflow takes the command's :class:`~.session.Session`."""
+files' secrets once, planning (``plan``: :func:`compute_plan`, the org listed once the
+files have loaded) and the probe. Each workflow takes the command's :class:`~.session.Session`."""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -80,71 +77,10 @@ def load_state(session: Session) -> State | None:
     return statefile.load(session.state_path)
 
 
-class _Held:
-    """Notices held until :meth:`release`, then said as they come, until :meth:`drop`."""
-
-    def __init__(self, say: Callable[[str], None] | None):
-        self._say = say
-        self._lock = threading.Lock()
-        self._held: list[str] | None = []
-        self._dropped = False
-
-    def __call__(self, text: str) -> None:
-        with self._lock:
-            if self._held is not None:
-                self._held.append(text)
-            elif self._say is not None and not self._dropped:
-                self._say(text)
-
-    def release(self) -> None:
-        with self._lock:
-            held, self._held = self._held or [], None
-            say = None if self._dropped else self._say
-            if say is not None:
-                for text in held:
-                    say(text)
-
-    def drop(self) -> None:
-        with self._lock:
-            self._dropped = True
-
-
-@contextmanager
-def _listing(session: Session) -> Iterator[Callable[[], list[RemoteConnector]]]:
-    """The org, listed on a thread of its own (:func:`_in_background`) while the block runs, and
-    the call that waits for it. Its retries are said once it is waited for (the files loaded:
-    their problems come first), and never once the block is left (the files failed to load)."""
-    notices = _Held(session.notice)
-
-    def call() -> list[RemoteConnector]:
-        with session.client(on_retry=notices) as client:
-            return client.list_connectors()
-
-    def wait() -> list[RemoteConnector]:
-        notices.release()
-        return future.result()
-
-    future = _in_background(call)
-    try:
-        yield wait
-    finally:
-        notices.drop()
-
-
-def _in_background(call: Callable[[], list[RemoteConnector]]) -> Future[list[RemoteConnector]]:
-    """``call`` on a daemon thread of its own; its result (or exception) in the future. Left
-    unclaimed (the files did not load), the thread ends with the process or on its own: it
-    changes nothing (it lists). Not a thread pool: its workers are waited for at exit."""
-    future: Future[list[RemoteConnector]] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(call())
-        except BaseException as exc:  # handed to the caller of result()
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="conn-reconcile-listing", daemon=True).start()
-    return future
+def _listed(session: Session) -> list[RemoteConnector]:
+    """Every connector in the org, listed with the session's client."""
+    with session.client() as client:
+        return client.list_connectors()
 
 
 def plan_from(
@@ -211,29 +147,26 @@ def compute_plan(
     ``against_snapshot``: against the org snapshot in the state, with no API key and no
     secret (see :mod:`orgsnapshot`); ``blind``: as :func:`plan_from`.
 
-    The org is listed on another thread while the files load: its requests wait on the API
-    while the files are read and parsed. Bad files are still reported first, as they would be
-    without it (a listing error is raised only once the files have loaded). With policy rules,
-    the files are loaded and checked first: a violation stops the plan before any request."""
+    The org is listed once the files have loaded, their secrets are bound and the state is
+    read, as apply does: bad files, a policy violation or a bad state stop the plan before any
+    request."""
     if against_snapshot:
         return Planned(_plan_against_snapshot(session, paths, options, files))
-    checked = load_desired(session, paths) if session.settings.context.policy is not None else None
-    with paused(), _listing(session) as listing:  # paused: the listing thread's objects too (see gcpause)
-        desired = checked if checked is not None else load_desired(session, paths)
-        bound = session.bind_secrets(desired, blind=blind)
-        options, targets = scope(options, desired, options.targets, files)
-        state = load_state(session)
-        plan = plan_from(
-            session,
-            desired,
-            bound,
-            options,
-            state,
-            targets=targets,
-            allow_unbound=allow_unbound,
-            listed=listing,
-            blind=blind,
-        )
+    desired = load_desired(session, paths)
+    bound = session.bind_secrets(desired, blind=blind)
+    options, targets = scope(options, desired, options.targets, files)
+    state = load_state(session)
+    plan = plan_from(
+        session,
+        desired,
+        bound,
+        options,
+        state,
+        targets=targets,
+        allow_unbound=allow_unbound,
+        listed=lambda: _listed(session),
+        blind=blind,
+    )
     return Planned(plan, probe_plan(session, plan, desired, bound) if probe else None)
 
 

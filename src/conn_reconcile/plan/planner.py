@@ -170,7 +170,7 @@ def build_plan(
 
     # every file is matched (a file out of scope still claims its connector: never a prune
     # candidate), but only targeted connectors are planned
-    targeted = [d for d in ordered if options.targeted(d.spec.name)]
+    targeted = [d for d in ordered if options.targeted(d.spec.name)] if options.targets else ordered
     changes, uncompared = _decide_all(targeted, matched, state, fingerprints or {}, options, adopted)
     changes = lifecycle.flagged([_with_known_ids(c, matcher.named) for c in changes], targeted)
 
@@ -186,7 +186,7 @@ def build_plan(
     changes.extend(finishing.values())
     changes.extend(deletes)
     return Plan(
-        changes=tuple(sorted(changes, key=lambda c: (c.name.casefold(), c.action.value, c.remote_id or ""))),
+        changes=tuple(sorted(changes, key=_plan_order)),
         unmanaged=tuple(unmanaged),
         notes=_notes(options, len(targeted), len(ordered), uncompared)
         + tuple(matcher.notes)
@@ -196,6 +196,11 @@ def build_plan(
         recovery=tuple(ex.recovery),
         meta=dict(meta or {}),
     )
+
+
+def _plan_order(c: ResourceChange) -> tuple[str, str, str]:
+    """A plan's order: by name (case-folded), action (a ``StrEnum``: as its value), remote id."""
+    return (c.name.casefold(), c.action, c.remote_id or "")
 
 
 def _settle(
